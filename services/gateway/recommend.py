@@ -1,0 +1,68 @@
+"""GET /recommend: candidates -> ranker over HTTP, one model version end to end."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from services.gateway.settings import HttpDep, SettingsDep
+from shared.observability import DEGRADED
+from shared.schemas import CandidateResponse, RankResponse, RecommendedItem
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+UserParam = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+@router.get(
+    "/recommend",
+    response_model=list[RecommendedItem],
+    responses={503: {"description": "no model is served yet, or the candidate stage is down"}},
+)
+async def recommend(
+    user: UserParam,
+    http: HttpDep,
+    settings: SettingsDep,
+    response: Response,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    try:
+        r = await http.post(
+            f"{settings.candidate_url}/candidates",
+            json={"user": user, "n": max(settings.n_candidates, k)},
+        )
+    except httpx.HTTPError as exc:
+        log.warning("candidate service unreachable: %s", exc)
+        return JSONResponse({"detail": "candidate service unavailable"}, status_code=503)
+    if r.status_code != 200:
+        return JSONResponse(
+            {"detail": f"candidate service answered {r.status_code}"}, status_code=503
+        )
+    cands = CandidateResponse.model_validate_json(r.content)
+    response.headers["X-Model-Version"] = str(cands.version)
+    try:
+        r = await http.post(
+            f"{settings.ranker_url}/rank",
+            json={
+                "user": user,
+                "version": cands.version,
+                "k": k,
+                "candidates": [c.model_dump() for c in cands.candidates],
+            },
+        )
+        r.raise_for_status()
+        return RankResponse.model_validate_json(r.content).items
+    except httpx.HTTPError as exc:
+        # Ranker down or slow: candidate order still answers the request, flagged as degraded.
+        log.warning("ranker failed (%s); answering in candidate order", exc)
+        DEGRADED.labels("gateway", "ranker").inc()
+        response.headers["X-Degraded"] = "ranker"
+        return [
+            RecommendedItem(product=c.product, score=c.score, price=None, age=None, reason=c.reason)
+            for c in cands.candidates[:k]
+        ]

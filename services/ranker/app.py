@@ -1,0 +1,50 @@
+"""Ranker service: a user and candidates -> LightGBM-ordered, scored items (same version)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.ml.model import RANKER_ARTIFACTS, RankingModel
+from shared.schemas import RankRequest, RankResponse
+from shared.service import create_model_service
+from shared.settings import get_common_settings
+
+
+class RankerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RANKER_", env_file=".env", extra="ignore")
+
+    port: int = 8002
+
+
+@lru_cache
+def get_settings() -> RankerSettings:
+    return RankerSettings()
+
+
+def create_app() -> FastAPI:
+    app, holder = create_model_service(
+        "ranker", get_common_settings(), RANKER_ARTIFACTS, RankingModel.from_artifacts
+    )
+
+    @app.post(
+        "/rank", response_model=RankResponse, responses={409: {"description": "version not loaded"}}
+    )
+    async def rank(request: RankRequest) -> Any:
+        # Score with the version the candidate stage used, so one answer never mixes two models.
+        loaded = holder.get(request.version)
+        if loaded is None:  # the candidate stage may have swapped a moment before us
+            await holder.sync()
+            loaded = holder.get(request.version)
+        if loaded is None:
+            return JSONResponse(
+                {"detail": f"model version {request.version} is not loaded here"}, status_code=409
+            )
+        items = loaded.model.rank(request.user, request.candidates, request.k)
+        return RankResponse(user=request.user, version=loaded.version, items=items)
+
+    return app

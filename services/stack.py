@@ -1,0 +1,191 @@
+"""Start the whole system as local processes: Redis, Celery worker and beat, three services, UI.
+
+Used by `make run` (`recsys up`) and by the integration tests, so both exercise the same wiring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import ui
+from shared.redis_conn import start_redis_server
+
+
+class StackSettings(BaseSettings):
+    """Ports of the local stack; the same variables configure docker compose (see .env.example)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_port: int = 6379
+    gateway_port: int = 8000
+    candidate_port: int = 8001
+    ranker_port: int = 8002
+    ui_port: int = 8501
+    host: str = "127.0.0.1"
+
+
+@dataclass
+class Stack:
+    settings: StackSettings
+    workdir: Path
+    with_ui: bool = True
+    with_beat: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.gateway_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.ui_port}"
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.setdefault("RECSYS_REDIS_URL", f"redis://127.0.0.1:{s.redis_port}/0")
+        env.update(
+            {
+                "GATEWAY_CANDIDATE_URL": f"http://{s.host}:{s.candidate_port}",
+                "GATEWAY_RANKER_URL": f"http://{s.host}:{s.ranker_port}",
+                "UI_GATEWAY_URL": self.gateway_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        with (self.workdir / "logs" / f"{name}.log").open("ab") as log:  # the child keeps its copy
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", *args], env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def start_service(self, name: str) -> None:
+        port = getattr(self.settings, f"{name}_port")
+        self._spawn(
+            name,
+            [
+                "uvicorn",
+                f"services.{name}.app:create_app",
+                "--factory",
+                "--host",
+                self.settings.host,
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+        )
+
+    def start_worker(self) -> None:
+        self._spawn(
+            "worker",
+            [
+                "celery",
+                "-A",
+                "services.trainer.celery_app:celery_app",
+                "worker",
+                "-Q",
+                "trainer",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+            ],
+        )
+
+    def start(self) -> None:
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        if "RECSYS_REDIS_URL" not in os.environ and "RECSYS_REDIS_URL" not in self.extra_env:
+            self.procs["redis"] = start_redis_server(
+                self.settings.redis_port,
+                self.workdir / "redis",
+                self.workdir / "logs" / "redis.log",
+            )
+        self.start_worker()
+        if self.with_beat:
+            schedule = str(self.workdir / "celerybeat-schedule")
+            self._spawn(
+                "beat",
+                [
+                    "celery",
+                    "-A",
+                    "services.trainer.celery_app:celery_app",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    schedule,
+                ],
+            )
+        for name in ("candidate", "ranker", "gateway"):
+            self.start_service(name)
+        if self.with_ui:
+            self._spawn(
+                "ui",
+                [
+                    "streamlit",
+                    "run",
+                    str(Path(ui.__file__).parent / "app.py"),
+                    "--server.port",
+                    str(self.settings.ui_port),
+                    "--server.address",
+                    self.settings.host,
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+            )
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        s = self.settings
+        urls = [
+            f"http://{s.host}:{getattr(s, f'{n}_port')}/healthz"
+            for n in ("candidate", "ranker", "gateway")
+        ]
+        if self.with_ui:
+            urls.append(f"{self.ui_url}/_stcore/health")
+        deadline = time.monotonic() + timeout
+        for url in urls:
+            while True:
+                self.check_alive()
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{url} did not answer within {timeout:.0f}s; see {self.workdir}/logs"
+                    )
+                time.sleep(0.2)
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {proc.returncode}; see {self.workdir}/logs/{name}.log"
+                )
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(list(self.procs.values())):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()

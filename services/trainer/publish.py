@@ -1,0 +1,74 @@
+"""Train, gate and publish: the one function behind both the Celery task and `recsys train`."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from services.trainer.pipeline import ProgressFn, run_training
+from shared.datasets.loader import load_dataset
+from shared.registry import ModelRegistry
+from shared.schemas import TrainRequest, TrainResult
+
+log = logging.getLogger(__name__)
+GATE_METRIC = "valid_ndcg@10"
+
+
+def data_identity(request: TrainRequest) -> dict[str, object]:
+    """What makes two validation scores comparable: the same data, whatever the model knobs."""
+    identity: dict[str, object] = {"dataset": request.dataset, "data_path": request.data_path}
+    if request.dataset == "synthetic":
+        p = request.params
+        identity.update(n_users=p.n_users, n_products=p.n_products, n_days=p.n_days, seed=p.seed)
+    return identity
+
+
+def promotion_decision(
+    registry: ModelRegistry, request: TrainRequest, metrics: dict[str, float], tolerance: float
+) -> tuple[bool, str]:
+    """Promote unless the current model, trained on the same data, validates clearly better."""
+    current = registry.current_version()
+    if current is None:
+        return True, "first model"
+    old = registry.manifest(current)
+    if old.params.get("data") != data_identity(request):
+        return True, f"current version {current} was trained on other data"
+    new_score, old_score = (
+        metrics.get(GATE_METRIC, math.nan),
+        old.metrics.get(GATE_METRIC, math.nan),
+    )
+    if math.isnan(old_score):
+        return True, f"current version {current} has no {GATE_METRIC}"
+    if math.isnan(new_score) or new_score < old_score - tolerance:
+        return False, (
+            f"{GATE_METRIC} {new_score:.4f} is worse than version {current}'s "
+            f"{old_score:.4f} beyond tolerance {tolerance}"
+        )
+    return True, f"{GATE_METRIC} {new_score:.4f} vs version {current}'s {old_score:.4f}"
+
+
+def train_and_publish(
+    request: TrainRequest,
+    registry: ModelRegistry,
+    data_root: Path,
+    progress: ProgressFn,
+    tolerance: float = 0.01,
+) -> TrainResult:
+    data = load_dataset(request, data_root)
+    output = run_training(data, request.params, progress)
+    promote, reason = promotion_decision(registry, request, output.metrics, tolerance)
+    manifest, made_current = registry.publish(
+        output.artifacts,
+        dataset=request.dataset,
+        params={**request.model_dump(mode="json"), "data": data_identity(request)},
+        metrics=output.metrics,
+        activate=promote,
+    )
+    if promote and not made_current:
+        reason = "a newer version was published meanwhile"
+    log.info("published model version %s (current: %s): %s", manifest.version, made_current, reason)
+    progress("done", 1.0)
+    return TrainResult(
+        model_version=manifest.version, promoted=made_current, reason=reason, metrics=output.metrics
+    )

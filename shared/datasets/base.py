@@ -1,0 +1,34 @@
+"""The canonical tables every dataset loader returns and every pipeline consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+INTERACTION_COLUMNS = ["user_id", "product_id", "rating", "ts"]
+ITEM_COLUMNS = ["product_id", "title", "category", "price"]
+USER_COLUMNS = ["user_id", "age", "segment"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """interactions: user_id str, product_id str, rating float (>0 positive), ts int64 unix secs.
+    items: product_id str, title str, category str, price float (NaN if unknown).
+    users: user_id str, age float (NaN if unknown), segment str (segment, country, occupation…).
+    """
+
+    name: str
+    interactions: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for frame, cols in (
+            (self.interactions, INTERACTION_COLUMNS),
+            (self.items, ITEM_COLUMNS),
+            (self.users, USER_COLUMNS),
+        ):
+            missing = [c for c in cols if c not in frame.columns]
+            if missing:
+                raise ValueError(f"dataset {self.name!r}: missing columns {missing}")

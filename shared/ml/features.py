@@ -1,0 +1,219 @@
+"""The one feature module: the trainer builds ranker rows with it, the ranker serves with it.
+
+`build_feature_store` turns interactions before `as_of` into dense arrays; `pair_features` turns a
+user and a candidate list into the feature matrix. Neither touches pandas on the request path.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from shared.datasets.base import Dataset
+from shared.ml.interactions import DAY, IdMap, UserItemStats, user_item_stats
+
+FEATURE_NAMES = [
+    "cand_score",  # stage-one score
+    "cand_rank",
+    "item_log_pop_all",
+    "item_log_pop_30d",
+    "item_log_pop_7d",
+    "item_days_since_last",
+    "item_days_since_first",
+    "item_log_price",
+    "item_category",
+    "user_age",
+    "user_segment",
+    "user_log_activity",
+    "user_days_since_last",
+    "user_mean_log_price",
+    "price_vs_user",  # item log price minus the user's usual log price
+    "user_category_share",  # share of the user's history in the item's category
+    "age_vs_item_buyers",  # |user age - mean age of the item's buyers|
+    "user_item_count",  # repeat interest
+    "user_item_days_since",
+]
+CATEGORICAL = ["item_category", "user_segment"]
+NO_HISTORY_DAYS = 10_000.0
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    as_of: float
+    item_log_pop_all: np.ndarray
+    item_log_pop_30d: np.ndarray
+    item_log_pop_7d: np.ndarray
+    item_days_since_last: np.ndarray
+    item_days_since_first: np.ndarray
+    item_log_price: np.ndarray
+    item_category: np.ndarray
+    item_buyer_age: np.ndarray
+    user_age: np.ndarray
+    user_segment: np.ndarray
+    user_log_activity: np.ndarray
+    user_days_since_last: np.ndarray
+    user_mean_log_price: np.ndarray
+    user_category_share: np.ndarray  # (n_users, n_categories)
+    ui_indptr: np.ndarray
+    ui_indices: np.ndarray
+    ui_count: np.ndarray
+    ui_strength: np.ndarray
+    ui_last_ts: np.ndarray
+
+    @property
+    def user_items(self) -> UserItemStats:
+        return UserItemStats(
+            self.ui_indptr, self.ui_indices, self.ui_count, self.ui_strength, self.ui_last_ts
+        )
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FeatureStore:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            values = {f.name: npz[f.name] for f in fields(cls)}
+        values["as_of"] = float(values["as_of"])
+        return cls(**values)
+
+
+def _codes(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
+    lookup = {v: i for i, v in enumerate(vocabulary)}
+    return np.array([lookup.get(v, -1) for v in values.fillna("").astype(str)], dtype=np.float32)
+
+
+def build_feature_store(
+    data: Dataset,
+    users: IdMap,
+    items: IdMap,
+    categories: list[str],
+    segments: list[str],
+    as_of: float,
+) -> FeatureStore:
+    """Features from interactions strictly before `as_of`, where the label window starts."""
+    ints = data.interactions[data.interactions["ts"] < as_of]
+    u = users.positions(ints["user_id"].tolist())
+    i = items.positions(ints["product_id"].tolist())
+    keep = (u >= 0) & (i >= 0)
+    u, i = u[keep], i[keep]
+    ts = ints["ts"].to_numpy(dtype=np.float64)[keep]
+    strength = ints["rating"].to_numpy(dtype=np.float64)[keep]
+    n_u, n_i = len(users), len(items)
+    age_days = (as_of - ts) / DAY
+
+    def item_count(mask: np.ndarray) -> np.ndarray:
+        return np.log1p(np.bincount(i[mask], minlength=n_i)).astype(np.float32)
+
+    last_i = np.full(n_i, -np.inf)
+    np.maximum.at(last_i, i, ts)
+    first_i = np.full(n_i, np.inf)
+    np.minimum.at(first_i, i, ts)
+    last_u = np.full(n_u, -np.inf)
+    np.maximum.at(last_u, u, ts)
+
+    item_meta = data.items.set_index("product_id").reindex(items.ids)
+    price = item_meta["price"].to_numpy(dtype=np.float64)
+    log_price = np.log1p(np.where(price > 0, price, np.nan)).astype(np.float32)
+    item_cat = _codes(item_meta["category"], categories)
+    user_meta = data.users.set_index("user_id").reindex(users.ids)
+    user_age = user_meta["age"].to_numpy(dtype=np.float32)
+
+    counts_u = np.bincount(u, minlength=n_u).astype(np.float64)
+    lp = np.nan_to_num(log_price[i].astype(np.float64), nan=0.0)
+    has_price = ~np.isnan(log_price[i])
+    price_sum = np.bincount(u, weights=lp, minlength=n_u)
+    price_n = np.bincount(u, weights=has_price.astype(np.float64), minlength=n_u)
+    n_cat = max(len(categories), 1)
+    cat_of = item_cat[i].astype(np.int64)
+    share = np.zeros((n_u, n_cat), dtype=np.float64)
+    ok = cat_of >= 0
+    np.add.at(share, (u[ok], cat_of[ok]), 1.0)
+    share /= np.maximum(counts_u, 1.0)[:, None]
+    ua = user_age[u].astype(np.float64)
+    has_age = ~np.isnan(ua)
+    age_sum = np.bincount(i[has_age], weights=ua[has_age], minlength=n_i)
+    age_n = np.bincount(i[has_age], minlength=n_i)
+
+    stats = user_item_stats(u, i, strength, ts, n_u, n_i)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return FeatureStore(
+            as_of=as_of,
+            item_log_pop_all=item_count(np.ones_like(i, dtype=bool)),
+            item_log_pop_30d=item_count(age_days <= 30),
+            item_log_pop_7d=item_count(age_days <= 7),
+            item_days_since_last=np.where(
+                np.isfinite(last_i), (as_of - last_i) / DAY, NO_HISTORY_DAYS
+            ).astype(np.float32),
+            item_days_since_first=np.where(
+                np.isfinite(first_i), (as_of - first_i) / DAY, -1.0
+            ).astype(np.float32),
+            item_log_price=log_price,
+            item_category=item_cat,
+            item_buyer_age=np.where(age_n > 0, age_sum / np.maximum(age_n, 1), np.nan).astype(
+                np.float32
+            ),
+            user_age=user_age,
+            user_segment=_codes(user_meta["segment"], segments),
+            user_log_activity=np.log1p(counts_u).astype(np.float32),
+            user_days_since_last=np.where(
+                np.isfinite(last_u), (as_of - last_u) / DAY, NO_HISTORY_DAYS
+            ).astype(np.float32),
+            user_mean_log_price=np.where(
+                price_n > 0, price_sum / np.maximum(price_n, 1), np.nan
+            ).astype(np.float32),
+            user_category_share=share.astype(np.float32),
+            ui_indptr=stats.indptr,
+            ui_indices=stats.indices,
+            ui_count=stats.count,
+            ui_strength=stats.strength,
+            ui_last_ts=stats.last_ts,
+        )
+
+
+def pair_features(
+    store: FeatureStore, user: int, items: np.ndarray, cand_scores: np.ndarray
+) -> np.ndarray:
+    """Feature matrix (len(items), len(FEATURE_NAMES)) for one user (-1 = unknown)."""
+    n = len(items)
+    out = np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    out[:, 0] = cand_scores
+    out[:, 1] = np.arange(n, dtype=np.float32)
+    out[:, 2] = store.item_log_pop_all[items]
+    out[:, 3] = store.item_log_pop_30d[items]
+    out[:, 4] = store.item_log_pop_7d[items]
+    out[:, 5] = store.item_days_since_last[items]
+    out[:, 6] = store.item_days_since_first[items]
+    out[:, 7] = store.item_log_price[items]
+    cats = store.item_category[items]
+    out[:, 8] = cats
+    if user >= 0:
+        out[:, 9] = store.user_age[user]
+        out[:, 10] = store.user_segment[user]
+        out[:, 11] = store.user_log_activity[user]
+        out[:, 12] = store.user_days_since_last[user]
+        out[:, 13] = store.user_mean_log_price[user]
+        out[:, 14] = out[:, 7] - store.user_mean_log_price[user]
+        c = cats.astype(np.int64)
+        out[:, 15] = np.where(c >= 0, store.user_category_share[user, np.maximum(c, 0)], np.nan)
+        out[:, 16] = np.abs(store.user_age[user] - store.item_buyer_age[items])
+        sl = slice(int(store.ui_indptr[user]), int(store.ui_indptr[user + 1]))
+        seen = store.ui_indices[sl]  # sorted item positions of this user's history
+        out[:, 17] = 0.0
+        out[:, 18] = NO_HISTORY_DAYS
+        if len(seen):
+            pos = np.minimum(np.searchsorted(seen, items), len(seen) - 1)
+            hit = seen[pos] == items
+            out[hit, 17] = store.ui_count[sl][pos[hit]]
+            out[hit, 18] = (store.as_of - store.ui_last_ts[sl][pos[hit]]) / DAY
+    else:
+        out[:, 11] = 0.0
+        out[:, 12] = NO_HISTORY_DAYS
+        out[:, 17] = 0.0
+        out[:, 18] = NO_HISTORY_DAYS
+    return out

@@ -1,0 +1,115 @@
+"""Top-K ranking metrics over the full catalog, plus ROC AUC for the ranker's pointwise scores.
+
+Binary relevance everywhere. A relevant item ranked twice counts once (at its first position), so
+a buggy ranking with duplicates can never score above a clean one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import roc_auc_score
+
+# Mapping keys are invariant: a TypeVar lets callers pass dict[str, ...] rather than
+# dict[Hashable, ...].
+UserT = TypeVar("UserT", bound=Hashable)
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+
+
+def _hit_positions(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> list[int]:
+    """0-based positions within the top k holding a relevant item (first occurrence only)."""
+    found: set[Hashable] = set()
+    positions = []
+    for i, item in enumerate(ranked[:k]):
+        if item in relevant and item not in found:
+            found.add(item)
+            positions.append(i)
+    return positions
+
+
+def precision_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
+    """Hits in the top k divided by k (not by len(ranked): short lists are not rewarded)."""
+    _check_k(k)
+    return len(_hit_positions(ranked, relevant, k)) / k
+
+
+def recall_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
+    _check_k(k)
+    if not relevant:
+        return 0.0
+    return len(_hit_positions(ranked, relevant, k)) / len(relevant)
+
+
+def ndcg_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
+    _check_k(k)
+    if not relevant:
+        return 0.0
+    dcg = sum(1.0 / math.log2(i + 2) for i in _hit_positions(ranked, relevant, k))
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+    return dcg / idcg
+
+
+def average_precision_at_k(
+    ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int
+) -> float:
+    """Mean of precision@i over hit positions i, normalized by the best achievable hit count."""
+    _check_k(k)
+    if not relevant:
+        return 0.0
+    total = sum((n + 1) / (i + 1) for n, i in enumerate(_hit_positions(ranked, relevant, k)))
+    return total / min(len(relevant), k)
+
+
+def hit_rate_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
+    _check_k(k)
+    return 1.0 if _hit_positions(ranked, relevant, k) else 0.0
+
+
+def evaluate_rankings(
+    rankings: Mapping[UserT, Sequence[Hashable]],
+    relevant: Mapping[UserT, Collection[Hashable]],
+    k: int,
+    n_catalog: int,
+) -> dict[str, float]:
+    """Metrics averaged over users of `relevant` with at least one relevant item.
+
+    Users without relevant items carry no signal and are skipped; a user the model returned nothing
+    for still counts (with an empty ranking), so failing to answer is penalized. Coverage counts
+    distinct items in the evaluated users' top k, relative to the catalog size.
+    """
+    _check_k(k)
+    if n_catalog < 1:
+        raise ValueError(f"n_catalog must be >= 1, got {n_catalog}")
+    sums = dict.fromkeys(("precision", "recall", "ndcg", "map", "hit_rate"), 0.0)
+    shown: set[Hashable] = set()
+    n_users = 0
+    for user, rel in relevant.items():
+        if not rel:
+            continue
+        rel_set = rel if isinstance(rel, set | frozenset) else set(rel)
+        top = list(rankings.get(user, ()))[:k]
+        n_users += 1
+        shown.update(top)
+        sums["precision"] += precision_at_k(top, rel_set, k)
+        sums["recall"] += recall_at_k(top, rel_set, k)
+        sums["ndcg"] += ndcg_at_k(top, rel_set, k)
+        sums["map"] += average_precision_at_k(top, rel_set, k)
+        sums["hit_rate"] += hit_rate_at_k(top, rel_set, k)
+    out = {f"{name}@{k}": (s / n_users if n_users else 0.0) for name, s in sums.items()}
+    out[f"coverage@{k}"] = len(shown) / n_catalog
+    return out
+
+
+def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """ROC AUC; 0.5 (chance) when only one class is present, where AUC is undefined."""
+    if len(np.unique(labels)) < 2:
+        return 0.5
+    return float(roc_auc_score(labels, scores))

@@ -1,0 +1,145 @@
+"""A published model version: its artifacts, and the two stages the services run on them.
+
+The candidate service loads `CandidateModel`, the ranker `RankingModel`; the trainer's evaluation
+calls the same two objects in-process, so offline numbers measure the code that serves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from shared.ml.candidates import CandidateIndex, Candidates, generate_candidates
+from shared.ml.features import FEATURE_NAMES, FeatureStore, pair_features
+from shared.ml.interactions import IdMap
+from shared.ml.ranker import RankerModel
+from shared.schemas import Candidate, RecommendedItem
+
+CATALOG = "catalog.json"
+FEATURES = "features.npz"
+INDEX = "index.npz"
+RANKER = "ranker.txt"
+CANDIDATE_ARTIFACTS = [CATALOG, FEATURES, INDEX]
+RANKER_ARTIFACTS = [CATALOG, FEATURES, RANKER]
+
+
+def _clean(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    users: IdMap
+    items: IdMap
+    titles: list[str | None]
+    categories: list[str | None]
+    prices: list[float | None]
+    category_vocab: list[str]
+    segment_vocab: list[str]
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "user_ids": self.users.ids,
+                "item_ids": self.items.ids,
+                "titles": self.titles,
+                "categories": self.categories,
+                "prices": self.prices,
+                "category_vocab": self.category_vocab,
+                "segment_vocab": self.segment_vocab,
+                "feature_names": FEATURE_NAMES,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Catalog:
+        raw = orjson.loads(data)
+        if raw["feature_names"] != FEATURE_NAMES:
+            raise ValueError("model was built with a different feature set than this code serves")
+        return cls(
+            IdMap(raw["user_ids"]),
+            IdMap(raw["item_ids"]),
+            raw["titles"],
+            raw["categories"],
+            raw["prices"],
+            raw["category_vocab"],
+            raw["segment_vocab"],
+        )
+
+
+class CandidateModel:
+    def __init__(self, catalog: Catalog, store: FeatureStore, index: CandidateIndex) -> None:
+        self.catalog, self.store, self.index = catalog, store, index
+        self.history = store.user_items
+
+    @classmethod
+    def from_artifacts(cls, a: dict[str, bytes]) -> CandidateModel:
+        return cls(
+            Catalog.from_bytes(a[CATALOG]),
+            FeatureStore.from_bytes(a[FEATURES]),
+            CandidateIndex.from_bytes(a[INDEX]),
+        )
+
+    def positions(self, user: int, n: int) -> Candidates:
+        return generate_candidates(self.index, self.history, user, self.store.as_of, n)
+
+    def candidates(self, user_id: str, n: int) -> tuple[bool, list[Candidate]]:
+        user = self.catalog.users.get(user_id)
+        c = self.positions(user, n)
+        ids = self.catalog.items.ids
+        out = [
+            Candidate(
+                product=ids[i],
+                score=float(s),
+                reason=f"similar_to:{ids[seed]}" if seed >= 0 else "popular",
+            )
+            for i, s, seed in zip(
+                c.items.tolist(), c.scores.tolist(), c.seeds.tolist(), strict=True
+            )
+        ]
+        return user >= 0, out
+
+
+class RankingModel:
+    def __init__(self, catalog: Catalog, store: FeatureStore, ranker: RankerModel) -> None:
+        self.catalog, self.store, self.ranker = catalog, store, ranker
+
+    @classmethod
+    def from_artifacts(cls, a: dict[str, bytes]) -> RankingModel:
+        return cls(
+            Catalog.from_bytes(a[CATALOG]),
+            FeatureStore.from_bytes(a[FEATURES]),
+            RankerModel.from_text(a[RANKER].decode()),
+        )
+
+    def score_positions(self, user: int, items: np.ndarray, cand_scores: np.ndarray) -> np.ndarray:
+        return self.ranker.score(pair_features(self.store, user, items, cand_scores))
+
+    def rank(self, user_id: str, candidates: list[Candidate], k: int) -> list[RecommendedItem]:
+        user = self.catalog.users.get(user_id)
+        known = [(self.catalog.items.get(c.product), c) for c in candidates]
+        known = [(i, c) for i, c in known if i >= 0]  # products this version never saw are dropped
+        if not known:
+            return []
+        items = np.array([i for i, _ in known], dtype=np.int64)
+        scores = self.score_positions(
+            user, items, np.array([c.score for _, c in known], np.float32)
+        )
+        order = np.argsort(-scores, kind="stable")[:k]
+        age = _clean(float(self.store.user_age[user])) if user >= 0 else None
+        cat = self.catalog
+        return [
+            RecommendedItem(
+                product=known[j][1].product,
+                score=float(scores[j]),
+                price=cat.prices[items[j]],
+                age=age,
+                title=cat.titles[items[j]],
+                category=cat.categories[items[j]],
+                reason=known[j][1].reason,
+            )
+            for j in order.tolist()
+        ]

@@ -1,0 +1,100 @@
+"""Stage two: a LightGBM lambdarank model over candidate lists, in LightGBM's text format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from shared.ml.features import CATEGORICAL, FEATURE_NAMES
+
+
+@dataclass(frozen=True)
+class RankingData:
+    """Candidate lists stacked: X rows, binary labels, group sizes (one group per user)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+
+    @staticmethod
+    def stack(xs: list[np.ndarray], ys: list[np.ndarray]) -> RankingData:
+        if not xs:
+            return RankingData(
+                np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0), np.empty(0, np.int64)
+            )
+        return RankingData(np.vstack(xs), np.concatenate(ys), np.array([len(y) for y in ys]))
+
+
+class RankerModel:
+    def __init__(self, booster: lgb.Booster) -> None:
+        self.booster = booster
+        names = booster.feature_name()
+        if names != FEATURE_NAMES:
+            # Training and serving must agree on features; refuse a model built with other code.
+            raise ValueError(f"ranker features {names} differ from this code's {FEATURE_NAMES}")
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        # One thread: per-request batches are small and the services share two cores.
+        return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
+
+    @property
+    def best_iteration(self) -> int:
+        return int(self.booster.best_iteration or self.booster.current_iteration())
+
+    def to_text(self) -> str:
+        return str(self.booster.model_to_string())
+
+    @classmethod
+    def from_text(cls, text: str) -> RankerModel:
+        return cls(lgb.Booster(model_str=text))
+
+
+def fit_ranker(
+    train: RankingData, valid: RankingData, num_boost_round: int, seed: int
+) -> RankerModel:
+    """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window."""
+    params: dict[str, object] = {
+        "objective": "lambdarank",
+        "metric": "ndcg",
+        "eval_at": [10],
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_data_in_leaf": 20,
+        "feature_fraction": 0.9,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambdarank_truncation_level": 20,
+        "seed": seed,
+        "num_threads": 2,
+        "verbosity": -1,
+    }
+
+    def dataset(d: RankingData, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+        return lgb.Dataset(
+            d.x,
+            label=d.y,
+            group=d.groups,
+            feature_name=FEATURE_NAMES,
+            categorical_feature=CATEGORICAL,
+            reference=reference,
+            free_raw_data=False,
+        )
+
+    train_set = dataset(train)
+    callbacks: list[Callable[..., Any]] = []
+    valid_sets = []
+    if len(valid.groups) and valid.y.sum() > 0:
+        valid_sets = [dataset(valid, train_set)]
+        callbacks.append(lgb.early_stopping(30, verbose=False))
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=num_boost_round,
+        valid_sets=valid_sets,
+        callbacks=callbacks,
+    )
+    return RankerModel(booster)

@@ -1,0 +1,112 @@
+"""Keep the current model version loaded and swap to a newly published one without restarting.
+
+Loading happens off the event loop; artifacts are sha256-verified before use; the swap is a single
+reference assignment, so a request sees either the old or the new version, never a mix. The
+previous version stays loaded so requests pinned to it (by the candidate stage) still resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import redis
+
+from shared.observability import MODEL_REFUSED, MODEL_SWAPS, MODEL_VERSION
+from shared.redis_conn import async_client
+from shared.registry import ModelRegistry
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[T]):
+    version: int
+    model: T
+
+
+class ModelHolder(Generic[T]):
+    def __init__(
+        self,
+        service: str,
+        registry: ModelRegistry,
+        artifacts: list[str],
+        build: Callable[[dict[str, bytes]], T],
+    ) -> None:
+        self.service = service
+        self._registry = registry
+        self._artifacts = artifacts
+        self._build = build
+        self.current: Loaded[T] | None = None
+        self.previous: Loaded[T] | None = None
+        self._refused: set[int] = set()
+        self._lock = asyncio.Lock()
+
+    def get(self, version: int | None = None) -> Loaded[T] | None:
+        """The loaded model for `version` (current if None); None if that version is not loaded."""
+        cur, prev = self.current, self.previous
+        if version is None or (cur is not None and cur.version == version):
+            return cur
+        if prev is not None and prev.version == version:
+            return prev
+        return None
+
+    def _load(self, version: int) -> T:
+        return self._build(self._registry.load_artifacts(version, self._artifacts))
+
+    async def sync(self) -> None:
+        """Load the registry's current version if it differs from ours (rollback included)."""
+        async with self._lock:
+            try:
+                wanted = await asyncio.to_thread(self._registry.current_version)
+            except redis.RedisError as exc:
+                log.warning(
+                    "%s: registry unreachable (%s); keeping version %s",
+                    self.service,
+                    exc,
+                    self.current.version if self.current else None,
+                )
+                return
+            if wanted is None or wanted in self._refused:
+                return
+            if self.current is not None and self.current.version == wanted:
+                return
+            if self.previous is not None and self.previous.version == wanted:
+                self.current, self.previous = self.previous, self.current
+            else:
+                try:
+                    model = await asyncio.to_thread(self._load, wanted)
+                except Exception:
+                    # Corrupt or incompatible artifacts must never replace a working model.
+                    log.exception("%s: refusing model version %s", self.service, wanted)
+                    MODEL_REFUSED.labels(self.service).inc()
+                    self._refused.add(wanted)
+                    return
+                self.previous, self.current = self.current, Loaded(wanted, model)
+            MODEL_SWAPS.labels(self.service).inc()
+            MODEL_VERSION.labels(self.service).set(wanted)
+            log.info("%s: now serving model version %s", self.service, wanted)
+
+    async def watch(self, redis_url: str, check_seconds: float) -> None:
+        """Follow the registry channel; a periodic check covers missed messages and reconnects."""
+        while True:
+            client = async_client(redis_url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(self._registry.channel)
+                    await self.sync()
+                    while True:
+                        # Wakes on a publish message or after check_seconds; either way, re-check.
+                        await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=check_seconds
+                        )
+                        await self.sync()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("%s: lost Redis (%s); retrying", self.service, exc)
+                await asyncio.sleep(min(check_seconds, 1.0))
+            finally:
+                await client.aclose()

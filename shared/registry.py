@@ -1,0 +1,132 @@
+"""ModelRegistry: increasing integer versions, a manifest each, a `current` pointer, pub/sub news.
+
+Layout in Redis (prefix `recsys` by default):
+  {p}:model:next_version   INCR counter, so two trainers never get the same id
+  {p}:model:manifest:{v}   JSON ModelManifest
+  {p}:model:versions       sorted set of published versions
+  {p}:model:current        the version services must serve
+  {p}:model:published      pub/sub channel: ModelPublished whenever `current` moves
+Artifacts go to an ArtifactStore first, the manifest second, the pointer last: a reader that sees a
+version in `current` always finds its manifest and artifacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import redis
+
+from shared.artifacts import ArtifactStore, CorruptArtifactError, make_store, sha256_hex
+from shared.redis_conn import sync_client
+from shared.schemas import ArtifactInfo, ModelManifest, ModelPublished
+from shared.settings import CommonSettings
+
+# Move `current` forward only: a slow job finishing after a newer one must not roll serving back.
+_ADVANCE = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class UnknownVersionError(KeyError):
+    pass
+
+
+class ModelRegistry:
+    def __init__(self, client: redis.Redis, store: ArtifactStore, prefix: str = "recsys") -> None:
+        self._r = client
+        self._store = store
+        self._p = f"{prefix}:model"
+        self.channel = f"{self._p}:published"
+        self._advance = client.register_script(_ADVANCE)
+
+    @classmethod
+    def from_settings(cls, common: CommonSettings) -> ModelRegistry:
+        client = sync_client(common.redis_url)
+        return cls(
+            client, make_store(common.artifact_store, client, common.key_prefix), common.key_prefix
+        )
+
+    def publish(
+        self,
+        artifacts: Mapping[str, bytes],
+        *,
+        dataset: str,
+        params: Mapping[str, object],
+        metrics: Mapping[str, float],
+        activate: bool = True,
+    ) -> tuple[ModelManifest, bool]:
+        """Store a new version; make it current if `activate` and it is the newest.
+
+        Returns (manifest, made_current).
+        """
+        version = int(self._r.incr(f"{self._p}:next_version"))
+        infos = {}
+        for name, data in artifacts.items():
+            self._store.put(version, name, data)
+            infos[name] = ArtifactInfo(sha256=sha256_hex(data), size=len(data))
+        manifest = ModelManifest(
+            version=version,
+            created_at=datetime.now(UTC),
+            dataset=dataset,
+            params=dict(params),
+            metrics=dict(metrics),
+            artifacts=infos,
+        )
+        self._r.set(f"{self._p}:manifest:{version}", manifest.model_dump_json())
+        self._r.zadd(f"{self._p}:versions", {str(version): version})
+        made_current = False
+        if activate:
+            message = ModelPublished(version=version).model_dump_json()
+            made_current = bool(
+                self._advance(keys=[f"{self._p}:current", self.channel], args=[version, message])
+            )
+        return manifest, made_current
+
+    def current_version(self) -> int | None:
+        raw = self._r.get(f"{self._p}:current")
+        return int(raw) if raw is not None else None
+
+    def manifest(self, version: int) -> ModelManifest:
+        raw = self._r.get(f"{self._p}:manifest:{version}")
+        if raw is None:
+            raise UnknownVersionError(version)
+        return ModelManifest.model_validate_json(raw)
+
+    def versions(self) -> list[int]:
+        members = self._r.zrange(f"{self._p}:versions", 0, -1)
+        return sorted(int(str(v, "ascii") if isinstance(v, bytes) else str(v)) for v in members)
+
+    def manifests(self) -> list[ModelManifest]:
+        return [self.manifest(v) for v in self.versions()]
+
+    def activate(self, version: int) -> None:
+        """Point `current` at any stored version (rollback included) and tell the services."""
+        self.manifest(version)  # raises UnknownVersionError
+        pipe = self._r.pipeline()
+        pipe.set(f"{self._p}:current", version)
+        pipe.publish(self.channel, ModelPublished(version=version).model_dump_json())
+        pipe.execute()
+
+    def load_artifacts(self, version: int, names: list[str] | None = None) -> dict[str, bytes]:
+        """Fetch artifacts and verify each sha256 against the manifest; raise on any mismatch."""
+        manifest = self.manifest(version)
+        wanted = names if names is not None else list(manifest.artifacts)
+        out: dict[str, bytes] = {}
+        for name in wanted:
+            info = manifest.artifacts.get(name)
+            if info is None:
+                raise CorruptArtifactError(f"version {version} has no artifact {name!r}")
+            data = self._store.get(version, name)
+            if sha256_hex(data) != info.sha256:
+                raise CorruptArtifactError(
+                    f"artifact {name!r} of version {version} fails its sha256 check"
+                )
+            out[name] = data
+        return out

@@ -1,0 +1,156 @@
+"""Every payload that crosses a process boundary (HTTP, Celery, Redis) is one model here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Ids come from shops' catalogs and URLs: keep them printable, bounded and free of separators.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+DatasetName = Literal["synthetic", "online-retail", "movielens-100k", "csv"]
+JobState = Literal["PENDING", "PROGRESS", "SUCCESS", "FAILURE"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Candidate(Strict):
+    product: Id
+    score: float
+    reason: str
+
+
+class CandidateRequest(Strict):
+    user: Id
+    n: int = Field(default=200, ge=1, le=2000)
+
+
+class CandidateResponse(Strict):
+    user: Id
+    version: int
+    known_user: bool
+    candidates: list[Candidate]
+
+
+class RankRequest(Strict):
+    user: Id
+    version: int
+    k: int = Field(ge=1, le=100)
+    candidates: list[Candidate] = Field(max_length=2000)
+
+
+class RecommendedItem(Strict):
+    product: str
+    score: float
+    price: float | None
+    age: float | None
+    title: str | None = None
+    category: str | None = None
+    reason: str
+
+
+class RankResponse(Strict):
+    user: Id
+    version: int
+    items: list[RecommendedItem]
+
+
+class TrainParams(Strict):
+    """Knobs of one training run; defaults suit the synthetic demo data."""
+
+    n_users: int = Field(default=600, ge=10, le=200_000)
+    n_products: int = Field(default=300, ge=10, le=100_000)
+    n_days: int = Field(default=120, ge=30, le=3650)
+    seed: int = 42
+    embedding_dim: int = Field(default=32, ge=2, le=512)
+    n_candidates: int = Field(default=100, ge=10, le=2000)
+    label_days: int = Field(default=14, ge=1, le=365)
+    test_days: int = Field(default=14, ge=1, le=365)
+    num_boost_round: int = Field(default=300, ge=1, le=5000)
+
+
+class TrainRequest(Strict):
+    dataset: DatasetName = "synthetic"
+    data_path: str | None = Field(default=None, max_length=4096)
+    params: TrainParams = Field(default_factory=TrainParams)
+
+
+class TrainJobStatus(Strict):
+    job_id: str
+    state: JobState
+    progress: float = Field(ge=0.0, le=1.0)
+    stage: str | None = None
+    model_version: int | None = None
+    promoted: bool | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+class TrainProgress(Strict):
+    """Celery PROGRESS meta."""
+
+    stage: str
+    progress: float = Field(ge=0.0, le=1.0)
+
+
+class TrainResult(Strict):
+    """What the Celery task returns (its SUCCESS result)."""
+
+    model_version: int
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+
+
+class JobAccepted(Strict):
+    job_id: str
+
+
+class ArtifactInfo(Strict):
+    sha256: str
+    size: int
+
+
+class ModelManifest(Strict):
+    version: int
+    created_at: datetime
+    dataset: str
+    params: dict[str, object] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    artifacts: dict[str, ArtifactInfo]
+
+
+class ModelSummary(Strict):
+    version: int
+    created_at: datetime
+    dataset: str
+    metrics: dict[str, float]
+
+
+class ModelsResponse(Strict):
+    current: int | None
+    versions: list[ModelSummary]
+
+
+class ModelActivated(Strict):
+    current: int
+
+
+class ModelPublished(Strict):
+    """Message on the registry's pub/sub channel whenever `current` moves."""
+
+    version: int
+
+
+class Health(Strict):
+    status: Literal["ok"] = "ok"
+    service: str
+    version: int | None = None
+
+
+class ErrorBody(Strict):
+    detail: str | list[dict[str, object]]

@@ -1,0 +1,57 @@
+"""Pieces every model-serving service shares: registry wiring, lifespan, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from shared.model_holder import ModelHolder
+from shared.observability import instrument, setup_logging
+from shared.registry import ModelRegistry
+from shared.schemas import Health
+from shared.settings import CommonSettings
+
+T = TypeVar("T")
+
+
+def create_model_service(
+    service: str,
+    common: CommonSettings,
+    artifacts: list[str],
+    build: Callable[[dict[str, bytes]], T],
+) -> tuple[FastAPI, ModelHolder[T]]:
+    """A FastAPI app whose lifespan keeps `holder` on the registry's current version."""
+    setup_logging(common.log_level)
+    holder: ModelHolder[T] = ModelHolder(
+        service, ModelRegistry.from_settings(common), artifacts, build
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(holder.watch(common.redis_url, common.model_check_seconds))
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+    app = FastAPI(title=f"recsys {service}", lifespan=lifespan)
+    instrument(app, service)
+
+    @app.get("/healthz")
+    async def healthz() -> Health:
+        loaded = holder.get()
+        return Health(service=service, version=loaded.version if loaded else None)
+
+    @app.get("/readyz", responses={503: {"description": "no model loaded yet"}})
+    async def readyz() -> Any:
+        loaded = holder.get()
+        if loaded is None:
+            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+        return Health(service=service, version=loaded.version)
+
+    return app, holder

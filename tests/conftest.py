@@ -1,0 +1,114 @@
+"""Real servers for the tests: a Redis per session, and the whole stack as separate processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from services.stack import Stack, StackSettings
+from shared.artifacts import RedisArtifactStore
+from shared.redis_conn import free_port, start_redis_server
+from shared.registry import ModelRegistry
+from shared.schemas import TrainJobStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data"))
+# Small enough to train in seconds, big enough for the planted structure to show.
+SMALL_TRAIN = {"dataset": "synthetic", "params": {"n_users": 300, "n_products": 150, "n_days": 90}}
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    proc = start_redis_server(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def registry(redis_client: redis.Redis) -> ModelRegistry:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"  # each test its own namespace on the shared server
+    return ModelRegistry(redis_client, RedisArtifactStore(redis_client, prefix), prefix)
+
+
+def wait_for_job(gateway_url: str, job_id: str, timeout: float = 300) -> TrainJobStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{gateway_url}/train/{job_id}", timeout=10)
+        status = TrainJobStatus.model_validate(r.json())
+        if status.state in ("SUCCESS", "FAILURE"):
+            return status
+        time.sleep(0.3)
+    raise TimeoutError(f"job {job_id} did not finish in {timeout}s")
+
+
+def wait_for_version(gateway_url: str, version: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{gateway_url}/recommend", params={"user": "U1", "k": 1}, timeout=10)
+        if r.status_code == 200 and r.headers["X-Model-Version"] == str(version):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"version {version} not served within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Redis, a Celery worker and the three services as real processes, with a first model trained
+    through the queue."""
+    settings = StackSettings(
+        redis_port=0,
+        gateway_port=free_port(),
+        candidate_port=free_port(),
+        ranker_port=free_port(),
+        ui_port=0,
+    )
+    workdir = tmp_path_factory.mktemp("stack")
+    env = {
+        "RECSYS_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "RECSYS_MODEL_CHECK_SECONDS": "1",
+    }
+    s = Stack(settings, workdir, with_ui=False, with_beat=False, extra_env=env)
+    try:
+        s.start()
+        job = httpx.post(f"{s.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()["job_id"]
+        status = wait_for_job(s.gateway_url, job)
+        assert status.state == "SUCCESS", status.error
+        assert status.model_version is not None
+        wait_for_version(s.gateway_url, status.model_version)
+        yield s
+    except BaseException:
+        _dump_logs(workdir)
+        raise
+    finally:
+        s.stop()
+
+
+def _dump_logs(workdir: Path) -> None:
+    for log in sorted((workdir / "logs").glob("*.log")):
+        print(f"===== {log.name} =====\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_gateway_url(stack: Stack) -> str:
+    return stack.gateway_url
+
+
+def pids(stack: Stack) -> dict[str, int]:
+    return {name: p.pid for name, p in stack.procs.items() if isinstance(p, subprocess.Popen)}

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from shared.datasets.base import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, Dataset
+from shared.datasets.synthetic import DAY, END_TS, RECENT_DAYS, generate, write_seed_csv
+from shared.ml.metrics import evaluate_rankings
+
+CUT = END_TS - RECENT_DAYS * DAY
+
+
+@pytest.fixture(scope="module")
+def ds() -> Dataset:
+    return generate()
+
+
+def test_same_seed_same_data_other_seed_other_data() -> None:
+    a, b = generate(120, 60, 60, seed=3), generate(120, 60, 60, seed=3)
+    for x, y in ((a.interactions, b.interactions), (a.items, b.items), (a.users, b.users)):
+        pd.testing.assert_frame_equal(x, y)
+    c = generate(120, 60, 60, seed=4)
+    assert not a.interactions.equals(c.interactions)
+
+
+def test_ids_columns_and_dtypes(ds: Dataset) -> None:
+    assert ds.name == "synthetic"
+    assert list(ds.interactions.columns) == INTERACTION_COLUMNS
+    assert list(ds.items.columns) == ITEM_COLUMNS
+    assert list(ds.users.columns) == USER_COLUMNS
+    assert ds.users["user_id"].tolist() == [f"U{i}" for i in range(1, 601)]
+    assert ds.items["product_id"].tolist() == [f"P{i}" for i in range(1, 301)]
+    assert ds.interactions["ts"].dtype == np.int64
+    assert ds.interactions["rating"].dtype == np.float64
+    assert ds.items["price"].dtype == np.float64
+    assert ds.users["age"].dtype == np.float64
+    assert set(ds.interactions["user_id"]) <= set(ds.users["user_id"])
+    assert set(ds.interactions["product_id"]) <= set(ds.items["product_id"])
+    assert (ds.interactions["rating"] > 0).all()
+    assert (ds.items["price"] > 0).all()
+    assert ds.users["age"].between(18, 75).all()
+    assert ds.items["category"].nunique() == 8
+    assert ds.users["segment"].nunique() == 5
+    assert ds.items["title"].str.len().gt(0).all()
+    ts = ds.interactions["ts"]
+    assert ts.min() >= END_TS - 120 * DAY and ts.max() < END_TS
+
+
+def test_activity_volume_and_split_coverage(ds: Dataset) -> None:
+    per_user = ds.interactions.groupby("user_id").size()
+    assert 15 <= per_user.mean() <= 40
+    assert per_user.max() > 4 * per_user.median()  # heavy users exist
+    before = set(ds.interactions.loc[ds.interactions["ts"] < CUT, "user_id"])
+    after = set(ds.interactions.loc[ds.interactions["ts"] >= CUT, "user_id"])
+    assert len(before & after) >= 0.8 * len(ds.users)
+
+
+def test_segments_prefer_categories(ds: Dataset) -> None:
+    joined = ds.interactions.merge(ds.users, on="user_id").merge(ds.items, on="product_id")
+    share = pd.crosstab(joined["segment"], joined["category"], normalize="index")
+    # uniform would be 1/8 per category; every segment has a clear favourite
+    assert (share.max(axis=1) > 2.0 / 8).all()
+
+
+def test_young_users_buy_cheaper_within_category(ds: Dataset) -> None:
+    joined = ds.interactions.merge(ds.users, on="user_id").merge(ds.items, on="product_id")
+    log_price = np.log(joined["price"])
+    rel_price = log_price - log_price.groupby(joined["category"]).transform("mean")
+    young = rel_price[joined["age"] < 30].mean()
+    old = rel_price[joined["age"] >= 50].mean()
+    assert old - young > 0.2
+
+
+def _split(ds: Dataset) -> tuple[pd.DataFrame, dict[str, set[str]]]:
+    train = ds.interactions[ds.interactions["ts"] < CUT]
+    test = ds.interactions[ds.interactions["ts"] >= CUT]
+    seen = {str(u): set(p) for u, p in train.groupby("user_id")["product_id"]}
+    relevant = {
+        str(u): set(p) - seen[str(u)]
+        for u, p in test.groupby("user_id")["product_id"]
+        if str(u) in seen
+    }
+    return train, relevant
+
+
+def test_cooccurrence_beats_popularity_on_last_window(ds: Dataset) -> None:
+    train, relevant = _split(ds)
+    products = ds.items["product_id"].to_numpy()
+    users = ds.users["user_id"].to_numpy()
+    rows = pd.Categorical(train["user_id"], categories=users).codes
+    cols = pd.Categorical(train["product_id"], categories=products).codes
+    x = sparse.csr_matrix((np.ones(len(train)), (rows, cols)), shape=(len(users), len(products)))
+    x.data[:] = 1.0  # binary: repeats do not count twice
+    cooc = (x.T @ x).toarray()
+    norms = np.sqrt(np.diag(cooc)) + 1e-9
+    sim = cooc / norms[:, None] / norms[None, :]
+    np.fill_diagonal(sim, 0.0)
+    popularity = np.asarray(x.sum(axis=0)).ravel()
+
+    k = 10
+    by_pop: dict[str, list[str]] = {}
+    by_cooc: dict[str, list[str]] = {}
+    for user in relevant:
+        history = x[int(np.flatnonzero(users == user)[0])].toarray().ravel()
+        for scores, out in ((popularity.astype(float), by_pop), (sim @ history, by_cooc)):
+            scores = np.where(history > 0, -np.inf, scores)  # only new items can be relevant
+            out[user] = products[np.argsort(-scores, kind="stable")[:k]].tolist()
+
+    pop = evaluate_rankings(by_pop, relevant, k, len(products))
+    knn = evaluate_rankings(by_cooc, relevant, k, len(products))
+    assert sum(1 for r in relevant.values() if r) >= 0.8 * len(users)
+    assert knn[f"ndcg@{k}"] >= 1.3 * pop[f"ndcg@{k}"]
+    assert knn[f"recall@{k}"] > pop[f"recall@{k}"]
+
+
+def test_seed_csv(ds: Dataset, tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "seed.csv"
+    write_seed_csv(ds, path)
+    frame = pd.read_csv(path)
+    expected = ["user_id", "product_id", "rating", "age", "price", "category", "timestamp"]
+    assert list(frame.columns) == expected
+    assert len(frame) == len(ds.interactions)
+    assert frame[expected].notna().all().all()
+    parsed = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    assert (seconds.to_numpy() == ds.interactions["ts"].to_numpy()).all()
+    assert str(frame["timestamp"].iloc[0]).endswith("Z")

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from shared.ml.metrics import (
+    average_precision_at_k,
+    evaluate_rankings,
+    hit_rate_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    roc_auc,
+)
+
+LOG2_3 = math.log2(3)  # discount of rank 2
+LOG2_5 = math.log2(5)  # discount of rank 4
+
+
+def test_two_hits_in_top_five() -> None:
+    ranked = ["a", "b", "c", "d", "e"]
+    relevant = {"b", "d", "x"}  # hits at ranks 2 and 4; "x" is never ranked
+    assert precision_at_k(ranked, relevant, 5) == pytest.approx(2 / 5)
+    assert recall_at_k(ranked, relevant, 5) == pytest.approx(2 / 3)
+    # DCG = 1/log2(3) + 1/log2(5) = 0.63093 + 0.43068 = 1.06161
+    # IDCG (3 relevant, k=5 -> 3 ideal slots) = 1 + 1/log2(3) + 1/log2(4) = 2.13093
+    assert ndcg_at_k(ranked, relevant, 5) == pytest.approx(
+        (1 / LOG2_3 + 1 / LOG2_5) / 2.13093, 1e-5
+    )
+    assert ndcg_at_k(ranked, relevant, 5) == pytest.approx(0.49819, abs=1e-5)
+    # AP = (P@2 + P@4) / min(3, 5) = (1/2 + 2/4) / 3 = 1/3
+    assert average_precision_at_k(ranked, relevant, 5) == pytest.approx(1 / 3)
+    assert hit_rate_at_k(ranked, relevant, 5) == 1.0
+
+
+def test_fewer_relevant_than_k() -> None:
+    ranked = ["a", "b", "c"]
+    relevant = {"a"}
+    assert precision_at_k(ranked, relevant, 3) == pytest.approx(1 / 3)  # 1 hit / k=3
+    assert recall_at_k(ranked, relevant, 3) == 1.0  # 1 / 1
+    assert ndcg_at_k(ranked, relevant, 3) == 1.0  # DCG = IDCG = 1/log2(2)
+    assert average_precision_at_k(ranked, relevant, 3) == 1.0  # P@1 / min(1, 3)
+
+
+def test_more_relevant_than_k() -> None:
+    ranked = ["a", "b", "c"]
+    relevant = {"b", "c", "d"}
+    # only the top 2 count: one hit at rank 2
+    assert precision_at_k(ranked, relevant, 2) == pytest.approx(1 / 2)
+    assert recall_at_k(ranked, relevant, 2) == pytest.approx(1 / 3)
+    # DCG = 1/log2(3); IDCG over min(3, 2) = 2 slots = 1 + 1/log2(3) -> 0.63093 / 1.63093
+    assert ndcg_at_k(ranked, relevant, 2) == pytest.approx(0.38685, abs=1e-5)
+    # AP = P@2 / min(3, 2) = (1/2) / 2
+    assert average_precision_at_k(ranked, relevant, 2) == pytest.approx(0.25)
+
+
+def test_no_hits_and_no_relevant() -> None:
+    for relevant in ({"z"}, set[str]()):
+        assert precision_at_k(["a", "b"], relevant, 2) == 0.0
+        assert recall_at_k(["a", "b"], relevant, 2) == 0.0
+        assert ndcg_at_k(["a", "b"], relevant, 2) == 0.0
+        assert average_precision_at_k(["a", "b"], relevant, 2) == 0.0
+        assert hit_rate_at_k(["a", "b"], relevant, 2) == 0.0
+
+
+def test_duplicate_in_ranking_counts_once() -> None:
+    # "a" twice must not make precision 2/2 or nDCG > 1
+    assert precision_at_k(["a", "a"], {"a"}, 2) == pytest.approx(1 / 2)
+    assert ndcg_at_k(["a", "a"], {"a"}, 2) == 1.0
+
+
+def test_k_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        precision_at_k(["a"], {"a"}, 0)
+
+
+def test_evaluate_rankings_averages_over_users_with_relevant_items() -> None:
+    rankings = {
+        "u1": ["a", "b", "c"],  # k=2 -> [a, b]; hit at rank 1
+        "u2": ["c", "d"],  # hit at rank 2
+        "u3": ["a", "c"],  # no hit
+        # "u4" absent: counts with an empty list
+        "u5": ["e", "f"],  # no relevant items: skipped, also for coverage
+    }
+    relevant = {"u1": {"a"}, "u2": {"d", "e"}, "u3": {"f"}, "u4": {"a"}, "u5": set[str]()}
+    out = evaluate_rankings(rankings, relevant, k=2, n_catalog=10)
+    assert set(out) == {"precision@2", "recall@2", "ndcg@2", "map@2", "hit_rate@2", "coverage@2"}
+    # 4 evaluated users (u1..u4)
+    # precision: (1/2 + 1/2 + 0 + 0) / 4
+    assert out["precision@2"] == pytest.approx(0.25)
+    # recall: (1/1 + 1/2 + 0 + 0) / 4
+    assert out["recall@2"] == pytest.approx(0.375)
+    # ndcg: u1 = 1; u2 = (1/log2(3)) / (1 + 1/log2(3)) = 0.38685 -> (1 + 0.38685) / 4
+    assert out["ndcg@2"] == pytest.approx((1 + (1 / LOG2_3) / (1 + 1 / LOG2_3)) / 4)
+    assert out["ndcg@2"] == pytest.approx(0.34671, abs=1e-5)
+    # map: u1 = 1/1; u2 = (1/2) / min(2, 2) = 0.25 -> 1.25 / 4
+    assert out["map@2"] == pytest.approx(0.3125)
+    # hit rate: u1 and u2 hit -> 2 / 4
+    assert out["hit_rate@2"] == pytest.approx(0.5)
+    # coverage: {a, b} | {c, d} | {a, c} = 4 distinct items / 10
+    assert out["coverage@2"] == pytest.approx(0.4)
+
+
+def test_evaluate_rankings_without_evaluable_users() -> None:
+    out = evaluate_rankings({"u1": ["a"]}, {"u1": []}, k=5, n_catalog=3)
+    assert out == {
+        "precision@5": 0.0,
+        "recall@5": 0.0,
+        "ndcg@5": 0.0,
+        "map@5": 0.0,
+        "hit_rate@5": 0.0,
+        "coverage@5": 0.0,
+    }
+
+
+def test_roc_auc() -> None:
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    # positive/negative pairs ranked right: (0.35>0.1), (0.8>0.1), (0.8>0.4); wrong: (0.35<0.4)
+    assert roc_auc(labels, scores) == pytest.approx(3 / 4)
+    assert roc_auc(np.ones(3), np.array([0.1, 0.2, 0.3])) == 0.5
+    assert roc_auc(np.zeros(3), np.array([0.1, 0.2, 0.3])) == 0.5

@@ -1,0 +1,149 @@
+"""The Streamlit page, driven headlessly through AppTest against a dead and a live gateway."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.settings import get_settings
+
+APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+# Synthetic training takes a while on a slow CI box; the page polls until it is done.
+TRAIN_TIMEOUT_SECONDS = 480
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    # get_settings() is cached per process and AppTest runs the page in this process: without a
+    # clear, the first test's UI_GATEWAY_URL would leak into the next ones.
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    # Bind to get a free port, then close it: nothing listens there, connects are refused.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class _NoModelHandler(BaseHTTPRequestHandler):
+    """A gateway that is up but serves no model yet: 503 with FastAPI's error body."""
+
+    def _no_model(self) -> None:
+        body: dict[str, object]
+        if self.path.startswith("/models"):
+            body, code = {"current": None, "versions": []}, 200
+        else:
+            body, code = {"detail": "no model loaded yet"}, 503
+        payload = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _no_model
+
+    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
+        pass
+
+
+@pytest.fixture
+def no_model_gateway_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoModelHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _page_texts(at: AppTest) -> list[str]:
+    elements = [*at.title, *at.subheader, *at.caption, *at.markdown, *at.success, *at.error]
+    return [str(element.value) for element in elements]
+
+
+def _products(at: AppTest) -> list[str]:
+    return [str(p) for table in at.table for p in table.value["product"].tolist()]
+
+
+def _ranked_by_version(at: AppTest) -> int:
+    """The X-Model-Version of the shown recommendations, as the page prints it."""
+    found = [m for text in _page_texts(at) if (m := re.search(r"model version (\d+)", text))]
+    ranked = [int(m.group(1)) for m in found if m.string.startswith("Ranked by")]
+    assert len(ranked) == 1, _page_texts(at)
+    return ranked[0]
+
+
+def test_gateway_down_shows_banner(monkeypatch: pytest.MonkeyPatch, closed_port_url: str) -> None:
+    monkeypatch.setenv("UI_GATEWAY_URL", closed_port_url)
+
+    at = AppTest.from_file(APP, default_timeout=30).run()
+
+    assert not at.exception
+    banners = [e.value for e in at.error]
+    assert any(f"gateway at {closed_port_url} is not reachable" in b for b in banners), banners
+    assert any("make run" in b for b in banners), banners
+    assert not at.table
+
+
+def test_no_model_yet_shows_info(
+    monkeypatch: pytest.MonkeyPatch, no_model_gateway_url: str
+) -> None:
+    monkeypatch.setenv("UI_GATEWAY_URL", no_model_gateway_url)
+
+    at = AppTest.from_file(APP, default_timeout=30).run()
+
+    assert not at.exception
+    assert not at.error
+    assert any("No model yet" in i.value for i in at.info), [i.value for i in at.info]
+    # The first model can also be trained from here.
+    assert [b.label for b in at.button] == ["Retrain"]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(TRAIN_TIMEOUT_SECONDS + 120)
+def test_recommendations_and_retrain_against_live_gateway(
+    monkeypatch: pytest.MonkeyPatch, live_gateway_url: str
+) -> None:
+    monkeypatch.setenv("UI_GATEWAY_URL", live_gateway_url)
+    monkeypatch.setenv("UI_POLL_SECONDS", "0.5")
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.text_input(key="user").input("U1").run()
+
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    products = _products(at)
+    assert len(products) >= 10, products
+    assert all(re.fullmatch(r"P\w+", p) for p in products), products
+    before = _ranked_by_version(at)
+    assert f"Serving model version {before}" in _page_texts(at)
+
+    retrain = next(b for b in at.button if b.label == "Retrain")
+    # One run covers the POST, the polling loop and the page's own rerun once the job is done.
+    retrain.click().run(timeout=TRAIN_TIMEOUT_SECONDS)
+
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    after = _ranked_by_version(at)
+    assert after != before
+    assert f"Model version {after} is now served." in _page_texts(at)
+    assert f"Serving model version {after}" in _page_texts(at)
+    assert len(_products(at)) >= 10

@@ -1,0 +1,157 @@
+"""Typed, synchronous client for the gateway: the only service the UI talks to.
+
+Streamlit reruns the script top to bottom on every interaction, so a blocking client is the
+natural fit; every failure becomes one of the exceptions below so pages can show a readable
+message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from shared.schemas import (
+    DatasetName,
+    JobAccepted,
+    ModelActivated,
+    ModelsResponse,
+    RecommendedItem,
+    TrainJobStatus,
+    TrainRequest,
+)
+
+T = TypeVar("T")
+
+# Built once: constructing a TypeAdapter compiles a validator.
+_ITEMS = TypeAdapter(list[RecommendedItem])
+_JOB_ACCEPTED = TypeAdapter(JobAccepted)
+_JOB_STATUS = TypeAdapter(TrainJobStatus)
+_MODELS = TypeAdapter(ModelsResponse)
+_ACTIVATED = TypeAdapter(ModelActivated)
+# Connection refused is instant, but a blackholed host would otherwise hang the page for the
+# whole read timeout before the "not reachable" banner appears.
+_MAX_CONNECT_SECONDS = 3.0
+
+
+class GatewayUnavailable(Exception):
+    """The gateway could not be reached (connection refused, DNS failure, timeout)."""
+
+    def __init__(self, base_url: str, cause: str) -> None:
+        super().__init__(f"gateway at {base_url} is not reachable: {cause}")
+        self.base_url = base_url
+
+
+class GatewayError(Exception):
+    """The gateway answered with an error status or a body the UI does not understand."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(f"HTTP {status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ModelNotReady(GatewayError):
+    """503 from the gateway: no model is being served yet."""
+
+
+class GatewayClient:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_seconds: float,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, _MAX_CONNECT_SECONDS))
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def recommend(self, user: str, k: int) -> tuple[int | None, list[RecommendedItem]]:
+        """Best-first items for `user` and the model version that ranked them."""
+        response = self._request("GET", "/recommend", params={"user": user, "k": k})
+        return _model_version(response), _parse(_ITEMS, response)
+
+    def train(self, dataset: DatasetName = "synthetic") -> str:
+        """Start a training job; returns its id for `job`."""
+        body = TrainRequest(dataset=dataset).model_dump(mode="json", exclude_unset=True)
+        response = self._request("POST", "/train", json=body)
+        return _parse(_JOB_ACCEPTED, response).job_id
+
+    def job(self, job_id: str) -> TrainJobStatus:
+        response = self._request("GET", f"/train/{quote(job_id, safe='')}")
+        return _parse(_JOB_STATUS, response)
+
+    def models(self) -> ModelsResponse:
+        return _parse(_MODELS, self._request("GET", "/models"))
+
+    def activate(self, version: int) -> ModelActivated:
+        response = self._request("POST", f"/models/{version}/activate")
+        return _parse(_ACTIVATED, response)
+
+    def ready(self) -> bool:
+        """Whether a model is being served (GET /readyz); never raises ModelNotReady."""
+        try:
+            self._request("GET", "/readyz")
+        except ModelNotReady:
+            return False
+        return True
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:  # covers connect errors and all timeouts
+            raise GatewayUnavailable(self.base_url, str(exc) or type(exc).__name__) from exc
+        if response.is_success:
+            return response
+        detail = _detail(response)
+        if response.status_code == 503:
+            raise ModelNotReady(503, detail)
+        raise GatewayError(response.status_code, detail)
+
+
+def _parse(adapter: TypeAdapter[T], response: httpx.Response) -> T:
+    try:
+        return adapter.validate_json(response.content)
+    except ValidationError as exc:
+        # A gateway of another version or a proxy's HTML page: say so instead of crashing.
+        raise GatewayError(
+            response.status_code, f"unexpected response from {response.request.url}: {exc}"
+        ) from exc
+
+
+def _model_version(response: httpx.Response) -> int | None:
+    raw = response.headers.get("X-Model-Version")
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _detail(response: httpx.Response) -> str:
+    """FastAPI's {"detail": ...} as one line; validation errors come as a list of dicts."""
+    try:
+        detail = response.json()["detail"]
+    except (ValueError, KeyError, TypeError):
+        return response.text.strip()[:500] or response.reason_phrase
+    if isinstance(detail, list):
+        parts = [str(err.get("msg", err)) if isinstance(err, dict) else str(err) for err in detail]
+        return "; ".join(parts)
+    return str(detail)

@@ -1,0 +1,62 @@
+"""Banners for the states in which the page cannot show recommendations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import streamlit as st
+
+from ui.client import GatewayClient, GatewayError, GatewayUnavailable
+from ui.settings import UISettings
+
+_TICKS_KEY = "status_refresh_ticks"
+# How often a waiting page checks whether it can show more; the check is one cheap request.
+_REFRESH_SECONDS = 3.0
+
+
+def gateway_down(settings: UISettings) -> None:
+    st.error(
+        f"The gateway at {settings.gateway_url} is not reachable. "
+        "To start it, run `make run` in the project folder; "
+        "this page reconnects by itself."
+    )
+    auto_refresh(settings, until="reachable")
+
+
+def no_model_yet(settings: UISettings) -> None:
+    st.info(
+        "No model yet — training the first one… This page refreshes by itself when it is ready."
+    )
+    auto_refresh(settings, until="ready")
+
+
+def gateway_error(err: GatewayError) -> None:
+    st.error(f"The gateway answered HTTP {err.status_code}: {err.detail}")
+
+
+def auto_refresh(settings: UISettings, until: Literal["reachable", "ready"]) -> None:
+    """Rerun the whole page once the gateway is reachable (or serves a model).
+
+    A timed fragment checks in the background, so the user need not reload after `make run`
+    or while the first model trains.
+    """
+    # The fragment also runs inline right now, just after the page found the gateway lacking;
+    # counting calls lets that first call skip the check, so a flapping gateway cannot loop.
+    st.session_state[_TICKS_KEY] = 0
+
+    @st.fragment(run_every=_REFRESH_SECONDS)
+    def check() -> None:
+        st.session_state[_TICKS_KEY] += 1
+        if st.session_state[_TICKS_KEY] == 1:
+            return
+        with GatewayClient(settings.gateway_url, settings.timeout_seconds) as client:
+            try:
+                ok = client.ready() or until == "reachable"
+            except GatewayUnavailable:
+                ok = False
+            except GatewayError:  # reachable, just unhappy: enough for "reachable"
+                ok = until == "reachable"
+        if ok:
+            st.rerun(scope="app")
+
+    check()
