@@ -34,7 +34,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(TEST_STAMP)
-	$(BIN)/mypy shared services ui
+	$(BIN)/mypy shared services ui tests
 
 fmt: $(TEST_STAMP)
 	$(BIN)/ruff format .

@@ -50,7 +50,7 @@ def test_unknown_user_gets_cold_start_items(stack: Stack) -> None:
     ],
 )
 def test_bad_recommend_requests_answer_4xx_json(
-    stack: Stack, params: dict[str, object], field: str
+    stack: Stack, params: dict[str, str | int], field: str
 ) -> None:
     r = httpx.get(f"{stack.gateway_url}/recommend", params=params, timeout=10)
     assert r.status_code == 422

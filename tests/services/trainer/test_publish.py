@@ -1,0 +1,40 @@
+"""The promotion gate between a trained model and the serving pointer."""
+
+from __future__ import annotations
+
+from services.trainer.publish import data_identity, promotion_decision
+from shared.registry import ModelRegistry
+from shared.schemas import TrainParams, TrainRequest
+
+REQ = TrainRequest(dataset="synthetic", params=TrainParams(n_users=100))
+
+
+def _current(registry: ModelRegistry, request: TrainRequest, score: float) -> None:
+    registry.publish(
+        {"x": b"1"},
+        dataset=request.dataset,
+        metrics={"valid_ndcg@10": score},
+        params={**request.model_dump(mode="json"), "data": data_identity(request)},
+    )
+
+
+def test_first_model_is_promoted(registry: ModelRegistry) -> None:
+    assert promotion_decision(registry, REQ, {"valid_ndcg@10": 0.1}, 0.01) == (True, "first model")
+
+
+def test_clearly_worse_model_is_kept_out(registry: ModelRegistry) -> None:
+    _current(registry, REQ, 0.30)
+    promote, reason = promotion_decision(registry, REQ, {"valid_ndcg@10": 0.25}, 0.01)
+    assert not promote and "worse" in reason and "0.2500" in reason and "0.3000" in reason
+    assert promotion_decision(registry, REQ, {"valid_ndcg@10": 0.295}, 0.01)[0]  # within tolerance
+    assert not promotion_decision(registry, REQ, {}, 0.01)[0]  # no score: not promoted
+
+
+def test_other_data_is_not_compared(registry: ModelRegistry) -> None:
+    _current(registry, REQ, 0.30)
+    other = TrainRequest(dataset="synthetic", params=TrainParams(n_users=200))
+    promote, reason = promotion_decision(registry, other, {"valid_ndcg@10": 0.05}, 0.01)
+    assert promote and "other data" in reason
+    # model knobs alone do not change the data: still compared
+    knobs = TrainRequest(dataset="synthetic", params=TrainParams(n_users=100, embedding_dim=8))
+    assert not promotion_decision(registry, knobs, {"valid_ndcg@10": 0.05}, 0.01)[0]

@@ -1,0 +1,79 @@
+"""ModelHolder: loads the current version, refuses corrupt ones, follows pub/sub, rolls back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis
+
+from shared.model_holder import ModelHolder
+from shared.registry import ModelRegistry
+
+
+def _holder(registry: ModelRegistry) -> ModelHolder[str]:
+    return ModelHolder("test", registry, ["m.txt"], lambda a: a["m.txt"].decode())
+
+
+def _publish(registry: ModelRegistry, text: str) -> int:
+    manifest, _ = registry.publish({"m.txt": text.encode()}, dataset="d", params={}, metrics={})
+    return manifest.version
+
+
+def test_sync_loads_current_and_keeps_previous(registry: ModelRegistry) -> None:
+    holder = _holder(registry)
+    asyncio.run(holder.sync())
+    assert holder.get() is None  # nothing published yet
+    v1 = _publish(registry, "one")
+    asyncio.run(holder.sync())
+    assert holder.get() is not None and holder.get().model == "one"  # type: ignore[union-attr]
+    v2 = _publish(registry, "two")
+    asyncio.run(holder.sync())
+    assert holder.get().version == v2  # type: ignore[union-attr]
+    assert holder.get(v1).model == "one"  # type: ignore[union-attr]  # still there for pinned requests
+    assert holder.get(999) is None
+
+
+def test_corrupt_version_is_refused_and_old_keeps_serving(
+    registry: ModelRegistry, redis_client: redis.Redis
+) -> None:
+    holder = _holder(registry)
+    _publish(registry, "good")
+    asyncio.run(holder.sync())
+    v2 = _publish(registry, "bad")
+    prefix = registry.channel.rsplit(":", 2)[0]
+    redis_client.hset(f"{prefix}:artifacts:{v2}", "m.txt", b"flipped bits")
+    asyncio.run(holder.sync())
+    loaded = holder.get()
+    assert loaded is not None and loaded.model == "good"
+    asyncio.run(holder.sync())  # refused once, not retried in a loop
+    assert holder.get().model == "good"  # type: ignore[union-attr]
+
+
+def test_rollback_swaps_back_to_previous(registry: ModelRegistry) -> None:
+    holder = _holder(registry)
+    v1 = _publish(registry, "one")
+    asyncio.run(holder.sync())
+    _publish(registry, "two")
+    asyncio.run(holder.sync())
+    registry.activate(v1)
+    asyncio.run(holder.sync())
+    assert holder.get().version == v1  # type: ignore[union-attr]
+
+
+def test_watch_swaps_on_publish_message(registry: ModelRegistry, redis_url: str) -> None:
+    holder = _holder(registry)
+
+    async def scenario() -> float:
+        # A long safety-net period: only the pub/sub message can explain a quick swap.
+        task = asyncio.create_task(holder.watch(redis_url, check_seconds=30))
+        await asyncio.sleep(0.3)
+        v = await asyncio.to_thread(_publish, registry, "fresh")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while holder.get() is None or holder.get().version != v:  # type: ignore[union-attr]
+            assert loop.time() - start < 5, "no swap within 5 s of publishing"
+            await asyncio.sleep(0.02)
+        task.cancel()
+        return loop.time() - start
+
+    assert asyncio.run(scenario()) < 5
