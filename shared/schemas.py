@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 # Ids come from shops' catalogs and URLs: keep them printable, bounded and free of separators.
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -21,6 +21,7 @@ class Strict(BaseModel):
 class Candidate(Strict):
     product: Id
     score: float
+    similarity: float = 0.0  # embedding k-NN score, a ranker feature
     reason: str
 
 
@@ -67,16 +68,48 @@ class TrainParams(Strict):
     n_days: int = Field(default=120, ge=30, le=3650)
     seed: int = 42
     embedding_dim: int = Field(default=32, ge=2, le=512)
+    # Learned item-neighbour graph (EASE weights, top-N per item) beside embedding k-NN; 0 = off.
+    # Its dense fit needs items^2 memory, so catalogs above graph_max_items use embeddings only.
+    graph_neighbours: int = Field(default=100, ge=0, le=2000)
+    graph_l2: float = Field(default=500.0, gt=0)
+    graph_max_items: int = Field(default=20_000, ge=0, le=50_000)
     n_candidates: int = Field(default=100, ge=10, le=2000)
     label_days: int = Field(default=14, ge=1, le=365)
     test_days: int = Field(default=14, ge=1, le=365)
     num_boost_round: int = Field(default=300, ge=1, le=5000)
 
 
+# CSV header names: printable (no control characters, so they cannot forge log or error lines).
+ColumnName = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class CsvOptions(Strict):
+    """How to read a dataset="csv" file: which columns hold what, and an optional item table."""
+
+    user_col: ColumnName = "user_id"
+    item_col: ColumnName = "product_id"
+    rating_col: ColumnName | None = None  # without it every row is a positive (rating 1.0)
+    time_col: ColumnName | None = None  # unix seconds or datetime text; without it: row order
+    # CSV with item_col plus any of title/category/price; relative to the data folder.
+    items_path: str | None = Field(
+        default=None, min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> CsvOptions:
+        named = [c for c in (self.user_col, self.item_col, self.rating_col, self.time_col) if c]
+        if len(set(named)) != len(named):
+            raise ValueError(f"user/item/rating/time columns must differ, got {named}")
+        return self
+
+
 class TrainRequest(Strict):
     dataset: DatasetName = "synthetic"
     data_path: str | None = Field(default=None, max_length=4096)
     params: TrainParams = Field(default_factory=TrainParams)
+    csv: CsvOptions | None = None  # only for dataset="csv"; None means CsvOptions() defaults
 
 
 class TrainJobStatus(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +12,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from shared.schemas import DatasetName, TrainJobStatus, TrainParams, TrainRequest
+from shared.schemas import CsvOptions, DatasetName, TrainJobStatus, TrainParams, TrainRequest
 
 app = typer.Typer(help="Two-stage product recommender.", no_args_is_help=True, add_completion=False)
-console = Console()
+# Tables stay readable when piped or logged (rich would otherwise squeeze them to 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", help="synthetic | online-retail | movielens-100k | csv")
@@ -24,8 +26,55 @@ DataPathOpt = Annotated[
 ]
 
 
+UserCol = Annotated[str | None, typer.Option(help="csv: the user column")]
+ItemCol = Annotated[str | None, typer.Option(help="csv: the item column")]
+RatingCol = Annotated[str | None, typer.Option(help="csv: a rating/strength column")]
+TimeCol = Annotated[str | None, typer.Option(help="csv: a timestamp column")]
+ItemsPath = Annotated[Path | None, typer.Option(help="csv: an item table (title/category/price)")]
+
+
+def _request(
+    dataset: str,
+    data_path: Path | None,
+    params: TrainParams,
+    user_col: str | None,
+    item_col: str | None,
+    rating_col: str | None,
+    time_col: str | None,
+    items_path: Path | None,
+) -> TrainRequest:
+    """A TrainRequest from CLI options; local paths are resolved against the current folder."""
+    csv = None
+    if dataset == "csv":
+        if not user_col or not item_col:
+            raise typer.BadParameter("--dataset csv needs --user-col and --item-col")
+        csv = CsvOptions(
+            user_col=user_col,
+            item_col=item_col,
+            rating_col=rating_col,
+            time_col=time_col,
+            items_path=str(items_path.resolve()) if items_path else None,
+        )
+    return TrainRequest(
+        dataset=_dataset(dataset),
+        data_path=str(data_path.resolve()) if data_path else None,
+        params=params,
+        csv=csv,
+    )
+
+
 @app.command()
-def train(dataset: DatasetOpt = "synthetic", data_path: DataPathOpt = None, seed: int = 42) -> None:
+def train(
+    dataset: DatasetOpt = "synthetic",
+    data_path: DataPathOpt = None,
+    test_days: Annotated[int, typer.Option(min=1, max=365, help="held-out days for metrics")] = 14,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    time_col: TimeCol = None,
+    items_path: ItemsPath = None,
+    seed: int = 42,
+) -> None:
     """Train both stages in this process and publish a new model version to the registry."""
     from services.trainer.publish import train_and_publish
     from services.trainer.settings import get_settings
@@ -34,10 +83,9 @@ def train(dataset: DatasetOpt = "synthetic", data_path: DataPathOpt = None, seed
     from shared.settings import get_common_settings
 
     common = get_common_settings()
-    request = TrainRequest(
-        dataset=_dataset(dataset),
-        data_path=str(data_path) if data_path else None,
-        params=TrainParams(seed=seed),
+    params = TrainParams(seed=seed, test_days=test_days)
+    request = _request(
+        dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
     )
     with Progress(console=console) as bar:
         task = bar.add_task("training", total=1.0)
@@ -52,14 +100,58 @@ def train(dataset: DatasetOpt = "synthetic", data_path: DataPathOpt = None, seed
                 common.data_dir,
                 progress,
                 tolerance=get_settings().promotion_tolerance,
+                allow_outside=True,
             )
         except DatasetError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     state = "now current" if result.promoted else "stored, not activated"
     console.print(f"model version {result.model_version}: {state} ({result.reason})")
-    for key in ("ndcg@10", "popularity_ndcg@10", "precision@10", "recall@10", "auc"):
+    for key in ("ndcg@10", "popularity_ndcg@10", "precision@10", "recall@10", "ranker_auc"):
         console.print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", help="where to write the JSON results")],
+    dataset: DatasetOpt = "synthetic",
+    data_path: DataPathOpt = None,
+    protocol: Annotated[str, typer.Option(help="temporal | msr")] = "temporal",
+    k: Annotated[int, typer.Option("--k", min=1, max=100)] = 10,
+    test_days: Annotated[int, typer.Option(min=1, max=365)] = 30,
+    candidates: Annotated[int, typer.Option(min=10, max=2000, help="stage-one list size")] = 200,
+    report: Annotated[
+        Path | None, typer.Option(help="also write an HTML report with plots")
+    ] = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    time_col: TimeCol = None,
+    items_path: ItemsPath = None,
+    seed: int = 42,
+) -> None:
+    """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
+    from services.trainer.benchmark import print_table, run_benchmark, write_outputs
+    from shared.datasets.loader import DatasetError, load_with_report
+    from shared.settings import get_common_settings
+
+    if protocol not in ("temporal", "msr"):
+        raise typer.BadParameter(f"unknown protocol {protocol!r}; choose temporal or msr")
+    params = TrainParams(test_days=test_days, n_candidates=candidates, seed=seed)
+    request = _request(
+        dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
+    )
+    try:
+        # A local user may name any file of theirs; API-triggered jobs stay inside the data root.
+        data, load = load_with_report(request, get_common_settings().data_dir, allow_outside=True)
+    except DatasetError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(load.summary())
+    result, ev = run_benchmark(data, protocol, k, params, load.has_time, console)
+    print_table(result, console)
+    write_outputs(result, ev, out, report)
+    console.print(f"wrote {out}" + (f" and {report}" if report else ""))
 
 
 @app.command("generate-data")

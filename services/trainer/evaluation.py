@@ -1,42 +1,117 @@
-"""Offline evaluation of a fitted two-stage model against held-out new items, in-process."""
+"""Offline evaluation: fit every model on one split's training part, score all on its held-out
+items over the full catalog, with each user's training items excluded from the ranked lists."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
 import numpy as np
+import scipy.sparse as sp
 
-from shared.ml.metrics import evaluate_rankings, roc_auc
-from shared.ml.model import CandidateModel, RankingModel
+from services.trainer.pipeline import LabelScheme, fit_two_stage
+from services.trainer.splits import Split
+from shared.ml.baselines import Recommender
+from shared.ml.metrics import evaluate_rankings, ndcg_at_k, roc_auc
+from shared.ml.model import Catalog
+from shared.schemas import TrainParams
+
+CURVE_MAX_K = 50
 
 
-def evaluate_two_stage(
-    cm: CandidateModel, rm: RankingModel, truth: dict[int, np.ndarray], k: int, n_candidates: int
-) -> dict[str, float]:
-    """Two-stage metrics (flat keys) plus popularity and candidates-only baselines, same users.
+@dataclass
+class Evaluation:
+    k: int
+    n_users: int
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
+    ndcg_curves: dict[str, list[float]] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
 
-    Items a user had before the cut are excluded from lists (stage one drops them) and from truth.
-    """
-    two_stage: dict[int, list[int]] = {}
-    cands_only: dict[int, list[int]] = {}
-    popular: dict[int, list[int]] = {}
-    reached, aucs = [], []
-    for user, positives in truth.items():
-        c = cm.positions(user, n_candidates)
-        scores = rm.score_positions(user, c.items, c.scores)
-        two_stage[user] = c.items[np.argsort(-scores, kind="stable")][:k].tolist()
-        cands_only[user] = c.items[:k].tolist()
-        seen = cm.history.indices[cm.history.row(user)]
-        popular[user] = cm.index.popular(k, exclude=seen).tolist()
-        labels = np.isin(c.items, positives)
-        reached.append(labels.sum() / len(positives))
+    def flat(self, main: str = "two_stage") -> dict[str, float]:
+        """One flat dict for a model manifest: `main`'s metrics bare, the others prefixed."""
+        out = dict(self.models[main])
+        for name, metrics in self.models.items():
+            if name != main:
+                out.update({f"{name}_{key}": value for key, value in metrics.items()})
+        out.update(self.extra)
+        out["n_test_users"] = float(self.n_users)
+        return out
+
+
+def train_matrix(split: Split, catalog: Catalog) -> sp.csr_matrix:
+    ints = split.train.interactions
+    u = catalog.users.positions(ints["user_id"].tolist())
+    i = catalog.items.positions(ints["product_id"].tolist())
+    m = sp.csr_matrix(
+        (ints["rating"].to_numpy(dtype=np.float64), (u, i)),
+        shape=(len(catalog.users), len(catalog.items)),
+    )
+    m.sum_duplicates()
+    return m
+
+
+def evaluate_split(
+    split: Split,
+    catalog: Catalog,
+    params: TrainParams,
+    k: int,
+    baselines: Sequence[Recommender],
+    progress: Callable[[str], None] = lambda name: None,
+) -> Evaluation:
+    users = sorted(catalog.users.get(u) for u in split.truth)
+    relevant = {
+        catalog.users.get(u): set(catalog.items.positions(sorted(v)).tolist())
+        for u, v in split.truth.items()
+    }
+    depth = max(k, CURVE_MAX_K)
+    lists: dict[str, dict[int, list[int]]] = {}
+    seconds: dict[str, float] = {}
+    x = train_matrix(split, catalog)
+    user_arr = np.array(users, dtype=np.int64)
+    for model in baselines:
+        progress(model.name)
+        start = time.perf_counter()
+        model.fit(x)
+        ranked = model.recommend(user_arr, depth, x)
+        seconds[model.name] = time.perf_counter() - start
+        lists[model.name] = {
+            u: [i for i in row if i >= 0] for u, row in zip(users, ranked.tolist(), strict=True)
+        }
+
+    progress("two_stage")
+    start = time.perf_counter()
+    scheme: LabelScheme = "temporal" if split.protocol == "temporal" else "random"
+    cm, rm, valid_ndcg = fit_two_stage(split.train, catalog, params, scheme)
+    two, cands, reached, aucs = {}, {}, [], []
+    for u in users:
+        c = cm.positions(u, max(params.n_candidates, depth))
+        scores = rm.score_positions(u, c.items, c.scores, c.similarity)
+        two[u] = c.items[np.argsort(-scores, kind="stable")][:depth].tolist()
+        cands[u] = c.items[:depth].tolist()
+        labels = np.isin(c.items, list(relevant[u]))
+        reached.append(labels.sum() / len(relevant[u]))
         if 0 < labels.sum() < len(labels):
             aucs.append(roc_auc(labels.astype(np.int8), scores))
-    relevant = {u: set(p.tolist()) for u, p in truth.items()}
-    n_items = cm.index.n_items
-    metrics = evaluate_rankings(two_stage, relevant, k, n_items)
-    for name, lists in (("popularity", popular), ("candidates_only", cands_only)):
-        for key, value in evaluate_rankings(lists, relevant, k, n_items).items():
-            metrics[f"{name}_{key}"] = value
-    metrics[f"candidate_recall@{n_candidates}"] = float(np.mean(reached)) if reached else 0.0
-    metrics["auc"] = float(np.mean(aucs)) if aucs else float("nan")
-    metrics["n_test_users"] = float(len(truth))
-    return metrics
+    seconds["two_stage"] = seconds["candidates_only"] = time.perf_counter() - start
+    lists["candidates_only"], lists["two_stage"] = cands, two
+
+    result = Evaluation(k=k, n_users=len(users))
+    for name, per_user in lists.items():
+        metrics = evaluate_rankings(per_user, relevant, k, len(catalog.items))
+        metrics["fit_seconds"] = seconds[name]
+        result.models[name] = metrics
+        result.ndcg_curves[name] = [
+            float(np.mean([ndcg_at_k(per_user[u], relevant[u], kk) for u in users]))
+            if users
+            else 0.0
+            for kk in range(1, CURVE_MAX_K + 1)
+        ]
+    result.extra = {
+        f"candidate_recall@{max(params.n_candidates, depth)}": float(np.mean(reached))
+        if reached
+        else 0.0,
+        "ranker_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "ranker_valid_ndcg@10": valid_ndcg,
+    }
+    return result

@@ -4,36 +4,33 @@ Time layout for a fit "as of" T (W = label_days):
   features < T-2W | labels [T-2W, T-W)  -> ranker training lists
   features < T-W  | labels [T-W, T)     -> ranker validation lists (early stopping)
   features < T                          -> what is served
-Evaluation fits as of the test cut and scores the last `test_days`, which no fit has seen.
+Without a usable time order, a random quarter of each user's items are the labels instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
-from services.trainer.evaluation import evaluate_two_stage
+from services.trainer.splits import MSR_TRAIN_RATIO, held_out_truth, per_user_random_split
 from shared.datasets.base import Dataset
-from shared.ml.candidates import CandidateIndex, item_embeddings
+from shared.ml.candidates import CandidateIndex, item_embeddings, neighbour_graph
 from shared.ml.features import build_feature_store, pair_features
 from shared.ml.interactions import DAY, IdMap
-from shared.ml.model import CATALOG, FEATURES, INDEX, RANKER, CandidateModel, Catalog, RankingModel
+from shared.ml.model import CandidateModel, Catalog, RankingModel
 from shared.ml.ranker import RankingData, fit_ranker
 from shared.schemas import TrainParams
 
 ProgressFn = Callable[[str, float], None]
+# How ranker labels are carved out of training data: later time windows, or random held-out items.
+LabelScheme = Literal["temporal", "random"]
 
 
-def _no_progress(stage: str, fraction: float) -> None:
+def no_progress(stage: str, fraction: float) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class TrainOutput:
-    artifacts: dict[str, bytes]
-    metrics: dict[str, float]
 
 
 def build_catalog(data: Dataset) -> Catalog:
@@ -66,39 +63,62 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
         store.user_items, len(catalog.items), params.embedding_dim, params.seed
     )
     popularity = store.item_log_pop_30d + 0.01 * store.item_log_pop_all
-    return CandidateModel(catalog, store, CandidateIndex(vectors, popularity))
+    graph = None
+    if params.graph_neighbours > 0 and len(catalog.items) <= params.graph_max_items:
+        graph = neighbour_graph(
+            store.user_items, len(catalog.items), params.graph_l2, params.graph_neighbours
+        )
+    return CandidateModel(catalog, store, CandidateIndex(vectors, popularity, graph))
 
 
-def new_positives(
-    data: Dataset, catalog: Catalog, start: float, end: float, seen: CandidateModel
-) -> dict[int, np.ndarray]:
-    """Per user: items taken in [start, end) that the user did not have before `start`."""
-    window = data.interactions[(data.interactions["ts"] >= start) & (data.interactions["ts"] < end)]
-    window = window[window["rating"] > 0]
-    u = catalog.users.positions(window["user_id"].tolist())
-    i = catalog.items.positions(window["product_id"].tolist())
-    out: dict[int, np.ndarray] = {}
-    hist = seen.history
-    for user in np.unique(u[u >= 0]).tolist():
-        items = np.unique(i[(u == user) & (i >= 0)])
-        items = items[~np.isin(items, hist.indices[hist.row(user)])]
-        if len(items) and hist.indptr[user + 1] > hist.indptr[user]:  # evaluable: has history
-            out[user] = items
-    return out
+@dataclass(frozen=True)
+class LabelWindow:
+    """Ranker lists: candidates and features from `features` as of `as_of`, labels from later."""
+
+    features: Dataset
+    as_of: float
+    labels: dict[str, set[str]]
 
 
-def ranking_rows(
-    data: Dataset, catalog: Catalog, cut: float, end: float, params: TrainParams
-) -> RankingData:
-    """Candidate lists built from data before `cut`, labelled by what users took in [cut, end)."""
-    cm = stage_one(data, catalog, cut, params)
+def temporal_windows(
+    data: Dataset, as_of: float, label_days: int
+) -> tuple[LabelWindow, LabelWindow]:
+    """Train lists labelled in [T-2W, T-W), validation lists in [T-W, T): labels always later."""
+    ints, w = data.interactions, label_days * DAY
+
+    def window(cut: float, end: float) -> LabelWindow:
+        before = ints[ints["ts"] < cut]
+        labels = held_out_truth(before, ints[(ints["ts"] >= cut) & (ints["ts"] < end)])
+        return LabelWindow(replace(data, interactions=before), cut, labels)
+
+    return window(as_of - 2 * w, as_of - w), window(as_of - w, as_of)
+
+
+def random_windows(data: Dataset, seed: int) -> tuple[LabelWindow, LabelWindow]:
+    """For data without a usable time order (random protocols): hold out a random quarter of each
+    user's items as labels; a fifth of the users form the validation lists."""
+    inner, held_out = per_user_random_split(data.interactions, MSR_TRAIN_RATIO, seed + 1)
+    labels = held_out_truth(inner, held_out)
+    users = sorted(labels)
+    valid_users = set(np.random.default_rng(seed).permutation(users)[: len(users) // 5].tolist())
+    features, as_of = replace(data, interactions=inner), float(data.interactions["ts"].max()) + 1
+    return (
+        LabelWindow(features, as_of, {u: v for u, v in labels.items() if u not in valid_users}),
+        LabelWindow(features, as_of, {u: v for u, v in labels.items() if u in valid_users}),
+    )
+
+
+def ranking_rows(cm: CandidateModel, labels: dict[str, set[str]], n_candidates: int) -> RankingData:
+    """Candidate lists of `cm`, labelled by the items each user took next."""
     xs, ys = [], []
-    for user, positives in new_positives(data, catalog, cut, end, cm).items():
-        c = cm.positions(user, params.n_candidates)
+    for user_id, items in labels.items():
+        user = cm.catalog.users.get(user_id)
+        positives = cm.catalog.items.positions(sorted(items))
+        c = cm.positions(user, n_candidates)
         y = np.isin(c.items, positives).astype(np.float32)
         if y.sum() == 0:
             continue  # a list without a positive teaches lambdarank nothing
-        xs.append(pair_features(cm.store, user, c.items, c.scores))
+        xs.append(pair_features(cm.store, user, c.items, c.scores, c.similarity))
         ys.append(y)
     return RankingData.stack(xs, ys)
 
@@ -106,47 +126,34 @@ def ranking_rows(
 def fit_two_stage(
     data: Dataset,
     catalog: Catalog,
-    as_of: float,
     params: TrainParams,
-    progress: ProgressFn,
-    span: tuple[float, float],
+    scheme: LabelScheme,
+    progress: ProgressFn = no_progress,
+    span: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[CandidateModel, RankingModel, float]:
-    """Returns the two stages as of `as_of` and the ranker's best validation NDCG@10."""
+    """Both stages on all of `data`; returns them and the ranker's best validation NDCG@10."""
     lo, hi = span
-    w = params.label_days * DAY
+    as_of = float(data.interactions["ts"].max()) + 1
+    if scheme == "temporal":
+        train_w, valid_w = temporal_windows(data, as_of, params.label_days)
+    else:
+        train_w, valid_w = random_windows(data, params.seed)
     progress("features", lo)
-    train = ranking_rows(data, catalog, as_of - 2 * w, as_of - w, params)
-    valid = ranking_rows(data, catalog, as_of - w, as_of, params)
+    cm_train = stage_one(train_w.features, catalog, train_w.as_of, params)
+    cm_valid = (
+        cm_train
+        if valid_w.features is train_w.features
+        else stage_one(valid_w.features, catalog, valid_w.as_of, params)
+    )
+    train = ranking_rows(cm_train, train_w.labels, params.n_candidates)
+    valid = ranking_rows(cm_valid, valid_w.labels, params.n_candidates)
     if not len(train.groups):
-        raise ValueError("no user took a candidate item in the training window: too little data")
+        raise ValueError(
+            "no user took a candidate item in the ranker's training window: too little data"
+        )
     progress("ranker", lo + 0.5 * (hi - lo))
     ranker = fit_ranker(train, valid, params.num_boost_round, params.seed)
     valid_ndcg = float(ranker.booster.best_score.get("valid_0", {}).get("ndcg@10", float("nan")))
     progress("candidates", lo + 0.8 * (hi - lo))
     cm = stage_one(data, catalog, as_of, params)
     return cm, RankingModel(catalog, cm.store, ranker), valid_ndcg
-
-
-def run_training(
-    data: Dataset, params: TrainParams, progress: ProgressFn = _no_progress
-) -> TrainOutput:
-    progress("loading", 0.05)
-    catalog = build_catalog(data)
-    end = float(data.interactions["ts"].max()) + 1.0
-    test_cut = end - params.test_days * DAY
-    cm, rm, _ = fit_two_stage(data, catalog, test_cut, params, progress, (0.1, 0.45))
-    progress("evaluation", 0.5)
-    truth = new_positives(data, catalog, test_cut, end, cm)
-    metrics = evaluate_two_stage(cm, rm, truth, k=10, n_candidates=params.n_candidates)
-    # The served model is refit on everything, with the same recipe that was just evaluated.
-    cm, rm, valid_ndcg = fit_two_stage(data, catalog, end, params, progress, (0.55, 0.9))
-    metrics["valid_ndcg@10"] = valid_ndcg
-    metrics["ranker_best_iteration"] = float(rm.ranker.best_iteration)
-    progress("publishing", 0.95)
-    artifacts = {
-        CATALOG: catalog.to_bytes(),
-        FEATURES: cm.store.to_bytes(),
-        INDEX: cm.index.to_bytes(),
-        RANKER: rm.ranker.to_text().encode(),
-    }
-    return TrainOutput(artifacts=artifacts, metrics=metrics)

@@ -6,8 +6,9 @@ import logging
 import math
 from pathlib import Path
 
-from services.trainer.pipeline import ProgressFn, run_training
-from shared.datasets.loader import load_dataset
+from services.trainer.pipeline import ProgressFn
+from services.trainer.training import run_training
+from shared.datasets.loader import load_with_report
 from shared.registry import ModelRegistry
 from shared.schemas import TrainRequest, TrainResult
 
@@ -54,9 +55,12 @@ def train_and_publish(
     data_root: Path,
     progress: ProgressFn,
     tolerance: float = 0.01,
+    allow_outside: bool = False,
 ) -> TrainResult:
-    data = load_dataset(request, data_root)
-    output = run_training(data, request.params, progress)
+    """`allow_outside`: only local callers (the CLI) may read files outside `data_root`."""
+    data, report = load_with_report(request, data_root, allow_outside=allow_outside)
+    log.info("%s", report.summary())
+    output = run_training(data, request.params, progress, has_time=report.has_time)
     promote, reason = promotion_decision(registry, request, output.metrics, tolerance)
     manifest, made_current = registry.publish(
         output.artifacts,

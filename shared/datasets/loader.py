@@ -2,21 +2,100 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
-from shared.datasets import synthetic
+from shared.datasets import csv_interactions, movielens, online_retail, synthetic
 from shared.datasets.base import Dataset
-from shared.schemas import TrainRequest
+from shared.datasets.report import DatasetError, LoadReport
+from shared.schemas import CsvOptions, TrainRequest
+
+__all__ = ["DatasetError", "LoadReport", "load_dataset", "load_with_report", "resolve_path"]
+
+log = logging.getLogger(__name__)
+
+# Where the team's copies live under the data root (see the data folder's README).
+DEFAULT_PATHS = {
+    "online-retail": Path("online-retail") / "online_retail.csv.gz",
+    "movielens-100k": Path("movielens-100k"),
+}
 
 
-class DatasetError(ValueError):
-    """The dataset cannot be used; the message says why (shown to users, never a traceback)."""
+def load_dataset(request: TrainRequest, data_root: Path, *, allow_outside: bool = False) -> Dataset:
+    data, report = load_with_report(request, data_root, allow_outside=allow_outside)
+    log.info("%s", report.summary())
+    return data
 
 
-def load_dataset(request: TrainRequest, data_root: Path) -> Dataset:
+def load_with_report(
+    request: TrainRequest, data_root: Path, *, allow_outside: bool = False
+) -> tuple[Dataset, LoadReport]:
+    """The dataset and what loading it kept, dropped and could not read.
+
+    `allow_outside` lets local callers (a CLI user naming their own file) read paths outside
+    `data_root`; requests arriving over the API must not, or they could probe the server's files.
+    """
+    if request.csv is not None and request.dataset != "csv":
+        raise DatasetError(f"csv options only apply to dataset 'csv', not {request.dataset!r}")
     if request.dataset == "synthetic":
         p = request.params
-        return synthetic.generate(
+        data = synthetic.generate(
             n_users=p.n_users, n_products=p.n_products, n_days=p.n_days, seed=p.seed
         )
+        n = len(data.interactions)
+        return data, LoadReport(source="synthetic", rows_read=n, rows_kept=n)
+    if request.dataset == "online-retail":
+        path = resolve_path(
+            request.data_path, DEFAULT_PATHS["online-retail"], data_root, allow_outside
+        )
+        return online_retail.load(path)
+    if request.dataset == "movielens-100k":
+        path = resolve_path(
+            request.data_path, DEFAULT_PATHS["movielens-100k"], data_root, allow_outside
+        )
+        if path.is_file():  # someone pointed at u.data: the loader wants its folder
+            path = path.parent
+        return movielens.load(path)
+    if request.dataset == "csv":
+        if request.data_path is None:
+            raise DatasetError("dataset 'csv' needs data_path, the interactions file")
+        path = resolve_path(request.data_path, None, data_root, allow_outside)
+        opts = request.csv or CsvOptions()
+        items_path = (
+            None
+            if opts.items_path is None
+            else resolve_path(opts.items_path, None, data_root, allow_outside)
+        )
+        return csv_interactions.load(
+            path, opts.user_col, opts.item_col, opts.rating_col, opts.time_col, items_path
+        )
     raise DatasetError(f"dataset {request.dataset!r} is not supported by this version yet")
+
+
+def resolve_path(
+    raw: str | None, default: Path | None, data_root: Path, allow_outside: bool = False
+) -> Path:
+    """`raw` (or `default`) relative to `data_root`; must exist and, unless allowed, stay inside."""
+    given = default if raw is None else raw
+    if given is None:
+        raise DatasetError("no data path given")
+    if "\x00" in str(given):  # some path calls reject it, others quietly answer "no such file"
+        raise DatasetError(f"data path {str(given)!r} is not usable: it contains a NUL byte")
+    try:
+        root = Path(os.path.normpath(data_root.absolute()))
+        # An absolute `given` replaces root. Lexical normalization catches "../" escapes while
+        # symlinks an admin put inside the data folder keep working.
+        path = Path(os.path.normpath(root / given))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"data path {str(given)!r} is not usable: {exc}") from None
+    if not allow_outside and not path.is_relative_to(root):
+        raise DatasetError(f"data path {str(given)!r} is outside the data folder")
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # over-long names, unreadable folders
+        raise DatasetError(f"data path {str(given)!r} is not usable: {exc}") from None
+    if not exists:
+        where = "" if raw is not None else f" (the default location under {data_root})"
+        raise DatasetError(f"data path {str(given)!r} does not exist{where}")
+    return path

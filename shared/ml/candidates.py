@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
 from shared.ml.interactions import DAY, UserItemStats
@@ -40,9 +41,13 @@ class CandidateIndex:
     is most of a request's budget; an ANN backend for big catalogs plugs in behind `similar`.
     """
 
-    def __init__(self, embeddings: np.ndarray, popularity: np.ndarray) -> None:
+    def __init__(
+        self, embeddings: np.ndarray, popularity: np.ndarray, graph: sp.csr_matrix | None = None
+    ) -> None:
         self.embeddings = embeddings.astype(np.float32)
         self.popularity = popularity.astype(np.float32)
+        # Optional learned item -> item neighbour weights (top-M per item): see `neighbour_graph`.
+        self.graph = graph
         self._popular_order = np.argsort(-self.popularity, kind="stable")
 
     @property
@@ -64,19 +69,54 @@ class CandidateIndex:
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez(buf, embeddings=self.embeddings, popularity=self.popularity)
+        g = self.graph if self.graph is not None else sp.csr_matrix((0, 0), dtype=np.float32)
+        np.savez(
+            buf, embeddings=self.embeddings, popularity=self.popularity, graph_indptr=g.indptr,
+            graph_indices=g.indices, graph_data=g.data, graph_shape=np.array(g.shape),
+        )  # fmt: skip
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CandidateIndex:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return cls(npz["embeddings"], npz["popularity"])
+            shape = tuple(int(x) for x in npz["graph_shape"])
+            graph = (
+                sp.csr_matrix(
+                    (npz["graph_data"], npz["graph_indices"], npz["graph_indptr"]), shape=shape
+                )
+                if shape[0] > 0
+                else None
+            )
+            return cls(npz["embeddings"], npz["popularity"], graph)
+
+
+def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> sp.csr_matrix:
+    """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
+
+    Cosine in a low-rank embedding space blurs what exactly co-occurs; EASE's full-rank weights
+    keep it, and pruned to the strongest neighbours per item they stay a k-NN lookup table.
+    """
+    from shared.ml.baselines import EASE
+
+    ease = EASE(l2=l2)
+    ease.fit(stats.matrix(n_items))
+    b = ease.item_weights
+    keep = min(top, n_items - 1)
+    idx = (
+        np.argpartition(-b, keep - 1, axis=1)[:, :keep] if keep > 0 else np.empty((n_items, 0), int)
+    )
+    rows = np.repeat(np.arange(n_items), idx.shape[1])
+    vals = np.take_along_axis(b, idx, axis=1).ravel()
+    graph = sp.csr_matrix((vals, (rows, idx.ravel())), shape=(n_items, n_items), dtype=np.float32)
+    graph.eliminate_zeros()
+    return graph
 
 
 @dataclass(frozen=True)
 class Candidates:
     items: np.ndarray  # item positions, best first
-    scores: np.ndarray
+    scores: np.ndarray  # stage-one score: neighbour-graph score where a graph exists
+    similarity: np.ndarray  # embedding k-NN score of the recent seeds
     seeds: np.ndarray  # the seed item that contributed most, -1 for popularity top-ups
 
 
@@ -89,8 +129,12 @@ def generate_candidates(
     n_seeds: int = 20,
     per_seed: int = 100,
 ) -> Candidates:
-    """Neighbours of the user's most recent items, weighted by strength and recency, merged; items
-    the user already has are excluded; popular items top the list up to `n`."""
+    """Neighbours of the user's items, merged; items the user already has are excluded.
+
+    Embedding k-NN over the most recent seeds (weighted by strength and recency) always proposes;
+    with a neighbour graph, the graph's score over the whole history ranks and proposes too (three
+    quarters of the list); popular items top the list up to `n`.
+    """
     if user >= 0:
         sl = history.row(user)
         seen = history.indices[sl]
@@ -116,8 +160,29 @@ def generate_candidates(
             top[nbr[row][better]] = contrib[row][better]
             best[nbr[row][better]] = seeds[row]
     scores[seen] = 0.0
-    reached = np.flatnonzero(scores > 0)
-    reached = reached[np.argsort(-scores[reached], kind="stable")][:n]
+    primary = scores
+    taken = np.empty(0, dtype=np.int64)
+    if index.graph is not None and len(seen):
+        primary = np.asarray(index.graph[seen].sum(axis=0)).ravel().astype(np.float64)
+        primary[seen] = 0.0
+        by_graph = np.flatnonzero(primary > 0)
+        taken = by_graph[np.argsort(-primary[by_graph], kind="stable")][: (3 * n) // 4]
+    by_knn = np.flatnonzero(scores > 0)
+    by_knn = by_knn[np.argsort(-scores[by_knn], kind="stable")]
+    by_knn = by_knn[~np.isin(by_knn, taken)][: n - len(taken)]
+    reached = np.concatenate([taken, by_knn])
+    reached = reached[np.argsort(-primary[reached], kind="stable")]
+    if index.graph is not None and len(taken):
+        # items proposed by the graph alone: the history item with the strongest weight explains
+        lone = taken[best[taken] < 0]
+        if len(lone):
+            weights_to = index.graph[seen][:, lone].toarray()
+            best[lone] = seen[np.argmax(weights_to, axis=0)]
     fill = index.popular(n - len(reached), exclude=np.concatenate([seen, reached]))
     items = np.concatenate([reached, fill]).astype(np.int64)
-    return Candidates(items=items, scores=scores[items].astype(np.float32), seeds=best[items])
+    return Candidates(
+        items=items,
+        scores=primary[items].astype(np.float32),
+        similarity=scores[items].astype(np.float32),
+        seeds=best[items],
+    )

@@ -16,8 +16,9 @@ from shared.datasets.base import Dataset
 from shared.ml.interactions import DAY, IdMap, UserItemStats, user_item_stats
 
 FEATURE_NAMES = [
-    "cand_score",  # stage-one score
+    "cand_score",  # stage-one score (neighbour graph where there is one)
     "cand_rank",
+    "cand_similarity",  # embedding k-NN score of the recent seeds
     "item_log_pop_all",
     "item_log_pop_30d",
     "item_log_pop_7d",
@@ -176,44 +177,58 @@ def build_feature_store(
         )
 
 
+COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
 def pair_features(
-    store: FeatureStore, user: int, items: np.ndarray, cand_scores: np.ndarray
+    store: FeatureStore,
+    user: int,
+    items: np.ndarray,
+    cand_scores: np.ndarray,
+    cand_similarity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Feature matrix (len(items), len(FEATURE_NAMES)) for one user (-1 = unknown)."""
     n = len(items)
     out = np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
-    out[:, 0] = cand_scores
-    out[:, 1] = np.arange(n, dtype=np.float32)
-    out[:, 2] = store.item_log_pop_all[items]
-    out[:, 3] = store.item_log_pop_30d[items]
-    out[:, 4] = store.item_log_pop_7d[items]
-    out[:, 5] = store.item_days_since_last[items]
-    out[:, 6] = store.item_days_since_first[items]
-    out[:, 7] = store.item_log_price[items]
+
+    def put(name: str, values: np.ndarray | float) -> None:
+        out[:, COL[name]] = values
+
+    put("cand_score", cand_scores)
+    put("cand_rank", np.arange(n, dtype=np.float32))
+    if cand_similarity is not None:
+        put("cand_similarity", cand_similarity)
+    put("item_log_pop_all", store.item_log_pop_all[items])
+    put("item_log_pop_30d", store.item_log_pop_30d[items])
+    put("item_log_pop_7d", store.item_log_pop_7d[items])
+    put("item_days_since_last", store.item_days_since_last[items])
+    put("item_days_since_first", store.item_days_since_first[items])
+    put("item_log_price", store.item_log_price[items])
     cats = store.item_category[items]
-    out[:, 8] = cats
-    if user >= 0:
-        out[:, 9] = store.user_age[user]
-        out[:, 10] = store.user_segment[user]
-        out[:, 11] = store.user_log_activity[user]
-        out[:, 12] = store.user_days_since_last[user]
-        out[:, 13] = store.user_mean_log_price[user]
-        out[:, 14] = out[:, 7] - store.user_mean_log_price[user]
-        c = cats.astype(np.int64)
-        out[:, 15] = np.where(c >= 0, store.user_category_share[user, np.maximum(c, 0)], np.nan)
-        out[:, 16] = np.abs(store.user_age[user] - store.item_buyer_age[items])
-        sl = slice(int(store.ui_indptr[user]), int(store.ui_indptr[user + 1]))
-        seen = store.ui_indices[sl]  # sorted item positions of this user's history
-        out[:, 17] = 0.0
-        out[:, 18] = NO_HISTORY_DAYS
-        if len(seen):
-            pos = np.minimum(np.searchsorted(seen, items), len(seen) - 1)
-            hit = seen[pos] == items
-            out[hit, 17] = store.ui_count[sl][pos[hit]]
-            out[hit, 18] = (store.as_of - store.ui_last_ts[sl][pos[hit]]) / DAY
-    else:
-        out[:, 11] = 0.0
-        out[:, 12] = NO_HISTORY_DAYS
-        out[:, 17] = 0.0
-        out[:, 18] = NO_HISTORY_DAYS
+    put("item_category", cats)
+    put("user_item_count", 0.0)
+    put("user_item_days_since", NO_HISTORY_DAYS)
+    if user < 0:
+        put("user_log_activity", 0.0)
+        put("user_days_since_last", NO_HISTORY_DAYS)
+        return out
+    put("user_age", store.user_age[user])
+    put("user_segment", store.user_segment[user])
+    put("user_log_activity", store.user_log_activity[user])
+    put("user_days_since_last", store.user_days_since_last[user])
+    put("user_mean_log_price", store.user_mean_log_price[user])
+    put("price_vs_user", store.item_log_price[items] - store.user_mean_log_price[user])
+    c = cats.astype(np.int64)
+    put(
+        "user_category_share",
+        np.where(c >= 0, store.user_category_share[user, np.maximum(c, 0)], np.nan),
+    )
+    put("age_vs_item_buyers", np.abs(store.user_age[user] - store.item_buyer_age[items]))
+    sl = slice(int(store.ui_indptr[user]), int(store.ui_indptr[user + 1]))
+    seen = store.ui_indices[sl]  # sorted item positions of this user's history
+    if len(seen):
+        pos = np.minimum(np.searchsorted(seen, items), len(seen) - 1)
+        hit = seen[pos] == items
+        out[hit, COL["user_item_count"]] = store.ui_count[sl][pos[hit]]
+        out[hit, COL["user_item_days_since"]] = (store.as_of - store.ui_last_ts[sl][pos[hit]]) / DAY
     return out

@@ -94,10 +94,15 @@ class CandidateModel:
             Candidate(
                 product=ids[i],
                 score=float(s),
+                similarity=float(sim),
                 reason=f"similar_to:{ids[seed]}" if seed >= 0 else "popular",
             )
-            for i, s, seed in zip(
-                c.items.tolist(), c.scores.tolist(), c.seeds.tolist(), strict=True
+            for i, s, sim, seed in zip(
+                c.items.tolist(),
+                c.scores.tolist(),
+                c.similarity.tolist(),
+                c.seeds.tolist(),
+                strict=True,
             )
         ]
         return user >= 0, out
@@ -115,8 +120,12 @@ class RankingModel:
             RankerModel.from_text(a[RANKER].decode()),
         )
 
-    def score_positions(self, user: int, items: np.ndarray, cand_scores: np.ndarray) -> np.ndarray:
-        return self.ranker.score(pair_features(self.store, user, items, cand_scores))
+    def score_positions(
+        self, user: int, items: np.ndarray, cand_scores: np.ndarray, cand_similarity: np.ndarray
+    ) -> np.ndarray:
+        return self.ranker.score(
+            pair_features(self.store, user, items, cand_scores, cand_similarity)
+        )
 
     def rank(self, user_id: str, candidates: list[Candidate], k: int) -> list[RecommendedItem]:
         user = self.catalog.users.get(user_id)
@@ -126,7 +135,10 @@ class RankingModel:
             return []
         items = np.array([i for i, _ in known], dtype=np.int64)
         scores = self.score_positions(
-            user, items, np.array([c.score for _, c in known], np.float32)
+            user,
+            items,
+            np.array([c.score for _, c in known], np.float32),
+            np.array([c.similarity for _, c in known], np.float32),
         )
         order = np.argsort(-scores, kind="stable")[:k]
         age = _clean(float(self.store.user_age[user])) if user >= 0 else None

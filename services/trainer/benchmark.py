@@ -1,0 +1,84 @@
+"""`recsys evaluate`: every model on one split of one dataset, side by side, as JSON (+ HTML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from services.trainer.evaluation import Evaluation, evaluate_split
+from services.trainer.pipeline import build_catalog
+from services.trainer.report import write_html_report
+from services.trainer.splits import Split, msr_split, temporal_split
+from shared.datasets.base import Dataset
+from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
+from shared.schemas import TrainParams
+
+METRICS = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
+
+
+def baselines() -> list[Recommender]:
+    return [Popularity(), ItemKNN(), EASE(), ALS()]
+
+
+def make_split(data: Dataset, protocol: str, test_days: int, has_time: bool) -> Split:
+    if protocol == "msr":
+        return msr_split(data)
+    if not has_time:
+        split = msr_split(data)
+        note = "no time column: temporal falls back to a seeded random per-user 75/25 split"
+        return Split(split.train, split.truth, "temporal-random-fallback", note)
+    return temporal_split(data, test_days)
+
+
+def run_benchmark(
+    data: Dataset, protocol: str, k: int, params: TrainParams, has_time: bool, console: Console
+) -> tuple[dict[str, Any], Evaluation]:
+    split = make_split(data, protocol, params.test_days, has_time)
+    console.print(split.note)
+    catalog = build_catalog(data)  # the full catalog: metrics rank over every item
+    ev = evaluate_split(
+        split, catalog, params, k, baselines(), lambda m: console.print(f"fitting {m} …")
+    )
+    result: dict[str, Any] = {
+        "dataset": data.name,
+        "protocol": protocol,
+        "k": k,
+        "n_users": ev.n_users,
+        "n_items": len(catalog.items),
+        "split": split.note,
+        "models": ev.models,
+        **ev.extra,
+    }
+    return result, ev
+
+
+def print_table(result: dict[str, Any], console: Console) -> None:
+    k = result["k"]
+    table = Table(
+        title=f"{result['dataset']} · {result['protocol']} · {result['n_users']} users · @{k}"
+    )
+    table.add_column("model")
+    for m in METRICS:
+        table.add_column(f"{m}@{k}", justify="right")
+    table.add_column("seconds", justify="right")
+    ranked = sorted(result["models"].items(), key=lambda kv: -kv[1][f"ndcg@{k}"])
+    for name, metrics in ranked:
+        table.add_row(
+            name, *(f"{metrics[f'{m}@{k}']:.4f}" for m in METRICS), f"{metrics['fit_seconds']:.1f}"
+        )
+    console.print(table)
+    for key, value in result.items():
+        if key not in ("dataset", "protocol", "k", "n_users", "models", "split"):
+            console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+
+
+def write_outputs(result: dict[str, Any], ev: Evaluation, out: Path, report: Path | None) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_html_report(result, ev.ndcg_curves, report)

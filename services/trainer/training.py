@@ -1,0 +1,50 @@
+"""One training run: evaluate the recipe on held-out data, then refit it on everything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.trainer.evaluation import evaluate_split
+from services.trainer.pipeline import (
+    LabelScheme,
+    ProgressFn,
+    build_catalog,
+    fit_two_stage,
+    no_progress,
+)
+from services.trainer.splits import msr_split, temporal_split
+from shared.datasets.base import Dataset
+from shared.ml.baselines import Popularity
+from shared.ml.model import CATALOG, FEATURES, INDEX, RANKER
+from shared.schemas import TrainParams
+
+
+@dataclass(frozen=True)
+class TrainOutput:
+    artifacts: dict[str, bytes]
+    metrics: dict[str, float]
+
+
+def run_training(
+    data: Dataset, params: TrainParams, progress: ProgressFn = no_progress, has_time: bool = True
+) -> TrainOutput:
+    progress("loading", 0.05)
+    catalog = build_catalog(data)
+    scheme: LabelScheme = "temporal" if has_time else "random"
+    split = (
+        temporal_split(data, params.test_days) if has_time else msr_split(data, seed=params.seed)
+    )
+    progress("evaluation", 0.1)
+    metrics = evaluate_split(split, catalog, params, 10, [Popularity()]).flat()
+    # The served model is refit on everything, with the same recipe that was just evaluated.
+    cm, rm, valid_ndcg = fit_two_stage(data, catalog, params, scheme, progress, (0.5, 0.9))
+    metrics["valid_ndcg@10"] = valid_ndcg
+    metrics["ranker_best_iteration"] = float(rm.ranker.best_iteration)
+    progress("publishing", 0.95)
+    artifacts = {
+        CATALOG: catalog.to_bytes(),
+        FEATURES: cm.store.to_bytes(),
+        INDEX: cm.index.to_bytes(),
+        RANKER: rm.ranker.to_text().encode(),
+    }
+    return TrainOutput(artifacts=artifacts, metrics=metrics)

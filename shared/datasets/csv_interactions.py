@@ -1,0 +1,223 @@
+"""Any interactions CSV (or .csv.gz): one row per user-item event, columns named by the caller.
+
+An optional item table adds titles, categories and prices. Rows that cannot be read are reported
+with file, line and reason and skipped; nothing is guessed silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.api import guess_datetime_format
+
+from shared.datasets.base import Dataset
+from shared.datasets.reading import TextTable, read_csv_text, text_column
+from shared.datasets.report import DatasetError, LoadReport, RowChecks
+
+NAME = "csv"
+ENCODINGS = ("utf-8", "latin-1")
+ITEM_ATTRIBUTES = ("title", "category", "price")
+# Unix times above this are not seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
+MILLISECONDS_ABOVE = 1e11
+# "Z", "+01:00" or "-0500" at the end of a datetime text.
+ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+GUESS_FROM = 5  # distinct unparsed values to try guessing a format from
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def load(
+    path: Path,
+    user_col: str,
+    item_col: str,
+    rating_col: str | None = None,
+    time_col: str | None = None,
+    items_path: Path | None = None,
+) -> tuple[Dataset, LoadReport]:
+    table = _read(path)
+    _require(table, [c for c in (user_col, item_col, rating_col, time_col) if c is not None])
+    f = table.frame
+    report = LoadReport(source=path.name)
+    if table.encoding != "utf-8":
+        report.notes.append(f"{path.name} is not UTF-8: read as {table.encoding}")
+    blank = (f == "").all(axis=1).to_numpy()
+    report.rows_read = int((~blank).sum()) + len(table.bad_records)
+
+    checks = RowChecks(len(f), skip=blank)
+    checks.flag(f[user_col] == "", f"missing {user_col}")
+    checks.flag(f[item_col] == "", f"missing {item_col}")
+    if rating_col is None:
+        rating = pd.Series(1.0, index=f.index)
+    else:
+        rating = pd.to_numeric(f[rating_col], errors="coerce")
+        checks.flag(f[rating_col] == "", f"missing {rating_col}")
+        checks.flag(~np.isfinite(rating), f"{rating_col} is not a number", f[rating_col])
+    if time_col is None:
+        ts = pd.Series(np.zeros(len(f), dtype=np.int64), index=f.index)
+    else:
+        ts = _parse_times(f[time_col], time_col, report)
+        checks.flag(f[time_col] == "", f"missing {time_col}")
+        checks.flag(ts.isna(), f"{time_col} is not a time", f[time_col])
+    table.report(report, checks)
+
+    keep = checks.ok
+    # Zero or negative ratings (dislikes, "seen but skipped") are no positive signal.
+    nonpositive = keep & (rating <= 0).to_numpy()
+    report.drop(f"{rating_col} <= 0", int(nonpositive.sum()))
+    keep &= ~nonpositive
+    report.rows_kept = int(keep.sum())
+    if not keep.any():
+        raise DatasetError(f"{path.name}: no usable interactions\n{report.summary()}")
+
+    interactions = pd.DataFrame(
+        {
+            "user_id": f[user_col][keep].astype("str"),
+            "product_id": f[item_col][keep].astype("str"),
+            "rating": rating[keep].astype(np.float64),
+            "ts": ts[keep].astype(np.int64),
+        }
+    ).reset_index(drop=True)
+    if time_col is None:
+        # File order stands in for time: later rows count as later events.
+        interactions["ts"] = np.arange(len(interactions), dtype=np.int64)
+        report.has_time = False
+        report.notes.append("no time column: ts is the row order, so splits cannot use time")
+    else:
+        interactions = interactions.sort_values(["ts", "user_id"], kind="stable", ignore_index=True)
+
+    product_ids = pd.Series(pd.unique(interactions["product_id"]), dtype="str")
+    items = _items(product_ids, items_path, item_col, report)
+    user_ids = pd.Series(pd.unique(interactions["user_id"]), dtype="str")
+    users = pd.DataFrame(
+        {
+            "user_id": user_ids,
+            "age": np.full(len(user_ids), np.nan),
+            "segment": pd.Series([None] * len(user_ids), dtype="str"),
+        }
+    )
+    return Dataset(name=NAME, interactions=interactions, items=items, users=users), report
+
+
+def _read(path: Path) -> TextTable:
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        raise DatasetError(f"{path.name}: expected a CSV file; save the sheet as CSV")
+    return read_csv_text(path, encodings=ENCODINGS)
+
+
+def _require(table: TextTable, columns: list[str]) -> None:
+    available = [str(c) for c in table.frame.columns]
+    missing = [c for c in columns if c not in available]
+    if not missing:
+        return
+    message = f"{table.name}: missing columns {missing}; available columns: {available}"
+    if len(available) == 1:
+        # One column whose name holds the separator of another CSV dialect: say so.
+        for sep, name in _OTHER_SEPARATORS.items():
+            if sep in available[0]:
+                message += f" (the file seems to use {name}, not commas, between fields)"
+                break
+    raise DatasetError(message)
+
+
+def _parse_times(text: pd.Series, column: str, report: LoadReport) -> pd.Series:
+    """Unix seconds as float (NaN where unreadable) from unix times or datetime text."""
+    filled = text[text != ""]
+    numbers = pd.to_numeric(filled, errors="coerce")
+    if len(filled) and numbers.notna().all():
+        if numbers.abs().max() > MILLISECONDS_ABOVE:
+            report.notes.append(f"{column} looks like unix milliseconds: divided by 1000")
+            numbers = numbers / 1000
+        whole: pd.Series = np.floor(numbers.where(np.isfinite(numbers)))
+        return whole.reindex(text.index)
+    zoned = filled.str.contains(ZONE_SUFFIX, regex=True)
+    seconds = _utc_seconds(filled, zoned, "ISO8601")
+    todo = seconds.isna()
+    if todo.any():
+        fmt = _guess_format(filled[todo])
+        if fmt is not None:
+            seconds[todo] = _utc_seconds(filled[todo], zoned[todo], fmt)
+            report.notes.append(f"{column} read with format {fmt!r}")
+    if (~zoned & seconds.notna()).any():
+        report.notes.append(f"{column} values without a time zone are read as UTC")
+    return seconds.reindex(text.index)
+
+
+def _utc_seconds(text: pd.Series, zoned: pd.Series, fmt: str) -> pd.Series:
+    """Unix seconds as float, NaN where `fmt` does not fit.
+
+    Values with and without a zone are parsed apart: pandas 2 lends a naive value the offset of
+    zoned ones in the same call.
+    """
+    out = pd.Series(np.nan, index=text.index)
+    for part in (zoned, ~zoned):
+        if part.any():
+            when = pd.to_datetime(text[part], format=fmt, errors="coerce", utc=True).dropna()
+            out[when.index] = when.astype("datetime64[s, UTC]").astype(np.int64).astype(float)
+    return out
+
+
+def _guess_format(text: pd.Series) -> str | None:
+    """One format guessed from the first values that give one, applied to all the rest at once
+    (parsing value by value would be slow)."""
+    for value in pd.unique(text)[:GUESS_FROM]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the guesser warns about day-first guesses
+            fmt = guess_datetime_format(str(value))
+        if fmt is not None:
+            return fmt
+    return None
+
+
+def _items(
+    product_ids: pd.Series, items_path: Path | None, item_col: str, report: LoadReport
+) -> pd.DataFrame:
+    """One row per interacted item, with the item table's title/category/price where given."""
+    items = pd.DataFrame(
+        {
+            "product_id": product_ids,
+            "title": pd.Series([None] * len(product_ids), dtype="str"),
+            "category": pd.Series([None] * len(product_ids), dtype="str"),
+            "price": np.full(len(product_ids), np.nan),
+        }
+    )
+    if items_path is None:
+        return items
+    table = read_csv_text(items_path, encodings=ENCODINGS)
+    _require(table, [item_col])
+    f = table.frame
+    lower = {str(c).lower(): str(c) for c in f.columns if str(c) != item_col}
+    found = {a: lower[a] for a in ITEM_ATTRIBUTES if a in lower}
+    if not found:
+        report.notes.append(f"{items_path.name} has none of the columns {list(ITEM_ATTRIBUTES)}")
+    blank = (f == "").all(axis=1).to_numpy()
+    checks = RowChecks(len(f), skip=blank)
+    checks.flag(f[item_col] == "", f"missing {item_col}")
+    price = pd.Series(np.nan, index=f.index)
+    if "price" in found:
+        text = f[found["price"]]
+        price = pd.to_numeric(text, errors="coerce")
+        checks.flag((text != "") & ~np.isfinite(price), "price is not a number", text)
+    checks.flag(
+        f[item_col].duplicated() & (f[item_col] != ""), f"{item_col} seen before", f[item_col]
+    )
+    table.report(report, checks)
+    ok = checks.ok
+    meta = pd.DataFrame({"product_id": f[item_col][ok]})
+    for attr in ("title", "category"):
+        if attr in found:
+            values = f[found[attr]][ok]
+            meta[attr] = values.where(values != "")
+    if "price" in found:
+        meta["price"] = price[ok]
+    meta = meta.set_index("product_id")
+    for attr in meta.columns:
+        items[attr] = meta[attr].reindex(items["product_id"]).to_numpy()
+    unknown = int((~items["product_id"].isin(meta.index)).sum())
+    if unknown:
+        report.notes.append(f"{unknown} items have no usable row in {items_path.name}")
+    for attr in ("title", "category"):
+        items[attr] = text_column(items[attr])
+    items["price"] = items["price"].astype(np.float64)
+    return items

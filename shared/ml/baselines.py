@@ -1,0 +1,271 @@
+"""Reference recommenders scored on the same user x item matrix as the two-stage model.
+
+Every model maps a training matrix (users x items, values = interaction strength > 0) to dense
+per-user scores over the full catalog; `top_k` turns scores into ranked item positions with each
+user's excluded items masked out, so exclusion and -1 padding behave identically for all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+# Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked.
+BATCH_USERS = 1024
+
+
+class Recommender(Protocol):
+    name: str
+
+    def fit(self, train: sp.csr_matrix) -> None:
+        """Learn from `train`: users x items, values = interaction strength (> 0)."""
+        ...
+
+    def recommend(self, users: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+        """(len(users), k) item positions, best first; never an item with exclude[u, i] != 0.
+
+        Rows are padded with -1 only when fewer than k items remain after exclusion.
+        """
+        ...
+
+
+def top_k(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray:
+    """Best-first top-k item positions per row of `scores`, skipping nonzeros of `exclude_rows`.
+
+    `exclude_rows` is aligned with `scores` (row r masks row r). Ties are broken by argpartition,
+    which is deterministic for identical input. Rows with fewer than k allowed items end in -1.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n_rows, n_items = scores.shape
+    if exclude_rows.shape != scores.shape:
+        raise ValueError(f"exclude_rows shape {exclude_rows.shape} != scores shape {scores.shape}")
+    out = np.full((n_rows, k), -1, dtype=np.int64)
+    kk = min(k, n_items)
+    if kk == 0:
+        return out
+    exclude_rows = sp.csr_matrix(exclude_rows)
+    for start in range(0, n_rows, BATCH_USERS):
+        stop = min(start + BATCH_USERS, n_rows)
+        # Copy in float64 so masking never touches the caller's array, and make model output
+        # finite (NaN -> lowest): only excluded items may sit at -inf, which marks padding below.
+        block = np.nan_to_num(scores[start:stop].astype(np.float64), nan=-np.finfo(np.float64).max)
+        excl = exclude_rows[start:stop].tocoo()
+        block[excl.row[excl.data != 0], excl.col[excl.data != 0]] = -np.inf
+        idx = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
+        top = np.take_along_axis(block, idx, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        idx = np.take_along_axis(idx, order, axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        out[start:stop, :kk] = np.where(np.isneginf(top), -1, idx)
+    return out
+
+
+def binarize(train: sp.csr_matrix) -> sp.csr_matrix:
+    """1.0 where a user interacted with an item; stored zeros and duplicates folded away."""
+    x = sp.csr_matrix(train, dtype=np.float64, copy=True)
+    x.sum_duplicates()
+    x.eliminate_zeros()
+    x.data[:] = 1.0
+    return x
+
+
+class _ScoreRecommender:
+    """Shared `recommend`: score users block by block and mask with `top_k`."""
+
+    name = "base"
+    _n_items: int | None = None
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def recommend(self, users: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+        if self._n_items is None:
+            raise RuntimeError(f"{self.name}: call fit() before recommend()")
+        users = np.asarray(users, dtype=np.int64)
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape[1] != self._n_items:
+            raise ValueError(f"exclude has {exclude.shape[1]} items, model has {self._n_items}")
+        out = np.full((len(users), k), -1, dtype=np.int64)
+        for start in range(0, len(users), BATCH_USERS):
+            batch = users[start : start + BATCH_USERS]
+            out[start : start + len(batch)] = top_k(self._scores(batch), k, exclude[batch])
+        return out
+
+
+class Popularity(_ScoreRecommender):
+    """Same list for everyone: items by number of distinct users, minus what each user has."""
+
+    name = "popularity"
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(0, dtype=np.float32)
+
+    def fit(self, train: sp.csr_matrix) -> None:
+        self.counts = np.asarray(binarize(train).sum(axis=0), dtype=np.float32).ravel()
+        self._n_items = len(self.counts)
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.counts, (len(users), len(self.counts)))
+
+
+class ItemKNN(_ScoreRecommender):
+    """Item-item cosine on the binarized matrix, pruned to each item's top `neighbours`.
+
+    sim(i, j) = |U_i & U_j| / (sqrt(|U_i|) * sqrt(|U_j|) + shrink); shrink damps similarities
+    supported by few users. Row j of `similarity` holds j's neighbours, so a user's score is the sum
+    of similarities from the items they have (binary row @ similarity).
+    """
+
+    name = "item_knn"
+    # Items whose similarity rows are materialized densely at once during fit.
+    _FIT_BLOCK = 1024
+
+    def __init__(self, neighbours: int = 100, shrink: float = 0.0) -> None:
+        if neighbours < 1:
+            raise ValueError(f"neighbours must be >= 1, got {neighbours}")
+        if shrink < 0:
+            raise ValueError(f"shrink must be >= 0, got {shrink}")
+        self.neighbours = neighbours
+        self.shrink = shrink
+        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._x = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def fit(self, train: sp.csr_matrix) -> None:
+        x = binarize(train)
+        n_items = x.shape[1]
+        norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
+        xt = x.T.tocsr()
+        keep = min(self.neighbours, max(n_items - 1, 1))
+        empty = [np.zeros(0, dtype=np.int64)]
+        rows, cols, vals = list(empty), list(empty), [np.zeros(0, dtype=np.float64)]
+        for start in range(0, n_items, self._FIT_BLOCK):
+            stop = min(start + self._FIT_BLOCK, n_items)
+            co = (xt[start:stop] @ x).toarray()
+            denom = norms[start:stop, None] * norms[None, :] + self.shrink
+            sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
+            # An item is not its own neighbour; it would waste one of the `neighbours` slots.
+            sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
+            idx = np.argpartition(-sim, keep - 1, axis=1)[:, :keep]
+            top = np.take_along_axis(sim, idx, axis=1)
+            nz = top > 0
+            rows.append(np.broadcast_to(np.arange(start, stop)[:, None], idx.shape)[nz])
+            cols.append(idx[nz])
+            vals.append(top[nz])
+        self.similarity = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_items, n_items),
+            dtype=np.float32,
+        )
+        self._x = x.astype(np.float32)
+        self._n_items = n_items
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = (self._x[users] @ self.similarity).toarray()
+        return scores
+
+
+class EASE(_ScoreRecommender):
+    """Steck (2019) embarrassingly shallow autoencoder, closed form.
+
+    P = (X^T X + l2 I)^-1 and B = I - P / diag(P) (column j divided by P_jj), i.e. B_ij = -P_ij/P_jj
+    off the diagonal and 0 on it. Scores are X_u @ B.
+    """
+
+    name = "ease"
+
+    def __init__(self, l2: float = 500.0) -> None:
+        if l2 <= 0:
+            raise ValueError(f"l2 must be > 0, got {l2}")
+        self.l2 = l2
+        self.item_weights = np.zeros((0, 0), dtype=np.float32)
+        self._x = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def fit(self, train: sp.csr_matrix) -> None:
+        x = binarize(train)
+        gram = (x.T @ x).toarray()
+        gram[np.diag_indices_from(gram)] += self.l2
+        # The Gram matrix plus l2 I is symmetric positive definite: a Cholesky-based inverse costs
+        # about half of numpy's LU inverse, which is what keeps 3.6k items well under 15 s.
+        chol, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Cholesky factorization failed (info={info})")
+        p, info = scipy.linalg.lapack.dpotri(chol, lower=False, overwrite_c=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"inverse from Cholesky failed (info={info})")
+        p = np.triu(p) + np.triu(p, 1).T  # dpotri fills only the upper triangle
+        b = p / -np.diag(p)[None, :]
+        b[np.diag_indices_from(b)] = 0.0
+        self.item_weights = b.astype(np.float32)
+        self._x = x.astype(np.float32)
+        self._n_items = x.shape[1]
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = self._x[users] @ self.item_weights
+        return scores
+
+
+class ALS(_ScoreRecommender):
+    """Implicit-feedback matrix factorization (Hu, Koren & Volinsky 2008) via `implicit`, on CPU.
+
+    Confidence is c_ui = 1 + alpha * r_ui for observed pairs (unobserved pairs weigh 1), passed to
+    implicit as the matrix values with its own alpha left at 1: implicit would otherwise use
+    alpha * r_ui, which falls below the unobserved weight of 1 for small strengths. Heavy-tailed
+    strengths (raw purchase quantities) should be compressed (e.g. log1p) before fit.
+    """
+
+    name = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        iterations: int = 15,
+        alpha: float = 10.0,
+        seed: int = 42,
+        num_threads: int = 2,
+    ) -> None:
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")  # 0 = all cores
+        self.factors = factors
+        self.regularization = regularization
+        self.iterations = iterations
+        self.alpha = alpha
+        self.seed = seed
+        self.num_threads = num_threads
+        self.user_factors = np.zeros((0, 0), dtype=np.float32)
+        self.item_factors = np.zeros((0, 0), dtype=np.float32)
+
+    def fit(self, train: sp.csr_matrix) -> None:
+        # implicit.cpu never picks a GPU, unlike implicit.als.AlternatingLeastSquares.
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        conf = sp.csr_matrix(train, dtype=np.float32, copy=True)
+        conf.sum_duplicates()
+        conf.eliminate_zeros()
+        conf.data = 1.0 + self.alpha * conf.data
+        # implicit parallelizes over users itself; a multi-threaded BLAS inside each solve only
+        # oversubscribes the cores. It checks (and warns) in the constructor, so both go inside.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=1.0,
+                iterations=self.iterations,
+                num_threads=self.num_threads,
+                random_state=self.seed,
+            )
+            model.fit(conf, show_progress=False)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self._n_items = conf.shape[1]
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = self.user_factors[users] @ self.item_factors.T
+        return scores

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.datasets import csv_interactions
+from shared.datasets.base import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
+from shared.datasets.report import DatasetError, MalformedRow
+from tests.conftest import DATA_DIR
+
+RETAIL = DATA_DIR / "online-retail" / "online_retail.csv.gz"
+T0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
+
+
+def write(path: Path, *lines: str, encoding: str = "utf-8") -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return path
+
+
+def test_ratings_and_iso_times(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "events.csv",
+        "user,item,stars,when",
+        "u1,p1,4,2024-01-01T00:00:10Z",
+        "u2,p2,5,2024-01-01 01:00:00+01:00",  # = T0 in UTC
+        "u1,p2,3.5,2024-01-01T00:00:05",  # no zone: read as UTC
+    )
+    data, report = csv_interactions.load(path, "user", "item", "stars", "when", None)
+    ints = data.interactions
+    assert list(ints.columns) == INTERACTION_COLUMNS
+    assert list(data.items.columns) == ITEM_COLUMNS and list(data.users.columns) == USER_COLUMNS
+    assert list(ints["ts"]) == [T0, T0 + 5, T0 + 10]  # sorted by time
+    assert list(ints["rating"]) == [5.0, 3.5, 4.0]
+    assert ints["ts"].dtype == np.int64
+    assert report.has_time and report.rows_read == report.rows_kept == 3
+    assert sorted(data.users["user_id"]) == ["u1", "u2"] and data.users["age"].isna().all()
+    assert sorted(data.items["product_id"]) == ["p1", "p2"] and data.items["price"].isna().all()
+
+
+def test_unix_seconds_and_milliseconds(tmp_path: Path) -> None:
+    secs = write(tmp_path / "s.csv", "u,i,t", f"a,x,{T0}", f"b,y,{T0 + 1}.7")
+    data, report = csv_interactions.load(secs, "u", "i", None, "t", None)
+    assert list(data.interactions["ts"]) == [T0, T0 + 1]
+    assert (data.interactions["rating"] == 1.0).all()  # no rating column
+    millis = write(tmp_path / "ms.csv", "u,i,t", f"a,x,{T0 * 1000}", f"b,y,{T0 * 1000 + 2500}")
+    data, report = csv_interactions.load(millis, "u", "i", None, "t", None)
+    assert list(data.interactions["ts"]) == [T0, T0 + 2]
+    assert any("milliseconds" in n for n in report.notes)
+
+
+def test_other_datetime_formats_are_read_with_one_guessed_format(tmp_path: Path) -> None:
+    path = write(tmp_path / "us.csv", "u,i,t", "a,x,12/1/2010 8:26", "b,y,12/2/2010 8:26")
+    data, report = csv_interactions.load(path, "u", "i", None, "t", None)
+    assert data.interactions["ts"].iloc[0] == datetime(2010, 12, 1, 8, 26, tzinfo=UTC).timestamp()
+    assert any("'%m/%d/%Y %H:%M'" in n for n in report.notes)
+    # A junk first value does not stop the guess; it is reported like any unreadable time.
+    path = write(tmp_path / "junk.csv", "u,i,t", "a,x,soon", "b,y,12/2/2010 8:26")
+    data, report = csv_interactions.load(path, "u", "i", None, "t", None)
+    assert list(data.interactions["user_id"]) == ["b"]
+    assert report.malformed == [MalformedRow("junk.csv", 2, "t is not a time: 'soon'")]
+
+
+def test_without_time_column_ts_is_row_order(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", "u,i", "a,x", "b,y", ",z", "c,z")
+    data, report = csv_interactions.load(path, "u", "i", None, None, None)
+    assert list(data.interactions["ts"]) == [0, 1, 2]
+    assert list(data.interactions["user_id"]) == ["a", "b", "c"]
+    assert report.has_time is False
+    assert any("no time column" in n for n in report.notes)
+
+
+def test_bad_rows_are_reported_never_coerced(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad.csv",
+        "user,item,rating,ts",
+        f"u1,p1,5,{T0}",
+        f",p1,5,{T0}",  # line 3
+        f"u2,,5,{T0}",  # line 4
+        f"u2,p2,great,{T0}",  # line 5
+        "u2,p2,4,",  # line 6
+        f"u3,p3,0,{T0}",  # dislike: dropped, not malformed
+        f"u3,p3,-1,{T0}",
+        f"u3,p3,5,{T0},extra",  # line 9
+        f"u4,p4,nan,{T0}",  # line 10
+    )
+    data, report = csv_interactions.load(path, "user", "item", "rating", "ts", None)
+    assert report.malformed == [
+        MalformedRow("bad.csv", 3, "missing user"),
+        MalformedRow("bad.csv", 4, "missing item"),
+        MalformedRow("bad.csv", 5, "rating is not a number: 'great'"),
+        MalformedRow("bad.csv", 6, "missing ts"),
+        MalformedRow("bad.csv", 9, "expected 4 fields, found 5"),
+        MalformedRow("bad.csv", 10, "rating is not a number: 'nan'"),
+    ]
+    assert report.dropped == {"rating <= 0": 2}
+    assert report.rows_read == 9 == report.rows_kept + 2 + report.n_malformed
+    assert list(data.interactions["user_id"]) == ["u1"]
+
+
+def test_rows_wider_than_the_header_are_reported_even_first(tmp_path: Path) -> None:
+    # pandas alone would cut a wide first row (and every later one as wide) without a word.
+    path = write(tmp_path / "w.csv", "u,i", "", "a,x,extra", '"b', 'b",y', "c,z,1,2", "d,w")
+    data, report = csv_interactions.load(path, "u", "i", None, None, None)
+    assert report.malformed == [
+        MalformedRow("w.csv", 3, "expected 2 fields, found 3"),
+        MalformedRow("w.csv", 6, "expected 2 fields, found 4"),  # a quoted newline before it
+    ]
+    assert list(data.interactions["user_id"]) == ["b\nb", "d"]
+    assert report.rows_read == 4
+    every_row_wide = write(tmp_path / "w2.csv", "u,i", "a,x,1", "b,y,1", "c,z,1", "d,w,1", "e,v")
+    with pytest.raises(DatasetError, match="more fields than the 2 column names of the header"):
+        csv_interactions.load(every_row_wide, "u", "i", None, None, None)
+
+
+def test_unparseable_times_are_reported(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", "u,i,t", "a,x,2024-01-01", "b,y,someday", "c,z,2024-02-30")
+    data, report = csv_interactions.load(path, "u", "i", None, "t", None)
+    assert report.malformed == [
+        MalformedRow("t.csv", 3, "t is not a time: 'someday'"),
+        MalformedRow("t.csv", 4, "t is not a time: '2024-02-30'"),
+    ]
+    assert list(data.interactions["user_id"]) == ["a"]
+
+
+def test_missing_columns_list_the_available_ones(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "user_id,sku,stars", "a,x,1")
+    with pytest.raises(DatasetError) as err:
+        csv_interactions.load(path, "user_id", "product_id", "rating", None, None)
+    assert str(err.value) == (
+        "c.csv: missing columns ['product_id', 'rating']; "
+        "available columns: ['user_id', 'sku', 'stars']"
+    )
+
+
+def test_wrong_separator_is_pointed_out(tmp_path: Path) -> None:
+    path = write(tmp_path / "semi.csv", "user;item", "a;x")
+    with pytest.raises(DatasetError, match="seems to use semicolons, not commas"):
+        csv_interactions.load(path, "user", "item", None, None, None)
+
+
+def test_unusable_files(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"nope\.csv: no such file"):
+        csv_interactions.load(tmp_path / "nope.csv", "u", "i", None, None, None)
+    with pytest.raises(DatasetError, match=r"empty\.csv: the file is empty"):
+        csv_interactions.load(write(tmp_path / "empty.csv", ""), "u", "i", None, None, None)
+    with pytest.raises(DatasetError, match=r"head\.csv: no usable interactions"):
+        csv_interactions.load(write(tmp_path / "head.csv", "u,i"), "u", "i", None, None, None)
+    with pytest.raises(DatasetError, match="save the sheet as CSV"):
+        csv_interactions.load(tmp_path / "sheet.xlsx", "u", "i", None, None, None)
+    (tmp_path / "zip.csv").write_bytes(b"PK\x03\x04rest")
+    with pytest.raises(DatasetError, match="zip/xlsx file, expected CSV"):
+        csv_interactions.load(tmp_path / "zip.csv", "u", "i", None, None, None)
+    (tmp_path / "quote.csv").write_text('u,i\na,"x\n')
+    with pytest.raises(DatasetError, match=r"quote\.csv: cannot be parsed as CSV"):
+        csv_interactions.load(tmp_path / "quote.csv", "u", "i", None, None, None)
+
+
+def test_gzip_and_latin1(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "e.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("u,i\na,x\nb,y\n")
+    data, _ = csv_interactions.load(tmp_path / "e.csv.gz", "u", "i", None, None, None)
+    assert len(data.interactions) == 2
+    path = write(tmp_path / "l.csv", "u,i", "josé,x", encoding="latin-1")
+    data, report = csv_interactions.load(path, "u", "i", None, None, None)
+    assert data.interactions["user_id"].iloc[0] == "josé"
+    assert "l.csv is not UTF-8: read as latin-1" in report.notes
+
+
+def test_item_table_is_joined_case_insensitively(tmp_path: Path) -> None:
+    events = write(tmp_path / "e.csv", "u,sku", "a,x", "a,y", "b,z", "b,w")
+    items = write(
+        tmp_path / "items.csv",
+        "sku,Title,CATEGORY,Price,colour",
+        "x,Lamp,home,12.5,red",
+        "y,Book,,abc,blue",  # line 3: bad price, whole row skipped
+        "z,Mug,home,,white",  # no price: fine, NaN
+        "x,Lamp again,home,1,red",  # line 5: duplicate
+        "v,Unused,toys,3,green",
+    )
+    data, report = csv_interactions.load(events, "u", "sku", None, None, items)
+    item = data.items.set_index("product_id")
+    assert sorted(item.index) == ["w", "x", "y", "z"]  # the interacted items only
+    assert list(item.loc["x"]) == ["Lamp", "home", 12.5]
+    assert item.loc["z", "category"] == "home" and item["price"].isna()["z"]
+    assert item.loc["y"].isna().all() and item.loc["w"].isna().all()
+    assert item["price"].dtype == np.float64
+    assert report.malformed == [
+        MalformedRow("items.csv", 3, "price is not a number: 'abc'"),
+        MalformedRow("items.csv", 5, "sku seen before: 'x'"),
+    ]
+    assert "2 items have no usable row in items.csv" in report.notes
+    with pytest.raises(DatasetError, match=r"items.csv: missing columns \['item'\]"):
+        csv_interactions.load(
+            write(tmp_path / "e2.csv", "u,item", "a,x"), "u", "item", None, None, items
+        )
+
+
+def test_real_retail_file_through_the_generic_loader() -> None:
+    if not RETAIL.parent.is_dir():
+        pytest.skip(f"team data folder {RETAIL.parent} absent (set RECSYS_DATA_DIR)")
+    data, report = csv_interactions.load(
+        RETAIL, "CustomerID", "StockCode", None, "InvoiceDate", None
+    )
+    # Guest lines have no CustomerID: reported as missing user, everything else kept.
+    assert report.malformed_counts == {"online_retail.csv.gz: missing CustomerID": 135_080}
+    assert report.rows_read == 541_909 and report.rows_kept == 541_909 - 135_080
+    assert report.malformed[0] == MalformedRow("online_retail.csv.gz", 624, "missing CustomerID")
+    assert data.interactions["ts"].min() == datetime(2010, 12, 1, 8, 26, tzinfo=UTC).timestamp()
+    assert data.interactions["user_id"].nunique() == 4_372

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.datasets import report as report_module
+from shared.datasets.loader import DatasetError, load_dataset, load_with_report
+from shared.schemas import CsvOptions, TrainRequest
+from tests.conftest import DATA_DIR
+
+
+def request(**fields: object) -> TrainRequest:
+    return TrainRequest.model_validate(fields)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    (folder / "shop").mkdir(parents=True)
+    (folder / "shop" / "events.csv").write_text(
+        "customer,sku,stars,when\nc1,p1,5,1700000000\nc2,p1,4,1700000100\n"
+    )
+    (folder / "shop" / "items.csv").write_text("sku,title,price\np1,Lamp,9.5\n")
+    return folder
+
+
+def test_dataset_error_is_the_one_the_report_module_defines() -> None:
+    # Callers catching shared.datasets.loader.DatasetError must see the loaders' errors.
+    assert DatasetError is report_module.DatasetError
+    assert issubclass(DatasetError, ValueError)
+
+
+def test_synthetic_still_works(tmp_path: Path) -> None:
+    req = request(params={"n_users": 20, "n_products": 15, "n_days": 30})
+    data, report = load_with_report(req, tmp_path)
+    assert data.name == "synthetic" and report.rows_kept == len(data.interactions) > 0
+
+
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"team data folder {DATA_DIR} absent")
+def test_default_paths_under_the_data_root() -> None:
+    ml = load_dataset(request(dataset="movielens-100k"), DATA_DIR)
+    assert ml.name == "movielens-100k" and len(ml.interactions) == 100_000
+    retail, report = load_with_report(request(dataset="online-retail"), DATA_DIR)
+    assert retail.name == "online-retail" and len(retail.interactions) == 397_884
+    assert report.rows_read == 541_909
+    # A relative data_path is read under the data root, a file inside MovieLens means its folder.
+    ml_file = request(dataset="movielens-100k", data_path="movielens-100k/u.data")
+    assert len(load_dataset(ml_file, DATA_DIR).users) == 943
+
+
+def test_csv_relative_path_and_options(root: Path) -> None:
+    req = request(
+        dataset="csv",
+        data_path="shop/events.csv",
+        csv={
+            "user_col": "customer",
+            "item_col": "sku",
+            "rating_col": "stars",
+            "time_col": "when",
+            "items_path": "shop/items.csv",
+        },
+    )
+    data, report = load_with_report(req, root)
+    assert list(data.interactions["user_id"]) == ["c1", "c2"]
+    assert list(data.interactions["ts"]) == [1_700_000_000, 1_700_000_100]
+    assert data.items.set_index("product_id").loc["p1", "title"] == "Lamp"
+    assert report.has_time
+
+
+def test_csv_default_columns(root: Path) -> None:
+    (root / "plain.csv").write_text("user_id,product_id\nu,p\n")
+    data, report = load_with_report(request(dataset="csv", data_path="plain.csv"), root)
+    assert len(data.interactions) == 1 and not report.has_time
+
+
+def test_paths_must_stay_inside_the_data_root(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.csv"
+    outside.write_text("user_id,product_id\nu,p\n")
+    for path in (str(outside), "../outside.csv", "shop/../../outside.csv"):
+        with pytest.raises(DatasetError, match="is outside the data folder"):
+            load_dataset(request(dataset="csv", data_path=path), root)
+    # Local callers (the CLI) may name any file.
+    data = load_dataset(request(dataset="csv", data_path=str(outside)), root, allow_outside=True)
+    assert len(data.interactions) == 1
+    sneaky = request(
+        dataset="csv", data_path="shop/events.csv", csv={"items_path": "../outside.csv"}
+    )
+    with pytest.raises(DatasetError, match="is outside the data folder"):
+        load_dataset(sneaky, root)
+
+
+def test_unusable_requests_give_clear_errors(root: Path) -> None:
+    with pytest.raises(DatasetError, match="needs data_path"):
+        load_dataset(request(dataset="csv"), root)
+    with pytest.raises(DatasetError, match=r"'shop/nope\.csv' does not exist"):
+        load_dataset(request(dataset="csv", data_path="shop/nope.csv"), root)
+    with pytest.raises(DatasetError, match="the default location under"):
+        load_dataset(request(dataset="online-retail"), root)
+    with pytest.raises(DatasetError, match="csv options only apply to dataset 'csv'"):
+        load_dataset(request(dataset="movielens-100k", csv={}), root)
+    with pytest.raises(DatasetError, match="shop: is a folder, expected a file"):
+        load_dataset(request(dataset="online-retail", data_path="shop"), root)
+    with pytest.raises(DatasetError, match=r"shop: u\.data is missing"):
+        load_dataset(request(dataset="movielens-100k", data_path="shop/events.csv"), root)
+    with pytest.raises(DatasetError, match="not usable"):
+        load_dataset(request(dataset="csv", data_path="bad\x00name.csv"), root)
+    with pytest.raises(DatasetError, match=r"missing columns \['user_id', 'product_id'\]"):
+        load_dataset(request(dataset="csv", data_path="shop/events.csv"), root)
+
+
+def test_csv_options_are_validated() -> None:
+    assert CsvOptions().user_col == "user_id"
+    for bad in (
+        {"user_col": ""},
+        {"user_col": "x" * 129},
+        {"item_col": "sku\nINFO forged log line"},
+        {"rating_col": "user_id"},  # the same column cannot be two things
+        {"items_path": "x" * 4097},
+        {"unknown": "field"},
+    ):
+        with pytest.raises(ValidationError):
+            CsvOptions.model_validate(bad)
