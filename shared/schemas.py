@@ -75,6 +75,8 @@ class TrainParams(Strict):
     graph_max_items: int = Field(default=20_000, ge=0, le=50_000)
     n_candidates: int = Field(default=100, ge=10, le=2000)
     label_days: int = Field(default=14, ge=1, le=365)
+    # Ranker training windows stacked back in time (more lists, same features code).
+    train_windows: int = Field(default=1, ge=1, le=12)
     test_days: int = Field(default=14, ge=1, le=365)
     num_boost_round: int = Field(default=300, ge=1, le=5000)
 

@@ -58,10 +58,10 @@ def wait_for_job(gateway_url: str, job_id: str, timeout: float = 300) -> TrainJo
     raise TimeoutError(f"job {job_id} did not finish in {timeout}s")
 
 
-def wait_for_version(gateway_url: str, version: int, timeout: float = 30) -> None:
+def wait_for_version(gateway_url: str, version: int, timeout: float = 30, user: str = "U1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = httpx.get(f"{gateway_url}/recommend", params={"user": "U1", "k": 1}, timeout=10)
+        r = httpx.get(f"{gateway_url}/recommend", params={"user": user, "k": 1}, timeout=10)
         if r.status_code == 200 and r.headers["X-Model-Version"] == str(version):
             return
         time.sleep(0.1)
@@ -83,6 +83,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = {
         "RECSYS_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
         "RECSYS_MODEL_CHECK_SECONDS": "1",
+        "RECSYS_DATA_DIR": str(DATA_DIR),
     }
     s = Stack(settings, workdir, with_ui=False, with_beat=False, extra_env=env)
     try:

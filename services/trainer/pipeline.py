@@ -81,9 +81,10 @@ class LabelWindow:
 
 
 def temporal_windows(
-    data: Dataset, as_of: float, label_days: int
-) -> tuple[LabelWindow, LabelWindow]:
-    """Train lists labelled in [T-2W, T-W), validation lists in [T-W, T): labels always later."""
+    data: Dataset, as_of: float, label_days: int, n_train: int = 1
+) -> tuple[list[LabelWindow], LabelWindow]:
+    """Validation lists labelled in [T-W, T); train lists in [T-2W, T-W) and, with n_train > 1,
+    in the windows before it. Features always come from before a window's labels."""
     ints, w = data.interactions, label_days * DAY
 
     def window(cut: float, end: float) -> LabelWindow:
@@ -91,10 +92,11 @@ def temporal_windows(
         labels = held_out_truth(before, ints[(ints["ts"] >= cut) & (ints["ts"] < end)])
         return LabelWindow(replace(data, interactions=before), cut, labels)
 
-    return window(as_of - 2 * w, as_of - w), window(as_of - w, as_of)
+    train = [window(as_of - (i + 2) * w, as_of - (i + 1) * w) for i in range(n_train)]
+    return [t for t in train if t.labels], window(as_of - w, as_of)
 
 
-def random_windows(data: Dataset, seed: int) -> tuple[LabelWindow, LabelWindow]:
+def random_windows(data: Dataset, seed: int) -> tuple[list[LabelWindow], LabelWindow]:
     """For data without a usable time order (random protocols): hold out a random quarter of each
     user's items as labels; a fifth of the users form the validation lists."""
     inner, held_out = per_user_random_split(data.interactions, MSR_TRAIN_RATIO, seed + 1)
@@ -103,7 +105,7 @@ def random_windows(data: Dataset, seed: int) -> tuple[LabelWindow, LabelWindow]:
     valid_users = set(np.random.default_rng(seed).permutation(users)[: len(users) // 5].tolist())
     features, as_of = replace(data, interactions=inner), float(data.interactions["ts"].max()) + 1
     return (
-        LabelWindow(features, as_of, {u: v for u, v in labels.items() if u not in valid_users}),
+        [LabelWindow(features, as_of, {u: v for u, v in labels.items() if u not in valid_users})],
         LabelWindow(features, as_of, {u: v for u, v in labels.items() if u in valid_users}),
     )
 
@@ -135,18 +137,19 @@ def fit_two_stage(
     lo, hi = span
     as_of = float(data.interactions["ts"].max()) + 1
     if scheme == "temporal":
-        train_w, valid_w = temporal_windows(data, as_of, params.label_days)
+        train_ws, valid_w = temporal_windows(data, as_of, params.label_days, params.train_windows)
     else:
-        train_w, valid_w = random_windows(data, params.seed)
+        train_ws, valid_w = random_windows(data, params.seed)
     progress("features", lo)
-    cm_train = stage_one(train_w.features, catalog, train_w.as_of, params)
-    cm_valid = (
-        cm_train
-        if valid_w.features is train_w.features
-        else stage_one(valid_w.features, catalog, valid_w.as_of, params)
-    )
-    train = ranking_rows(cm_train, train_w.labels, params.n_candidates)
-    valid = ranking_rows(cm_valid, valid_w.labels, params.n_candidates)
+    stage_ones: dict[int, CandidateModel] = {}  # windows sharing their features share stage one
+
+    def rows(w: LabelWindow) -> RankingData:
+        if id(w.features) not in stage_ones:
+            stage_ones[id(w.features)] = stage_one(w.features, catalog, w.as_of, params)
+        return ranking_rows(stage_ones[id(w.features)], w.labels, params.n_candidates)
+
+    train = RankingData.concat([rows(w) for w in train_ws])
+    valid = rows(valid_w)
     if not len(train.groups):
         raise ValueError(
             "no user took a candidate item in the ranker's training window: too little data"

@@ -19,6 +19,10 @@ FEATURE_NAMES = [
     "cand_score",  # stage-one score (neighbour graph where there is one)
     "cand_rank",
     "cand_similarity",  # embedding k-NN score of the recent seeds
+    # Relative to the list's best: raw scores grow with history length, which differs between
+    # the ranker's training windows and serving; the ratio does not.
+    "cand_score_rel",
+    "cand_similarity_rel",
     "item_log_pop_all",
     "item_log_pop_30d",
     "item_log_pop_7d",
@@ -196,8 +200,12 @@ def pair_features(
 
     put("cand_score", cand_scores)
     put("cand_rank", np.arange(n, dtype=np.float32))
+    if n:
+        put("cand_score_rel", cand_scores / max(float(np.max(cand_scores)), 1e-9))
     if cand_similarity is not None:
         put("cand_similarity", cand_similarity)
+        if n:
+            put("cand_similarity_rel", cand_similarity / max(float(np.max(cand_similarity)), 1e-9))
     put("item_log_pop_all", store.item_log_pop_all[items])
     put("item_log_pop_30d", store.item_log_pop_30d[items])
     put("item_log_pop_7d", store.item_log_pop_7d[items])

@@ -28,6 +28,15 @@ class RankingData:
             )
         return RankingData(np.vstack(xs), np.concatenate(ys), np.array([len(y) for y in ys]))
 
+    @staticmethod
+    def concat(parts: list[RankingData]) -> RankingData:
+        if not parts:
+            return RankingData.stack([], [])
+        x = np.vstack([p.x for p in parts])
+        return RankingData(
+            x, np.concatenate([p.y for p in parts]), np.concatenate([p.groups for p in parts])
+        )
+
 
 class RankerModel:
     def __init__(self, booster: lgb.Booster) -> None:
@@ -62,8 +71,8 @@ def fit_ranker(
         "metric": "ndcg",
         "eval_at": [10],
         "learning_rate": 0.05,
-        "num_leaves": 31,
-        "min_data_in_leaf": 20,
+        "num_leaves": 15,
+        "min_data_in_leaf": 100,  # small, regularised trees: chosen on validation splits
         "feature_fraction": 0.9,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,

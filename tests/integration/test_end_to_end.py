@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from services.stack import Stack
-from tests.conftest import SMALL_TRAIN, pids, wait_for_job, wait_for_version
+from tests.conftest import DATA_DIR, SMALL_TRAIN, pids, wait_for_job, wait_for_version
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +117,45 @@ def test_every_service_reports_health_readiness_and_metrics(stack: Stack) -> Non
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
         assert "recsys_request_seconds" in metrics
+
+
+@pytest.mark.skipif(not (DATA_DIR / "online-retail").is_dir(), reason="team data folder absent")
+def test_train_on_online_retail_through_the_queue_serves_real_products(stack: Stack) -> None:
+    before = httpx.get(f"{stack.gateway_url}/models", timeout=10).json()["current"]
+    r = httpx.post(f"{stack.gateway_url}/train", json={"dataset": "online-retail"}, timeout=10)
+    assert r.status_code == 202
+    status = wait_for_job(stack.gateway_url, r.json()["job_id"], timeout=600)
+    assert status.state == "SUCCESS", status.error
+    assert status.promoted, status.reason  # other data than the current model: not compared
+    assert status.model_version is not None
+    try:
+        wait_for_version(stack.gateway_url, status.model_version, user="17850")
+        r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": "17850"}, timeout=10)
+        items = r.json()
+        assert r.status_code == 200 and len(items) == 10
+        # real StockCodes with their real descriptions and median prices
+        assert all(item["title"] and item["title"] != item["product"] for item in items)
+        assert all(item["price"] > 0 for item in items)
+        models = httpx.get(f"{stack.gateway_url}/models", timeout=10).json()
+        mine = next(v for v in models["versions"] if v["version"] == status.model_version)
+        assert mine["dataset"] == "online-retail"
+        assert mine["metrics"]["ndcg@10"] > mine["metrics"]["popularity_ndcg@10"]
+    finally:  # leave the synthetic model serving for the tests that follow
+        httpx.post(f"{stack.gateway_url}/models/{before}/activate", timeout=10)
+        wait_for_version(stack.gateway_url, before)
+
+
+def test_path_outside_the_data_root_is_refused(stack: Stack) -> None:
+    r = httpx.post(
+        f"{stack.gateway_url}/train",
+        json={
+            "dataset": "csv",
+            "data_path": "/etc/passwd",
+            "csv": {"user_col": "a", "item_col": "b"},
+        },
+        timeout=10,
+    )
+    assert r.status_code == 202
+    status = wait_for_job(stack.gateway_url, r.json()["job_id"])
+    assert status.state == "FAILURE"
+    assert status.error is not None and "data" in status.error.lower()

@@ -54,9 +54,10 @@ def test_artifacts_serve_both_stages(trained: TrainOutput) -> None:
 def test_ranker_labels_come_after_their_features_and_are_new() -> None:
     data = synthetic.generate(n_users=60, n_products=40, n_days=60)
     end = float(data.interactions["ts"].max()) + 1
-    train_w, valid_w = temporal_windows(data, end, label_days=14)
-    assert train_w.as_of == end - 28 * DAY and valid_w.as_of == end - 14 * DAY
-    for w in (train_w, valid_w):
+    train_ws, valid_w = temporal_windows(data, end, label_days=14, n_train=2)
+    assert [w.as_of for w in train_ws] == [end - 28 * DAY, end - 42 * DAY]
+    assert valid_w.as_of == end - 14 * DAY
+    for w in (*train_ws, valid_w):
         feats = w.features.interactions
         assert feats["ts"].max() < w.as_of  # features strictly before the label window
         assert w.labels
@@ -68,7 +69,7 @@ def test_ranker_labels_come_after_their_features_and_are_new() -> None:
 
 def test_random_windows_hold_out_items_and_users() -> None:
     data = synthetic.generate(n_users=60, n_products=40, n_days=60)
-    train_w, valid_w = random_windows(data, seed=3)
+    [train_w], valid_w = random_windows(data, seed=3)
     assert train_w.features is valid_w.features
     assert not set(train_w.labels) & set(valid_w.labels)  # validation users are not trained on
     had = set(
