@@ -114,6 +114,24 @@ class ModelRegistry:
         pipe.publish(self.channel, ModelPublished(version=version).model_dump_json())
         pipe.execute()
 
+    def delete(self, version: int) -> None:
+        """Remove a stored version and its artifacts; the current one cannot be deleted."""
+        if version == self.current_version():
+            raise ValueError(f"version {version} is current: activate another one first")
+        self.manifest(version)  # raises UnknownVersionError
+        self._r.zrem(f"{self._p}:versions", str(version))
+        self._r.delete(f"{self._p}:manifest:{version}")
+        self._store.delete(version)
+
+    def prune(self, keep: int) -> list[int]:
+        """Retention: keep the newest `keep` versions plus the current one; delete the rest."""
+        current = self.current_version()
+        versions = self.versions()
+        doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != current]
+        for v in doomed:
+            self.delete(v)
+        return doomed
+
     def load_artifacts(self, version: int, names: list[str] | None = None) -> dict[str, bytes]:
         """Fetch artifacts and verify each sha256 against the manifest; raise on any mismatch."""
         manifest = self.manifest(version)

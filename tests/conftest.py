@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -68,10 +69,10 @@ def wait_for_version(gateway_url: str, version: int, timeout: float = 30, user: 
     raise TimeoutError(f"version {version} not served within {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Redis, a Celery worker and the three services as real processes, with a first model trained
-    through the queue."""
+@contextlib.contextmanager
+def running_stack(redis_url: str, db: int, workdir: Path, train: bool = True) -> Iterator[Stack]:
+    """Redis (database `db` of the test server), a Celery worker and the three services as real
+    processes on free ports; with `train`, a first model trained through the queue."""
     settings = StackSettings(
         redis_port=0,
         gateway_port=free_port(),
@@ -79,26 +80,33 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         ranker_port=free_port(),
         ui_port=0,
     )
-    workdir = tmp_path_factory.mktemp("stack")
     env = {
-        "RECSYS_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "RECSYS_REDIS_URL": f"{redis_url.rsplit('/', 1)[0]}/{db}",
         "RECSYS_MODEL_CHECK_SECONDS": "1",
         "RECSYS_DATA_DIR": str(DATA_DIR),
     }
     s = Stack(settings, workdir, with_ui=False, with_beat=False, extra_env=env)
     try:
         s.start()
-        job = httpx.post(f"{s.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()["job_id"]
-        status = wait_for_job(s.gateway_url, job)
-        assert status.state == "SUCCESS", status.error
-        assert status.model_version is not None
-        wait_for_version(s.gateway_url, status.model_version)
+        if train:
+            job = httpx.post(f"{s.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()
+            status = wait_for_job(s.gateway_url, job["job_id"])
+            assert status.state == "SUCCESS", status.error
+            assert status.model_version is not None
+            wait_for_version(s.gateway_url, status.model_version)
         yield s
     except BaseException:
         _dump_logs(workdir)
         raise
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The shared stack most integration tests use (database 1), with a synthetic model."""
+    with running_stack(redis_url, 1, tmp_path_factory.mktemp("stack")) as s:
+        yield s
 
 
 def _dump_logs(workdir: Path) -> None:

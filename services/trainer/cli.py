@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import Progress
 
+from services.trainer.cli_models import app as models_app
+from services.trainer.console import console
 from shared.schemas import CsvOptions, DatasetName, TrainJobStatus, TrainParams, TrainRequest
 
 app = typer.Typer(help="Two-stage product recommender.", no_args_is_help=True, add_completion=False)
-# Tables stay readable when piped or logged (rich would otherwise squeeze them to 80 columns).
-console = Console(width=None if sys.stdout.isatty() else 120)
+app.add_typer(models_app, name="models")
 
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", help="synthetic | online-retail | movielens-100k | csv")
@@ -99,7 +98,7 @@ def train(
                 ModelRegistry.from_settings(common),
                 common.data_dir,
                 progress,
-                tolerance=get_settings().promotion_tolerance,
+                get_settings(),
                 allow_outside=True,
             )
         except DatasetError as exc:

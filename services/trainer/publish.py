@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from services.trainer.pipeline import ProgressFn
+from services.trainer.settings import TrainerSettings
 from services.trainer.training import run_training
 from shared.datasets.loader import load_with_report
 from shared.registry import ModelRegistry
@@ -54,14 +55,16 @@ def train_and_publish(
     registry: ModelRegistry,
     data_root: Path,
     progress: ProgressFn,
-    tolerance: float = 0.01,
+    settings: TrainerSettings,
     allow_outside: bool = False,
 ) -> TrainResult:
     """`allow_outside`: only local callers (the CLI) may read files outside `data_root`."""
     data, report = load_with_report(request, data_root, allow_outside=allow_outside)
     log.info("%s", report.summary())
     output = run_training(data, request.params, progress, has_time=report.has_time)
-    promote, reason = promotion_decision(registry, request, output.metrics, tolerance)
+    promote, reason = promotion_decision(
+        registry, request, output.metrics, settings.promotion_tolerance
+    )
     manifest, made_current = registry.publish(
         output.artifacts,
         dataset=request.dataset,
@@ -72,6 +75,9 @@ def train_and_publish(
     if promote and not made_current:
         reason = "a newer version was published meanwhile"
     log.info("published model version %s (current: %s): %s", manifest.version, made_current, reason)
+    pruned = registry.prune(settings.keep_versions)
+    if pruned:
+        log.info("retention: deleted versions %s", pruned)
     progress("done", 1.0)
     return TrainResult(
         model_version=manifest.version, promoted=made_current, reason=reason, metrics=output.metrics

@@ -17,6 +17,8 @@ class TrainerSettings(BaseSettings):
     schedule_dataset: str = "synthetic"
     # A retrained model becomes current unless its validation NDCG@10 is worse by more than this.
     promotion_tolerance: float = Field(default=0.01, ge=0)
+    # Retention: after each publish keep the newest N versions (plus the current one).
+    keep_versions: int = Field(default=10, ge=1)
 
 
 @lru_cache

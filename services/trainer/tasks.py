@@ -29,6 +29,6 @@ def train(self: Task, request: dict[str, Any]) -> dict[str, Any]:
         ModelRegistry.from_settings(common),
         common.data_dir,
         progress,
-        tolerance=get_settings().promotion_tolerance,
+        get_settings(),
     )
     return result.model_dump(mode="json")

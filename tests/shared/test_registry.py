@@ -96,3 +96,32 @@ def test_file_store_round_trip_and_missing_file(tmp_path: Path, redis_client: re
     finally:
         for key in redis_client.scan_iter("test-file-store:*"):
             redis_client.delete(key)
+
+
+def test_delete_and_retention_keep_current(
+    registry: ModelRegistry, redis_client: redis.Redis
+) -> None:
+    for _ in range(5):
+        _publish(registry)
+    registry.activate(2)  # rolled back: the current version survives retention
+    with pytest.raises(ValueError, match="current"):
+        registry.delete(2)
+    assert registry.prune(keep=2) == [1, 3]
+    assert registry.versions() == [2, 4, 5]
+    with pytest.raises(CorruptArtifactError):
+        registry._store.get(1, "a.txt")  # artifacts went with the manifest
+    with pytest.raises(UnknownVersionError):
+        registry.delete(1)
+    assert registry.prune(keep=2) == []
+
+
+def test_concurrent_publishers_get_distinct_versions_and_current_is_newest(
+    registry: ModelRegistry,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(lambda _: _publish(registry), range(40)))
+    assert sorted(versions) == list(range(1, 41))
+    assert registry.current_version() == 40
+    assert all(registry.load_artifacts(v)["a.txt"] == b"model" for v in versions)
