@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -175,6 +176,10 @@ def up(no_ui: bool = False, workdir: Path = Path("var")) -> None:
     from services.stack import Stack, StackSettings
 
     stack = Stack(StackSettings(), workdir, with_ui=not no_ui)
+    # Ctrl-C, and SIGTERM from a supervisor, stop everything; SIGINT is re-armed because a shell
+    # starting us in the background would have set it to "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         console.print("starting Redis, Celery worker and beat, candidate, ranker, gateway, UI …")
         stack.start()
@@ -190,8 +195,15 @@ def up(no_ui: bool = False, workdir: Path = Path("var")) -> None:
             time.sleep(1)
     except KeyboardInterrupt:
         console.print("stopping …")
+    except (RuntimeError, TimeoutError) as exc:  # a process died or never came up
+        console.print(f"[red]error:[/red] {exc}\nstopping the rest …")
+        raise typer.Exit(1) from None
     finally:
         stack.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def ensure_model(gateway_url: str, timeout: float = 600) -> None:

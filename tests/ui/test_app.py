@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,29 +12,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.settings import get_settings
-
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 # Synthetic training takes a while on a slow CI box; the page polls until it is done.
 TRAIN_TIMEOUT_SECONDS = 480
-
-
-@pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    # get_settings() is cached per process and AppTest runs the page in this process: without a
-    # clear, the first test's UI_GATEWAY_URL would leak into the next ones.
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    # Bind to get a free port, then close it: nothing listens there, connects are refused.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 class _NoModelHandler(BaseHTTPRequestHandler):

@@ -24,6 +24,7 @@ def pick_user() -> tuple[str, int]:
     # Seeding session state instead of passing value= lets the selectbox callback overwrite the
     # text without Streamlit's "default value and Session State" warning.
     st.session_state.setdefault(USER_KEY, EXAMPLE_USERS[0])
+    st.session_state.setdefault(K_KEY, 10)
     with st.sidebar:
         st.header("Recommend for")
         typed: str = st.text_input(
@@ -32,8 +33,19 @@ def pick_user() -> tuple[str, int]:
         example = st.selectbox(
             "…or pick an example user", EXAMPLE_USERS, key=EXAMPLE_KEY, on_change=_use_example
         )
-        k = st.slider("Number of recommendations", min_value=1, max_value=50, value=10, key=K_KEY)
+        k = st.slider("Number of recommendations", min_value=1, max_value=50, key=K_KEY)
     return typed.strip() or str(example), int(k)
+
+
+def keep_sidebar_state() -> None:
+    """Call on every run of every page, before any widget: keeps the picked user and k.
+
+    Streamlit drops a widget's state at the end of any run that does not draw the widget, so a
+    visit to another page would reset them; writing a key back makes it plain session state.
+    """
+    for key in (USER_KEY, EXAMPLE_KEY, K_KEY):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def _use_example() -> None:

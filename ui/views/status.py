@@ -1,17 +1,38 @@
-"""Banners for the states in which the page cannot show recommendations."""
+"""Banners for the states in which a page cannot show what it is for."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Literal
 
 import streamlit as st
 
-from ui.client import GatewayClient, GatewayError, GatewayUnavailable
+from ui.client import GatewayClient, GatewayError, GatewayUnavailable, ModelNotReady
 from ui.settings import UISettings
 
+logger = logging.getLogger("recsys.ui")
 _TICKS_KEY = "status_refresh_ticks"
 # How often a waiting page checks whether it can show more; the check is one cheap request.
 _REFRESH_SECONDS = 3.0
+
+
+def render_guarded(settings: UISettings, render: Callable[[GatewayClient], None]) -> None:
+    """Run a page's body with a gateway client; every failure becomes a banner, not a traceback."""
+    with GatewayClient(settings.gateway_url, settings.timeout_seconds) as client:
+        try:
+            render(client)
+        except GatewayUnavailable:
+            gateway_down(settings)
+        except ModelNotReady:
+            no_model_yet(settings)
+        except GatewayError as err:
+            gateway_error(err)
+        except Exception:
+            # Streamlit would print the traceback into the page; keep it in the log instead.
+            # (Its own rerun/stop signals derive from BaseException and pass through.)
+            logger.exception("unexpected error while rendering the page")
+            st.error("Something unexpected went wrong; the details are in the UI's log.")
 
 
 def gateway_down(settings: UISettings) -> None:

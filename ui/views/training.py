@@ -9,13 +9,11 @@ import streamlit as st
 from shared.schemas import TrainJobStatus
 from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
+from ui.views.serving import wait_until_served
 
 # Session state survives reruns (any widget interaction), so a job started before is resumed.
 JOB_KEY = "train_job_id"
 OUTCOME_KEY = "train_outcome"
-# Services pick a promoted model up on their own schedule; wait this long for the gateway to
-# serve it so the page rerenders with the new version rather than the old one.
-_LOAD_WAIT_SECONDS = 30.0
 
 
 def render_retrain(client: GatewayClient, settings: UISettings, user: str) -> None:
@@ -49,24 +47,10 @@ def _follow(client: GatewayClient, settings: UISettings, user: str, job_id: str)
     # GatewayUnavailable propagates on purpose: the job id stays, and polling resumes on rerun.
     if job.state == "SUCCESS" and job.promoted is not False and job.model_version is not None:
         bar.progress(1.0, text=f"Waiting for the services to load version {job.model_version}…")
-        _wait_until_served(client, settings, user, job.model_version)
+        wait_until_served(client, settings, user, job.model_version)
     del st.session_state[JOB_KEY]
     st.session_state[OUTCOME_KEY] = _outcome(job)
     st.rerun()
-
-
-def _wait_until_served(
-    client: GatewayClient, settings: UISettings, user: str, version: int
-) -> None:
-    deadline = time.monotonic() + _LOAD_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            served, _ = client.recommend(user, 1)
-        except GatewayError:  # the page itself will explain what is wrong
-            return
-        if served is None or served == version:
-            return
-        time.sleep(settings.poll_seconds)
 
 
 def _label(job: TrainJobStatus) -> str:
