@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck fmt clean install
+.PHONY: run test lint typecheck fmt clean install bench-swap
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,15 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(TEST_STAMP)
-	$(BIN)/mypy shared services ui tests
+	$(BIN)/mypy shared services ui tests benchmarks
 
 fmt: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## make bench-swap: publish 10 model versions under 100 req/s; failures, mixed versions, swap delay.
+bench-swap: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_swap
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -27,6 +27,8 @@ DEGRADED = Counter(
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request at INFO: on the gateway's hot path that is a log line per hop.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def instrument(app: FastAPI, service: str) -> None:

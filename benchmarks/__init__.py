@@ -1,0 +1,1 @@
+"""Benchmarks run against real processes (`make bench-*`); not part of the installed package."""

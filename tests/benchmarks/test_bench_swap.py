@@ -1,0 +1,48 @@
+"""`make bench-swap` as a smoke test: the script runs end to end and writes its JSON contract.
+
+Only the shape and the correctness counts are checked here; its timing targets belong to the
+benchmark's own report, since they depend on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_run_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "bench_swap.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_swap", "--quick", "--out", str(out)],
+        cwd=ROOT,  # `-m benchmarks...` resolves from the repository root, not the installed package
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert {"config", "requests", "swaps", "probe", "targets", "all_targets_met"} <= result.keys()
+    requests = result["requests"]
+    for key in (
+        "total",
+        "failed",
+        "missing_or_unknown_version",
+        "degraded",
+        "monotonicity_violations",
+        "achieved_rate",
+        "latency_ms",
+    ):
+        assert key in requests
+    assert requests["total"] > 0
+    assert isinstance(requests["failed"], int)
+    assert {"p50", "p95", "max"} <= result["swaps"]["publish_to_served_s"].keys()
+    assert len(result["swaps"]["per_version"]) == result["config"]["versions"] == 3
+    assert {t["name"] for t in result["targets"]} >= {"failed requests", "publish->served p95 (s)"}
