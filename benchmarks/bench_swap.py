@@ -483,13 +483,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
     (workdir / "logs").mkdir(parents=True)
     redis_port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    settings = StackSettings(
-        redis_port=0,
-        gateway_port=free_port(),
-        candidate_port=free_port(),
-        ranker_port=free_port(),
-        ui_port=0,
-    )
+    settings = StackSettings.on_free_ports()
     env = {
         "RECSYS_REDIS_URL": redis_url,
         "RECSYS_MODEL_CHECK_SECONDS": "1",

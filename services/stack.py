@@ -18,7 +18,7 @@ import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import ui
-from shared.redis_conn import start_redis_server
+from shared.redis_conn import free_port, start_redis_server
 
 
 class StackSettings(BaseSettings):
@@ -32,6 +32,17 @@ class StackSettings(BaseSettings):
     ranker_port: int = 8002
     ui_port: int = 8501
     host: str = "127.0.0.1"
+
+    @classmethod
+    def on_free_ports(cls) -> StackSettings:
+        """Services on free ports, no Redis or UI of their own: for tests and benchmarks."""
+        return cls(
+            redis_port=0,
+            gateway_port=free_port(),
+            candidate_port=free_port(),
+            ranker_port=free_port(),
+            ui_port=0,
+        )
 
 
 @dataclass

@@ -73,13 +73,7 @@ def wait_for_version(gateway_url: str, version: int, timeout: float = 30, user: 
 def running_stack(redis_url: str, db: int, workdir: Path, train: bool = True) -> Iterator[Stack]:
     """Redis (database `db` of the test server), a Celery worker and the three services as real
     processes on free ports; with `train`, a first model trained through the queue."""
-    settings = StackSettings(
-        redis_port=0,
-        gateway_port=free_port(),
-        candidate_port=free_port(),
-        ranker_port=free_port(),
-        ui_port=0,
-    )
+    settings = StackSettings.on_free_ports()
     env = {
         "RECSYS_REDIS_URL": f"{redis_url.rsplit('/', 1)[0]}/{db}",
         "RECSYS_MODEL_CHECK_SECONDS": "1",
