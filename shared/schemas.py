@@ -60,6 +60,32 @@ class RankResponse(Strict):
     items: list[RecommendedItem]
 
 
+EventType = Literal["view", "click", "add_to_cart", "purchase"]
+
+
+class EventIn(Strict):
+    """POST /events: something a user did with a product."""
+
+    user: Id
+    product: Id
+    type: EventType
+    ts: datetime | None = None  # when it happened; the gateway's clock if absent
+
+
+class Event(Strict):
+    """An accepted event as stored (stream entry and recent-history list)."""
+
+    user: str
+    product: str
+    type: EventType
+    ts: float  # unix seconds
+
+
+class EventAccepted(Strict):
+    accepted: Literal[True] = True
+    id: str  # the Redis stream entry id
+
+
 class TrainParams(Strict):
     """Knobs of one training run; defaults suit the synthetic demo data."""
 

@@ -22,6 +22,13 @@ class CommonSettings(BaseSettings):
     work_dir: Path = Path("var")
     log_level: str = "INFO"
     model_check_seconds: float = Field(default=5.0, gt=0)
+    # Strength of each event type: seeds of the candidate stage (and later labels and features).
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 5.0}
+    )
+    # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
+    events_stream_max: int = Field(default=1_000_000, ge=1000)
+    recent_events_per_user: int = Field(default=50, ge=1, le=1000)
 
 
 @lru_cache

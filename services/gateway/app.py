@@ -10,10 +10,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from services.gateway import jobs, models, recommend
+from services.gateway import events, jobs, models, recommend
 from services.gateway.settings import HttpDep, SettingsDep, get_settings
+from shared.events import EventStore
 from shared.observability import instrument, setup_logging
-from shared.redis_conn import sync_client
+from shared.redis_conn import async_client, sync_client
 from shared.registry import ModelRegistry
 from shared.schemas import Health
 from shared.settings import get_common_settings
@@ -34,7 +35,10 @@ def create_app() -> FastAPI:
             app.state.http = http
             app.state.redis = sync_client(common.redis_url)
             app.state.registry = ModelRegistry.from_settings(common)
+            events_redis = async_client(common.redis_url)
+            app.state.events = EventStore(events_redis, common)
             yield
+            await events_redis.aclose()
             app.state.redis.close()
 
     app = FastAPI(title="recsys gateway", version="0.1.0", lifespan=lifespan)
@@ -42,6 +46,7 @@ def create_app() -> FastAPI:
     app.include_router(recommend.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(events.router)
 
     @app.get("/healthz")
     async def healthz() -> Health:

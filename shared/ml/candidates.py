@@ -128,12 +128,15 @@ def generate_candidates(
     n: int,
     n_seeds: int = 20,
     per_seed: int = 100,
+    live_items: np.ndarray | None = None,
+    live_weights: np.ndarray | None = None,
 ) -> Candidates:
     """Neighbours of the user's items, merged; items the user already has are excluded.
 
     Embedding k-NN over the most recent seeds (weighted by strength and recency) always proposes;
     with a neighbour graph, the graph's score over the whole history ranks and proposes too (three
-    quarters of the list); popular items top the list up to `n`.
+    quarters of the list); popular items top the list up to `n`. `live_items` are what the user
+    did since the model was trained (events): the newest seeds, weighted by event type.
     """
     if user >= 0:
         sl = history.row(user)
@@ -147,6 +150,13 @@ def generate_candidates(
     else:
         seen = seeds = np.empty(0, dtype=np.int64)
         weights = np.empty(0, dtype=np.float64)
+    graph_seeds, graph_weights = seen, np.ones(len(seen))
+    if live_items is not None and live_weights is not None and len(live_items):
+        seeds = np.concatenate([live_items, seeds])
+        weights = np.concatenate([live_weights, weights])
+        graph_seeds = np.concatenate([seen, live_items])
+        graph_weights = np.concatenate([graph_weights, live_weights])
+        seen = np.union1d(seen, live_items)
     scores = np.zeros(index.n_items, dtype=np.float64)
     best = np.full(index.n_items, -1, dtype=np.int64)
     if len(seeds):
@@ -163,7 +173,7 @@ def generate_candidates(
     primary = scores
     taken = np.empty(0, dtype=np.int64)
     if index.graph is not None and len(seen):
-        primary = np.asarray(index.graph[seen].sum(axis=0)).ravel().astype(np.float64)
+        primary = np.asarray(index.graph[graph_seeds].T @ graph_weights).ravel().astype(np.float64)
         primary[seen] = 0.0
         by_graph = np.flatnonzero(primary > 0)
         taken = by_graph[np.argsort(-primary[by_graph], kind="stable")][: (3 * n) // 4]

@@ -7,6 +7,7 @@ calls the same two objects in-process, so offline numbers measure the code that 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,12 +84,25 @@ class CandidateModel:
             CandidateIndex.from_bytes(a[INDEX]),
         )
 
-    def positions(self, user: int, n: int) -> Candidates:
-        return generate_candidates(self.index, self.history, user, self.store.as_of, n)
+    def positions(self, user: int, n: int, live: Sequence[tuple[str, float]] = ()) -> Candidates:
+        """Candidates for a user position; `live` = (product id, weight) of recent events."""
+        known = [(self.catalog.items.get(p), w) for p, w in live]
+        known = [(i, w) for i, w in known if i >= 0]  # products this version never saw
+        return generate_candidates(
+            self.index,
+            self.history,
+            user,
+            self.store.as_of,
+            n,
+            live_items=np.array([i for i, _ in known], dtype=np.int64),
+            live_weights=np.array([w for _, w in known], dtype=np.float64),
+        )
 
-    def candidates(self, user_id: str, n: int) -> tuple[bool, list[Candidate]]:
+    def candidates(
+        self, user_id: str, n: int, live: Sequence[tuple[str, float]] = ()
+    ) -> tuple[bool, list[Candidate]]:
         user = self.catalog.users.get(user_id)
-        c = self.positions(user, n)
+        c = self.positions(user, n, live)
         ids = self.catalog.items.ids
         out = [
             Candidate(
@@ -105,7 +119,7 @@ class CandidateModel:
                 strict=True,
             )
         ]
-        return user >= 0, out
+        return user >= 0 or bool(live), out
 
 
 class RankingModel:

@@ -1,0 +1,44 @@
+"""Accepted events: appended to a bounded Redis Stream (for the trainer) and to the user's bounded
+recent-history list (read by the candidate stage on the next request: read-your-writes)."""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+
+from shared.schemas import Event, EventIn
+from shared.settings import CommonSettings
+
+
+class EventStore:
+    def __init__(self, client: aioredis.Redis, settings: CommonSettings) -> None:
+        self._r = client
+        self._s = settings
+        self.stream = f"{settings.key_prefix}:events"
+
+    def _recent_key(self, user: str) -> str:
+        return f"{self._s.key_prefix}:recent:{user}"
+
+    async def record(self, event: EventIn) -> str:
+        """Store one event in both places atomically (MULTI/EXEC); returns the stream entry id."""
+        ts = event.ts.timestamp() if event.ts is not None else time.time()
+        stored = Event(user=event.user, product=event.product, type=event.type, ts=ts)
+        payload = stored.model_dump_json()
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.stream, {"event": payload}, maxlen=self._s.events_stream_max, approximate=True
+            )
+            pipe.lpush(self._recent_key(event.user), payload)
+            pipe.ltrim(self._recent_key(event.user), 0, self._s.recent_events_per_user - 1)
+            entry_id, *_ = await pipe.execute()
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def recent(self, user: str) -> list[Event]:
+        """The user's newest events, newest first."""
+        raw = await self._r.lrange(self._recent_key(user), 0, -1)
+        return [Event.model_validate_json(item) for item in raw]
+
+    def weighted(self, events: list[Event]) -> list[tuple[str, float]]:
+        """(product, weight) per event, by the configured weight of its type."""
+        return [(e.product, self._s.event_weights.get(e.type, 1.0)) for e in events]

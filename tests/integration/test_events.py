@@ -1,0 +1,81 @@
+"""POST /events against real processes: accepted, validated, and seen by the next answer."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from services.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def _recommend(stack: Stack, user: str) -> list[dict[str, object]]:
+    r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": user, "k": 10}, timeout=10)
+    assert r.status_code == 200
+    items: list[dict[str, object]] = r.json()
+    return items
+
+
+def test_an_event_changes_the_next_answer_within_a_second(stack: Stack) -> None:
+    before = _recommend(stack, "U7")
+    # a product from another user's taste, not among U7's recommendations
+    product = next(
+        str(item["product"])
+        for other in ("U2", "U3", "U4", "U5")
+        for item in _recommend(stack, other)
+        if item["product"] not in {b["product"] for b in before}
+    )
+    r = httpx.post(
+        f"{stack.gateway_url}/events",
+        json={"user": "U7", "product": product, "type": "purchase"},
+        timeout=10,
+    )
+    assert r.status_code == 202 and r.json()["accepted"] is True
+    sent = time.monotonic()
+    while True:
+        after = _recommend(stack, "U7")
+        if [a["product"] for a in after] != [b["product"] for b in before]:
+            break
+        assert time.monotonic() - sent < 1.0, "the event did not change the answer within 1 s"
+    print(f"answer changed {time.monotonic() - sent:.3f} s after the event")
+    assert product not in {a["product"] for a in after}  # just bought: not recommended again
+    assert any(a["reason"] == f"similar_to:{product}" for a in after)
+
+
+def test_a_new_user_with_one_event_gets_similar_items(stack: Stack) -> None:
+    cold = _recommend(stack, "brand-new-visitor")
+    assert {c["reason"] for c in cold} == {"popular"}
+    product = str(cold[0]["product"])
+    r = httpx.post(
+        f"{stack.gateway_url}/events",
+        json={
+            "user": "brand-new-visitor",
+            "product": product,
+            "type": "click",
+            "ts": "2026-01-01T10:00:00Z",
+        },
+        timeout=10,
+    )
+    assert r.status_code == 202
+    warm = _recommend(stack, "brand-new-visitor")
+    assert any(w["reason"] == f"similar_to:{product}" for w in warm)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user": "U1", "product": "P1", "type": "like"},
+        {"user": "U1", "type": "view"},
+        {"user": "U 1", "product": "P1", "type": "view"},
+        {"user": "U1", "product": "P" * 65, "type": "view"},
+        {"user": "U1", "product": "P1", "type": "view", "ts": "yesterday"},
+        {"user": "U1", "product": "P1", "type": "view", "extra": 1},
+    ],
+)
+def test_bad_events_answer_422_json(stack: Stack, body: dict[str, object]) -> None:
+    r = httpx.post(f"{stack.gateway_url}/events", json=body, timeout=10)
+    assert r.status_code == 422
+    assert r.json()["detail"]
