@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 # Ids come from shops' catalogs and URLs: keep them printable, bounded and free of separators.
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -25,9 +31,29 @@ class Candidate(Strict):
     reason: str
 
 
+class ItemFilters(Strict):
+    """Constraints every recommended item must meet (GET /recommend query parameters)."""
+
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    min_price: float | None = Field(default=None, ge=0)
+    max_price: float | None = Field(default=None, ge=0)
+    exclude: list[Id] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _price_range(self) -> ItemFilters:
+        if (
+            self.min_price is not None
+            and self.max_price is not None
+            and self.min_price > self.max_price
+        ):
+            raise ValueError("min_price must not exceed max_price")
+        return self
+
+
 class CandidateRequest(Strict):
     user: Id
     n: int = Field(default=200, ge=1, le=2000)
+    filters: ItemFilters = Field(default_factory=ItemFilters)
 
 
 class CandidateResponse(Strict):

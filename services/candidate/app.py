@@ -54,7 +54,7 @@ def create_app() -> FastAPI:
         except redis.RedisError as exc:  # the model still answers from what it was trained on
             log.warning("recent events unavailable: %s", exc)
             live = []
-        known, items = loaded.model.candidates(request.user, request.n, live)
+        known, items = loaded.model.candidates(request.user, request.n, live, request.filters)
         return CandidateResponse(
             user=request.user, version=loaded.version, known_user=known, candidates=items
         )

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from services.gateway.settings import HttpDep, SettingsDep
 from shared.observability import DEGRADED
-from shared.schemas import CandidateResponse, RankResponse, RecommendedItem
+from shared.schemas import CandidateResponse, ItemFilters, RankResponse, RecommendedItem
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -30,11 +31,31 @@ async def recommend(
     settings: SettingsDep,
     response: Response,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
+    category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    min_price: Annotated[float | None, Query(ge=0)] = None,
+    max_price: Annotated[float | None, Query(ge=0)] = None,
+    exclude: Annotated[
+        str | None, Query(max_length=6600, description="comma-separated ids")
+    ] = None,
 ) -> Any:
+    try:
+        filters = ItemFilters(
+            category=category,
+            min_price=min_price,
+            max_price=max_price,
+            exclude=[e for e in (exclude or "").split(",") if e],
+        )
+    except ValidationError as exc:
+        errors = [{"loc": ["query", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
     try:
         r = await http.post(
             f"{settings.candidate_url}/candidates",
-            json={"user": user, "n": max(settings.n_candidates, k)},
+            json={
+                "user": user,
+                "n": max(settings.n_candidates, k),
+                "filters": filters.model_dump(exclude_defaults=True),
+            },
         )
     except httpx.HTTPError as exc:
         log.warning("candidate service unreachable: %s", exc)

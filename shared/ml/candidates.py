@@ -63,8 +63,11 @@ class CandidateIndex:
         order = np.argsort(-top, axis=1, kind="stable")
         return np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
 
-    def popular(self, n: int, exclude: np.ndarray) -> np.ndarray:
+    def popular(self, n: int, exclude: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The n most popular items outside `exclude` (and inside the `allowed` mask, if any)."""
         mask = np.isin(self._popular_order, exclude, invert=True)
+        if allowed is not None:
+            mask &= allowed[self._popular_order]
         return self._popular_order[mask][:n]
 
     def to_bytes(self) -> bytes:
@@ -130,6 +133,7 @@ def generate_candidates(
     per_seed: int = 100,
     live_items: np.ndarray | None = None,
     live_weights: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> Candidates:
     """Neighbours of the user's items, merged; items the user already has are excluded.
 
@@ -137,6 +141,7 @@ def generate_candidates(
     with a neighbour graph, the graph's score over the whole history ranks and proposes too (three
     quarters of the list); popular items top the list up to `n`. `live_items` are what the user
     did since the model was trained (events): the newest seeds, weighted by event type.
+    `allowed` (a boolean mask over items) keeps only items that pass the request's filters.
     """
     if user >= 0:
         sl = history.row(user)
@@ -170,11 +175,15 @@ def generate_candidates(
             top[nbr[row][better]] = contrib[row][better]
             best[nbr[row][better]] = seeds[row]
     scores[seen] = 0.0
+    if allowed is not None:
+        scores[~allowed] = 0.0
     primary = scores
     taken = np.empty(0, dtype=np.int64)
     if index.graph is not None and len(seen):
         primary = np.asarray(index.graph[graph_seeds].T @ graph_weights).ravel().astype(np.float64)
         primary[seen] = 0.0
+        if allowed is not None:
+            primary[~allowed] = 0.0
         by_graph = np.flatnonzero(primary > 0)
         taken = by_graph[np.argsort(-primary[by_graph], kind="stable")][: (3 * n) // 4]
     by_knn = np.flatnonzero(scores > 0)
@@ -188,7 +197,7 @@ def generate_candidates(
         if len(lone):
             weights_to = index.graph[seen][:, lone].toarray()
             best[lone] = seen[np.argmax(weights_to, axis=0)]
-    fill = index.popular(n - len(reached), exclude=np.concatenate([seen, reached]))
+    fill = index.popular(n - len(reached), np.concatenate([seen, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     return Candidates(
         items=items,

@@ -17,7 +17,7 @@ from shared.ml.candidates import CandidateIndex, Candidates, generate_candidates
 from shared.ml.features import FEATURE_NAMES, FeatureStore, pair_features
 from shared.ml.interactions import IdMap
 from shared.ml.ranker import RankerModel
-from shared.schemas import Candidate, RecommendedItem
+from shared.schemas import Candidate, ItemFilters, RecommendedItem
 
 CATALOG = "catalog.json"
 FEATURES = "features.npz"
@@ -84,7 +84,30 @@ class CandidateModel:
             CandidateIndex.from_bytes(a[INDEX]),
         )
 
-    def positions(self, user: int, n: int, live: Sequence[tuple[str, float]] = ()) -> Candidates:
+    def allowed(self, filters: ItemFilters) -> np.ndarray | None:
+        """Boolean mask of items passing `filters`; None when nothing is filtered."""
+        f, cat = filters, self.catalog
+        if f.category is None and f.min_price is None and f.max_price is None and not f.exclude:
+            return None
+        mask = np.ones(len(cat.items), dtype=bool)
+        if f.category is not None:
+            mask &= np.array([c == f.category for c in cat.categories], dtype=bool)
+        if f.min_price is not None or f.max_price is not None:
+            price = np.array([np.nan if p is None else p for p in cat.prices], dtype=np.float64)
+            lo = -np.inf if f.min_price is None else f.min_price
+            hi = np.inf if f.max_price is None else f.max_price
+            mask &= (price >= lo) & (price <= hi)  # unknown prices never satisfy a bound
+        excluded = cat.items.positions(f.exclude)
+        mask[excluded[excluded >= 0]] = False
+        return mask
+
+    def positions(
+        self,
+        user: int,
+        n: int,
+        live: Sequence[tuple[str, float]] = (),
+        allowed: np.ndarray | None = None,
+    ) -> Candidates:
         """Candidates for a user position; `live` = (product id, weight) of recent events."""
         known = [(self.catalog.items.get(p), w) for p, w in live]
         known = [(i, w) for i, w in known if i >= 0]  # products this version never saw
@@ -96,13 +119,18 @@ class CandidateModel:
             n,
             live_items=np.array([i for i, _ in known], dtype=np.int64),
             live_weights=np.array([w for _, w in known], dtype=np.float64),
+            allowed=allowed,
         )
 
     def candidates(
-        self, user_id: str, n: int, live: Sequence[tuple[str, float]] = ()
+        self,
+        user_id: str,
+        n: int,
+        live: Sequence[tuple[str, float]] = (),
+        filters: ItemFilters | None = None,
     ) -> tuple[bool, list[Candidate]]:
         user = self.catalog.users.get(user_id)
-        c = self.positions(user, n, live)
+        c = self.positions(user, n, live, self.allowed(filters) if filters else None)
         ids = self.catalog.items.ids
         out = [
             Candidate(

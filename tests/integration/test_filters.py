@@ -1,0 +1,55 @@
+"""Filters on GET /recommend against real processes: category, price bounds, exclusions."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from services.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def _get(stack: Stack, **params: str | int | float) -> httpx.Response:
+    return httpx.get(f"{stack.gateway_url}/recommend", params={"user": "U3", **params}, timeout=10)
+
+
+def test_category_filter_holds_and_tops_up_to_k(stack: Stack) -> None:
+    unfiltered = _get(stack, k=10).json()
+    category = str(unfiltered[-1]["category"])
+    items = _get(stack, k=10, category=category).json()
+    assert len(items) == 10  # the synthetic catalog has far more than 10 items per category
+    assert {i["category"] for i in items} == {category}
+
+
+def test_price_bounds_hold(stack: Stack) -> None:
+    items = _get(stack, k=20, min_price=10, max_price=25).json()
+    assert len(items) == 20
+    assert all(10 <= i["price"] <= 25 for i in items)
+
+
+def test_excluded_ids_never_come_back(stack: Stack) -> None:
+    first = [i["product"] for i in _get(stack, k=5).json()]
+    items = _get(stack, k=5, exclude=",".join(first)).json()
+    assert len(items) == 5
+    assert not {i["product"] for i in items} & set(first)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"min_price": 30, "max_price": 10},
+        {"min_price": -1},
+        {"category": ""},
+        {"exclude": "P1,bad id"},
+    ],
+)
+def test_bad_filters_answer_422_json(stack: Stack, params: dict[str, str | int]) -> None:
+    r = _get(stack, **params)
+    assert r.status_code == 422
+    assert r.json()["detail"]
+
+
+def test_a_filter_nothing_passes_answers_an_empty_list(stack: Stack) -> None:
+    r = _get(stack, category="no-such-category")
+    assert r.status_code == 200 and r.json() == []
