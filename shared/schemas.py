@@ -68,6 +68,16 @@ class RankRequest(Strict):
     version: int
     k: int = Field(ge=1, le=100)
     candidates: list[Candidate] = Field(max_length=2000)
+    explain: bool = False
+
+
+class Explanation(Strict):
+    """Why an item is there: the history item that proposed it and the ranker's per-feature
+    contributions (LightGBM pred_contrib), which with `bias` sum to the item's score."""
+
+    seed: str | None
+    contributions: dict[str, float]
+    bias: float
 
 
 class RecommendedItem(Strict):
@@ -78,6 +88,7 @@ class RecommendedItem(Strict):
     title: str | None = None
     category: str | None = None
     reason: str
+    explanation: Explanation | None = None
 
 
 class RankResponse(Strict):

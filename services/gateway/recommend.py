@@ -6,7 +6,7 @@ import logging
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -29,7 +29,6 @@ async def recommend(
     user: UserParam,
     http: HttpDep,
     settings: SettingsDep,
-    response: Response,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
@@ -37,6 +36,7 @@ async def recommend(
     exclude: Annotated[
         str | None, Query(max_length=6600, description="comma-separated ids")
     ] = None,
+    explain: Annotated[bool, Query(description="add seed items and feature contributions")] = False,
 ) -> Any:
     try:
         filters = ItemFilters(
@@ -65,7 +65,7 @@ async def recommend(
             {"detail": f"candidate service answered {r.status_code}"}, status_code=503
         )
     cands = CandidateResponse.model_validate_json(r.content)
-    response.headers["X-Model-Version"] = str(cands.version)
+    headers = {"X-Model-Version": str(cands.version)}
     try:
         r = await http.post(
             f"{settings.ranker_url}/rank",
@@ -74,16 +74,20 @@ async def recommend(
                 "version": cands.version,
                 "k": k,
                 "candidates": [c.model_dump() for c in cands.candidates],
+                "explain": explain,
             },
         )
         r.raise_for_status()
-        return RankResponse.model_validate_json(r.content).items
+        items = RankResponse.model_validate_json(r.content).items
     except httpx.HTTPError as exc:
         # Ranker down or slow: candidate order still answers the request, flagged as degraded.
         log.warning("ranker failed (%s); answering in candidate order", exc)
         DEGRADED.labels("gateway", "ranker").inc()
-        response.headers["X-Degraded"] = "ranker"
-        return [
+        headers["X-Degraded"] = "ranker"
+        items = [
             RecommendedItem(product=c.product, score=c.score, price=None, age=None, reason=c.reason)
             for c in cands.candidates[:k]
         ]
+    # `explanation` only when asked for: it is large, and most callers never want it.
+    drop = None if explain else {"explanation"}
+    return JSONResponse([i.model_dump(mode="json", exclude=drop) for i in items], headers=headers)

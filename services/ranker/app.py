@@ -44,7 +44,7 @@ def create_app() -> FastAPI:
             return JSONResponse(
                 {"detail": f"model version {request.version} is not loaded here"}, status_code=409
             )
-        items = loaded.model.rank(request.user, request.candidates, request.k)
+        items = loaded.model.rank(request.user, request.candidates, request.k, request.explain)
         return RankResponse(user=request.user, version=loaded.version, items=items)
 
     return app

@@ -17,7 +17,7 @@ from shared.ml.candidates import CandidateIndex, Candidates, generate_candidates
 from shared.ml.features import FEATURE_NAMES, FeatureStore, pair_features
 from shared.ml.interactions import IdMap
 from shared.ml.ranker import RankerModel
-from shared.schemas import Candidate, ItemFilters, RecommendedItem
+from shared.schemas import Candidate, Explanation, ItemFilters, RecommendedItem
 
 CATALOG = "catalog.json"
 FEATURES = "features.npz"
@@ -169,20 +169,34 @@ class RankingModel:
             pair_features(self.store, user, items, cand_scores, cand_similarity)
         )
 
-    def rank(self, user_id: str, candidates: list[Candidate], k: int) -> list[RecommendedItem]:
+    def rank(
+        self, user_id: str, candidates: list[Candidate], k: int, explain: bool = False
+    ) -> list[RecommendedItem]:
         user = self.catalog.users.get(user_id)
         known = [(self.catalog.items.get(c.product), c) for c in candidates]
         known = [(i, c) for i, c in known if i >= 0]  # products this version never saw are dropped
         if not known:
             return []
         items = np.array([i for i, _ in known], dtype=np.int64)
-        scores = self.score_positions(
+        x = pair_features(
+            self.store,
             user,
             items,
             np.array([c.score for _, c in known], np.float32),
             np.array([c.similarity for _, c in known], np.float32),
         )
+        scores = self.ranker.score(x)
         order = np.argsort(-scores, kind="stable")[:k]
+        explanations: dict[int, Explanation] = {}
+        if explain:
+            contrib = self.ranker.contributions(x[order])
+            for row, j in enumerate(order.tolist()):
+                reason = known[j][1].reason
+                explanations[j] = Explanation(
+                    seed=reason.split(":", 1)[1] if reason.startswith("similar_to:") else None,
+                    contributions=dict(zip(FEATURE_NAMES, contrib[row, :-1].tolist(), strict=True)),
+                    bias=float(contrib[row, -1]),
+                )
         age = _clean(float(self.store.user_age[user])) if user >= 0 else None
         cat = self.catalog
         return [
@@ -194,6 +208,7 @@ class RankingModel:
                 title=cat.titles[items[j]],
                 category=cat.categories[items[j]],
                 reason=known[j][1].reason,
+                explanation=explanations.get(j),
             )
             for j in order.tolist()
         ]

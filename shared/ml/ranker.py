@@ -50,6 +50,12 @@ class RankerModel:
         # One thread: per-request batches are small and the services share two cores.
         return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
 
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to each raw score, last column the bias (SHAP values)."""
+        return np.asarray(
+            self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
+        )
+
     @property
     def best_iteration(self) -> int:
         return int(self.booster.best_iteration or self.booster.current_iteration())

@@ -53,3 +53,17 @@ def test_bad_filters_answer_422_json(stack: Stack, params: dict[str, str | int])
 def test_a_filter_nothing_passes_answers_an_empty_list(stack: Stack) -> None:
     r = _get(stack, category="no-such-category")
     assert r.status_code == 200 and r.json() == []
+
+
+def test_explain_adds_seeds_and_contributions_that_sum_to_the_score(stack: Stack) -> None:
+    plain = _get(stack, k=5).json()
+    assert all("explanation" not in item for item in plain)
+    items = _get(stack, k=5, explain="true").json()
+    assert [i["product"] for i in items] == [i["product"] for i in plain]
+    for item in items:
+        explanation = item["explanation"]
+        total = sum(explanation["contributions"].values()) + explanation["bias"]
+        assert abs(total - item["score"]) < 1e-6
+        assert "cand_score" in explanation["contributions"]
+        if item["reason"].startswith("similar_to:"):
+            assert explanation["seed"] == item["reason"].split(":", 1)[1]
