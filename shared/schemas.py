@@ -174,6 +174,8 @@ class TrainRequest(Strict):
     dataset: DatasetName = "synthetic"
     data_path: str | None = Field(default=None, max_length=4096)
     params: TrainParams = Field(default_factory=TrainParams)
+    # Merge events ingested from POST /events into the training data (weights by event type).
+    include_events: bool = False
     csv: CsvOptions | None = None  # only for dataset="csv"; None means CsvOptions() defaults
 
 

@@ -8,6 +8,7 @@ from services.trainer.settings import TrainerSettings, get_settings
 from shared.settings import CommonSettings, get_common_settings
 
 TRAIN_TASK = "trainer.train"
+INGEST_TASK = "trainer.ingest_events"
 
 
 def create_celery(common: CommonSettings, settings: TrainerSettings) -> Celery:
@@ -30,14 +31,16 @@ def create_celery(common: CommonSettings, settings: TrainerSettings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    schedule: dict[str, dict[str, object]] = {}
     if settings.schedule_seconds > 0:
-        app.conf.beat_schedule = {
-            "retrain": {
-                "task": TRAIN_TASK,
-                "schedule": settings.schedule_seconds,
-                "args": [{"dataset": settings.schedule_dataset}],
-            }
+        schedule["retrain"] = {
+            "task": TRAIN_TASK,
+            "schedule": settings.schedule_seconds,
+            "args": [{"dataset": settings.schedule_dataset}],
         }
+    if settings.ingest_seconds > 0:
+        schedule["ingest-events"] = {"task": INGEST_TASK, "schedule": settings.ingest_seconds}
+    app.conf.beat_schedule = schedule
     return app
 
 

@@ -6,12 +6,14 @@ import logging
 import math
 from pathlib import Path
 
+from services.trainer.ingest import events_dir, load_events, with_events
 from services.trainer.pipeline import ProgressFn
 from services.trainer.settings import TrainerSettings
 from services.trainer.training import run_training
 from shared.datasets.loader import load_with_report
 from shared.registry import ModelRegistry
 from shared.schemas import TrainRequest, TrainResult
+from shared.settings import get_common_settings
 
 log = logging.getLogger(__name__)
 GATE_METRIC = "valid_ndcg@10"
@@ -61,6 +63,10 @@ def train_and_publish(
     """`allow_outside`: only local callers (the CLI) may read files outside `data_root`."""
     data, report = load_with_report(request, data_root, allow_outside=allow_outside)
     log.info("%s", report.summary())
+    if request.include_events:
+        events = load_events(events_dir())
+        log.info("merging %d ingested events into the training data", len(events))
+        data = with_events(data, events, get_common_settings().event_weights)
     output = run_training(data, request.params, progress, has_time=report.has_time)
     promote, reason = promotion_decision(
         registry, request, output.metrics, settings.promotion_tolerance

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Task
 
-from services.trainer.celery_app import TRAIN_TASK, celery_app
+from services.trainer.celery_app import INGEST_TASK, TRAIN_TASK, celery_app
+from services.trainer.ingest import events_dir, ingest
 from services.trainer.publish import train_and_publish
 from services.trainer.settings import get_settings
+from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
 from shared.schemas import TrainProgress, TrainRequest
 from shared.settings import get_common_settings
@@ -32,3 +35,35 @@ def train(self: Task, request: dict[str, Any]) -> dict[str, Any]:
         get_settings(),
     )
     return result.model_dump(mode="json")
+
+
+@celery_app.task(name=INGEST_TASK, acks_late=True)  # type: ignore[untyped-decorator]
+def ingest_events() -> int:
+    """Drain the event stream into Parquet; past the threshold, retrain the current recipe."""
+    common, settings = get_common_settings(), get_settings()
+    client = sync_client(common.redis_url)
+    n = ingest(client, f"{common.key_prefix}:events", events_dir())
+    key = f"{common.key_prefix}:events:since_train"
+    if threshold_reached(client, key, n, settings.retrain_after_events):
+        request = retrain_request(ModelRegistry.from_settings(common))
+        celery_app.send_task(TRAIN_TASK, args=[request.model_dump(mode="json")])
+    client.close()
+    return n
+
+
+def threshold_reached(client: redis.Redis, key: str, new: int, threshold: int) -> bool:
+    """Count new events; True (and the count restarts) once `threshold` is reached; 0 = never."""
+    if threshold <= 0 or new <= 0:
+        return False
+    if int(client.incrby(key, new)) < threshold:
+        return False
+    client.set(key, 0)
+    return True
+
+
+def retrain_request(registry: ModelRegistry) -> TrainRequest:
+    """The current model's own training request, with the ingested events merged in."""
+    current = registry.current_version()
+    params = registry.manifest(current).params if current is not None else {}
+    request = {k: v for k, v in params.items() if k in TrainRequest.model_fields}
+    return TrainRequest.model_validate({**request, "include_events": True})

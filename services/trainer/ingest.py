@@ -1,0 +1,125 @@
+"""Move accepted events from the Redis Stream into Parquet files the trainer reads.
+
+A consumer group tracks what was taken. Each batch is written to a temporary file, fsynced and
+renamed (durable, never half-visible), and only then acknowledged. A consumer killed between
+writing and acknowledging re-reads its pending entries on restart: the batch is written again,
+and `load_events` keeps one row per stream id, so the training data gets every event once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import redis
+
+from shared.datasets.base import Dataset
+from shared.schemas import Event
+
+GROUP = "trainer"
+COLUMNS = ["id", "user", "product", "type", "ts"]
+
+
+def _ensure_group(client: redis.Redis, stream: str) -> None:
+    try:
+        client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _write(entries: list[tuple[bytes, dict[bytes, bytes]]], out_dir: Path) -> None:
+    rows = []
+    for entry_id, fields in entries:
+        e = Event.model_validate_json(fields[b"event"])
+        rows.append((entry_id.decode(), e.user, e.product, e.type, e.ts))
+    table = pa.Table.from_pandas(pd.DataFrame(rows, columns=COLUMNS), preserve_index=False)
+    first, last = rows[0][0], rows[-1][0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"events-{first}-{last}.parquet"
+    tmp = final.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    tmp.replace(final)
+    dir_fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself must survive a crash too
+    finally:
+        os.close(dir_fd)
+
+
+def ingest(
+    client: redis.Redis, stream: str, out_dir: Path, batch: int = 1000, consumer: str = "ingest"
+) -> int:
+    """Drain the stream into `out_dir`; returns how many entries were written and acknowledged."""
+    _ensure_group(client, stream)
+    done = 0
+    # First what this consumer took but never acknowledged (a crash), then what is new.
+    for start in ("0", ">"):
+        cursor = start
+        while True:
+            reply: Any = client.xreadgroup(GROUP, consumer, {stream: cursor}, count=batch)
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1] if reply else []
+            if not entries:
+                break
+            _write(entries, out_dir)
+            client.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
+            done += len(entries)
+            if start == "0":
+                cursor = entries[-1][0].decode()
+    return done
+
+
+def load_events(out_dir: Path) -> pd.DataFrame:
+    """Every ingested event exactly once (by stream id), oldest first."""
+    files = sorted(out_dir.glob("events-*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+    unique: pd.DataFrame = frame.drop_duplicates("id").sort_values("ts", kind="stable")
+    return unique.reset_index(drop=True)
+
+
+def with_events(data: Dataset, events: pd.DataFrame, weights: dict[str, float]) -> Dataset:
+    """The dataset plus ingested events as interactions, each as strong as its type's weight."""
+    if events.empty:
+        return data
+    extra = pd.DataFrame(
+        {
+            "user_id": events["user"].astype(str),
+            "product_id": events["product"].astype(str),
+            "rating": events["type"].map(lambda t: weights.get(t, 1.0)).astype(float),
+            "ts": events["ts"].astype("int64"),
+        }
+    )
+    merged = pd.concat([data.interactions, extra], ignore_index=True)
+    return replace(data, interactions=merged)
+
+
+def main() -> None:
+    """`python -m services.trainer.ingest [BATCH]`: drain once, with the configured settings."""
+    import sys
+
+    from shared.redis_conn import sync_client
+    from shared.settings import get_common_settings
+
+    common = get_common_settings()
+    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    n = ingest(sync_client(common.redis_url), f"{common.key_prefix}:events", events_dir(), batch)
+    print(f"ingested {n} events into {events_dir()}")
+
+
+def events_dir() -> Path:
+    from shared.settings import get_common_settings
+
+    return get_common_settings().work_dir / "events"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Events from the Redis Stream to Parquet: 10,000 events across a killed ingester, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+
+from services.trainer.ingest import ingest, load_events
+from shared.events import EventStore
+from shared.schemas import EventIn, EventType
+from shared.settings import CommonSettings
+
+N = 10_000
+KINDS: tuple[EventType, ...] = ("view", "click", "add_to_cart", "purchase")
+
+
+def _post_events(redis_url: str, prefix: str) -> None:
+    async def go() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        store = EventStore(client, CommonSettings(redis_url=redis_url, key_prefix=prefix))
+        for n in range(N):
+            kind: EventType = KINDS[n % 4]
+            await store.record(EventIn(user=f"U{n % 97}", product=f"P{n % 89}", type=kind))
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+def test_ten_thousand_events_survive_a_killed_ingester_exactly_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    prefix = f"ingest-{uuid.uuid4().hex[:6]}"
+    _post_events(redis_url, prefix)
+    out = tmp_path / "events"
+    env = {
+        **os.environ,
+        "RECSYS_REDIS_URL": redis_url,
+        "RECSYS_KEY_PREFIX": prefix,
+        "RECSYS_WORK_DIR": str(tmp_path),
+    }
+    cmd = [sys.executable, "-m", "services.trainer.ingest", "50"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("events-*.parquet"))) < 5:  # killed somewhere mid-stream
+        assert time.monotonic() < deadline and first.poll() is None, "ingester never got going"
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    written_before = len(list(out.glob("events-*.parquet")))
+    assert 0 < written_before < N // 50, "the kill should land mid-stream"
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert "ingested" in done.stdout
+    events = load_events(out)
+    assert len(events) == N
+    assert events["id"].is_unique
+    client = redis.Redis.from_url(redis_url)
+    entries: list[tuple[bytes, object]] = client.xrange(f"{prefix}:events")  # type: ignore[assignment]
+    stream_ids = {entry_id.decode() for entry_id, _ in entries}
+    assert set(events["id"]) == stream_ids  # none lost, none invented
+    assert client.xpending(f"{prefix}:events", "trainer")["pending"] == 0
+    assert ingest(client, f"{prefix}:events", out) == 0  # nothing left: a rerun adds nothing
+    assert len(load_events(out)) == N
+    client.close()

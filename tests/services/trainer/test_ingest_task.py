@@ -1,0 +1,57 @@
+"""Retraining after N events: the threshold counter, the request it sends, events as rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import redis
+
+from services.trainer.ingest import with_events
+from services.trainer.tasks import retrain_request, threshold_reached
+from shared.datasets.base import Dataset
+from shared.registry import ModelRegistry
+from shared.schemas import TrainParams, TrainRequest
+
+
+def test_threshold_counts_across_batches_and_restarts(redis_client: redis.Redis) -> None:
+    key = "test-threshold"
+    redis_client.delete(key)
+    assert not threshold_reached(redis_client, key, 60, 100)
+    assert threshold_reached(redis_client, key, 50, 100)  # 110 >= 100
+    assert not threshold_reached(redis_client, key, 99, 100)  # counting starts again
+    assert not threshold_reached(redis_client, key, 10_000, 0)  # 0 = off
+    redis_client.delete(key)
+
+
+def test_retrain_request_repeats_the_current_recipe_with_events(registry: ModelRegistry) -> None:
+    assert retrain_request(registry) == TrainRequest(include_events=True)  # no model yet
+    trained = TrainRequest(dataset="synthetic", params=TrainParams(n_users=123))
+    registry.publish(
+        {"a": b"1"},
+        dataset="synthetic",
+        metrics={},
+        params={**trained.model_dump(mode="json"), "data": {"dataset": "synthetic"}},
+    )
+    again = retrain_request(registry)
+    assert again.params.n_users == 123 and again.include_events
+
+
+def test_events_become_interactions_weighted_by_type() -> None:
+    base = Dataset(
+        "d",
+        pd.DataFrame({"user_id": ["U1"], "product_id": ["P1"], "rating": [1.0], "ts": [100]}),
+        pd.DataFrame({"product_id": ["P1"], "title": ["t"], "category": ["c"], "price": [1.0]}),
+        pd.DataFrame({"user_id": ["U1"], "age": [30.0], "segment": ["s"]}),
+    )
+    events = pd.DataFrame(
+        {
+            "id": ["1-0", "2-0"],
+            "user": ["U1", "U9"],
+            "product": ["P2", "P1"],
+            "type": ["purchase", "view"],
+            "ts": [200.0, 300.0],
+        }
+    )
+    merged = with_events(base, events, {"view": 1.0, "purchase": 5.0}).interactions
+    assert merged["rating"].tolist() == [1.0, 5.0, 1.0]
+    assert merged["ts"].tolist() == [100, 200, 300]
+    assert with_events(base, events.iloc[0:0], {}) is base
