@@ -45,6 +45,9 @@ class ModelHolder(Generic[T]):
         self.previous: Loaded[T] | None = None
         self._refused: set[int] = set()
         self._lock = asyncio.Lock()
+        # Older versions loaded on demand for requests pinned to them (a few, newest kept).
+        self._pinned: dict[int, Loaded[T]] = {}
+        self._pinned_lock = asyncio.Lock()
 
     def get(self, version: int | None = None) -> Loaded[T] | None:
         """The loaded model for `version` (current if None); None if that version is not loaded."""
@@ -54,6 +57,26 @@ class ModelHolder(Generic[T]):
         if prev is not None and prev.version == version:
             return prev
         return None
+
+    async def get_pinned(self, version: int, keep: int = 2) -> Loaded[T] | None:
+        """`get(version)`, else load that version for a request still pinned to it (the candidate
+        stage chose it before a swap). Verified like any load; None if it cannot be had."""
+        loaded = self.get(version) or self._pinned.get(version)
+        if loaded is not None or version in self._refused:
+            return loaded
+        async with self._pinned_lock:
+            if version in self._pinned:
+                return self._pinned[version]
+            try:
+                model = await asyncio.to_thread(self._load, version)
+            except Exception:
+                log.exception("%s: cannot load pinned version %s", self.service, version)
+                self._refused.add(version)  # do not retry it on every request
+                return None
+            self._pinned[version] = Loaded(version, model)
+            for old in sorted(self._pinned)[:-keep]:
+                del self._pinned[old]
+            return self._pinned[version]
 
     def _load(self, version: int) -> T:
         return self._build(self._registry.load_artifacts(version, self._artifacts))

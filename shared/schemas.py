@@ -54,6 +54,8 @@ class CandidateRequest(Strict):
     user: Id
     n: int = Field(default=200, ge=1, le=2000)
     filters: ItemFilters = Field(default_factory=ItemFilters)
+    # For users without history: their segment (country, occupation…) if the caller knows it.
+    segment: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class CandidateResponse(Strict):

@@ -54,7 +54,9 @@ def create_app() -> FastAPI:
         except redis.RedisError as exc:  # the model still answers from what it was trained on
             log.warning("recent events unavailable: %s", exc)
             live = []
-        known, items = loaded.model.candidates(request.user, request.n, live, request.filters)
+        known, items = loaded.model.candidates(
+            request.user, request.n, live, request.filters, request.segment
+        )
         return CandidateResponse(
             user=request.user, version=loaded.version, known_user=known, candidates=items
         )

@@ -36,6 +36,9 @@ async def recommend(
     exclude: Annotated[
         str | None, Query(max_length=6600, description="comma-separated ids")
     ] = None,
+    segment: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="cold start: the user's segment")
+    ] = None,
     explain: Annotated[bool, Query(description="add seed items and feature contributions")] = False,
 ) -> Any:
     try:
@@ -55,6 +58,7 @@ async def recommend(
                 "user": user,
                 "n": max(settings.n_candidates, k),
                 "filters": filters.model_dump(exclude_defaults=True),
+                "segment": segment,
             },
         )
     except httpx.HTTPError as exc:

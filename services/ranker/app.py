@@ -40,9 +40,11 @@ def create_app() -> FastAPI:
         if loaded is None:  # the candidate stage may have swapped a moment before us
             await holder.sync()
             loaded = holder.get(request.version)
+        if loaded is None:  # or the request waited through more than one swap
+            loaded = await holder.get_pinned(request.version)
         if loaded is None:
             return JSONResponse(
-                {"detail": f"model version {request.version} is not loaded here"}, status_code=409
+                {"detail": f"model version {request.version} is not available"}, status_code=409
             )
         items = loaded.model.rank(request.user, request.candidates, request.k, request.explain)
         return RankResponse(user=request.user, version=loaded.version, items=items)

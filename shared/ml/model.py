@@ -71,10 +71,22 @@ class Catalog:
         )
 
 
+def segment_popularity(store: FeatureStore, n_segments: int) -> np.ndarray:
+    """(segments x items) how many users of each segment took each item, from the features."""
+    out = np.zeros((max(n_segments, 1), len(store.item_log_pop_all)), dtype=np.float32)
+    users = np.repeat(np.arange(len(store.ui_indptr) - 1), np.diff(store.ui_indptr))
+    seg = store.user_segment[users].astype(np.int64)
+    ok = seg >= 0
+    np.add.at(out, (seg[ok], store.ui_indices[ok]), 1.0)
+    return out
+
+
 class CandidateModel:
     def __init__(self, catalog: Catalog, store: FeatureStore, index: CandidateIndex) -> None:
         self.catalog, self.store, self.index = catalog, store, index
         self.history = store.user_items
+        self.segment_popularity = segment_popularity(store, len(catalog.segment_vocab))
+        self._segments = {name: i for i, name in enumerate(catalog.segment_vocab)}
 
     @classmethod
     def from_artifacts(cls, a: dict[str, bytes]) -> CandidateModel:
@@ -122,15 +134,45 @@ class CandidateModel:
             allowed=allowed,
         )
 
+    def cold_start(
+        self, user: int, segment: str | None, n: int, allowed: np.ndarray | None
+    ) -> list[Candidate] | None:
+        """For a user without history: what their segment (or country, occupation…) takes most,
+        when the segment is known from the user table or the request; None otherwise."""
+        seg = self._segments.get(segment, -1) if segment else -1
+        if seg < 0 and user >= 0:
+            seg = int(self.store.user_segment[user]) if self.store.user_segment[user] >= 0 else -1
+        if seg < 0:
+            return None
+        counts = self.segment_popularity[seg]
+        order = np.argsort(-counts, kind="stable")
+        ok = counts[order] > 0
+        if allowed is not None:
+            ok &= allowed[order]
+        items = order[ok][:n]
+        fill = self.index.popular(n - len(items), items, allowed)
+        ids, name = self.catalog.items.ids, self.catalog.segment_vocab[seg]
+        return [
+            Candidate(product=ids[i], score=float(counts[i]), reason=f"popular_in:{name}")
+            for i in items.tolist()
+        ] + [Candidate(product=ids[i], score=0.0, reason="popular") for i in fill.tolist()]
+
     def candidates(
         self,
         user_id: str,
         n: int,
         live: Sequence[tuple[str, float]] = (),
         filters: ItemFilters | None = None,
+        segment: str | None = None,
     ) -> tuple[bool, list[Candidate]]:
         user = self.catalog.users.get(user_id)
-        c = self.positions(user, n, live, self.allowed(filters) if filters else None)
+        allowed = self.allowed(filters) if filters else None
+        has_history = user >= 0 and self.history.indptr[user + 1] > self.history.indptr[user]
+        if not has_history and not live:
+            cold = self.cold_start(user, segment, n, allowed)
+            if cold is not None:
+                return user >= 0, cold
+        c = self.positions(user, n, live, allowed)
         ids = self.catalog.items.ids
         out = [
             Candidate(

@@ -79,3 +79,18 @@ def test_bad_events_answer_422_json(stack: Stack, body: dict[str, object]) -> No
     r = httpx.post(f"{stack.gateway_url}/events", json=body, timeout=10)
     assert r.status_code == 422
     assert r.json()["detail"]
+
+
+def test_an_unknown_user_of_a_known_segment_gets_that_segments_favourites(stack: Stack) -> None:
+    def get(**params: str) -> list[dict[str, object]]:
+        r = httpx.get(
+            f"{stack.gateway_url}/recommend", params={"user": "newcomer", **params}, timeout=10
+        )
+        assert r.status_code == 200
+        items: list[dict[str, object]] = r.json()
+        return items
+
+    seg0, seg1 = get(segment="seg0"), get(segment="seg1")
+    assert len(seg0) == 10 and {i["reason"] for i in seg0} == {"popular_in:seg0"}
+    assert [i["product"] for i in seg0] != [i["product"] for i in seg1]  # tastes differ
+    assert {i["reason"] for i in get(segment="no-such-segment")} == {"popular"}

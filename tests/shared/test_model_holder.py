@@ -77,3 +77,16 @@ def test_watch_swaps_on_publish_message(registry: ModelRegistry, redis_url: str)
         return loop.time() - start
 
     assert asyncio.run(scenario()) < 5
+
+
+def test_a_request_pinned_to_an_older_version_still_gets_it(registry: ModelRegistry) -> None:
+    holder = _holder(registry)
+    v1 = _publish(registry, "one")
+    asyncio.run(holder.sync())
+    for text in ("two", "three"):
+        _publish(registry, text)
+        asyncio.run(holder.sync())
+    assert holder.get(v1) is None  # neither current nor previous any more
+    pinned = asyncio.run(holder.get_pinned(v1))
+    assert pinned is not None and pinned.model == "one"
+    assert asyncio.run(holder.get_pinned(999)) is None  # no such version: nothing to load
