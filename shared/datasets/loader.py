@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from shared.datasets import csv_interactions, movielens, online_retail, synthetic
+from shared.datasets import csv_interactions, movielens, synthetic, uci_retail
 from shared.datasets.base import Dataset
 from shared.datasets.report import DatasetError, LoadReport
 from shared.schemas import CsvOptions, TrainRequest
@@ -49,7 +49,7 @@ def load_with_report(
         path = resolve_path(
             request.data_path, DEFAULT_PATHS["online-retail"], data_root, allow_outside
         )
-        return online_retail.load(path)
+        return uci_retail.load(path)
     if request.dataset == "movielens-100k":
         path = resolve_path(
             request.data_path, DEFAULT_PATHS["movielens-100k"], data_root, allow_outside

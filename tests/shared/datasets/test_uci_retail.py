@@ -10,7 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from shared.datasets import online_retail
+from shared.datasets import uci_retail
 from shared.datasets.base import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, Dataset
 from shared.datasets.report import DatasetError, LoadReport, MalformedRow
 from tests.conftest import DATA_DIR
@@ -24,7 +24,7 @@ def real() -> tuple[Dataset, LoadReport, float]:
     if not REAL.parent.is_dir():
         pytest.skip(f"team data folder {REAL.parent} absent (set RECSYS_DATA_DIR)")
     start = time.perf_counter()
-    data, report = online_retail.load(REAL)
+    data, report = uci_retail.load(REAL)
     return data, report, time.perf_counter() - start
 
 
@@ -107,7 +107,7 @@ def test_malformed_rows_are_reported_with_file_line_and_reason(tmp_path: Path) -
         "536387,22006,QTY,x,12/1/2010 9:41,1,17851,Spain",  # line 13
         "536388,22007,US DATE,2,12/2/2010 9:41,1,17851,Spain",
     )
-    data, report = online_retail.load(path)
+    data, report = uci_retail.load(path)
     assert report.malformed == [
         MalformedRow("retail.csv", 7, "unparseable InvoiceDate: '2010-13-45 09:41:00'"),
         MalformedRow("retail.csv", 8, "expected 8 fields, found 9"),
@@ -134,7 +134,7 @@ def test_malformed_rows_are_reported_with_file_line_and_reason(tmp_path: Path) -
 def test_examples_are_capped_but_all_malformed_rows_are_counted(tmp_path: Path) -> None:
     bad = [f"5{i},2200{i},X,1,not a date,1,17850,France" for i in range(30)]
     good = "536365,85123A,WHITE HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom"
-    _, report = online_retail.load(write(tmp_path / "r.csv", HEADER, *bad, good))
+    _, report = uci_retail.load(write(tmp_path / "r.csv", HEADER, *bad, good))
     assert report.n_malformed == 30 and len(report.malformed) == 20
     assert [m.line for m in report.malformed] == list(range(2, 22))
 
@@ -148,7 +148,7 @@ def test_title_is_the_most_frequent_description_and_price_the_median(tmp_path: P
         "3,A1,NEW NAME,1,2011-01-03 10:00:00,10.0,2,France",
         "4,A1,,1,2011-01-04 10:00:00,3.0,2,France",
     )
-    data, _ = online_retail.load(path)
+    data, _ = uci_retail.load(path)
     item = data.items.set_index("product_id").loc["A1"]
     assert item["title"] == "NEW NAME" and item["price"] == 2.5
 
@@ -175,9 +175,9 @@ def test_gzip_and_xlsx_give_the_same_dataset_as_csv(tmp_path: Path) -> None:
     with gzip.open(tmp_path / "r.csv.gz", "wt", encoding="utf-8") as handle:
         handle.write("\n".join(csv_lines) + "\n")
 
-    from_xlsx, report = online_retail.load(tmp_path / "Online Retail.xlsx")
-    from_csv, _ = online_retail.load(tmp_path / "r.csv")
-    from_gz, _ = online_retail.load(tmp_path / "r.csv.gz")
+    from_xlsx, report = uci_retail.load(tmp_path / "Online Retail.xlsx")
+    from_csv, _ = uci_retail.load(tmp_path / "r.csv")
+    from_gz, _ = uci_retail.load(tmp_path / "r.csv.gz")
     for other in (from_csv, from_gz):
         pd.testing.assert_frame_equal(from_xlsx.interactions, other.interactions)
         pd.testing.assert_frame_equal(from_xlsx.items, other.items)
@@ -195,26 +195,26 @@ def test_xlsx_malformed_rows_name_the_sheet_row(tmp_path: Path) -> None:
     sheet.append([])  # blank row 3
     sheet.append(["2", "B", "Y", 1, "someday", 1.0, 12345, "UK"])  # row 4
     book.save(tmp_path / "r.xlsx")
-    _, report = online_retail.load(tmp_path / "r.xlsx")
+    _, report = uci_retail.load(tmp_path / "r.xlsx")
     assert report.malformed == [MalformedRow("r.xlsx", 4, "unparseable InvoiceDate: 'someday'")]
     assert report.rows_read == 2
 
 
 def test_unusable_files_raise_dataset_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such file"):
-        online_retail.load(tmp_path / "absent.csv")
+        uci_retail.load(tmp_path / "absent.csv")
     with pytest.raises(DatasetError, match="the file is empty"):
-        online_retail.load(write(tmp_path / "empty.csv", ""))
+        uci_retail.load(write(tmp_path / "empty.csv", ""))
     with pytest.raises(DatasetError, match=r"missing columns \['Description', 'Quantity'") as err:
-        online_retail.load(write(tmp_path / "cols.csv", "InvoiceNo,StockCode", "1,A"))
+        uci_retail.load(write(tmp_path / "cols.csv", "InvoiceNo,StockCode", "1,A"))
     assert "found columns ['InvoiceNo', 'StockCode']" in str(err.value)
     with pytest.raises(DatasetError, match="no purchase lines left"):
-        online_retail.load(
+        uci_retail.load(
             write(tmp_path / "guests.csv", HEADER, "1,A,X,1,2011-01-01 10:00:00,1.0,,UK")
         )
     with pytest.raises(DatasetError, match="missing columns"):
         # Semicolons: the whole header is one column.
-        online_retail.load(write(tmp_path / "semi.csv", HEADER.replace(",", ";")))
+        uci_retail.load(write(tmp_path / "semi.csv", HEADER.replace(",", ";")))
     (tmp_path / "fake.xlsx").write_bytes(b"PK\x03\x04not really a zip")
     with pytest.raises(DatasetError, match=r"cannot be read as an \.xlsx"):
-        online_retail.load(tmp_path / "fake.xlsx")
+        uci_retail.load(tmp_path / "fake.xlsx")
