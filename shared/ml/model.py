@@ -87,6 +87,11 @@ class CandidateModel:
         self.history = store.user_items
         self.segment_popularity = segment_popularity(store, len(catalog.segment_vocab))
         self._segments = {name: i for i, name in enumerate(catalog.segment_vocab)}
+        # Filter columns as arrays once per load, not per request.
+        self._item_category = np.array(catalog.categories, dtype=object)
+        self._item_price = np.array(
+            [np.nan if p is None else p for p in catalog.prices], dtype=np.float64
+        )
 
     @classmethod
     def from_artifacts(cls, a: dict[str, bytes]) -> CandidateModel:
@@ -103,12 +108,14 @@ class CandidateModel:
             return None
         mask = np.ones(len(cat.items), dtype=bool)
         if f.category is not None:
-            mask &= np.array([c == f.category for c in cat.categories], dtype=bool)
+            mask &= self._item_category == f.category
         if f.min_price is not None or f.max_price is not None:
-            price = np.array([np.nan if p is None else p for p in cat.prices], dtype=np.float64)
             lo = -np.inf if f.min_price is None else f.min_price
             hi = np.inf if f.max_price is None else f.max_price
-            mask &= (price >= lo) & (price <= hi)  # unknown prices never satisfy a bound
+            with np.errstate(invalid="ignore"):
+                mask &= (self._item_price >= lo) & (
+                    self._item_price <= hi
+                )  # unknown prices never satisfy a bound
         excluded = cat.items.positions(f.exclude)
         mask[excluded[excluded >= 0]] = False
         return mask

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import serve_http
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 # Synthetic training takes a while on a slow CI box; the page polls until it is done.
@@ -41,15 +42,8 @@ class _NoModelHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def no_model_gateway_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoModelHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_http(_NoModelHandler) as url:
+        yield url
 
 
 def _page_texts(at: AppTest) -> list[str]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import SMALL_TRAIN, wait_for_job, wait_for_version
+from tests.ui.conftest import serve_http
 from ui.views.models import ACTIVATE_KEY, CANCEL_KEY, CHOICE_KEY, CONFIRM_KEY, CURRENT_MARK
 from ui.views.recommendations import USER_KEY
 
@@ -91,15 +91,8 @@ class _RegistryHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def registry_gateway_url() -> Iterator[str]:
     _RegistryHandler.posts = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RegistryHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_http(_RegistryHandler) as url:
+        yield url
 
 
 def test_activation_asks_first_and_shows_4xx(
