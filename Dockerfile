@@ -7,6 +7,10 @@
 #   docker run --rm recsys recsys --help
 #
 # No dataset is baked in: mount one read-only at /data (RECSYS_DATA_DIR=/data).
+#
+# EXTRAS are the optional extras installed: `dask` (recsys train --engine dask, and the same
+# image runs `dask scheduler` / `dask worker` for that cluster) and `s3` (artifacts on
+# s3://). `--build-arg EXTRAS=` gives the smallest image without them.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -15,6 +19,12 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
 
+ARG EXTRAS=dask,s3
+# hnswlib (the ANN index) ships no wheels: pip compiles it, so the builder needs a C++ compiler.
+# The runtime image only needs libstdc++, which the slim image already has.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends g++ \
+    && rm -rf /var/lib/apt/lists/*
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -29,7 +39,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN mkdir -p shared services ui \
     && touch shared/__init__.py services/__init__.py ui/__init__.py \
-    && pip install . \
+    && pip install ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall -y recsys \
     && rm -rf shared services ui build ./*.egg-info
 

@@ -18,20 +18,25 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 
-PYTHON_ROLES = ("candidate", "ranker", "gateway", "trainer", "beat", "ui")
+PYTHON_ROLES = ("candidate", "ranker", "gateway", "trainer", "beat", "ui", "bootstrap")
 EXPECTED_SERVICES = frozenset({"redis", *PYTHON_ROLES})
+# Run once and exit (the first model); everything else runs for good and has a healthcheck.
+ONE_SHOT = frozenset({"bootstrap"})
+SCALABLE = ("candidate", "ranker", "gateway")
 # role -> (program, import target or script path it must run)
 ROLE_TARGETS: dict[str, tuple[str, str]] = {
     "candidate": ("uvicorn", "services.candidate.app:create_app"),
@@ -40,6 +45,7 @@ ROLE_TARGETS: dict[str, tuple[str, str]] = {
     "trainer": ("celery", "services.trainer.celery_app:celery_app"),
     "beat": ("celery", "services.trainer.celery_app:celery_app"),
     "ui": ("streamlit", "ui/app.py"),
+    "bootstrap": ("recsys", "train"),
 }
 # Services that may publish host ports; everything else must stay scalable.
 PUBLISHED = {"gateway": "8000", "ui": "8501", "redis": "6379"}
@@ -267,12 +273,27 @@ def _command_target(program: str, command: list[str]) -> str:
     return next(arg for arg in command[1:] if not arg.startswith("-"))
 
 
+def _cli_options(command: str) -> set[str]:
+    """Option names (`--if-no-model`) of a `recsys` subcommand, from the Typer app itself."""
+    from services.trainer.cli import app
+
+    group = typer.main.get_command(app)
+    commands: dict[str, Any] = getattr(group, "commands", {})
+    sub = commands[command]
+    return {opt for param in sub.params for opt in getattr(param, "opts", [])}
+
+
 @pytest.mark.parametrize("role", PYTHON_ROLES)
 def test_role_command_targets_exist(services: dict[str, dict[str, Any]], role: str) -> None:
     program, expected = ROLE_TARGETS[role]
     command = services[role]["command"]
     target = _command_target(program, command)
     assert target == expected
+
+    if program == "recsys":
+        options = {arg.split("=")[0] for arg in command if arg.startswith("--")}
+        assert options <= _cli_options(target), f"{role}: unknown options in {command}"
+        return
 
     if program == "streamlit":
         # Run from WORKDIR /app, where the Dockerfile copies ui/.
@@ -327,22 +348,57 @@ def _healthcheck_text(service: dict[str, Any]) -> str:
     return " ".join(test) if isinstance(test, list) else str(test)
 
 
+def _seconds(duration: str) -> float:
+    """A Compose duration as normalised by `config` ("5m0s", "1m30s", "10s")."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
 def test_healthchecks(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            assert not service.get("healthcheck", {}).get("test"), name
+            continue
+        assert _healthcheck_text(service), name  # every long-running service has one
     assert "redis-cli ping" in _healthcheck_text(services["redis"])
-    for role, port, path in (
-        ("candidate", 8001, "/readyz"),
-        ("ranker", 8002, "/readyz"),
-        ("gateway", 8000, "/healthz"),
-    ):
+    for role, port in (("candidate", 8001), ("ranker", 8002), ("gateway", 8000)):
         text = _healthcheck_text(services[role])
-        assert f":{port}{path}" in text, f"{role}: {text}"
+        assert f":{port}/readyz" in text, f"{role}: {text}"
         # python:3.11-slim has no curl/wget.
         assert text.startswith("CMD python"), f"{role}: {text}"
+        # /readyz turns 200 only once the first model is trained and loaded: minutes.
+        assert _seconds(services[role]["healthcheck"]["start_period"]) >= 180, role
+    assert "inspect ping" in _healthcheck_text(services["trainer"])
+    assert "ping()" in _healthcheck_text(services["beat"])  # reaches its broker
+    assert "/_stcore/health" in _healthcheck_text(services["ui"])
+
+
+def test_beat_is_a_single_separate_process(services: dict[str, dict[str, Any]]) -> None:
+    beats = [name for name, s in services.items() if "beat" in (s.get("command") or [])]
+    assert beats == ["beat"]
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+    worker = services["trainer"]["command"]
+    assert "worker" in worker and "-B" not in worker and "--beat" not in worker
+
+
+def test_scaled_services_are_reached_by_service_name(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """`--scale ranker=3`: Docker's DNS answers `ranker` with every replica."""
+    for role in SCALABLE:
+        assert services[role].get("deploy", {}).get("replicas", 1) == 1, role
+        assert not services[role].get("hostname"), role  # one name per replica would clash
+    env = services["gateway"]["environment"]
+    assert env["GATEWAY_CANDIDATE_URL"] == "http://candidate:8001"
+    assert env["GATEWAY_RANKER_URL"] == "http://ranker:8002"
 
 
 def test_dependencies_restart_and_storage(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
-        assert service.get("restart") == "unless-stopped", name
+        expected = "on-failure" if name in ONE_SHOT else "unless-stopped"
+        assert service.get("restart") == expected, name
     for role in PYTHON_ROLES:
         depends = services[role].get("depends_on", {})
         if role == "ui":
@@ -352,6 +408,10 @@ def test_dependencies_restart_and_storage(services: dict[str, dict[str, Any]]) -
 
     redis_volumes = services["redis"].get("volumes", [])
     assert any(v["type"] == "volume" and v["source"] == "redis-data" for v in redis_volumes)
+    # The worker keeps ingested events under var/ (WORKDIR /app): on a volume, not in the
+    # container's layer that `up --build` throws away.
+    trainer_mounts = {v["target"]: v for v in services["trainer"].get("volumes", [])}
+    assert trainer_mounts["/app/var"]["type"] == "volume"
 
     for role in PYTHON_ROLES:
         env = services[role]["environment"]
@@ -364,3 +424,75 @@ def test_dependencies_restart_and_storage(services: dict[str, dict[str, Any]]) -
     assert gateway_env["GATEWAY_CANDIDATE_URL"] == "http://candidate:8001"
     assert gateway_env["GATEWAY_RANKER_URL"] == "http://ranker:8002"
     assert services["ui"]["environment"]["UI_GATEWAY_URL"] == "http://gateway:8000"
+
+
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """Dockerfile instructions as (KEYWORD, arguments), continuation lines joined."""
+    logical, pending = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in logical]
+
+
+def test_dockerfile_small_image_and_non_root_user() -> None:
+    instructions = _instructions(DOCKERFILE.read_text())
+    args = dict(
+        a.split("=", 1) for kw, a in instructions if kw == "ARG" and "=" in a
+    )  # first declaration wins for a global ARG; names are distinct here
+    starts = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
+    assert len(starts) >= 2, "multi-stage: compilers and caches stay in the builder stage"
+    final = instructions[starts[-1] :]
+    base = final[0][1].split()[0]
+    base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], base)
+    assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?", base), base
+
+    users = [a for kw, a in final if kw == "USER"]
+    assert users, "the runtime stage must switch to a non-root user"
+    uid = users[-1].split(":")[0]
+    # Numeric, so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
+    assert uid.isdigit() and int(uid) != 0, uid
+    assert any(f"--uid {uid}" in a for kw, a in final if kw == "RUN"), "user not created"
+
+    for start, end in zip(starts, [*starts[1:], len(instructions)], strict=True):
+        stage = instructions[start:end]
+        no_cache = any(kw == "ENV" and "PIP_NO_CACHE_DIR=1" in a for kw, a in stage)
+        for kw, a in stage:
+            if kw == "RUN" and "pip install" in a:
+                assert no_cache or "--no-cache-dir" in a, a
+            if kw == "RUN" and "apt-get install" in a:
+                assert "--no-install-recommends" in a and "rm -rf /var/lib/apt/lists" in a, a
+    # The image carries the optional extras the deployment docs rely on.
+    extras = set(args["EXTRAS"].split(","))
+    with (REPO / "pyproject.toml").open("rb") as f:
+        declared = tomllib.load(f)["project"]["optional-dependencies"]
+    assert extras == {"dask", "s3"} and extras <= declared.keys()
+
+
+def test_dockerignore_keeps_the_build_context_small() -> None:
+    patterns = {
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for needed in (".git", ".venv", ".env", "var", "data", "tests", "**/__pycache__"):
+        assert needed in patterns, f".dockerignore should exclude {needed}"
+    # ...but not what the Dockerfile copies.
+    copied = {
+        a.split()[0]
+        for kw, a in _instructions(DOCKERFILE.read_text())
+        if kw == "COPY" and not a.startswith("--")
+    }
+    assert copied >= {"shared", "services", "ui"} and not copied & patterns
