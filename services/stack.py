@@ -18,7 +18,7 @@ import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import ui
-from shared.redis_conn import free_port, start_redis_server
+from shared.redis_conn import free_port, redis_url, start_redis_server
 
 
 class StackSettings(BaseSettings):
@@ -32,6 +32,10 @@ class StackSettings(BaseSettings):
     ranker_port: int = 8002
     ui_port: int = 8501
     host: str = "127.0.0.1"
+    # The Redis this stack starts requires this password when set (clients get it in the URL).
+    redis_password: str | None = None
+    # On SIGTERM a service stops accepting, finishes in-flight requests for up to this long.
+    graceful_shutdown_seconds: int = 10
 
     @classmethod
     def on_free_ports(cls) -> StackSettings:
@@ -65,7 +69,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         s = self.settings
         env = dict(os.environ)
-        env.setdefault("RECSYS_REDIS_URL", f"redis://127.0.0.1:{s.redis_port}/0")
+        env.setdefault("RECSYS_REDIS_URL", redis_url(s.redis_port, password=s.redis_password))
         env.update(
             {
                 "GATEWAY_CANDIDATE_URL": f"http://{s.host}:{s.candidate_port}",
@@ -96,6 +100,8 @@ class Stack:
                 "--port",
                 str(port),
                 "--no-access-log",
+                "--timeout-graceful-shutdown",
+                str(self.settings.graceful_shutdown_seconds),
             ],
         )
 
@@ -123,6 +129,7 @@ class Stack:
                 self.settings.redis_port,
                 self.workdir / "redis",
                 self.workdir / "logs" / "redis.log",
+                password=self.settings.redis_password,
             )
         self.start_worker()
         if self.with_beat:
@@ -190,13 +197,20 @@ class Stack:
                 )
 
     def stop(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(list(self.procs.values())):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """SIGTERM each process in reverse start order and wait for it: the UI and gateway finish
+        their in-flight requests while the stages and Redis still answer; then the stages, the
+        worker (a warm shutdown), Redis last. A process still running after the grace period
+        is killed."""
+        for name in reversed(list(self.procs)):
+            self.stop_process(name)
         self.procs.clear()
+
+    def stop_process(self, name: str) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.settings.graceful_shutdown_seconds + 5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

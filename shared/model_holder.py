@@ -69,6 +69,9 @@ class ModelHolder(Generic[T]):
                 return self._pinned[version]
             try:
                 model = await asyncio.to_thread(self._load, version)
+            except redis.RedisError as exc:  # Redis down: nothing wrong with the version itself
+                log.warning("%s: cannot load pinned version %s: %s", self.service, version, exc)
+                return None
             except Exception:
                 log.exception("%s: cannot load pinned version %s", self.service, version)
                 self._refused.add(version)  # do not retry it on every request
@@ -103,6 +106,10 @@ class ModelHolder(Generic[T]):
             else:
                 try:
                     model = await asyncio.to_thread(self._load, wanted)
+                except redis.RedisError as exc:
+                    # Redis went away mid-load: keep serving, try again on the next check.
+                    log.warning("%s: loading version %s failed: %s", self.service, wanted, exc)
+                    return
                 except Exception:
                     # Corrupt or incompatible artifacts must never replace a working model.
                     log.exception("%s: refusing model version %s", self.service, wanted)
@@ -115,7 +122,11 @@ class ModelHolder(Generic[T]):
             log.info("%s: now serving model version %s", self.service, wanted)
 
     async def watch(self, redis_url: str, check_seconds: float) -> None:
-        """Follow the registry channel; a periodic check covers missed messages and reconnects."""
+        """Follow the registry channel; a periodic check covers missed messages and reconnects.
+
+        Survives Redis restarts: a lost connection drops the subscription, which is made again
+        (with a fresh client) after a short pause, and the loaded model keeps serving meanwhile.
+        """
         while True:
             client = async_client(redis_url)
             try:
@@ -130,6 +141,9 @@ class ModelHolder(Generic[T]):
                         await self.sync()
             except (redis.RedisError, OSError) as exc:
                 log.warning("%s: lost Redis (%s); retrying", self.service, exc)
+                await asyncio.sleep(min(check_seconds, 1.0))
+            except Exception:  # never let the watcher die: it is what keeps models current
+                log.exception("%s: model watcher failed; restarting it", self.service)
                 await asyncio.sleep(min(check_seconds, 1.0))
             finally:
                 await client.aclose()

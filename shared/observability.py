@@ -1,10 +1,15 @@
-"""Prometheus metrics and logging shared by every service."""
+"""Prometheus metrics, JSON logs and request ids shared by every service."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -20,31 +25,129 @@ MODEL_SWAPS = Counter("recsys_model_swaps_total", "Model versions swapped in", [
 MODEL_REFUSED = Counter(
     "recsys_model_refused_total", "Versions refused (load/verify failed)", ["service"]
 )
+# mode: which stage the answer did without ("ranker": candidate order; "candidate": popular).
 DEGRADED = Counter(
     "recsys_degraded_total", "Answers served in a degraded mode", ["service", "mode"]
 )
+# The gateway's calls to its stages, per stage and outcome (ok, timeout, unreachable, status,
+# invalid, breaker_open, deadline): latency, and why a call failed.
+STAGE_LATENCY = Histogram(
+    "recsys_stage_seconds",
+    "Latency of one downstream call (stage) of a request",
+    ["service", "stage", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+STAGE_FAILURES = Counter(
+    "recsys_stage_failures_total", "Downstream calls that failed, by cause", ["stage", "cause"]
+)
+BREAKER_STATE = Gauge(
+    "recsys_breaker_state",
+    "Circuit breaker per downstream: 0 closed, 1 half-open, 2 open",
+    ["stage"],
+)
+BREAKER_OPENED = Counter(
+    "recsys_breaker_opened_total", "Times a downstream's circuit breaker opened", ["stage"]
+)
+TRAINING_SECONDS = Histogram(
+    "recsys_training_seconds",
+    "Duration of training jobs by dataset and outcome",
+    ["dataset", "outcome"],
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)
+
+_access = logging.getLogger("recsys.access")
+_QUIET = {"/metrics", "/healthz"}  # polled by monitors: not worth a line each
+
+# The id of the request being handled: in every log line, and passed on to the next service.
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Accepted from callers as is: printable, bounded (it goes into logs and headers).
+_VALID_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def request_id() -> str | None:
+    """The current request's id (None outside a request)."""
+    return _REQUEST_ID.get()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, service, request id."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "service": self.service,
+        }
+        rid = _REQUEST_ID.get()
+        if rid is not None:
+            entry["request_id"] = rid
+        fields = getattr(record, "fields", None)  # log.info(..., extra={"fields": {...}})
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(level: str | int, service: str = "recsys") -> None:
+    """JSON lines on stderr for the root logger and uvicorn's loggers."""
+    root = logging.getLogger()
+    # Idempotent (tests build apps in-process, more than once); other handlers are left alone.
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)]
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter(service))
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
     # httpx logs every request at INFO: on the gateway's hot path that is a log line per hop.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def instrument(app: FastAPI, service: str) -> None:
-    """Latency histogram per route template (not raw path: bounded label cardinality) + /metrics."""
+    """Request ids, a latency histogram per route template (bounded label cardinality), /metrics.
+
+    A caller's `X-Request-ID` (if well-formed) is kept, else one is made; it is in every log line
+    written while handling the request and echoed in the response header.
+    """
 
     @app.middleware("http")
     async def _timing(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         start = time.perf_counter()
-        response = await call_next(request)
+        given = request.headers.get(REQUEST_ID_HEADER)
+        rid = given if given is not None and _VALID_ID.match(given) else uuid.uuid4().hex
+        token = _REQUEST_ID.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            _REQUEST_ID.reset(token)
+        response.headers[REQUEST_ID_HEADER] = rid
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        REQUEST_LATENCY.labels(service, path, str(response.status_code)).observe(
-            time.perf_counter() - start
-        )
+        elapsed = time.perf_counter() - start
+        REQUEST_LATENCY.labels(service, path, str(response.status_code)).observe(elapsed)
+        if path not in _QUIET:
+            fields = {
+                "request_id": rid,
+                "method": request.method,
+                "route": path,
+                "status": response.status_code,
+                "ms": round(elapsed * 1000, 2),
+            }
+            _access.info(
+                "%s %s %d", request.method, path, response.status_code, extra={"fields": fields}
+            )
         return response
 
     @app.get("/metrics", include_in_schema=False)

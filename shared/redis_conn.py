@@ -8,22 +8,50 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+# A command that meets a dropped connection (Redis restarted) reconnects and retries, briefly: two
+# retries within ~0.1 s. redis-py's default (10 retries, backoff up to 1 s) would hold a request
+# for seconds while Redis is down, past the gateway's deadline, instead of failing fast (503).
+_RETRIES = 2
+_BACKOFF = {"base": 0.01, "cap": 0.1}
+_CLIENT_OPTIONS: dict[str, object] = {
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+    "health_check_interval": 10,  # ping a connection idle this long before reusing it
+    "socket_keepalive": True,
+    "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+}
 
 
 def sync_client(url: str) -> redis.Redis:
-    # Retries and health checks let a long-lived client reconnect by itself after a Redis restart.
-    return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
-    )
+    """A client that reconnects by itself after a Redis restart (the URL may carry a password)."""
+    retry = Retry(ExponentialWithJitterBackoff(**_BACKOFF), _RETRIES)
+    return redis.Redis.from_url(url, retry=retry, **_CLIENT_OPTIONS)
 
 
 def async_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
-    )
+    retry = AsyncRetry(ExponentialWithJitterBackoff(**_BACKOFF), _RETRIES)
+    return aioredis.Redis.from_url(url, retry=retry, **_CLIENT_OPTIONS)  # type: ignore[arg-type]
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password (if any) replaced by `***`: the form that may be logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def redis_server_binary() -> str:
@@ -42,10 +70,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def redis_url(port: int, db: int = 0, password: str | None = None) -> str:
+    """The URL of a local Redis on 127.0.0.1:port, with its password if it has one."""
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}127.0.0.1:{port}/{db}"
+
+
 def start_redis_server(
-    port: int, workdir: Path, log: Path | None = None
+    port: int, workdir: Path, log: Path | None = None, password: str | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a redis-server on 127.0.0.1:port (AOF on, so accepted data survives a restart)."""
+    """Start a redis-server on 127.0.0.1:port (AOF on, so accepted data survives a restart).
+
+    With `password`, clients must authenticate (`requirepass`); it is passed in a config file
+    on the server's stdin, not on its command line, where `ps` would show it to every user.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
         redis_server_binary(),
@@ -62,10 +100,24 @@ def start_redis_server(
         "--daemonize",
         "no",
     ]
+    config = b""
+    if password:
+        # `redis-server -` reads config from stdin first; later command-line options add to it.
+        args.insert(1, "-")
+        config = f"requirepass {_quote_config(password)}\n".encode()
     with log.open("ab") if log else open(os.devnull, "wb") as out:  # the child keeps its copy
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    wait_for_redis(f"redis://127.0.0.1:{port}/0", proc)
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    assert proc.stdin is not None
+    proc.stdin.write(config)
+    proc.stdin.close()
+    wait_for_redis(redis_url(port, password=password), proc)
     return proc
+
+
+def _quote_config(value: str) -> str:
+    """A redis.conf string argument: double-quoted, with backslash escapes."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def wait_for_redis(

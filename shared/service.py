@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from shared.limits import BodySizeLimit
 from shared.model_holder import ModelHolder
 from shared.observability import instrument, setup_logging
+from shared.redis_conn import mask_url
 from shared.registry import ModelRegistry
 from shared.schemas import Health
 from shared.settings import CommonSettings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def create_model_service(
@@ -24,9 +28,15 @@ def create_model_service(
     common: CommonSettings,
     artifacts: list[str],
     build: Callable[[dict[str, bytes]], T],
+    max_body_bytes: int = 4 << 20,
 ) -> tuple[FastAPI, ModelHolder[T]]:
-    """A FastAPI app whose lifespan keeps `holder` on the registry's current version."""
-    setup_logging(common.log_level)
+    """A FastAPI app whose lifespan keeps `holder` on the registry's current version.
+
+    `max_body_bytes`: internal services take the gateway's lists (up to 2,000 candidates, a few
+    hundred KiB); anything far larger is refused with 413 before it is read.
+    """
+    setup_logging(common.log_level, service)
+    log.info("%s: registry and events at %s", service, mask_url(common.redis_url))
     holder: ModelHolder[T] = ModelHolder(
         service, ModelRegistry.from_settings(common), artifacts, build
     )
@@ -40,6 +50,8 @@ def create_model_service(
             await watcher
 
     app = FastAPI(title=f"recsys {service}", lifespan=lifespan)
+    # Added first, so inside instrument(): a 413 is measured and carries the request id too.
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     instrument(app, service)
 
     @app.get("/healthz")

@@ -1,43 +1,81 @@
-"""GET /recommend: candidates -> ranker over HTTP, one model version end to end."""
+"""GET /recommend: candidates -> ranker over HTTP, one model version end to end.
+
+Within `GATEWAY_DEADLINE_SECONDS` whatever fails: ranker slow, down or refusing -> candidate
+order (`X-Degraded: ranker`); candidate stage slow or down -> the cached popular list, filtered
+like the request asks (`X-Degraded: candidate`). Only before any model was ever served is there
+nothing to answer with (503).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.gateway.settings import HttpDep, SettingsDep
+from services.gateway.downstream import StageError
+from services.gateway.popular import PopularCache, pick
+from services.gateway.settings import PopularDep, SettingsDep, StagesDep
 from shared.observability import DEGRADED
-from shared.schemas import CandidateResponse, ItemFilters, RankResponse, RecommendedItem
+from shared.schemas import (
+    CandidateResponse,
+    ErrorBody,
+    ItemFilters,
+    RankResponse,
+    RecommendedItem,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 UserParam = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+# Free text from a shop's catalog (spaces, accents): printable, bounded.
+Label = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+_HEADERS = {
+    "X-Model-Version": {
+        "description": "the model version that answered",
+        "schema": {"type": "string"},
+    },
+    "X-Degraded": {
+        "description": "present when a stage failed: `ranker` (candidate order) or `candidate` "
+        "(cached popular items)",
+        "schema": {"type": "string", "enum": ["ranker", "candidate"]},
+    },
+}
 
 
 @router.get(
     "/recommend",
     response_model=list[RecommendedItem],
-    responses={503: {"description": "no model is served yet, or the candidate stage is down"}},
+    responses={
+        200: {"headers": _HEADERS},
+        503: {"model": ErrorBody, "description": "no model has been served yet: nothing to answer"},
+    },
 )
 async def recommend(
     user: UserParam,
-    http: HttpDep,
+    stages: StagesDep,
+    popular: PopularDep,
     settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
-    category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    category: Label | None = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
     max_price: Annotated[float | None, Query(ge=0)] = None,
     exclude: Annotated[
         str | None, Query(max_length=6600, description="comma-separated ids")
     ] = None,
     segment: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="cold start: the user's segment")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="cold start: the user's segment",
+        ),
     ] = None,
     explain: Annotated[bool, Query(description="add seed items and feature contributions")] = False,
 ) -> Any:
@@ -49,11 +87,22 @@ async def recommend(
             exclude=[e for e in (exclude or "").split(",") if e],
         )
     except ValidationError as exc:
-        errors = [{"loc": ["query", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"loc": ["query", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
         return JSONResponse({"detail": errors}, status_code=422)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.deadline_seconds
+
+    def time_left() -> float:
+        return min(settings.timeout_seconds, deadline - loop.time())
+
     try:
-        r = await http.post(
-            f"{settings.candidate_url}/candidates",
+        cands = await stages.candidate.call(
+            "POST",
+            "/candidates",
+            CandidateResponse,
+            time_left(),
             json={
                 "user": user,
                 "n": max(settings.n_candidates, k),
@@ -61,18 +110,16 @@ async def recommend(
                 "segment": segment,
             },
         )
-    except httpx.HTTPError as exc:
-        log.warning("candidate service unreachable: %s", exc)
-        return JSONResponse({"detail": "candidate service unavailable"}, status_code=503)
-    if r.status_code != 200:
-        return JSONResponse(
-            {"detail": f"candidate service answered {r.status_code}"}, status_code=503
-        )
-    cands = CandidateResponse.model_validate_json(r.content)
+    except StageError as exc:
+        return _popular_answer(popular, k, filters, exc)
+    popular.seen_version(cands.version)
     headers = {"X-Model-Version": str(cands.version)}
     try:
-        r = await http.post(
-            f"{settings.ranker_url}/rank",
+        ranked = await stages.ranker.call(
+            "POST",
+            "/rank",
+            RankResponse,
+            time_left(),
             json={
                 "user": user,
                 "version": cands.version,
@@ -81,9 +128,8 @@ async def recommend(
                 "explain": explain,
             },
         )
-        r.raise_for_status()
-        items = RankResponse.model_validate_json(r.content).items
-    except httpx.HTTPError as exc:
+        items = ranked.items
+    except StageError as exc:
         # Ranker down or slow: candidate order still answers the request, flagged as degraded.
         log.warning("ranker failed (%s); answering in candidate order", exc)
         DEGRADED.labels("gateway", "ranker").inc()
@@ -95,3 +141,21 @@ async def recommend(
     # `explanation` only when asked for: it is large, and most callers never want it.
     drop = None if explain else {"explanation"}
     return JSONResponse([i.model_dump(mode="json", exclude=drop) for i in items], headers=headers)
+
+
+def _popular_answer(
+    popular: PopularCache, k: int, filters: ItemFilters, exc: StageError
+) -> JSONResponse:
+    cached = popular.current
+    if cached is None:
+        log.warning("candidate stage failed (%s) and no popular list is cached", exc)
+        return JSONResponse(
+            {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
+        )
+    log.warning("candidate stage failed (%s); answering cached popular items", exc)
+    DEGRADED.labels("gateway", "candidate").inc()
+    items = pick(cached.items, k, filters)
+    return JSONResponse(
+        [i.model_dump(mode="json", exclude={"explanation"}) for i in items],
+        headers={"X-Model-Version": str(cached.version), "X-Degraded": "candidate"},
+    )

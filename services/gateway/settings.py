@@ -7,9 +7,11 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.gateway.downstream import Stages
+from services.gateway.popular import PopularCache
 from shared.registry import ModelRegistry
 
 
@@ -19,9 +21,44 @@ class GatewaySettings(BaseSettings):
     port: int = 8000
     candidate_url: str = "http://localhost:8001"
     ranker_url: str = "http://localhost:8002"
+    # Deadline of each call to a stage, and of a whole /recommend (both stages plus fallbacks):
+    # whatever is down or slow, a valid request is answered within `deadline_seconds`.
     timeout_seconds: float = Field(default=2.0, gt=0)
+    deadline_seconds: float = Field(default=3.0, gt=0)
     # As TrainParams.n_candidates: the ranker sees lists like those it learnt on.
     n_candidates: int = Field(default=100, ge=10, le=2000)
+    # Circuit breaker per stage: after this many failures in a row, calls stop for
+    # `breaker_reset_seconds`, then one probe call decides whether they resume.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=5.0, gt=0)
+    # The popular list answered when the candidate stage is down: its size, and how often it is
+    # fetched again from the candidate service (also at once whenever the model version moves).
+    popular_size: int = Field(default=500, ge=10, le=5000)
+    popular_refresh_seconds: float = Field(default=30.0, gt=0)
+    # Guards POST /train and POST /models/{version}/activate (header X-API-Key) when set.
+    # RECSYS_ADMIN_API_KEY (shared with the UI) is read when GATEWAY_ADMIN_API_KEY is absent.
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "admin_api_key", "GATEWAY_ADMIN_API_KEY", "RECSYS_ADMIN_API_KEY"
+        ),
+    )
+    # Origins allowed to call the API from a browser (CORS), comma-separated; none by default.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Request bodies above this are refused with 413.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _empty_is_off(cls, v: SecretStr | None) -> SecretStr | None:
+        return v if v is not None and v.get_secret_value() else None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [o.strip() for o in v.split(",") if o.strip()]
+        return v
 
 
 @lru_cache
@@ -39,6 +76,18 @@ def get_registry(request: Request) -> ModelRegistry:
     return registry
 
 
+def get_stages(request: Request) -> Stages:
+    stages: Stages = request.app.state.stages
+    return stages
+
+
+def get_popular(request: Request) -> PopularCache:
+    popular: PopularCache = request.app.state.popular
+    return popular
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+StagesDep = Annotated[Stages, Depends(get_stages)]
+PopularDep = Annotated[PopularCache, Depends(get_popular)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]

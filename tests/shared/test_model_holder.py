@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 
 import redis
 
+from shared.artifacts import RedisArtifactStore
 from shared.model_holder import ModelHolder
+from shared.redis_conn import free_port, redis_url, start_redis_server, sync_client
 from shared.registry import ModelRegistry
 
 
@@ -90,3 +94,75 @@ def test_a_request_pinned_to_an_older_version_still_gets_it(registry: ModelRegis
     pinned = asyncio.run(holder.get_pinned(v1))
     assert pinned is not None and pinned.model == "one"
     assert asyncio.run(holder.get_pinned(999)) is None  # no such version: nothing to load
+
+
+def test_watch_survives_a_redis_restart_and_keeps_serving(tmp_path: Path) -> None:
+    """Redis goes away and comes back (same port, same data): the loaded model serves all along,
+    and a version published after the restart arrives by pub/sub, not the periodic check."""
+    port = free_port()
+    server = start_redis_server(port, tmp_path)
+    url = redis_url(port)
+    client = sync_client(url)
+    registry = ModelRegistry(client, RedisArtifactStore(client, "restart"), "restart")
+    holder = _holder(registry)
+    _publish(registry, "before")
+
+    async def scenario() -> tuple[list[str], float]:
+        nonlocal server
+        task = asyncio.create_task(holder.watch(url, check_seconds=30))
+        while holder.get() is None:
+            await asyncio.sleep(0.02)
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)
+        served = []
+        for _ in range(10):  # Redis down: the model still answers
+            loaded = holder.get()
+            served.append(loaded.model if loaded else "nothing")
+            await asyncio.sleep(0.1)
+        server = await asyncio.to_thread(start_redis_server, port, tmp_path)
+        await asyncio.sleep(1.5)  # the watcher retries about every second; let it resubscribe
+        v = await asyncio.to_thread(_publish, registry, "after")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while holder.get().version != v:  # type: ignore[union-attr]
+            assert loop.time() - start < 5, "no swap within 5 s after the restart"
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return served, loop.time() - start
+
+    try:
+        served, delay = asyncio.run(scenario())
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+    print(f"model holder across a Redis restart: swap {delay:.2f}s after publishing")
+    assert served == ["before"] * 10
+    assert delay < 1.0  # pub/sub (the periodic check is 30 s here)
+
+
+def test_redis_down_does_not_refuse_a_version_for_good(tmp_path: Path) -> None:
+    """Failing to load because Redis is unreachable says nothing about the version itself."""
+    port = free_port()
+    server = start_redis_server(port, tmp_path)
+    client = sync_client(redis_url(port))
+    registry = ModelRegistry(client, RedisArtifactStore(client, "down"), "down")
+    holder = _holder(registry)
+    v1 = _publish(registry, "one")
+    asyncio.run(holder.sync())
+    for text in ("two", "three"):
+        _publish(registry, text)
+        asyncio.run(holder.sync())
+    server.terminate()
+    server.wait(timeout=10)
+    try:
+        assert asyncio.run(holder.get_pinned(v1)) is None  # cannot load it now...
+        server = start_redis_server(port, tmp_path)
+        pinned = asyncio.run(holder.get_pinned(v1))  # ...but can once Redis is back
+        assert pinned is not None and pinned.model == "one"
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,569 @@
+"""Reliability and security against real processes: stages killed or frozen under load, Redis
+restarted, admin key, data root, request ids, graceful shutdown, and a schemathesis run.
+
+Every test prints its figures (requests, failures, degraded answers, latencies, recovery times):
+`pytest -s` or `-rA` shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from services.stack import Stack
+from shared.redis_conn import free_port, redis_url, start_redis_server
+from shared.registry import ModelRegistry
+from shared.settings import CommonSettings
+from tests.conftest import SMALL_TRAIN, running_stack, wait_for_job, wait_for_version
+
+pytestmark = pytest.mark.integration
+
+ADMIN_KEY = f"test-admin-{uuid.uuid4().hex}"
+# Short timings, so failures and recoveries show within seconds.
+HOP_TIMEOUT, DEADLINE, BREAKER_RESET = 0.5, 1.0, 1.0
+FAST_GATEWAY = {
+    "GATEWAY_ADMIN_API_KEY": ADMIN_KEY,
+    "GATEWAY_TIMEOUT_SECONDS": str(HOP_TIMEOUT),
+    "GATEWAY_DEADLINE_SECONDS": str(DEADLINE),
+    "GATEWAY_BREAKER_FAILURES": "3",
+    "GATEWAY_BREAKER_RESET_SECONDS": str(BREAKER_RESET),
+    "GATEWAY_POPULAR_REFRESH_SECONDS": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def rstack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own (database 5), with an admin key: these tests kill and freeze it."""
+    with running_stack(redis_url, 5, tmp_path_factory.mktemp("rstack"), env=FAST_GATEWAY) as s:
+        yield s
+
+
+@dataclass
+class Load:
+    """Clients requesting /recommend in a loop from threads until stopped."""
+
+    url: str
+    clients: int = 4
+    results: list[tuple[float, int, str | None, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Load:
+        for n in range(self.clients):
+            t = threading.Thread(target=self._run, args=(n,), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _run(self, n: int) -> None:
+        with httpx.Client(timeout=10) as http:
+            i = 0
+            while not self._stop.is_set():
+                i += 1
+                start = time.monotonic()
+                try:
+                    r = http.get(f"{self.url}/recommend", params={"user": f"U{n * 37 + i % 50}"})
+                    status, degraded = r.status_code, r.headers.get("X-Degraded")
+                except httpx.HTTPError:
+                    status, degraded = 0, None  # the gateway itself did not answer
+                self.results.append((start, status, degraded, time.monotonic() - start))
+
+    def stop(self) -> Load:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+        return self
+
+    def summary(self) -> dict[str, float]:
+        latencies = sorted(r[3] for r in self.results)
+        return {
+            "requests": len(self.results),
+            "non_200": sum(1 for r in self.results if r[1] != 200),
+            "5xx_or_no_answer": sum(1 for r in self.results if r[1] >= 500 or r[1] == 0),
+            "degraded": sum(1 for r in self.results if r[2]),
+            "degraded_ranker": sum(1 for r in self.results if r[2] == "ranker"),
+            "degraded_candidate": sum(1 for r in self.results if r[2] == "candidate"),
+            "p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
+            "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1),
+            "max_ms": round(1000 * latencies[-1], 1),
+        }
+
+
+def wait_until(check: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
+    """Seconds until `check()` is true; fails the test after `timeout`."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, f"not within {timeout}s"
+        time.sleep(step)
+    return time.monotonic() - start
+
+
+def recommend(stack: Stack, **params: str | int) -> httpx.Response:
+    return httpx.get(f"{stack.gateway_url}/recommend", params={"user": "U1", **params}, timeout=10)
+
+
+def healthy_answer(stack: Stack) -> bool:
+    r = recommend(stack)
+    return r.status_code == 200 and "X-Degraded" not in r.headers
+
+
+def restart(stack: Stack, name: str) -> float:
+    """Start a stopped service again; seconds until the gateway answers without degradation
+    (the process starting, loading the model, the breaker letting calls through again)."""
+    start = time.monotonic()
+    stack.start_service(name)
+    stack.wait_healthy()
+    wait_until(lambda: healthy_answer(stack), timeout=60, step=0.1)
+    return time.monotonic() - start
+
+
+def kill(stack: Stack, name: str) -> None:
+    stack.procs[name].send_signal(signal.SIGKILL)
+    stack.procs[name].wait()
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """Sum of a Prometheus sample over series whose labels include `labels`."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if sample.split("{", 1)[0] != name:
+            continue
+        if all(f'{k}="{v}"' in sample for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+# ---- security and input ----
+
+
+def test_admin_calls_need_the_api_key(rstack: Stack) -> None:
+    url, outcomes = rstack.gateway_url, {}
+    current = httpx.get(f"{url}/models", timeout=10).json()["current"]
+    calls = {
+        "train": ("POST", "/train", {"dataset": "synthetic"}),
+        "activate": ("POST", f"/models/{current}/activate", None),
+    }
+    for name, (method, path, body) in calls.items():
+        for case, headers in {
+            "none": {},
+            "empty": {"X-API-Key": ""},
+            "wrong": {"X-API-Key": "not-the-key"},
+            "almost": {"X-API-Key": ADMIN_KEY[:-1]},
+        }.items():
+            r = httpx.request(method, f"{url}{path}", json=body, headers=headers, timeout=10)
+            outcomes[f"{name}/{case}"] = r.status_code
+            expected = 401 if case in ("none", "empty") else 403
+            assert r.status_code == expected, (name, case, r.text)
+            assert "X-API-Key" in r.json()["detail"]
+    r = httpx.post(f"{url}/models/{current}/activate", headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+    outcomes["activate/right"] = r.status_code
+    assert r.status_code == 200 and r.json() == {"current": current}
+    # Reading needs no key.
+    assert httpx.get(f"{url}/models", timeout=10).status_code == 200
+    print(f"admin key: {outcomes}")
+
+
+def test_data_path_outside_the_root_is_refused_before_queueing(
+    rstack: Stack, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(f"{redis_url.rsplit('/', 1)[0]}/5")
+    queued_before = client.zcard("recsys:jobs")
+    headers = {"X-API-Key": ADMIN_KEY}
+    bodies = {
+        "absolute": {"dataset": "csv", "data_path": "/etc/passwd"},
+        "traversal": {"dataset": "online-retail", "data_path": "../../../../etc/passwd"},
+        "items_path": {
+            "dataset": "csv",
+            "data_path": "x.csv",
+            "csv": {"user_col": "u", "item_col": "i", "items_path": "../secret.csv"},
+        },
+    }
+    answers = {}
+    for name, body in bodies.items():
+        r = httpx.post(f"{rstack.gateway_url}/train", json=body, headers=headers, timeout=10)
+        answers[name] = r.status_code
+        assert r.status_code == 422, r.text
+        assert "outside the data folder" in str(r.json()["detail"])
+    assert client.zcard("recsys:jobs") == queued_before  # nothing was queued
+    client.close()
+    print(f"data root: {answers}, jobs queued: 0")
+
+
+def test_body_size_limit_and_cors_closed(rstack: Stack) -> None:
+    url = rstack.gateway_url
+    big = b'{"user": "U1", "product": "P1", "type": "view", "pad": "' + b"x" * 70_000 + b'"}'
+    r = httpx.post(
+        f"{url}/events", content=big, headers={"content-type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 413 and "larger than 65536" in r.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"user": "U1", "pad": "'
+        for _ in range(20):
+            yield b"y" * 8192
+        yield b'"}'
+
+    r = httpx.post(
+        f"{url}/events", content=chunks(), headers={"content-type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 413
+    r = httpx.get(
+        f"{url}/recommend", params={"user": "U1"}, headers={"Origin": "https://evil.example"}
+    )
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    r = httpx.options(
+        f"{url}/recommend",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in r.headers
+    print("body limit: 70 KB body -> 413, chunked 160 KB -> 413; CORS: no allow-origin")
+
+
+def test_request_id_is_passed_to_every_service_and_logged(rstack: Stack) -> None:
+    rid = f"test-{uuid.uuid4().hex}"
+    r = httpx.get(
+        f"{rstack.gateway_url}/recommend",
+        params={"user": "U1", "k": 3},
+        headers={"X-Request-ID": rid},
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.headers["X-Request-ID"] == rid
+    generated = recommend(rstack).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)  # none given: one is made
+    bad = httpx.get(f"{rstack.gateway_url}/healthz", headers={"X-Request-ID": "a b\tc"}, timeout=10)
+    assert bad.headers["X-Request-ID"] != "a b\tc"  # not echoed into logs and headers as is
+    logs = rstack.workdir / "logs"
+    found = {}
+    for service in ("gateway", "candidate", "ranker"):
+
+        def logged(service: str = service) -> bool:
+            for line in (logs / f"{service}.log").read_text(errors="replace").splitlines():
+                if rid in line:
+                    entry = json.loads(line)  # JSON lines
+                    found[service] = entry
+                    return bool(entry["request_id"] == rid)
+            return False
+
+        wait_until(logged, timeout=5)
+    assert found["candidate"]["route"] == "/candidates" and found["ranker"]["route"] == "/rank"
+    print(f"request id {rid} logged by {sorted(found)}")
+
+
+# ---- stages down or slow ----
+
+
+def test_ranker_killed_mid_load_gives_degraded_answers_not_errors(rstack: Stack) -> None:
+    url = rstack.gateway_url
+    opened_before = metric(url, "recsys_breaker_opened_total", stage="ranker")
+    load = Load(url).start()
+    time.sleep(1.5)
+    killed_at = time.monotonic()
+    kill(rstack, "ranker")
+    time.sleep(3.0)
+    breaker = metric(url, "recsys_breaker_state", stage="ranker")
+    recovery = restart(rstack, "ranker")
+    time.sleep(0.5)
+    figures = load.stop().summary()
+    after_kill = [r for r in load.results if r[0] > killed_at + 0.1]
+    degraded_share = sum(1 for r in after_kill if r[2] == "ranker") / max(len(after_kill), 1)
+    print(
+        f"ranker killed mid-load: {figures}, degraded share after the kill "
+        f"{degraded_share:.0%}, breaker state while down {breaker:.0f} (2 = open), "
+        f"recovery after restart {recovery:.2f}s"
+    )
+    assert figures["requests"] > 50
+    assert figures["non_200"] == 0 and figures["5xx_or_no_answer"] == 0
+    assert figures["degraded"] > 0
+    assert figures["max_ms"] <= 1000 * (DEADLINE + 0.5)
+    assert breaker == 2  # the dead ranker was not called on every request
+    assert metric(url, "recsys_breaker_opened_total", stage="ranker") > opened_before
+    assert figures["degraded_ranker"] > 0
+    assert metric(url, "recsys_degraded_total", mode="ranker") >= figures["degraded_ranker"]
+
+
+def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
+    rstack.procs["ranker"].send_signal(signal.SIGSTOP)  # accepts connections, never answers
+    latencies, flags = [], []
+    try:
+        for i in range(15):
+            start = time.monotonic()
+            r = recommend(rstack, user=f"U{i + 1}")
+            latencies.append(time.monotonic() - start)
+            flags.append(r.headers.get("X-Degraded"))
+            assert r.status_code == 200 and len(r.json()) == 10
+    finally:
+        rstack.procs["ranker"].send_signal(signal.SIGCONT)
+    recovery = wait_until(lambda: healthy_answer(rstack), timeout=30, step=0.1)
+    print(
+        f"frozen ranker: 15 requests, all 200 flagged {set(flags)}, latency max "
+        f"{max(latencies):.3f}s (hop timeout {HOP_TIMEOUT}s, deadline {DEADLINE}s), first "
+        f"{latencies[0]:.3f}s, last {latencies[-1]:.3f}s (breaker open); recovery {recovery:.2f}s"
+    )
+    assert set(flags) == {"ranker"}
+    assert max(latencies) < DEADLINE + 0.3
+    assert latencies[-1] < 0.2  # breaker open: no waiting for the frozen ranker
+
+
+def test_candidate_killed_answers_cached_popular_items(rstack: Stack) -> None:
+    url = rstack.gateway_url
+    version = recommend(rstack).headers["X-Model-Version"]
+    load = Load(url).start()
+    time.sleep(1.0)
+    kill(rstack, "candidate")
+    time.sleep(2.5)
+    r = recommend(rstack, k=10)
+    items = r.json()
+    cutoff = sorted(i["price"] for i in items)[5]
+    filtered = recommend(rstack, k=10, max_price=cutoff, exclude=items[0]["product"])
+    recovery = restart(rstack, "candidate")
+    figures = load.stop().summary()
+    print(
+        f"candidate killed: {figures}, popular answer {[i['product'] for i in items]}, "
+        f"recovery after restart {recovery:.2f}s"
+    )
+    assert r.status_code == 200 and r.headers["X-Degraded"] == "candidate"
+    assert r.headers["X-Model-Version"] == version
+    assert len(items) == 10 and all(i["reason"] == "popular" for i in items)
+    assert all(i["title"] and i["price"] is not None for i in items)  # what a page shows
+    scores = [i["score"] for i in items]
+    assert scores == sorted(scores, reverse=True)
+    # The request's filters still apply to the popular answer.
+    kept = filtered.json()
+    assert filtered.status_code == 200 and filtered.headers["X-Degraded"] == "candidate"
+    assert kept and all(i["price"] <= cutoff for i in kept)
+    assert items[0]["product"] not in {i["product"] for i in kept}
+    assert figures["non_200"] == 0 and figures["5xx_or_no_answer"] == 0
+    assert figures["degraded"] > 0
+
+
+def test_sigterm_lets_in_flight_requests_finish(rstack: Stack) -> None:
+    """uvicorn's graceful shutdown: a request in flight when SIGTERM arrives still gets its
+    answer (here held up by a frozen candidate, then answered from the popular list)."""
+    rstack.procs["candidate"].send_signal(signal.SIGSTOP)
+    answer: list[httpx.Response] = []
+    try:
+        thread = threading.Thread(target=lambda: answer.append(recommend(rstack)))
+        thread.start()
+        time.sleep(0.2)  # the request is now waiting on the frozen candidate
+        rstack.procs["gateway"].send_signal(signal.SIGTERM)
+        thread.join(timeout=15)
+        code = rstack.procs["gateway"].wait(timeout=15)
+    finally:
+        rstack.procs["candidate"].send_signal(signal.SIGCONT)
+    print(
+        f"graceful shutdown: in-flight answer {answer[0].status_code} "
+        f"({answer[0].headers.get('X-Degraded')}), gateway exit code {code}"
+    )
+    assert answer and answer[0].status_code == 200
+    assert answer[0].headers.get("X-Degraded") == "candidate"
+    assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it is done
+    with pytest.raises(httpx.ConnectError):  # and then it is gone
+        recommend(rstack)
+    restart(rstack, "gateway")
+
+
+# ---- schemathesis ----
+
+
+@pytest.mark.timeout(900)
+def test_schemathesis_finds_no_5xx_or_schema_violations(rstack: Stack, tmp_path: Path) -> None:
+    """Property-based requests from the gateway's OpenAPI schema, valid and invalid.
+
+    The admin key is configured and not sent: POST /train and /models/{v}/activate are fuzzed
+    through validation and the key check (401/403, documented) without queueing a thousand
+    trainings or moving the served version under the other tests.
+    """
+    url = rstack.gateway_url
+    before = metric(url, "recsys_request_seconds_count", service="gateway")
+    errors_before = _server_errors(url)
+    report = tmp_path / "report.json"
+    start = time.monotonic()
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance,response_headers_conformance,negative_data_rejection",
+            "--max-examples",
+            "120",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "7",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "10",
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    requests = metric(url, "recsys_request_seconds_count", service="gateway") - before
+    server_errors = _server_errors(url) - errors_before
+    generated = re.search(r"(\d+) generated", proc.stdout)
+    print(proc.stdout[-1500:])
+    print(
+        f"schemathesis: {generated[1] if generated else '?'} test cases, {requests:.0f} requests "
+        f"seen by the gateway in {seconds:.0f}s, {server_errors:.0f} 5xx, exit code "
+        f"{proc.returncode}"
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert generated and int(generated[1]) >= 1000
+    assert requests >= 1000  # counted by the server, independently of schemathesis
+    assert server_errors == 0
+
+
+def _server_errors(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("recsys_request_seconds_count{")
+        and 'service="gateway"' in line
+        and re.search(r'status="5\d\d"', line)
+    )
+
+
+# ---- Redis restarts (a Redis of its own, with a password) ----
+
+
+def test_redis_restart_recovers_by_itself(rstack: Stack, tmp_path: Path) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    port = free_port()
+    url = redis_url(port, password=password)
+    server = start_redis_server(port, tmp_path / "redis", password=password)
+    metrics_port = free_port()
+    try:
+        env = {
+            "TRAINER_METRICS_PORT": str(metrics_port),
+            # No periodic safety net within the test: swaps can only come from pub/sub (or the
+            # sync a watcher does when it subscribes again after the restart).
+            "RECSYS_MODEL_CHECK_SECONDS": "30",
+        }
+        with running_stack(url, 0, tmp_path / "stack", train=False, env=env) as stack:
+            server = _redis_restart_scenario(rstack, stack, url, server, port, tmp_path, password)
+            logs = "".join(
+                p.read_text(errors="replace") for p in (tmp_path / "stack").rglob("*.log")
+            )
+            assert password not in logs, "the Redis password was logged"
+            assert ":***@" in logs  # logged masked
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _copy_current_model(source: Stack, url: str) -> int:
+    """Publish the source stack's current model into the Redis at `url` (no training)."""
+    src = ModelRegistry.from_settings(CommonSettings(redis_url=source.env()["RECSYS_REDIS_URL"]))
+    dst = ModelRegistry.from_settings(CommonSettings(redis_url=url))
+    current = src.current_version()
+    assert current is not None
+    m = src.manifest(current)
+    manifest, _ = dst.publish(
+        src.load_artifacts(current), dataset=m.dataset, params=m.params, metrics=m.metrics
+    )
+    src._r.close()
+    dst._r.close()
+    return manifest.version
+
+
+def _redis_restart_scenario(
+    rstack: Stack,
+    stack: Stack,
+    url: str,
+    server: subprocess.Popen[bytes],
+    port: int,
+    tmp_path: Path,
+    password: str,
+) -> subprocess.Popen[bytes]:
+    gw = stack.gateway_url
+    event = {"user": "U1", "product": "P1", "type": "view"}
+    wait_for_version(gw, _copy_current_model(rstack, url))
+    assert httpx.post(f"{gw}/events", json=event, timeout=10).status_code == 202
+
+    # Redis down: loaded models keep serving; events are refused with 503, never dropped.
+    server.terminate()
+    server.wait(timeout=10)
+    down: dict[str, list[int]] = {"recommend": [], "events": [], "models": []}
+    degraded = 0
+    for i in range(20):
+        r = recommend(stack, user=f"U{i + 1}")
+        down["recommend"].append(r.status_code)
+        degraded += "X-Degraded" in r.headers
+        e = httpx.post(f"{gw}/events", json=event, timeout=10)
+        down["events"].append(e.status_code)
+        assert e.headers["content-type"] == "application/json" and "detail" in e.json()
+        down["models"].append(httpx.get(f"{gw}/models", timeout=10).status_code)
+        time.sleep(0.05)
+    assert set(down["recommend"]) == {200}
+    assert set(down["events"]) == {503} and set(down["models"]) == {503}
+
+    # Redis back (same port, same data): everything reconnects by itself.
+    server = start_redis_server(port, tmp_path / "redis", password=password)
+    events_back = wait_until(
+        lambda: httpx.post(f"{gw}/events", json=event, timeout=10).status_code == 202, 30
+    )
+    models_back = wait_until(lambda: httpx.get(f"{gw}/models", timeout=10).status_code == 200, 30)
+    published = _copy_current_model(rstack, url)
+    swap = wait_until(lambda: recommend(stack).headers.get("X-Model-Version") == str(published), 30)
+    # The worker reconnected too: a job submitted now trains and publishes.
+    start = time.monotonic()
+    job = httpx.post(f"{gw}/train", json=SMALL_TRAIN, timeout=10).json()["job_id"]
+    status = wait_for_job(gw, job)
+    trained = time.monotonic() - start
+    assert status.state == "SUCCESS", status.error
+    trainer_metrics = httpx.get(
+        f"http://127.0.0.1:{stack.env()['TRAINER_METRICS_PORT']}/metrics", timeout=10
+    ).text
+    print(
+        f"redis restart: while down {len(down['recommend'])} /recommend all 200 "
+        f"({degraded} degraded), /events {set(down['events'])}, /models {set(down['models'])}; "
+        f"after restart events accepted in {events_back:.2f}s, registry in {models_back:.2f}s, "
+        f"a new version served in {swap:.2f}s (pub/sub, periodic check off), a job trained "
+        f"in {trained:.0f}s"
+    )
+    assert events_back < 5 and models_back < 5 and swap < 5
+    assert 'recsys_training_seconds_count{dataset="synthetic",outcome="success"} 1.0' in (
+        trainer_metrics
+    )
+
+    # Everything down but the gateway: it still answers, from its cached popular list.
+    server.terminate()
+    server.wait(timeout=10)
+    kill(stack, "candidate")
+    kill(stack, "ranker")
+    answers = [recommend(stack, user=f"U{i}") for i in range(1, 11)]
+    print(f"only the gateway up: {[a.status_code for a in answers]}")
+    assert all(a.status_code == 200 and a.headers["X-Degraded"] == "candidate" for a in answers)
+    assert all(len(a.json()) == 10 for a in answers)
+    return server
