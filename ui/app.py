@@ -1,6 +1,6 @@
 """Streamlit entry point: `streamlit run ui/app.py`. Talks to the gateway only.
 
-Two pages through Streamlit's navigation; each page is a script in `ui/app_pages/` (a folder
+Five pages through Streamlit's navigation; each page is a script in `ui/app_pages/` (a folder
 named `pages/` would switch Streamlit to its older, directory-driven multipage mode).
 """
 
@@ -26,7 +26,10 @@ def main() -> None:
                 icon=":material/shopping_cart:",
                 default=True,
             ),
+            st.Page(PAGES_DIR / "training.py", title="Training", icon=":material/model_training:"),
             st.Page(PAGES_DIR / "models.py", title="Models", icon=":material/inventory_2:"),
+            st.Page(PAGES_DIR / "evaluation.py", title="Evaluation", icon=":material/analytics:"),
+            st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/monitor_heart:"),
         ]
     )
     page.run()

@@ -7,6 +7,7 @@ message instead of a traceback.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -16,13 +17,20 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.schemas import (
     DatasetName,
+    EventAccepted,
+    EventIn,
+    EventType,
     JobAccepted,
     ModelActivated,
+    ModelDetail,
     ModelsResponse,
     RecommendedItem,
+    StatsResponse,
+    TrainJobsResponse,
     TrainJobStatus,
     TrainRequest,
 )
+from ui.settings import UISettings
 
 T = TypeVar("T")
 
@@ -32,6 +40,10 @@ _JOB_ACCEPTED = TypeAdapter(JobAccepted)
 _JOB_STATUS = TypeAdapter(TrainJobStatus)
 _MODELS = TypeAdapter(ModelsResponse)
 _ACTIVATED = TypeAdapter(ModelActivated)
+_MODEL = TypeAdapter(ModelDetail)
+_JOBS = TypeAdapter(TrainJobsResponse)
+_STATS = TypeAdapter(StatsResponse)
+_EVENT = TypeAdapter(EventAccepted)
 # Connection refused is instant, but a blackholed host would otherwise hang the page for the
 # whole read timeout before the "not reachable" banner appears.
 _MAX_CONNECT_SECONDS = 3.0
@@ -58,17 +70,38 @@ class ModelNotReady(GatewayError):
     """503 from the gateway: no model is being served yet."""
 
 
+@dataclass(frozen=True)
+class Recommendations:
+    """One /recommend answer: the items, the model version that ranked them, and whether the
+    gateway had to answer without the ranker (X-Degraded)."""
+
+    items: list[RecommendedItem]
+    version: int | None
+    degraded: str | None
+
+
 class GatewayClient:
+    @classmethod
+    def from_settings(cls, settings: UISettings) -> GatewayClient:
+        """The one way pages build a client: everything it needs comes from the UI settings."""
+        key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+        return cls(settings.gateway_url, settings.timeout_seconds, api_key=key)
+
     def __init__(
         self,
         base_url: str,
         timeout_seconds: float,
         *,
         transport: httpx.BaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, _MAX_CONNECT_SECONDS))
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        # The gateway's admin key (UI_ADMIN_API_KEY), if it has one: Retrain and Activate need it.
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=headers
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -89,11 +122,46 @@ class GatewayClient:
         response = self._request("GET", "/recommend", params={"user": user, "k": k})
         return _model_version(response), _parse(_ITEMS, response)
 
+    def recommendations(self, user: str, k: int, *, explain: bool = False) -> Recommendations:
+        """As `recommend`, with the degraded flag and, if `explain`, each item's explanation."""
+        params: dict[str, str | int] = {"user": user, "k": k}
+        if explain:
+            params["explain"] = "true"
+        response = self._request("GET", "/recommend", params=params)
+        return Recommendations(
+            items=_parse(_ITEMS, response),
+            version=_model_version(response),
+            degraded=response.headers.get("X-Degraded"),
+        )
+
+    def send_event(self, user: str, product: str, event_type: EventType) -> EventAccepted:
+        """Tell the gateway what `user` did with `product`; their next answer is seeded by it."""
+        body = EventIn(user=user, product=product, type=event_type).model_dump(
+            mode="json", exclude_none=True
+        )
+        return _parse(_EVENT, self._request("POST", "/events", json=body))
+
     def train(self, dataset: DatasetName = "synthetic") -> str:
         """Start a training job; returns its id for `job`."""
-        body = TrainRequest(dataset=dataset).model_dump(mode="json", exclude_unset=True)
+        return self.train_request(TrainRequest(dataset=dataset))
+
+    def train_request(self, request: TrainRequest) -> str:
+        """Start a training job with every option of POST /train; returns its id."""
+        body = request.model_dump(mode="json", exclude_unset=True)
         response = self._request("POST", "/train", json=body)
         return _parse(_JOB_ACCEPTED, response).job_id
+
+    def jobs(self, limit: int = 20) -> TrainJobsResponse:
+        """Recent training jobs, newest first."""
+        return _parse(_JOBS, self._request("GET", "/train", params={"limit": limit}))
+
+    def model(self, version: int) -> ModelDetail:
+        """One version's manifest as the gateway shows it: metrics, params, evaluation."""
+        return _parse(_MODEL, self._request("GET", f"/models/{version}"))
+
+    def stats(self) -> StatsResponse:
+        """What every service serves and how fast (counters since each one started)."""
+        return _parse(_STATS, self._request("GET", "/stats"))
 
     def job(self, job_id: str) -> TrainJobStatus:
         response = self._request("GET", f"/train/{quote(job_id, safe='')}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,6 +15,12 @@ class UISettings(BaseSettings):
     timeout_seconds: float = Field(default=10, gt=0)
     # How often the page asks the gateway about a running training job.
     poll_seconds: float = Field(default=1.0, gt=0)
+    # Sent as X-API-Key: the gateway's admin key, if it has one (Retrain, Activate).
+    # RECSYS_ADMIN_API_KEY (shared with the gateway) is read when UI_ADMIN_API_KEY is absent.
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("admin_api_key", "UI_ADMIN_API_KEY", "RECSYS_ADMIN_API_KEY"),
+    )
 
 
 @lru_cache

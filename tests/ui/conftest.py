@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from ui.settings import get_settings
 
@@ -43,3 +48,78 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+Reply = tuple[int, object] | tuple[int, object, dict[str, str]]
+Route = Callable[["FakeGateway", bytes], Reply]
+
+
+@dataclass
+class FakeGateway:
+    """A scripted gateway: `routes[(method, path)]` answers; every request is recorded.
+
+    The path includes the query string, as the client sent it; a route for the bare path
+    answers any query."""
+
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    requests: list[tuple[str, str, object]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # for routes that change what others say
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                gateway.requests.append((self.command, self.path, body))
+                bare = self.path.split("?", 1)[0]
+                route = gateway.routes.get((self.command, self.path)) or gateway.routes.get(
+                    (self.command, bare)
+                )
+                reply: Reply = (404, {"detail": f"no route {self.path}"})
+                if route is not None:
+                    reply = route(gateway, raw)
+                code, payload = reply[0], reply[1]
+                headers = reply[2] if len(reply) == 3 else {}
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: object) -> None:  # keep output clean
+                pass
+
+        return Handler
+
+    def paths(self, method: str) -> list[str]:
+        return [path for m, path, _ in self.requests if m == method]
+
+
+@contextlib.contextmanager
+def fake_gateway(gateway: FakeGateway) -> Iterator[str]:
+    with serve_http(gateway.handler()) as url:
+        yield url
+
+
+def reply(body: object, code: int = 200, headers: dict[str, str] | None = None) -> Route:
+    """A route that always gives the same answer."""
+    return lambda gateway, raw: (code, body, headers or {})
+
+
+_CARD_TITLE = re.compile(r"^\*\*(\d+)\. .+\*\* · `([^`]+)`")
+
+
+def card_products(at: AppTest) -> list[str]:
+    """The product ids of the recommendation cards, in their rank order."""
+    found = [m for md in at.markdown if (m := _CARD_TITLE.match(str(md.value)))]
+    ranked = sorted((int(m.group(1)), m.group(2)) for m in found)
+    assert [rank for rank, _ in ranked] == list(range(1, len(ranked) + 1)), ranked
+    return [product for _, product in ranked]

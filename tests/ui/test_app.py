@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import serve_http
+from tests.ui.conftest import card_products, serve_http
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 # Synthetic training takes a while on a slow CI box; the page polls until it is done.
@@ -51,10 +51,6 @@ def _page_texts(at: AppTest) -> list[str]:
     return [str(element.value) for element in elements]
 
 
-def _products(at: AppTest) -> list[str]:
-    return [str(p) for table in at.table for p in table.value["product"].tolist()]
-
-
 def _ranked_by_version(at: AppTest) -> int:
     """The X-Model-Version of the shown recommendations, as the page prints it."""
     found = [m for text in _page_texts(at) if (m := re.search(r"model version (\d+)", text))]
@@ -72,7 +68,31 @@ def test_gateway_down_shows_banner(monkeypatch: pytest.MonkeyPatch, closed_port_
     banners = [e.value for e in at.error]
     assert any(f"gateway at {closed_port_url} is not reachable" in b for b in banners), banners
     assert any("make run" in b for b in banners), banners
-    assert not at.table
+    assert not card_products(at)
+
+
+@pytest.mark.parametrize(
+    ("page", "title"),
+    [
+        ("app_pages/training.py", "Training"),
+        ("app_pages/models.py", "Models"),
+        ("app_pages/evaluation.py", "Evaluation"),
+        ("app_pages/live.py", "Live"),
+    ],
+)
+def test_every_page_says_the_gateway_is_down(
+    monkeypatch: pytest.MonkeyPatch, closed_port_url: str, page: str, title: str
+) -> None:
+    monkeypatch.setenv("UI_GATEWAY_URL", closed_port_url)
+
+    at = AppTest.from_file(APP, default_timeout=30).run().switch_page(page).run()
+
+    assert not at.exception
+    assert [t.value for t in at.title] == [title]
+    banners = [e.value for e in at.error]
+    assert len(banners) == 1, banners
+    assert f"gateway at {closed_port_url} is not reachable" in banners[0]
+    assert "run `make run`" in banners[0]
 
 
 def test_no_model_yet_shows_info(
@@ -103,7 +123,7 @@ def test_recommendations_and_retrain_against_live_gateway(
 
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
-    products = _products(at)
+    products = card_products(at)
     assert len(products) >= 10, products
     assert all(re.fullmatch(r"P\w+", p) for p in products), products
     before = _ranked_by_version(at)
@@ -119,4 +139,4 @@ def test_recommendations_and_retrain_against_live_gateway(
     assert after != before
     assert f"Model version {after} is now served." in _page_texts(at)
     assert f"Serving model version {after}" in _page_texts(at)
-    assert len(_products(at)) >= 10
+    assert len(card_products(at)) >= 10

@@ -19,7 +19,7 @@ _REFRESH_SECONDS = 3.0
 
 def render_guarded(settings: UISettings, render: Callable[[GatewayClient], None]) -> None:
     """Run a page's body with a gateway client; every failure becomes a banner, not a traceback."""
-    with GatewayClient(settings.gateway_url, settings.timeout_seconds) as client:
+    with GatewayClient.from_settings(settings) as client:
         try:
             render(client)
         except GatewayUnavailable:
@@ -35,12 +35,16 @@ def render_guarded(settings: UISettings, render: Callable[[GatewayClient], None]
             st.error("Something unexpected went wrong; the details are in the UI's log.")
 
 
-def gateway_down(settings: UISettings) -> None:
-    st.error(
+def gateway_down_text(settings: UISettings) -> str:
+    return (
         f"The gateway at {settings.gateway_url} is not reachable. "
         "To start it, run `make run` in the project folder; "
         "this page reconnects by itself."
     )
+
+
+def gateway_down(settings: UISettings) -> None:
+    st.error(gateway_down_text(settings))
     auto_refresh(settings, until="reachable")
 
 
@@ -70,7 +74,7 @@ def auto_refresh(settings: UISettings, until: Literal["reachable", "ready"]) -> 
         st.session_state[_TICKS_KEY] += 1
         if st.session_state[_TICKS_KEY] == 1:
             return
-        with GatewayClient(settings.gateway_url, settings.timeout_seconds) as client:
+        with GatewayClient.from_settings(settings) as client:
             try:
                 ok = client.ready() or until == "reachable"
             except GatewayUnavailable:

@@ -1,36 +1,221 @@
-"""Retrain button and the progress of the training job it starts."""
+"""Starting training jobs, following the running one, and the history of recent jobs."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from typing import Any, get_args
 
 import streamlit as st
+from pydantic import ValidationError
 
-from shared.schemas import TrainJobStatus
+from shared.schemas import (
+    DatasetName,
+    TrainJobRecord,
+    TrainJobStatus,
+    TrainParams,
+    TrainRequest,
+)
 from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
 from ui.views.serving import wait_until_served
 
-# Session state survives reruns (any widget interaction), so a job started before is resumed.
+# Session state survives reruns (any widget interaction), so a job started before is resumed,
+# on whichever page the user is: both pages follow the same job.
 JOB_KEY = "train_job_id"
 OUTCOME_KEY = "train_outcome"
+DATASETS: list[DatasetName] = list(get_args(DatasetName))
+DATASET_KEY = "train_dataset"
+START_KEY = "train_start"
+HISTORY_LIMIT = 20
+# Where the server looks when no path is given (relative to its data folder).
+DEFAULT_PATHS = {
+    "online-retail": "online-retail/online_retail.csv.gz",
+    "movielens-100k": "movielens-100k",
+}
+DONE_TEXT = "Training: done (100%)"
 
 
 def render_retrain(client: GatewayClient, settings: UISettings, user: str) -> None:
-    outcome: tuple[bool, str] | None = st.session_state.pop(OUTCOME_KEY, None)
-    if outcome is not None:
-        ok, text = outcome
-        (st.success if ok else st.error)(text)
+    """One button: retrain on the synthetic data with the default recipe."""
+    show_outcome()
     running = JOB_KEY in st.session_state
     if st.button("Retrain", disabled=running, help="Train a new model on the synthetic dataset"):
         st.session_state[JOB_KEY] = client.train("synthetic")
+    follow_job(client, settings, user)
+
+
+def render_training(client: GatewayClient, settings: UISettings, probe_user: str) -> None:
+    """The Training page: options, start, progress of the running job, recent jobs."""
+    show_outcome()
+    running = JOB_KEY in st.session_state
+    request = _training_form(disabled=running)
+    start = st.button(
+        "Start training", key=START_KEY, type="primary", disabled=running or request is None
+    )
+    if start and request is not None:
+        try:
+            st.session_state[JOB_KEY] = client.train_request(request)
+        except GatewayError as err:  # 422 on bad options, 401/403 without a key...
+            st.error(f"Could not start training: {err.detail}")
+    # Reserved above the history, filled last: the polling loop must not hold back the table.
+    progress_area = st.container()
+    render_history(client)
+    with progress_area:
+        follow_job(client, settings, probe_user)
+
+
+def _training_form(disabled: bool) -> TrainRequest | None:
+    """The options of POST /train; None (with the reason shown) if they do not validate."""
+    dataset: DatasetName = st.selectbox(
+        "Dataset", DATASETS, key=DATASET_KEY, disabled=disabled, help="What to train on"
+    )
+    body: dict[str, Any] = {"dataset": dataset}
+    if dataset == "synthetic":
+        defaults = TrainParams()
+        users, products, days = st.columns(3)
+        body["params"] = {
+            "n_users": users.number_input(
+                "Users", 10, 200_000, defaults.n_users, 100, key="train_n_users", disabled=disabled
+            ),
+            "n_products": products.number_input(
+                "Products",
+                10,
+                100_000,
+                defaults.n_products,
+                50,
+                key="train_n_products",
+                disabled=disabled,
+            ),
+            "n_days": days.number_input(
+                "Days of history",
+                30,
+                3650,
+                defaults.n_days,
+                30,
+                key="train_n_days",
+                disabled=disabled,
+            ),
+        }
+    else:
+        path = st.text_input(
+            "Data path (relative to the server's data folder)",
+            placeholder=DEFAULT_PATHS.get(dataset, "e.g. my-shop/interactions.csv"),
+            key="train_data_path",
+            disabled=disabled,
+            help="Empty: the dataset's usual place, where there is one.",
+        ).strip()
+        if path:
+            body["data_path"] = path
+    if dataset == "csv":
+        user_col, item_col, rating_col, time_col = st.columns(4)
+        csv = {
+            "user_col": user_col.text_input(
+                "User column", "user_id", key="train_user_col", disabled=disabled
+            ),
+            "item_col": item_col.text_input(
+                "Item column", "product_id", key="train_item_col", disabled=disabled
+            ),
+            "rating_col": rating_col.text_input(
+                "Rating column (optional)", key="train_rating_col", disabled=disabled
+            ),
+            "time_col": time_col.text_input(
+                "Time column (optional)", key="train_time_col", disabled=disabled
+            ),
+        }
+        body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
+    if st.checkbox(
+        "Merge the events received through POST /events",
+        key="train_include_events",
+        disabled=disabled,
+        help="Events carry the time they happened: they belong to your shop's own timeline.",
+    ):
+        body["include_events"] = True
+    try:
+        return TrainRequest.model_validate(body)
+    except ValidationError as err:
+        st.error("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()))
+        return None
+
+
+def render_history(client: GatewayClient) -> None:
+    st.subheader("Recent jobs")
+    jobs = client.jobs(HISTORY_LIMIT).jobs
+    if not jobs:
+        st.caption("No training jobs yet.")
+        return
+    now = datetime.now(UTC)
+    # st.table rather than st.dataframe: its cells are real page text (searchable, testable).
+    st.table([history_row(job, now) for job in jobs], hide_index=True)
+    st.caption("Duration counts from submission, so it includes time spent in the queue.")
+
+
+def history_row(job: TrainJobRecord, now: datetime) -> dict[str, str]:
+    end = job.finished_at or now
+    duration = _duration((end - job.submitted_at).total_seconds())
+    if job.finished_at is None:
+        duration += " so far"
+    return {
+        "submitted (UTC)": job.submitted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "job": job.job_id[:8],
+        "dataset": job.dataset or "—",
+        "state": _state(job),
+        "duration": duration,
+        "result": _result(job),
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _state(job: TrainJobStatus) -> str:
+    if job.state == "SUCCESS":
+        return "done"
+    if job.state == "FAILURE":
+        return "failed"
+    if job.state == "PENDING":
+        return "queued"
+    return f"{job.stage or 'running'} ({job.progress:.0%})"
+
+
+def _result(job: TrainJobStatus) -> str:
+    if job.state == "FAILURE":
+        return f"error: {job.error or 'no error message'}"
+    if job.state != "SUCCESS":
+        return "—"
+    if job.model_version is None:
+        return "no model version"
+    served = "served" if job.promoted else "not promoted"
+    result = f"version {job.model_version}, {served}"
+    return f"{result}: {job.reason}" if job.reason else result
+
+
+def show_outcome() -> None:
+    """The outcome of the job that just ended (set before the page reran), once."""
+    outcome: tuple[bool, str] | None = st.session_state.pop(OUTCOME_KEY, None)
+    if outcome is None:
+        return
+    ok, text = outcome
+    if ok:
+        st.progress(1.0, text=DONE_TEXT)
+        st.success(text)
+    else:
+        st.error(text)
+
+
+def follow_job(client: GatewayClient, settings: UISettings, user: str) -> None:
+    """Poll the running job (if any) until it ends, then rerun the page to show its model."""
     job_id: str | None = st.session_state.get(JOB_KEY)
-    if job_id is not None:
-        _follow(client, settings, user, job_id)
-
-
-def _follow(client: GatewayClient, settings: UISettings, user: str, job_id: str) -> None:
-    """Poll the job until it ends, then rerun the page so it shows the model it produced."""
+    if job_id is None:
+        return
     bar = st.progress(0.0, text="Queued…")
     try:
         while True:

@@ -1,0 +1,31 @@
+"""run_training's output: the held-out evaluation the manifest keeps beside the metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.trainer.training import run_training
+from shared.datasets import synthetic
+from shared.schemas import TrainParams
+
+PARAMS = TrainParams(n_users=200, n_products=100, n_days=60, num_boost_round=50)
+
+
+def test_evaluation_matches_the_flat_metrics() -> None:
+    data = synthetic.generate(
+        n_users=PARAMS.n_users, n_products=PARAMS.n_products, n_days=PARAMS.n_days
+    )
+
+    out = run_training(data, PARAMS)
+
+    ev = out.evaluation
+    assert ev is not None
+    assert (ev.protocol, ev.k, ev.n_users) == ("temporal", 10, out.metrics["n_test_users"])
+    assert set(ev.models) == {"two_stage", "popularity", "candidates_only"}
+    assert ev.models["two_stage"]["ndcg@10"] == out.metrics["ndcg@10"]
+    assert ev.models["popularity"]["recall@10"] == out.metrics["popularity_recall@10"]
+    for name, curve in ev.ndcg_curves.items():
+        assert len(curve) == 50
+        assert curve[9] == pytest.approx(ev.models[name]["ndcg@10"], abs=1e-5)
+    # Small enough to live in every manifest.
+    assert len(ev.model_dump_json()) < 8_000

@@ -1,0 +1,197 @@
+"""The Training page through AppTest: the form, a job followed to its end, the job history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from shared.schemas import TrainJobRecord
+from tests.conftest import SMALL_TRAIN, wait_for_version
+from tests.ui.conftest import FakeGateway, Reply, fake_gateway, reply
+from ui.views.training import DATASET_KEY, DONE_TEXT, START_KEY, history_row
+
+APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+PAGE = "app_pages/training.py"
+
+_DONE = {
+    "job_id": "aaaaaaaa-1111",
+    "state": "SUCCESS",
+    "progress": 1.0,
+    "stage": "done",
+    "model_version": 2,
+    "promoted": True,
+    "reason": "first model",
+    "submitted_at": "2024-05-01T10:00:00Z",
+    "finished_at": "2024-05-01T10:01:05Z",
+    "dataset": "synthetic",
+}
+_FAILED = {
+    "job_id": "bbbbbbbb-2222",
+    "state": "FAILURE",
+    "progress": 1.0,
+    "error": "no user took a candidate item in the ranker's training window",
+    "submitted_at": "2024-05-01T11:00:00Z",
+    "finished_at": "2024-05-01T11:00:09Z",
+    "dataset": "csv",
+}
+
+
+def _start(gateway: FakeGateway, raw: bytes) -> Reply:
+    return 202, {"job_id": "cccccccc-3333"}
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:
+    status = {k: v for k, v in _DONE.items() if k not in ("submitted_at", "finished_at", "dataset")}
+    new_job = {**status, "job_id": "cccccccc-3333", "model_version": 4, "reason": "better"}
+    fake = FakeGateway(
+        {
+            ("GET", "/train"): reply({"jobs": [_FAILED, _DONE]}),
+            ("POST", "/train"): _start,
+            ("GET", "/train/cccccccc-3333"): reply(new_job),
+            # wait_until_served probes the gateway until it answers with the new version
+            ("GET", "/recommend"): reply([], headers={"X-Model-Version": "4"}),
+        }
+    )
+    with fake_gateway(fake) as url:
+        monkeypatch.setenv("UI_GATEWAY_URL", url)
+        monkeypatch.setenv("UI_POLL_SECONDS", "0.1")
+        yield fake
+
+
+def _open(timeout: float = 30) -> AppTest:
+    return AppTest.from_file(APP, default_timeout=timeout).run().switch_page(PAGE).run()
+
+
+def _history(at: AppTest) -> list[dict[str, Any]]:
+    tables = [t.value for t in at.table if "submitted (UTC)" in t.value.columns]
+    assert len(tables) == 1
+    return [{str(k): v for k, v in row.items()} for row in tables[0].to_dict("records")]
+
+
+def test_history_lists_jobs_with_duration_and_result(gateway: FakeGateway) -> None:
+    at = _open()
+
+    assert not at.exception
+    assert _history(at) == [
+        {
+            "submitted (UTC)": "2024-05-01 11:00:00",
+            "job": "bbbbbbbb",
+            "dataset": "csv",
+            "state": "failed",
+            "duration": "9 s",
+            "result": "error: no user took a candidate item in the ranker's training window",
+        },
+        {
+            "submitted (UTC)": "2024-05-01 10:00:00",
+            "job": "aaaaaaaa",
+            "dataset": "synthetic",
+            "state": "done",
+            "duration": "1 min 05 s",
+            "result": "version 2, served: first model",
+        },
+    ]
+
+
+def test_running_job_row_counts_time_so_far() -> None:
+    job = TrainJobRecord(
+        job_id="dddddddd-4444",
+        state="PROGRESS",
+        progress=0.6,
+        stage="ranker",
+        submitted_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+    )
+    row = history_row(job, now=datetime(2024, 5, 1, 13, 2, 30, tzinfo=UTC))
+    assert row["state"] == "ranker (60%)"
+    assert row["duration"] == "1 h 02 min so far"
+    assert row["dataset"] == "—" and row["result"] == "—"
+
+
+def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
+    at = _open()
+    assert {n.key for n in at.number_input} == {"train_n_users", "train_n_products", "train_n_days"}
+    assert not at.text_input
+
+    at.selectbox(key=DATASET_KEY).select("online-retail").run()
+    assert not at.number_input
+    assert at.text_input(key="train_data_path").placeholder == "online-retail/online_retail.csv.gz"
+
+    at.selectbox(key=DATASET_KEY).select("csv").run()
+    assert at.text_input(key="train_user_col").value == "user_id"
+    # The same column twice does not validate: said at once, and nothing can be started.
+    at.text_input(key="train_item_col").input("user_id").run()
+    assert not at.exception
+    assert any("columns must differ" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key=START_KEY).disabled
+    assert gateway.paths("POST") == []
+
+
+def test_start_follows_the_job_to_its_end(gateway: FakeGateway) -> None:
+    at = _open()
+    at.number_input(key="train_n_users").set_value(300).run()
+    at.checkbox(key="train_include_events").check().run()
+
+    at.button(key=START_KEY).click().run()
+
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    posted = [body for method, path, body in gateway.requests if method == "POST"]
+    assert posted == [
+        {
+            "dataset": "synthetic",
+            "params": {"n_users": 300, "n_products": 300, "n_days": 120},
+            "include_events": True,
+        }
+    ]
+    assert [s.value for s in at.success] == ["Model version 4 is now served."]
+    bars = at.get("progress")
+    assert [(b.proto.value, b.proto.text) for b in bars] == [(100, DONE_TEXT)]
+    assert not at.button(key=START_KEY).disabled  # no job running any more
+
+
+def test_refused_job_is_a_message_not_a_crash(gateway: FakeGateway) -> None:
+    gateway.routes[("POST", "/train")] = reply({"detail": "data_path must stay inside"}, 422)
+    at = _open()
+    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
+    at.text_input(key="train_data_path").input("../../etc").run()
+
+    at.button(key=START_KEY).click().run()
+
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Could not start training: data_path must stay inside"]
+    assert not at.get("progress")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_train_from_the_page_against_live_gateway(
+    monkeypatch: pytest.MonkeyPatch, live_gateway_url: str
+) -> None:
+    monkeypatch.setenv("UI_GATEWAY_URL", live_gateway_url)
+    monkeypatch.setenv("UI_POLL_SECONDS", "0.5")
+    original = httpx.get(f"{live_gateway_url}/models", timeout=10).json()["current"]
+    try:
+        at = _open(timeout=60)
+        params: dict[str, int] = SMALL_TRAIN["params"]  # type: ignore[assignment]
+        at.number_input(key="train_n_users").set_value(params["n_users"]).run()
+        at.number_input(key="train_n_products").set_value(params["n_products"]).run()
+        at.number_input(key="train_n_days").set_value(params["n_days"]).run()
+
+        at.button(key=START_KEY).click().run(timeout=480)
+
+        assert not at.exception
+        assert not at.error, [e.value for e in at.error]
+        done = [s.value for s in at.success]
+        assert len(done) == 1 and done[0].startswith("Model version "), done
+        newest = _history(at)[0]
+        assert newest["state"] == "done" and newest["dataset"] == "synthetic"
+        assert newest["result"].startswith(f"version {done[0].split()[2]}, ")
+    finally:
+        httpx.post(f"{live_gateway_url}/models/{original}/activate", timeout=10)
+        wait_for_version(live_gateway_url, original)
