@@ -39,6 +39,10 @@ class EventStore:
         raw = await self._r.lrange(self._recent_key(user), 0, -1)
         return [Event.model_validate_json(item) for item in raw]
 
-    def weighted(self, events: list[Event]) -> list[tuple[str, float]]:
-        """(product, weight) per event, by the configured weight of its type."""
-        return [(e.product, self._s.event_weights.get(e.type, 1.0)) for e in events]
+    def weight(self, event: Event) -> float:
+        """The configured weight of the event's type."""
+        return self._s.event_weights.get(event.type, 1.0)
+
+    def excludes(self, event: Event) -> bool:
+        """Whether the user now has the product (e.g. bought it) and must not get it again."""
+        return event.type in self._s.exclude_event_types

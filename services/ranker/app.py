@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.ml.model import RANKER_ARTIFACTS, RankingModel
@@ -19,6 +20,9 @@ class RankerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RANKER_", env_file=".env", extra="ignore")
 
     port: int = 8002
+    # Places in each answer kept for cold-start products (nobody took them yet) when the
+    # candidate stage proposed some: the ranker alone would always score them last.
+    fresh_slots: int = Field(default=1, ge=0, le=100)
 
 
 @lru_cache
@@ -27,6 +31,7 @@ def get_settings() -> RankerSettings:
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
     app, holder = create_model_service(
         "ranker", get_common_settings(), RANKER_ARTIFACTS, RankingModel.from_artifacts
     )
@@ -46,7 +51,9 @@ def create_app() -> FastAPI:
             return JSONResponse(
                 {"detail": f"model version {request.version} is not available"}, status_code=409
             )
-        items = loaded.model.rank(request.user, request.candidates, request.k, request.explain)
+        items = loaded.model.rank(
+            request.user, request.candidates, request.k, request.explain, settings.fresh_slots
+        )
         return RankResponse(user=request.user, version=loaded.version, items=items)
 
     return app

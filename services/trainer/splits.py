@@ -26,15 +26,23 @@ class Split:
     note: str
 
 
+def held_out_strength(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per user with history in train: test items they did not have in train, each with its
+    strongest rating in test (an event's type weight, a star rating, or 1 for plain positives)."""
+    keys = ["user_id", "product_id"]
+    test = test[test["user_id"].isin(set(train["user_id"]))]
+    had = train[keys].drop_duplicates()
+    new = test[[*keys, "rating"]].merge(had, on=keys, how="left", indicator=True)
+    best = new[new["_merge"] == "left_only"].groupby(keys, sort=False)["rating"].max()
+    truth: dict[str, dict[str, float]] = {}
+    for (user, item), rating in zip(best.index, best.to_numpy(dtype=float), strict=True):
+        truth.setdefault(str(user), {})[str(item)] = float(rating)
+    return truth
+
+
 def held_out_truth(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, set[str]]:
     """Per user with history in train: test items they did not have in train."""
-    test = test[test["user_id"].isin(set(train["user_id"]))]
-    seen = set(zip(train["user_id"], train["product_id"], strict=True))
-    truth: dict[str, set[str]] = {}
-    for user, item in zip(test["user_id"], test["product_id"], strict=True):
-        if (user, item) not in seen:
-            truth.setdefault(user, set()).add(item)
-    return truth
+    return {user: set(items) for user, items in held_out_strength(train, test).items()}
 
 
 def temporal_split(data: Dataset, test_days: int) -> Split:

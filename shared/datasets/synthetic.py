@@ -233,10 +233,36 @@ def _event_times(n_events: Ints, n_days: int, rng: np.random.Generator) -> Ints:
     return ordered
 
 
+def _new_arrivals(items: pd.DataFrame, n_new: int, seed: int) -> pd.DataFrame:
+    """Products just added to the catalog, nobody took them yet: each joins the brand and
+    category of an existing product, at a nearby price (what a shop's new season looks like)."""
+    rng = np.random.default_rng([seed, 1])  # own stream: the rest of the data stays identical
+    like = items.iloc[rng.integers(0, len(items), n_new)].reset_index(drop=True)
+    nouns = {name: words for name, _, words in CATEGORIES}
+    start = len(items)
+    titles = [
+        f"{title.split(' ')[0]} {nouns[cat][int(rng.integers(0, 6))]} #{start + j + 1}"
+        for j, (title, cat) in enumerate(zip(like["title"], like["category"], strict=True))
+    ]
+    return pd.DataFrame(
+        {
+            "product_id": [f"P{start + j + 1}" for j in range(n_new)],
+            "title": titles,
+            "category": like["category"],
+            "price": np.round(like["price"] * np.exp(rng.normal(0.0, 0.1, n_new)), 2),
+        }
+    )
+
+
 def generate(
-    n_users: int = 600, n_products: int = 300, n_days: int = 120, seed: int = 42
+    n_users: int = 600,
+    n_products: int = 300,
+    n_days: int = 120,
+    seed: int = 42,
+    n_new_products: int = 0,
 ) -> Dataset:
-    """Synthetic shop with `n_users` users, `n_products` products over `n_days` up to 2024-06-30."""
+    """Synthetic shop with `n_users` users, `n_products` products over `n_days` up to 2024-06-30,
+    plus `n_new_products` catalog items without any interaction yet (cold-start products)."""
     if n_users < 1 or n_products < 1 or n_days <= RECENT_DAYS:
         raise ValueError("need n_users >= 1, n_products >= 1 and n_days > 14")
     rng = np.random.default_rng(seed)
@@ -313,6 +339,8 @@ def generate(
         }
     )
     interactions = interactions.sort_values(["ts", "user_id"], kind="stable", ignore_index=True)
+    if n_new_products > 0:
+        items = pd.concat([items, _new_arrivals(items, n_new_products, seed)], ignore_index=True)
     return Dataset(name="synthetic", interactions=interactions, items=items, users=users)
 
 

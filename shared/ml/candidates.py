@@ -10,8 +10,13 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
 from shared.ml.interactions import DAY, UserItemStats
+from shared.ml.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
 
 SEED_HALF_LIFE_DAYS = 30.0
+# Catalogs up to TABLE_MAX_ITEMS keep each item's TABLE_WIDTH nearest neighbours in a table
+# (20k items: 20 MB); bigger ones search per request (exact or HNSW).
+TABLE_MAX_ITEMS = 20_000
+TABLE_WIDTH = 128
 
 
 def item_embeddings(stats: UserItemStats, n_items: int, dim: int, seed: int) -> np.ndarray:
@@ -34,11 +39,10 @@ def item_embeddings(stats: UserItemStats, n_items: int, dim: int, seed: int) -> 
 
 
 class CandidateIndex:
-    """Exact cosine k-NN over item embeddings; popularity serves cold users and top-ups.
+    """Cosine k-NN over item embeddings; popularity serves cold users and top-ups.
 
-    Vectors are unit length, so exact search is one matrix product and a partial sort. sklearn's
-    NearestNeighbors gives the same answer but spends ~4 ms per query validating its inputs, which
-    is most of a request's budget; an ANN backend for big catalogs plugs in behind `similar`.
+    Vectors are unit length; `similar` searches them through a `VectorIndex`: exact (one matrix
+    product and a partial sort) unless `use_backend` installs HNSW for a big catalog.
     """
 
     def __init__(
@@ -49,19 +53,49 @@ class CandidateIndex:
         # Optional learned item -> item neighbour weights (top-M per item): see `neighbour_graph`.
         self.graph = graph
         self._popular_order = np.argsort(-self.popularity, kind="stable")
+        self.vectors: VectorIndex = ExactIndex(self.embeddings)
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
+
+    def use_backend(self, params: AnnParams | None) -> None:
+        """Search through the backend `params` choose (exact below `params.min_items` items).
+
+        Called once at model load, before the index serves. An HNSW graph is built here from the
+        embeddings, never stored: the artifact stays the plain embeddings (one format, checked by
+        sha256, readable without hnswlib), at the cost of the build time in docs/benchmarks.md.
+        """
+        self.vectors = build_vector_index(self.embeddings, params)
+        self._table = None
+        if self._table_fits():
+            self.neighbour_table()  # now, not in the first request
 
     @property
     def n_items(self) -> int:
         return len(self.embeddings)
 
     def similar(self, seeds: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(neighbour positions, cosine similarities), each (len(seeds), n)."""
-        n = min(n, self.n_items)
-        sims = self.embeddings[seeds] @ self.embeddings.T
-        idx = np.argpartition(-sims, n - 1, axis=1)[:, :n]
-        top = np.take_along_axis(sims, idx, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
-        return np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+        """(neighbour positions, cosine similarities), each (len(seeds), min(n, n_items))."""
+        if n <= TABLE_WIDTH and self._table_fits():
+            ids, sims = self.neighbour_table()
+            return ids[seeds, :n], sims[seeds, :n]
+        return self.vectors.search(self.embeddings[seeds], n)
+
+    def _table_fits(self) -> bool:
+        return isinstance(self.vectors, ExactIndex) and self.n_items <= TABLE_MAX_ITEMS
+
+    def neighbour_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's TABLE_WIDTH nearest items, computed once: seeds are catalog items, so a
+        request (or each of the trainer's thousands of lists) looks its seeds up instead of
+        multiplying them against the whole catalog again."""
+        if self._table is None:
+            parts = [
+                self.vectors.search(self.embeddings[i : i + 2048], TABLE_WIDTH)
+                for i in range(0, self.n_items, 2048)
+            ]
+            self._table = (
+                np.vstack([ids for ids, _ in parts]),
+                np.vstack([sims for _, sims in parts]),
+            )
+        return self._table
 
     def popular(self, n: int, exclude: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
         """The n most popular items outside `exclude` (and inside the `allowed` mask, if any)."""
@@ -134,6 +168,8 @@ def generate_candidates(
     live_items: np.ndarray | None = None,
     live_weights: np.ndarray | None = None,
     allowed: np.ndarray | None = None,
+    exclude_history: bool = True,
+    live_exclude: np.ndarray | None = None,
 ) -> Candidates:
     """Neighbours of the user's items, merged; items the user already has are excluded.
 
@@ -142,6 +178,8 @@ def generate_candidates(
     quarters of the list); popular items top the list up to `n`. `live_items` are what the user
     did since the model was trained (events): the newest seeds, weighted by event type.
     `allowed` (a boolean mask over items) keeps only items that pass the request's filters.
+    What the user already has is never proposed again unless the shop allows repeats: the trained
+    history is excluded with `exclude_history`, each live event where `live_exclude` says so.
     """
     if user >= 0:
         sl = history.row(user)
@@ -156,17 +194,21 @@ def generate_candidates(
         seen = seeds = np.empty(0, dtype=np.int64)
         weights = np.empty(0, dtype=np.float64)
     graph_seeds, graph_weights = seen, np.ones(len(seen))
+    excluded = seen if exclude_history else np.empty(0, dtype=np.int64)
     if live_items is not None and live_weights is not None and len(live_items):
         seeds = np.concatenate([live_items, seeds])
         weights = np.concatenate([live_weights, weights])
         graph_seeds = np.concatenate([seen, live_items])
         graph_weights = np.concatenate([graph_weights, live_weights])
         seen = np.union1d(seen, live_items)
+        gone = live_items if live_exclude is None else live_items[live_exclude]
+        excluded = np.union1d(excluded, gone)
     scores = np.zeros(index.n_items, dtype=np.float64)
     best = np.full(index.n_items, -1, dtype=np.int64)
     if len(seeds):
         nbr, sim = index.similar(seeds, per_seed + 1)
-        contrib = np.maximum(sim, 0.0) * weights[:, None]
+        # A seed never recommends itself; it comes back only through other seeds, if allowed.
+        contrib = np.where(nbr == seeds[:, None], 0.0, np.maximum(sim, 0.0)) * weights[:, None]
         np.add.at(scores, nbr.ravel(), contrib.ravel())
         # strongest seed per item, for the `similar_to:` reason
         top = np.zeros(index.n_items)
@@ -174,14 +216,14 @@ def generate_candidates(
             better = contrib[row] > top[nbr[row]]
             top[nbr[row][better]] = contrib[row][better]
             best[nbr[row][better]] = seeds[row]
-    scores[seen] = 0.0
+    scores[excluded] = 0.0
     if allowed is not None:
         scores[~allowed] = 0.0
     primary = scores
     taken = np.empty(0, dtype=np.int64)
     if index.graph is not None and len(seen):
         primary = np.asarray(index.graph[graph_seeds].T @ graph_weights).ravel().astype(np.float64)
-        primary[seen] = 0.0
+        primary[excluded] = 0.0
         if allowed is not None:
             primary[~allowed] = 0.0
         by_graph = np.flatnonzero(primary > 0)
@@ -197,7 +239,7 @@ def generate_candidates(
         if len(lone):
             weights_to = index.graph[seen][:, lone].toarray()
             best[lone] = seen[np.argmax(weights_to, axis=0)]
-    fill = index.popular(n - len(reached), np.concatenate([seen, reached]), allowed)
+    fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     return Candidates(
         items=items,

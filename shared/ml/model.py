@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import orjson
 
 from shared.ml.candidates import CandidateIndex, Candidates, generate_candidates
+from shared.ml.content import ContentIndex
 from shared.ml.features import FEATURE_NAMES, FeatureStore, pair_features
 from shared.ml.interactions import IdMap
 from shared.ml.ranker import RankerModel
@@ -22,8 +24,10 @@ from shared.schemas import Candidate, Explanation, ItemFilters, RecommendedItem
 CATALOG = "catalog.json"
 FEATURES = "features.npz"
 INDEX = "index.npz"
+CONTENT = "content.npz"
 RANKER = "ranker.txt"
-CANDIDATE_ARTIFACTS = [CATALOG, FEATURES, INDEX]
+CANDIDATE_ARTIFACTS = [CATALOG, FEATURES, INDEX, CONTENT]
+COLD_START = "cold_start"
 RANKER_ARTIFACTS = [CATALOG, FEATURES, RANKER]
 
 
@@ -71,6 +75,14 @@ class Catalog:
         )
 
 
+class LiveEvent(NamedTuple):
+    """What a user did since the model was trained, as the candidate stage uses it."""
+
+    product: str
+    weight: float  # the event type's configured weight
+    exclude: bool = True  # the user has it now (e.g. bought it): do not propose it again
+
+
 def segment_popularity(store: FeatureStore, n_segments: int) -> np.ndarray:
     """(segments x items) how many users of each segment took each item, from the features."""
     out = np.zeros((max(n_segments, 1), len(store.item_log_pop_all)), dtype=np.float32)
@@ -82,8 +94,15 @@ def segment_popularity(store: FeatureStore, n_segments: int) -> np.ndarray:
 
 
 class CandidateModel:
-    def __init__(self, catalog: Catalog, store: FeatureStore, index: CandidateIndex) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: FeatureStore,
+        index: CandidateIndex,
+        content: ContentIndex | None = None,
+    ) -> None:
         self.catalog, self.store, self.index = catalog, store, index
+        self.content = content if content is not None else ContentIndex.empty(len(catalog.items))
         self.history = store.user_items
         self.segment_popularity = segment_popularity(store, len(catalog.segment_vocab))
         self._segments = {name: i for i, name in enumerate(catalog.segment_vocab)}
@@ -99,6 +118,7 @@ class CandidateModel:
             Catalog.from_bytes(a[CATALOG]),
             FeatureStore.from_bytes(a[FEATURES]),
             CandidateIndex.from_bytes(a[INDEX]),
+            ContentIndex.from_bytes(a[CONTENT]),
         )
 
     def allowed(self, filters: ItemFilters) -> np.ndarray | None:
@@ -124,12 +144,13 @@ class CandidateModel:
         self,
         user: int,
         n: int,
-        live: Sequence[tuple[str, float]] = (),
+        live: Sequence[LiveEvent] = (),
         allowed: np.ndarray | None = None,
+        exclude_history: bool = True,
     ) -> Candidates:
-        """Candidates for a user position; `live` = (product id, weight) of recent events."""
-        known = [(self.catalog.items.get(p), w) for p, w in live]
-        known = [(i, w) for i, w in known if i >= 0]  # products this version never saw
+        """Candidates for a user position, seeded by their history and `live` recent events."""
+        known = [(self.catalog.items.get(e.product), e) for e in live]
+        known = [(i, e) for i, e in known if i >= 0]  # products this version never saw
         return generate_candidates(
             self.index,
             self.history,
@@ -137,9 +158,43 @@ class CandidateModel:
             self.store.as_of,
             n,
             live_items=np.array([i for i, _ in known], dtype=np.int64),
-            live_weights=np.array([w for _, w in known], dtype=np.float64),
+            live_weights=np.array([e.weight for _, e in known], dtype=np.float64),
             allowed=allowed,
+            exclude_history=exclude_history,
+            live_exclude=np.array([e.exclude for _, e in known], dtype=bool),
         )
+
+    def fresh(
+        self,
+        user: int,
+        live: Sequence[LiveEvent],
+        n: int,
+        allowed: np.ndarray | None,
+        taken: np.ndarray,
+    ) -> list[Candidate]:
+        """Up to n catalog items nobody took yet whose content reads like what the user took."""
+        if n <= 0 or not len(self.content.fresh):
+            return []
+        items, weights = [], []
+        if user >= 0:
+            sl = self.history.row(user)
+            items.append(self.history.indices[sl])
+            weights.append(np.log1p(self.history.strength[sl]))
+        live_pos = self.catalog.items.positions([e.product for e in live])
+        ok = live_pos >= 0
+        items.append(live_pos[ok])
+        weights.append(np.array([e.weight for e in live], dtype=np.float64)[ok])
+        seeds = np.concatenate(items).astype(np.int64)
+        if not len(seeds):
+            return []
+        mask = np.ones(len(self.catalog.items), dtype=bool) if allowed is None else allowed.copy()
+        mask[taken] = False
+        found, sims = self.content.matches(seeds, np.concatenate(weights), n, mask)
+        ids = self.catalog.items.ids
+        return [
+            Candidate(product=ids[i], score=float(s), similarity=float(s), reason=COLD_START)
+            for i, s in zip(found.tolist(), sims.tolist(), strict=True)
+        ]
 
     def cold_start(
         self, user: int, segment: str | None, n: int, allowed: np.ndarray | None
@@ -168,10 +223,14 @@ class CandidateModel:
         self,
         user_id: str,
         n: int,
-        live: Sequence[tuple[str, float]] = (),
+        live: Sequence[LiveEvent] = (),
         filters: ItemFilters | None = None,
         segment: str | None = None,
+        exclude_history: bool = True,
+        fresh: int = 0,
     ) -> tuple[bool, list[Candidate]]:
+        """(known user, candidates): neighbours of what the user took, best first, with up to
+        `fresh` content matches among items nobody took yet in place of the last ones."""
         user = self.catalog.users.get(user_id)
         allowed = self.allowed(filters) if filters else None
         has_history = user >= 0 and self.history.indptr[user + 1] > self.history.indptr[user]
@@ -179,7 +238,7 @@ class CandidateModel:
             cold = self.cold_start(user, segment, n, allowed)
             if cold is not None:
                 return user >= 0, cold
-        c = self.positions(user, n, live, allowed)
+        c = self.positions(user, n, live, allowed, exclude_history)
         ids = self.catalog.items.ids
         out = [
             Candidate(
@@ -196,6 +255,9 @@ class CandidateModel:
                 strict=True,
             )
         ]
+        new = self.fresh(user, live, min(fresh, n), allowed, c.items)
+        if new:
+            out = out[: n - len(new)] + new
         return user >= 0 or bool(live), out
 
 
@@ -219,8 +281,16 @@ class RankingModel:
         )
 
     def rank(
-        self, user_id: str, candidates: list[Candidate], k: int, explain: bool = False
+        self,
+        user_id: str,
+        candidates: list[Candidate],
+        k: int,
+        explain: bool = False,
+        fresh_slots: int = 0,
     ) -> list[RecommendedItem]:
+        """The k best candidates by the ranker's score. Up to `fresh_slots` of them are kept
+        for cold-start candidates: the ranker learned from items with a history and scores a
+        product nobody took yet low, so without a reserved place it would never be seen."""
         user = self.catalog.users.get(user_id)
         known = [(self.catalog.items.get(c.product), c) for c in candidates]
         known = [(i, c) for i, c in known if i >= 0]  # products this version never saw are dropped
@@ -235,7 +305,12 @@ class RankingModel:
             np.array([c.similarity for _, c in known], np.float32),
         )
         scores = self.ranker.score(x)
-        order = np.argsort(-scores, kind="stable")[:k]
+        order = reserve_slots(
+            np.argsort(-scores, kind="stable"),
+            np.array([c.reason == COLD_START for _, c in known], dtype=bool),
+            k,
+            fresh_slots,
+        )
         explanations: dict[int, Explanation] = {}
         if explain:
             contrib = self.ranker.contributions(x[order])
@@ -261,3 +336,18 @@ class RankingModel:
             )
             for j in order.tolist()
         ]
+
+
+def reserve_slots(order: np.ndarray, fresh: np.ndarray, k: int, slots: int) -> np.ndarray:
+    """The first k of `order`, with the best `slots` fresh entries guaranteed a place (they take
+    the places of the lowest-scored others); the result stays in `order`'s order."""
+    top = order[:k]
+    wanted = min(slots, k, int(fresh.sum())) - int(fresh[top].sum())
+    if wanted <= 0:
+        return top
+    extra = order[k:][fresh[order[k:]]][:wanted]
+    others = top[~fresh[top]]
+    keep = np.concatenate([top[fresh[top]], others[: len(others) - wanted], extra])
+    rank_of = np.empty(len(order), dtype=np.int64)
+    rank_of[order] = np.arange(len(order))
+    return keep[np.argsort(rank_of[keep], kind="stable")]

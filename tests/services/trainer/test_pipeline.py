@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from services.trainer.pipeline import random_windows, temporal_windows
+from services.trainer.pipeline import (
+    build_catalog,
+    random_windows,
+    ranking_rows,
+    relevance_label,
+    stage_one,
+    temporal_windows,
+)
+from services.trainer.splits import held_out_strength
 from services.trainer.training import TrainOutput, run_training
 from shared.datasets import synthetic
 from shared.ml.interactions import DAY
@@ -80,3 +90,28 @@ def test_random_windows_hold_out_items_and_users() -> None:
         )
     )
     assert all((u, i) not in had for u, items in train_w.labels.items() for i in items)
+
+
+def test_labels_are_as_strong_as_the_interaction_when_graded() -> None:
+    data = synthetic.generate(n_users=200, n_products=80, n_days=60)
+    end = float(data.interactions["ts"].max()) + 1
+    train_ws, _ = temporal_windows(data, end, label_days=14)
+    w = train_ws[0]
+    catalog = build_catalog(data)
+    cm = stage_one(w.features, catalog, w.as_of, PARAMS)
+    graded = ranking_rows(cm, w.labels, 50, graded=True)
+    binary = ranking_rows(cm, w.labels, 50, graded=False)
+    np.testing.assert_array_equal(graded.groups, binary.groups)  # the same lists
+    np.testing.assert_array_equal(graded.y > 0, binary.y > 0)  # the same positives
+    assert set(np.unique(binary.y)) == {0.0, 1.0}
+    assert graded.y.max() > 1  # synthetic ratings run 1..5: a five-star item outweighs a one
+    assert set(np.unique(graded.y)) <= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
+    assert [relevance_label(s) for s in (0.2, 1.0, 2.6, 5.0, 99.0)] == [1, 1, 3, 5, 30]
+
+
+def test_a_window_keeps_the_strongest_rating_of_an_item() -> None:
+    before = pd.DataFrame({"user_id": ["u"], "product_id": ["a"], "rating": [1.0], "ts": [0]})
+    after = pd.DataFrame(
+        {"user_id": ["u", "u", "u"], "product_id": ["b", "b", "a"], "rating": [1.0, 5.0, 3.0]}
+    )
+    assert held_out_strength(before, after) == {"u": {"b": 5.0}}  # "a" the user had already

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets.base import Dataset
 from shared.ml.candidates import CandidateIndex
-from shared.ml.model import CandidateModel
+from shared.ml.model import CandidateModel, LiveEvent
 from shared.schemas import TrainParams
 
 
@@ -59,6 +62,39 @@ class CandidateGeneratorContract:
         assert [c.reason for c in cands] == ["popular"] * 3
         assert cands[0].product == "P20"  # taken by everybody
 
+    def test_repeat_purchase_mode_proposes_what_the_user_has(self, model: CandidateModel) -> None:
+        u0 = model.catalog.users.get("U0")
+        seen = set(
+            np.asarray(model.catalog.items.ids)[model.history.indices[model.history.row(u0)]]
+        )
+        _, again = model.candidates("U0", 14, exclude_history=False)
+        assert {c.product for c in again} & seen  # a repeat-purchase shop shows them again
+
+    def test_live_events_exclude_by_type(self, model: CandidateModel) -> None:
+        for exclude in (True, False):
+            event = LiveEvent("P11", 5.0, exclude)  # U0 (block A) suddenly looks at block B
+            _, cands = model.candidates("U0", 14, [event])
+            products = [c.product for c in cands]
+            if exclude:
+                assert "P11" not in products
+            assert any(c.reason == "similar_to:P11" for c in cands)
+            # a seed never recommends itself: if it comes back, another seed brought it
+            assert all(c.reason != "similar_to:P11" for c in cands if c.product == "P11")
+
+    def test_fresh_products_reached_by_content(self, model: CandidateModel) -> None:
+        if not len(model.content.fresh):
+            pytest.skip("this generator was built without fresh catalog items")
+        fresh = set(np.asarray(model.catalog.items.ids)[model.content.fresh])
+        for user, same_kind in (("U0", "a"), ("U1", "b")):
+            _, cands = model.candidates(user, 10, fresh=2)
+            new = [c for c in cands if c.reason == "cold_start"]
+            assert new and len(cands) == 10
+            assert {c.product for c in new} <= fresh
+            cats = {model.catalog.categories[model.catalog.items.get(c.product)] for c in new}
+            assert cats == {same_kind}
+        _, none = model.candidates("U0", 10)  # fresh=0: the list is neighbours only
+        assert all(c.reason != "cold_start" for c in none)
+
     def test_round_trip_through_bytes(self, model: CandidateModel) -> None:
         again = CandidateIndex.from_bytes(model.index.to_bytes())
         np.testing.assert_array_equal(again.embeddings, model.index.embeddings)
@@ -66,5 +102,34 @@ class CandidateGeneratorContract:
 
 class TestKnnCandidates(CandidateGeneratorContract):
     def make(self, data: Dataset) -> CandidateModel:
+        data = with_new_arrivals(data)
         end = float(data.interactions["ts"].max()) + 1
         return stage_one(data, build_catalog(data), end, TrainParams(embedding_dim=4))
+
+
+def with_new_arrivals(data: Dataset) -> Dataset:
+    """Two catalog items nobody took yet: one reads like block A (category a, its price range,
+    'item' titles), one like block B."""
+    new = pd.DataFrame(
+        {
+            "product_id": ["N1", "N2"],
+            "title": ["item new", "item new arrival"],
+            "category": ["a", "b"],
+            "price": [10.0, 40.0],
+        }
+    )
+    return replace(data, items=pd.concat([data.items, new], ignore_index=True))
+
+
+def test_neighbour_table_answers_like_a_search() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(300, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    index = CandidateIndex(v, np.ones(300))
+    seeds = np.array([0, 5, 299, 5])
+    for n in (1, 50, 128, 200):  # 200 is wider than the table: searched directly
+        ids, sims = index.similar(seeds, n)
+        want_ids, want_sims = index.vectors.search(v[seeds], n)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(sims, want_sims)
+    assert index.neighbour_table()[0].shape == (300, 128)

@@ -1,0 +1,114 @@
+"""Content vectors (title TF-IDF, category, price band) that make products nobody took yet
+reachable: a new catalog item is proposed to users whose items read like it.
+
+Collaborative signals (embeddings, neighbour graph, popularity) are all zero for an item without
+interactions, so without this a product added to the catalog could never be recommended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+PRICE_BANDS = 8
+# Relative weight of each block before rows are normalised: the title says most about a product,
+# its category a lot, its price band a little.
+TITLE_WEIGHT, CATEGORY_WEIGHT, PRICE_WEIGHT = 1.0, 0.6, 0.3
+
+
+def content_matrix(
+    titles: Sequence[str | None], categories: Sequence[str | None], prices: Sequence[float | None]
+) -> sp.csr_matrix:
+    """(items x features) unit rows: title TF-IDF | category one-hot | log-price band one-hot.
+    Items with no content at all keep an all-zero row and are similar to nothing."""
+    n = len(titles)
+    docs = [t or "" for t in titles]
+    blocks: list[sp.csr_matrix] = []
+    if any(d.strip() for d in docs):
+        tfidf = TfidfVectorizer(lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b")
+        # ValueError: every title was single letters or digits; the other blocks still hold.
+        with contextlib.suppress(ValueError):
+            blocks.append(sp.csr_matrix(tfidf.fit_transform(docs)) * TITLE_WEIGHT)
+    vocab = {c: i for i, c in enumerate(sorted({c for c in categories if c}))}
+    rows = [i for i, c in enumerate(categories) if c]
+    cols = [vocab[c] for c in categories if c]
+    blocks.append(
+        sp.csr_matrix(
+            (np.full(len(rows), CATEGORY_WEIGHT), (rows, cols)), shape=(n, max(len(vocab), 1))
+        )
+    )
+    known = [(i, float(p)) for i, p in enumerate(prices) if p is not None and p > 0]
+    band = np.zeros(0, dtype=np.int64)
+    if known:
+        logp = np.log([p for _, p in known])
+        edges = np.quantile(logp, np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
+        band = np.searchsorted(edges, logp)
+    blocks.append(
+        sp.csr_matrix(
+            (np.full(len(known), PRICE_WEIGHT), ([i for i, _ in known], band)),
+            shape=(n, PRICE_BANDS),
+        )
+    )
+    stacked = sp.hstack(blocks, format="csr", dtype=np.float32)
+    return sp.csr_matrix(normalize(stacked, norm="l2", axis=1))
+
+
+class ContentIndex:
+    """Content rows of the catalog's *fresh* items (no interactions when the model was built),
+    searched with the content rows of what a user took."""
+
+    def __init__(self, vectors: sp.csr_matrix, fresh: np.ndarray) -> None:
+        self.vectors = sp.csr_matrix(vectors, dtype=np.float32)
+        self.fresh = np.asarray(fresh, dtype=np.int64)
+        self._fresh_rows = self.vectors[self.fresh].T.tocsr()  # (features x fresh)
+
+    @classmethod
+    def empty(cls, n_items: int) -> ContentIndex:
+        """No content known: nothing is reachable this way."""
+        return cls(sp.csr_matrix((n_items, 1), dtype=np.float32), np.empty(0, dtype=np.int64))
+
+    def matches(
+        self,
+        seeds: np.ndarray,
+        weights: np.ndarray,
+        n: int,
+        allowed: np.ndarray | None = None,
+        min_similarity: float = 0.2,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to n fresh item positions most like the weighted seeds, with their cosine to the
+        seeds' profile; only matches at `min_similarity` or above (a weak match is noise)."""
+        if not len(self.fresh) or not len(seeds) or n <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        profile = np.asarray(self.vectors[seeds].T @ weights).ravel()
+        norm = float(np.linalg.norm(profile))
+        if norm == 0.0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        sims = np.asarray(self._fresh_rows.T @ (profile / norm)).ravel()
+        ok = sims >= min_similarity
+        if allowed is not None:
+            ok &= allowed[self.fresh]
+        cand = np.flatnonzero(ok)
+        top = cand[np.argsort(-sims[cand], kind="stable")][:n]
+        return self.fresh[top], sims[top].astype(np.float32)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        v = self.vectors
+        np.savez(
+            buf, data=v.data, indices=v.indices, indptr=v.indptr, shape=np.array(v.shape),
+            fresh=self.fresh,
+        )  # fmt: skip
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ContentIndex:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            shape = tuple(int(x) for x in npz["shape"])
+            vectors = sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]), shape=shape)
+            return cls(vectors, npz["fresh"])
