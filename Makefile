@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck fmt clean install bench-swap
+.PHONY: run test lint typecheck fmt clean install bench bench-swap bench-scale
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +40,18 @@ fmt: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## make bench: /recommend over three HTTP hops vs an in-process and a trivial-endpoint floor, at
+## 50-400 req/s on an Online Retail model trained through the queue (a few minutes).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_serve
+
 ## make bench-swap: publish 10 model versions under 100 req/s; failures, mixed versions, swap delay.
 bench-swap: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_swap
+
+## make bench-scale: exact vs HNSW candidate k-NN on 100k and 1M synthetic items (minutes).
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_scale
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

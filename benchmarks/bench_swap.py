@@ -18,12 +18,9 @@ macOS (CLOCK_MONOTONIC / mach_continuous_time), so they can be compared directly
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing as mp
 import os
-import random
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +28,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,6 +39,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.loadgen import LoadConfig, finish_load, start_load
 from services.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
 from shared.redis_conn import free_port, start_redis_server
@@ -63,88 +60,6 @@ RATE_VALIDITY = 0.95
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0] if __doc__ else None)
 # Tables stay readable when piped or logged (rich would otherwise squeeze them to 80 columns).
 console = Console(width=None if sys.stdout.isatty() else 120)
-
-
-# ----------------------------------------------------------------------------- load generator
-# Runs in a spawned process that re-imports this module: keep module-level imports light (the
-# training code is imported inside `train_models` only).
-
-
-@dataclass(frozen=True)
-class LoadConfig:
-    gateway_url: str
-    rate: float
-    duration: float
-    timeout: float
-    seed: int
-    out: str  # where the child writes its records (JSON list)
-
-
-def load_process(cfg: LoadConfig, started: MpEvent) -> None:
-    """Entry point of the load generator process."""
-    # Ctrl-C reaches the whole process group; the parent handles it and terminates us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    records = asyncio.run(generate_load(cfg, started))
-    Path(cfg.out).write_bytes(orjson.dumps(records))
-
-
-async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any]]:
-    """Open loop: request i is sent at t0 + i/rate whether or not earlier ones have answered."""
-    rng = random.Random(cfg.seed)
-    n = int(cfg.rate * cfg.duration)
-    timeout = httpx.Timeout(cfg.timeout, connect=min(0.5, cfg.timeout))
-    # Enough connections for every request that can be in flight within its deadline, so the
-    # client's own pool never queues requests and hides server latency.
-    pool = int(cfg.rate * cfg.timeout) + 10
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    records: list[dict[str, Any]] = []
-
-    async def one(client: httpx.AsyncClient, scheduled: float, user: str) -> None:
-        send = time.monotonic()
-        rec: dict[str, Any] = {"send": send, "lag": send - scheduled, "status": 0}
-        try:
-            # httpx's timeouts are per phase (pool, connect, read...); this is the whole request.
-            async with asyncio.timeout(cfg.timeout):
-                r = await client.get("/recommend", params={"user": user, "k": K})
-            rec.update(
-                status=r.status_code,
-                version=r.headers.get("X-Model-Version"),
-                degraded=r.headers.get("X-Degraded"),
-            )
-        except asyncio.CancelledError:
-            rec["error"] = "unfinished"
-            raise
-        except TimeoutError:
-            rec["error"] = "deadline"
-        except Exception as exc:  # any failure is a failed request here, whatever its kind
-            rec["error"] = type(exc).__name__
-        finally:
-            rec["latency"] = time.monotonic() - send
-            records.append(rec)
-
-    async with httpx.AsyncClient(
-        base_url=cfg.gateway_url, timeout=timeout, limits=limits
-    ) as client:
-        tasks: list[asyncio.Task[None]] = []
-        started.set()
-        t0 = time.monotonic()
-        stop_sending = t0 + cfg.duration + cfg.timeout  # bounded even if the loop falls behind
-        for i in range(n):
-            scheduled = t0 + i / cfg.rate
-            now = time.monotonic()
-            if now > stop_sending:
-                break
-            if scheduled > now:
-                await asyncio.sleep(scheduled - now)
-            user = f"U{rng.randint(1, N_USERS)}"
-            tasks.append(asyncio.create_task(one(client, scheduled, user)))
-        # Every request has its own deadline; this only bounds a client that is stuck anyway.
-        _, pending = await asyncio.wait(tasks, timeout=cfg.timeout + 5) if tasks else (set(), set())
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-    return records
 
 
 # ----------------------------------------------------------------------------- probe
@@ -519,15 +434,12 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         console.print(f"version {first} served; load {cfg.rate:g} req/s for {duration:.1f} s …")
 
         probe.start()
-        ctx = mp.get_context("spawn")
-        started = ctx.Event()
+        started = mp.get_context("spawn").Event()
+        users = tuple(f"U{u}" for u in range(1, N_USERS + 1))
         load_cfg = LoadConfig(
-            stack.gateway_url, cfg.rate, duration, cfg.timeout, cfg.seed, str(records_path)
+            stack.gateway_url, cfg.rate, duration, cfg.timeout, cfg.seed, users, str(records_path)
         )
-        load = ctx.Process(target=load_process, args=(load_cfg, started), name="bench-swap-load")
-        load.start()
-        if not started.wait(60):
-            raise RuntimeError("load generator did not start within 60 s")
+        load = start_load(load_cfg, started, "bench-swap-load")
         t0 = time.monotonic()
         pubs: list[tuple[int, int, float, float]] = []  # version, seed, published at, call s
         for i in range(cfg.versions):
@@ -541,12 +453,9 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             known.add(version)
             pubs.append((version, trained.params.seed, end, end - begin))
             console.print(f"  published version {version}")
-        load.join(timeout=duration + cfg.timeout + 30)
-        if load.is_alive() or load.exitcode != 0:
-            raise RuntimeError(f"load generator failed (exit code {load.exitcode})")
+        records = finish_load(load_cfg, load)
         probe.stop()
         stack.check_alive()  # a service that died under the swaps is a finding, not a number
-        records = orjson.loads(records_path.read_bytes())
         meta = {**asdict(cfg), "out": str(cfg.out), "loadavg_before": loadavg_before}
         meta["loadavg_after"] = list(os.getloadavg())
         return analyse(records, pubs, probe, known, t0, meta)

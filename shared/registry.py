@@ -12,6 +12,7 @@ version in `current` always finds its manifest and artifacts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ import redis
 
 from shared.artifacts import ArtifactStore, CorruptArtifactError, make_store, sha256_hex
 from shared.redis_conn import sync_client
-from shared.schemas import ArtifactInfo, ModelManifest, ModelPublished
+from shared.schemas import ArtifactInfo, EvaluationSummary, ModelManifest, ModelPublished
 from shared.settings import CommonSettings
 
 # Move `current` forward only: a slow job finishing after a newer one must not roll serving back.
@@ -61,6 +62,7 @@ class ModelRegistry:
         params: Mapping[str, object],
         metrics: Mapping[str, float],
         activate: bool = True,
+        evaluation: EvaluationSummary | None = None,
     ) -> tuple[ModelManifest, bool]:
         """Store a new version; make it current if `activate` and it is the newest.
 
@@ -76,8 +78,11 @@ class ModelRegistry:
             created_at=datetime.now(UTC),
             dataset=dataset,
             params=dict(params),
-            metrics=dict(metrics),
+            # JSON has no NaN: an undefined metric (no AUC without both classes) is left out,
+            # not written as a null that no reader could parse back into a float.
+            metrics={k: float(v) for k, v in metrics.items() if math.isfinite(v)},
             artifacts=infos,
+            evaluation=evaluation,
         )
         self._r.set(f"{self._p}:manifest:{version}", manifest.model_dump_json())
         self._r.zadd(f"{self._p}:versions", {str(version): version})

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -99,6 +100,15 @@ class RankResponse(Strict):
     items: list[RecommendedItem]
 
 
+class PopularResponse(Strict):
+    """GET /popular on the candidate service: the most taken items of a version, with their
+    titles and prices. The gateway caches it and answers with it when the candidate stage is
+    down (degraded, flagged `X-Degraded: candidate`)."""
+
+    version: int
+    items: list[RecommendedItem]
+
+
 EventType = Literal["view", "click", "add_to_cart", "purchase"]
 
 
@@ -109,6 +119,21 @@ class EventIn(Strict):
     product: Id
     type: EventType
     ts: datetime | None = None  # when it happened; the gateway's clock if absent
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _date_time_text(cls, v: object) -> object:
+        """An RFC 3339 date-time as the schema says, not pydantic's lax numbers or dates."""
+        if v is None or isinstance(v, datetime):
+            return v
+        if isinstance(v, str) and len(v) > 10 and v[10] in "Tt ":
+            try:
+                datetime.fromisoformat(v)
+            except ValueError:
+                pass
+            else:
+                return v
+        raise ValueError("ts must be a date-time like 2024-06-01T12:00:00Z")
 
 
 class Event(Strict):
@@ -125,12 +150,25 @@ class EventAccepted(Strict):
     id: str  # the Redis stream entry id
 
 
+# A Dask scheduler: [tcp:// | tls://]host:port, host a name, IPv4 or [IPv6] address.
+DaskAddress = Annotated[
+    str,
+    StringConstraints(
+        max_length=262,
+        pattern=r"^(?:(?:tcp|tls)://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?"
+        r"|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$",
+    ),
+]
+
+
 class TrainParams(Strict):
     """Knobs of one training run; defaults suit the synthetic demo data."""
 
     n_users: int = Field(default=600, ge=10, le=200_000)
     n_products: int = Field(default=300, ge=10, le=100_000)
     n_days: int = Field(default=120, ge=30, le=3650)
+    # Synthetic only: catalog items nobody took yet (reachable through their content).
+    n_new_products: int = Field(default=10, ge=0, le=10_000)
     seed: int = 42
     embedding_dim: int = Field(default=32, ge=2, le=512)
     # Learned item-neighbour graph (EASE weights, top-N per item) beside embedding k-NN; 0 = off.
@@ -144,6 +182,21 @@ class TrainParams(Strict):
     train_windows: int = Field(default=1, ge=1, le=12)
     test_days: int = Field(default=14, ge=1, le=365)
     num_boost_round: int = Field(default=300, ge=1, le=5000)
+    # Ranker labels as strong as the interaction (event weight, rating); False: 0/1.
+    graded_labels: bool = True
+    # Where the ranker is fitted: in the training process, or on a Dask cluster (lightgbm.dask)
+    # whose scheduler is `scheduler`; unset, the worker's TRAINER_DASK_SCHEDULER.
+    engine: Literal["local", "dask"] = "local"
+    scheduler: DaskAddress | None = None
+
+    @model_validator(mode="after")
+    def _scheduler(self) -> TrainParams:
+        if self.scheduler is not None:
+            if self.engine != "dask":
+                raise ValueError("scheduler is only used with engine='dask'")
+            if not 0 < int(self.scheduler.rsplit(":", 1)[1]) < 65536:
+                raise ValueError(f"scheduler port out of range in {self.scheduler!r}")
+        return self
 
 
 # CSV header names: printable (no control characters, so they cannot forge log or error lines).
@@ -174,6 +227,7 @@ class CsvOptions(Strict):
 
 class TrainRequest(Strict):
     dataset: DatasetName = "synthetic"
+    # Relative to the data folder (RECSYS_DATA_DIR); API requests may not leave it.
     data_path: str | None = Field(default=None, max_length=4096)
     params: TrainParams = Field(default_factory=TrainParams)
     # Merge events ingested from POST /events into the training data (weights by event type).
@@ -190,6 +244,18 @@ class TrainJobStatus(Strict):
     promoted: bool | None = None
     reason: str | None = None
     error: str | None = None
+
+
+class TrainJobRecord(TrainJobStatus):
+    """One job of GET /train (history): its status plus when it was submitted and ended."""
+
+    submitted_at: datetime
+    finished_at: datetime | None = None  # when it succeeded or failed; None while it runs
+    dataset: str | None = None  # None until a worker has picked the job up
+
+
+class TrainJobsResponse(Strict):
+    jobs: list[TrainJobRecord]  # newest first
 
 
 class TrainProgress(Strict):
@@ -217,6 +283,17 @@ class ArtifactInfo(Strict):
     size: int
 
 
+class EvaluationSummary(Strict):
+    """A version's held-out evaluation, as the Evaluation page plots it: every model's ranking
+    metrics at `k` (the two-stage model and its baselines, same users) and NDCG@K curves."""
+
+    protocol: str
+    k: int = Field(ge=1)
+    n_users: int = Field(ge=0)
+    models: dict[str, dict[str, float]]
+    ndcg_curves: dict[str, list[float]] = Field(default_factory=dict)  # [K - 1] is NDCG@K
+
+
 class ModelManifest(Strict):
     version: int
     created_at: datetime
@@ -224,6 +301,7 @@ class ModelManifest(Strict):
     params: dict[str, object] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
     artifacts: dict[str, ArtifactInfo]
+    evaluation: EvaluationSummary | None = None  # None for versions trained before it was kept
 
 
 class ModelSummary(Strict):
@@ -238,6 +316,14 @@ class ModelsResponse(Strict):
     versions: list[ModelSummary]
 
 
+class ModelDetail(ModelSummary):
+    """GET /models/{version}: one version's summary, how it was trained and evaluated."""
+
+    current: bool
+    params: dict[str, object]
+    evaluation: EvaluationSummary | None
+
+
 class ModelActivated(Strict):
     current: int
 
@@ -246,6 +332,35 @@ class ModelPublished(Strict):
     """Message on the registry's pub/sub channel whenever `current` moves."""
 
     version: int
+
+
+class ServiceStats(Strict):
+    """One service's serving route as its Prometheus metrics tell it, counted since it started.
+
+    Latency buckets are cumulative, as Prometheus exposes them; two snapshots give the rate and
+    the latency of the time between them (`shared.stats.window`).
+    """
+
+    service: str
+    reachable: bool
+    detail: str | None = None  # why it could not be scraped
+    route: str  # the route measured: what the service is for (not /metrics, /healthz...)
+    model_version: int | None = None  # the version it loaded last; None for the gateway
+    requests: int = 0
+    errors: int = 0  # 5xx answers
+    bucket_bounds: list[float] = Field(default_factory=list)  # seconds, finite, ascending
+    bucket_counts: list[int] = Field(default_factory=list)  # requests at or under each bound
+    p50_seconds: float | None = None  # estimated from the buckets; None without requests
+    p99_seconds: float | None = None
+    degraded: dict[str, int] = Field(default_factory=dict)  # mode -> answers served degraded
+
+
+class StatsResponse(Strict):
+    """GET /stats: what the gateway and its two stages serve, and how fast."""
+
+    collected_at: float  # unix seconds, the gateway's clock
+    current: int | None  # the registry's current version (what every service should serve)
+    services: list[ServiceStats]
 
 
 class Health(Strict):

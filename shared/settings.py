@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,7 +16,8 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=".env", extra="ignore")
 
     redis_url: str = "redis://localhost:6379/0"
-    # "redis": artifacts in Redis (containers need no shared disk); "file:///path" for big ones.
+    # "redis": artifacts in Redis (containers need no shared disk); for big ones an fsspec URL:
+    # "s3://bucket/prefix" (the s3 extra) or "file:///path" (shared.artifacts.make_store).
     artifact_store: str = "redis"
     key_prefix: str = "recsys"
     data_dir: Path = Path("../shared/data")
@@ -26,9 +28,23 @@ class CommonSettings(BaseSettings):
     event_weights: dict[str, float] = Field(
         default_factory=lambda: {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 5.0}
     )
+    # What a user already has is not recommended again: live events of these types, and the
+    # trained history when `history_event_type` is among them. Repeat-purchase shops: [].
+    exclude_event_types: list[str] = Field(default_factory=lambda: ["purchase"])
+    history_event_type: str = "purchase"  # what the training interactions stand for
     # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
     events_stream_max: int = Field(default=1_000_000, ge=1000)
     recent_events_per_user: int = Field(default=50, ge=1, le=1000)
+    # Candidate k-NN: "exact" (a matrix product; the default, right for thousands of items) or
+    # "hnsw" (approximate, hnswlib graph rebuilt from the embeddings at each model load), used
+    # only when the catalog has at least ann_min_items items. Trade-offs: docs/benchmarks.md.
+    ann_backend: Literal["exact", "hnsw"] = "exact"
+    ann_min_items: int = Field(default=50_000, ge=0)
+    ann_m: int = Field(default=32, ge=2, le=128)
+    ann_ef_construction: int = Field(default=200, ge=1)
+    ann_ef_search: int = Field(default=150, ge=1)
+    # 1 builds the same graph on every load (replicas agree); more threads build faster.
+    ann_num_threads: int = Field(default=1, ge=1)
 
 
 @lru_cache

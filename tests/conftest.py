@@ -70,20 +70,36 @@ def wait_for_version(gateway_url: str, version: int, timeout: float = 30, user: 
 
 
 @contextlib.contextmanager
-def running_stack(redis_url: str, db: int, workdir: Path, train: bool = True) -> Iterator[Stack]:
+def running_stack(
+    redis_url: str,
+    db: int,
+    workdir: Path,
+    train: bool = True,
+    env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
     """Redis (database `db` of the test server), a Celery worker and the three services as real
-    processes on free ports; with `train`, a first model trained through the queue."""
+    processes on free ports; with `train`, a first model trained through the queue. `env` adds
+    settings (with GATEWAY_ADMIN_API_KEY, the first training sends that key)."""
     settings = StackSettings.on_free_ports()
-    env = {
+    extra = {
         "RECSYS_REDIS_URL": f"{redis_url.rsplit('/', 1)[0]}/{db}",
         "RECSYS_MODEL_CHECK_SECONDS": "1",
         "RECSYS_DATA_DIR": str(DATA_DIR),
+        # Admin routes open unless a test asks for a key (a developer's own key stays out).
+        "GATEWAY_ADMIN_API_KEY": "",
+        **(env or {}),
     }
-    s = Stack(settings, workdir, with_ui=False, with_beat=False, extra_env=env)
+    s = Stack(settings, workdir, with_ui=False, with_beat=False, extra_env=extra)
+    key = extra.get("GATEWAY_ADMIN_API_KEY")
     try:
         s.start()
         if train:
-            job = httpx.post(f"{s.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()
+            job = httpx.post(
+                f"{s.gateway_url}/train",
+                json=SMALL_TRAIN,
+                headers={"X-API-Key": key} if key else None,
+                timeout=10,
+            ).json()
             status = wait_for_job(s.gateway_url, job["job_id"])
             assert status.state == "SUCCESS", status.error
             assert status.model_version is not None

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Annotated, Any
 
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.candidate.popular import popular_items
 from shared.events import EventStore
-from shared.ml.model import CANDIDATE_ARTIFACTS, CandidateModel
+from shared.ml.model import CANDIDATE_ARTIFACTS, CandidateModel, LiveEvent
+from shared.ml.vector_index import AnnParams
 from shared.redis_conn import async_client
-from shared.schemas import CandidateRequest, CandidateResponse
+from shared.schemas import CandidateRequest, CandidateResponse, ErrorBody, PopularResponse
 from shared.service import create_model_service
-from shared.settings import get_common_settings
+from shared.settings import CommonSettings, get_common_settings
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,8 @@ class CandidateSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CANDIDATE_", env_file=".env", extra="ignore")
 
     port: int = 8001
+    # Places in each candidate list for catalog items nobody took yet, found by their content.
+    fresh_candidates: int = Field(default=5, ge=0, le=100)
 
 
 @lru_cache
@@ -32,10 +37,29 @@ def get_settings() -> CandidateSettings:
     return CandidateSettings()
 
 
+def ann_params(common: CommonSettings) -> AnnParams:
+    return AnnParams(
+        backend=common.ann_backend,
+        min_items=common.ann_min_items,
+        m=common.ann_m,
+        ef_construction=common.ann_ef_construction,
+        ef_search=common.ann_ef_search,
+        num_threads=common.ann_num_threads,
+    )
+
+
+def load_model(artifacts: dict[str, bytes], ann: AnnParams) -> CandidateModel:
+    """A version's candidate stage, its k-NN through the configured backend (HNSW built here)."""
+    model = CandidateModel.from_artifacts(artifacts)
+    model.index.use_backend(ann)
+    return model
+
+
 def create_app() -> FastAPI:
-    common = get_common_settings()
+    common, settings = get_common_settings(), get_settings()
+    exclude_history = common.history_event_type in common.exclude_event_types
     app, holder = create_model_service(
-        "candidate", common, CANDIDATE_ARTIFACTS, CandidateModel.from_artifacts
+        "candidate", common, CANDIDATE_ARTIFACTS, partial(load_model, ann=ann_params(common))
     )
     # Creating the client does no I/O; it connects on first use.
     events = EventStore(async_client(common.redis_url), common)
@@ -50,15 +74,34 @@ def create_app() -> FastAPI:
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         try:
-            live = events.weighted(await events.recent(request.user))
+            recent = await events.recent(request.user)
         except redis.RedisError as exc:  # the model still answers from what it was trained on
             log.warning("recent events unavailable: %s", exc)
-            live = []
+            recent = []
+        live = [LiveEvent(e.product, events.weight(e), events.excludes(e)) for e in recent]
         known, items = loaded.model.candidates(
-            request.user, request.n, live, request.filters, request.segment
+            request.user,
+            request.n,
+            live,
+            request.filters,
+            request.segment,
+            exclude_history=exclude_history,
+            fresh=settings.fresh_candidates,
         )
         return CandidateResponse(
             user=request.user, version=loaded.version, known_user=known, candidates=items
         )
+
+    @app.get(
+        "/popular",
+        response_model=PopularResponse,
+        responses={503: {"description": "no model yet", "model": ErrorBody}},
+    )
+    async def popular(n: Annotated[int, Query(ge=1, le=5000)] = 500) -> Any:
+        """The gateway's fallback list (kept for when this service is down)."""
+        loaded = holder.get()
+        if loaded is None:
+            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+        return PopularResponse(version=loaded.version, items=popular_items(loaded.model, n))
 
     return app

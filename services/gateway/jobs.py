@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, cast
 
+import redis
 from anyio import to_thread
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.gateway.security import AdminDep, ConfinedTrainRequest
 from services.trainer.celery_app import TRAIN_TASK, celery_app
-from shared.schemas import JobAccepted, TrainJobStatus, TrainProgress, TrainRequest, TrainResult
+from shared.schemas import (
+    JobAccepted,
+    TrainJobRecord,
+    TrainJobsResponse,
+    TrainJobStatus,
+    TrainProgress,
+    TrainRequest,
+    TrainResult,
+)
 from shared.settings import get_common_settings
 
 router = APIRouter()
@@ -29,7 +40,7 @@ def _submit(req: TrainRequest, request: Request) -> str:
 
 
 @router.post("/train", status_code=202, response_model=JobAccepted)
-async def train(req: TrainRequest, request: Request) -> JobAccepted:
+async def train(req: ConfinedTrainRequest, request: Request, _: AdminDep) -> JobAccepted:
     return JobAccepted(job_id=await to_thread.run_sync(_submit, req, request))
 
 
@@ -69,3 +80,60 @@ async def train_status(job_id: JobId, request: Request) -> Any:
     if known is None:
         return JSONResponse({"detail": f"unknown job {job_id!r}"}, status_code=404)
     return await to_thread.run_sync(job_status, job_id)
+
+
+def _result_ttl_seconds() -> float:
+    expires = celery_app.conf.result_expires
+    return expires.total_seconds() if isinstance(expires, timedelta) else float(expires or 0)
+
+
+def _dataset(meta: dict[str, Any]) -> str | None:
+    # result_extended: the result keeps the task's arguments, here [TrainRequest as JSON].
+    args = meta.get("args")
+    if isinstance(args, list | tuple) and args and isinstance(args[0], dict):
+        dataset = args[0].get("dataset")
+        return dataset if isinstance(dataset, str) else None
+    return None
+
+
+def _finished_at(meta: dict[str, Any]) -> datetime | None:
+    done = meta.get("date_done")
+    if isinstance(done, str):
+        done = datetime.fromisoformat(done)
+    if not isinstance(done, datetime):
+        return None
+    return done if done.tzinfo is not None else done.replace(tzinfo=UTC)
+
+
+def job_history(client: redis.Redis, limit: int) -> TrainJobsResponse:
+    """The newest `limit` jobs submitted here whose Celery result has not expired yet (older
+    ones would read as PENDING forever), newest first."""
+    ttl = _result_ttl_seconds()
+    oldest = time.time() - ttl if ttl > 0 else "-inf"
+    entries = cast(
+        list[tuple[bytes, float]],
+        client.zrevrangebyscore(_jobs_key(), "+inf", oldest, start=0, num=limit, withscores=True),
+    )
+    jobs = []
+    for raw_id, submitted in entries:
+        job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        status = job_status(job_id)
+        meta = celery_app.backend.get_task_meta(job_id)
+        done = status.state in ("SUCCESS", "FAILURE")
+        jobs.append(
+            TrainJobRecord(
+                **status.model_dump(),
+                submitted_at=datetime.fromtimestamp(submitted, UTC),
+                finished_at=_finished_at(meta) if done else None,
+                dataset=_dataset(meta),
+            )
+        )
+    return TrainJobsResponse(jobs=jobs)
+
+
+@router.get("/train", response_model=TrainJobsResponse)
+async def train_history(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100, description="newest jobs to list")] = 20,
+) -> TrainJobsResponse:
+    return await to_thread.run_sync(job_history, request.app.state.redis, limit)

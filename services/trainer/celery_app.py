@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+from typing import Any
+
+from celery import Celery, signals
+from prometheus_client import start_http_server
 
 from services.trainer.settings import TrainerSettings, get_settings
+from shared.observability import setup_logging
+from shared.redis_conn import mask_url
 from shared.settings import CommonSettings, get_common_settings
 
 TRAIN_TASK = "trainer.train"
@@ -22,13 +28,24 @@ def create_celery(common: CommonSettings, settings: TrainerSettings) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],  # never unpickle what came over the network
+        result_accept_content=["json"],
         task_routes={"trainer.*": {"queue": settings.queue}},
         task_acks_late=True,  # training is idempotent: a killed worker's job is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_track_started=True,
+        # Results also keep the task's arguments: the gateway's job history shows the dataset.
+        result_extended=True,
         result_expires=7 * 86_400,
         broker_connection_retry_on_startup=True,
+        # Redis restarts: the worker reconnects by itself, however long Redis is away (kombu
+        # retries every 2, 4, ... up to 30 s); clients ping idle connections before reuse.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={"health_check_interval": 10, "socket_keepalive": True},
+        redis_backend_health_check_interval=10,
+        redis_socket_keepalive=True,
+        redis_retry_on_timeout=True,
         worker_hijack_root_logger=False,
     )
     schedule: dict[str, dict[str, object]] = {}
@@ -47,3 +64,28 @@ def create_celery(common: CommonSettings, settings: TrainerSettings) -> Celery:
 # Celery's CLI (`celery -A services.trainer.celery_app`) needs a module-level app; building it does
 # no I/O (connections are opened lazily).
 celery_app = create_celery(get_common_settings(), get_settings())
+log = logging.getLogger(__name__)
+
+
+@signals.setup_logging.connect  # type: ignore[untyped-decorator]
+def _json_logs(loglevel: str | int | None = None, **_: Any) -> None:
+    """Worker and beat log JSON lines like the services (Celery's own setup is skipped)."""
+    setup_logging(loglevel or get_common_settings().log_level, "trainer")
+    log.info("trainer: broker and results at %s", mask_url(get_common_settings().redis_url))
+
+
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator]
+def _metrics_endpoint(**_: Any) -> None:
+    """Each pool process (where tasks run) serves its Prometheus metrics, if configured."""
+    base = get_settings().metrics_port
+    if base <= 0:
+        return
+    from billiard.process import current_process
+
+    port = base + int(getattr(current_process(), "index", 0) or 0)
+    try:
+        start_http_server(port, addr="0.0.0.0")  # scraped from other containers too
+    except OSError as exc:
+        log.warning("trainer metrics: port %d unavailable (%s)", port, exc)
+    else:
+        log.info("trainer metrics on port %d", port)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.progress import Progress
 
 from services.trainer.cli_models import app as models_app
@@ -74,8 +75,19 @@ def train(
     time_col: TimeCol = None,
     items_path: ItemsPath = None,
     seed: int = 42,
+    engine: Annotated[
+        str, typer.Option(help="where the ranker is fitted: local | dask (lightgbm.dask)")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="dask: the scheduler, tcp://host:8786 (default TRAINER_DASK_SCHEDULER)"),
+    ] = None,
+    if_no_model: Annotated[
+        bool, typer.Option(help="train only if no model is current yet (first start, containers)")
+    ] = False,
 ) -> None:
-    """Train both stages in this process and publish a new model version to the registry."""
+    """Train both stages and publish a new model version; the ranker in this process or on Dask."""
+    from services.trainer.engines import EngineError
     from services.trainer.publish import train_and_publish
     from services.trainer.settings import get_settings
     from shared.datasets.loader import DatasetError
@@ -83,7 +95,11 @@ def train(
     from shared.settings import get_common_settings
 
     common = get_common_settings()
-    params = TrainParams(seed=seed, test_days=test_days)
+    registry = ModelRegistry.from_settings(common)
+    if if_no_model and (current := registry.current_version()) is not None:
+        console.print(f"model version {current} is current: nothing to train")
+        return
+    params = _train_params(seed=seed, test_days=test_days, engine=engine, scheduler=scheduler)
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
     )
@@ -96,19 +112,27 @@ def train(
         try:
             result = train_and_publish(
                 request,
-                ModelRegistry.from_settings(common),
+                registry,
                 common.data_dir,
                 progress,
                 get_settings(),
                 allow_outside=True,
             )
-        except DatasetError as exc:
+        except (DatasetError, EngineError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     state = "now current" if result.promoted else "stored, not activated"
     console.print(f"model version {result.model_version}: {state} ({result.reason})")
     for key in ("ndcg@10", "popularity_ndcg@10", "precision@10", "recall@10", "ranker_auc"):
         console.print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
+
+
+def _train_params(**values: object) -> TrainParams:
+    try:
+        return TrainParams.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems) from None
 
 
 @app.command()
@@ -212,9 +236,13 @@ def ensure_model(gateway_url: str, timeout: float = 600) -> None:
     if models["current"] is not None:
         console.print(f"serving model version {models['current']}")
         return
-    job = httpx.post(f"{gateway_url}/train", json={"dataset": "synthetic"}, timeout=10).json()[
-        "job_id"
-    ]
+    from services.gateway.settings import GatewaySettings
+
+    key = GatewaySettings().admin_api_key  # the gateway `up` started reads the same settings
+    headers = {"X-API-Key": key.get_secret_value()} if key else None
+    job = httpx.post(
+        f"{gateway_url}/train", json={"dataset": "synthetic"}, headers=headers, timeout=10
+    ).json()["job_id"]
     deadline = time.monotonic() + timeout
     with Progress(console=console) as bar:
         task = bar.add_task("training the first model", total=1.0)

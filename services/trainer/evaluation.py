@@ -3,6 +3,7 @@ items over the full catalog, with each user's training items excluded from the r
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,9 @@ import scipy.sparse as sp
 from services.trainer.pipeline import LabelScheme, fit_two_stage
 from services.trainer.splits import Split
 from shared.ml.baselines import Recommender
-from shared.ml.metrics import evaluate_rankings, ndcg_at_k, roc_auc
+from shared.ml.metrics import evaluate_rankings, ndcg_curve, roc_auc
 from shared.ml.model import Catalog
-from shared.schemas import TrainParams
+from shared.schemas import EvaluationSummary, TrainParams
 
 CURVE_MAX_K = 50
 
@@ -37,6 +38,24 @@ class Evaluation:
         out.update(self.extra)
         out["n_test_users"] = float(self.n_users)
         return out
+
+    def summary(self, protocol: str) -> EvaluationSummary:
+        """What a manifest keeps for the UI's plots (a few KB of JSON). Non-finite numbers are
+        left out: JSON has no NaN, and a missing metric reads as "not measured"."""
+        return EvaluationSummary(
+            protocol=protocol,
+            k=self.k,
+            n_users=self.n_users,
+            models={
+                name: {key: v for key, v in metrics.items() if math.isfinite(v)}
+                for name, metrics in self.models.items()
+            },
+            ndcg_curves={
+                name: [round(v, 6) for v in curve]
+                for name, curve in self.ndcg_curves.items()
+                if all(math.isfinite(v) for v in curve)
+            },
+        )
 
 
 def train_matrix(split: Split, catalog: Catalog) -> sp.csr_matrix:
@@ -101,12 +120,9 @@ def evaluate_split(
         metrics = evaluate_rankings(per_user, relevant, k, len(catalog.items))
         metrics["fit_seconds"] = seconds[name]
         result.models[name] = metrics
-        result.ndcg_curves[name] = [
-            float(np.mean([ndcg_at_k(per_user[u], relevant[u], kk) for u in users]))
-            if users
-            else 0.0
-            for kk in range(1, CURVE_MAX_K + 1)
-        ]
+        curves = [ndcg_curve(per_user[u], relevant[u], CURVE_MAX_K) for u in users]
+        mean = np.mean(curves, axis=0) if curves else np.zeros(CURVE_MAX_K)
+        result.ndcg_curves[name] = [float(x) for x in mean]
     result.extra = {
         f"candidate_recall@{max(params.n_candidates, depth)}": float(np.mean(reached))
         if reached

@@ -15,13 +15,15 @@ from typing import Literal
 
 import numpy as np
 
-from services.trainer.splits import MSR_TRAIN_RATIO, held_out_truth, per_user_random_split
+from services.trainer.engines import ranker_fit
+from services.trainer.splits import MSR_TRAIN_RATIO, held_out_strength, per_user_random_split
 from shared.datasets.base import Dataset
 from shared.ml.candidates import CandidateIndex, item_embeddings, neighbour_graph
+from shared.ml.content import ContentIndex, content_matrix
 from shared.ml.features import build_feature_store, pair_features
 from shared.ml.interactions import DAY, IdMap
 from shared.ml.model import CandidateModel, Catalog, RankingModel
-from shared.ml.ranker import RankingData, fit_ranker
+from shared.ml.ranker import MAX_RELEVANCE, RankingData
 from shared.schemas import TrainParams
 
 ProgressFn = Callable[[str, float], None]
@@ -68,7 +70,12 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
         graph = neighbour_graph(
             store.user_items, len(catalog.items), params.graph_l2, params.graph_neighbours
         )
-    return CandidateModel(catalog, store, CandidateIndex(vectors, popularity, graph))
+    # Items nobody took before `as_of` are reachable through their content only.
+    content = ContentIndex(
+        content_matrix(catalog.titles, catalog.categories, catalog.prices),
+        np.flatnonzero(store.item_log_pop_all == 0),
+    )
+    return CandidateModel(catalog, store, CandidateIndex(vectors, popularity, graph), content)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class LabelWindow:
 
     features: Dataset
     as_of: float
-    labels: dict[str, set[str]]
+    labels: dict[str, dict[str, float]]  # user -> item taken next -> how strongly (rating)
 
 
 def temporal_windows(
@@ -89,7 +96,7 @@ def temporal_windows(
 
     def window(cut: float, end: float) -> LabelWindow:
         before = ints[ints["ts"] < cut]
-        labels = held_out_truth(before, ints[(ints["ts"] >= cut) & (ints["ts"] < end)])
+        labels = held_out_strength(before, ints[(ints["ts"] >= cut) & (ints["ts"] < end)])
         return LabelWindow(replace(data, interactions=before), cut, labels)
 
     train = [window(as_of - (i + 2) * w, as_of - (i + 1) * w) for i in range(n_train)]
@@ -100,7 +107,7 @@ def random_windows(data: Dataset, seed: int) -> tuple[list[LabelWindow], LabelWi
     """For data without a usable time order (random protocols): hold out a random quarter of each
     user's items as labels; a fifth of the users form the validation lists."""
     inner, held_out = per_user_random_split(data.interactions, MSR_TRAIN_RATIO, seed + 1)
-    labels = held_out_truth(inner, held_out)
+    labels = held_out_strength(inner, held_out)
     users = sorted(labels)
     valid_users = set(np.random.default_rng(seed).permutation(users)[: len(users) // 5].tolist())
     features, as_of = replace(data, interactions=inner), float(data.interactions["ts"].max()) + 1
@@ -110,19 +117,35 @@ def random_windows(data: Dataset, seed: int) -> tuple[list[LabelWindow], LabelWi
     )
 
 
-def ranking_rows(cm: CandidateModel, labels: dict[str, set[str]], n_candidates: int) -> RankingData:
-    """Candidate lists of `cm`, labelled by the items each user took next."""
+def ranking_rows(
+    cm: CandidateModel,
+    labels: dict[str, dict[str, float]],
+    n_candidates: int,
+    graded: bool = False,
+) -> RankingData:
+    """Candidate lists of `cm`, labelled by the items each user took next: with `graded`, as
+    strongly as they took them (a purchase above a view, five stars above three), else 0/1."""
     xs, ys = [], []
-    for user_id, items in labels.items():
+    for user_id, taken in labels.items():
         user = cm.catalog.users.get(user_id)
-        positives = cm.catalog.items.positions(sorted(items))
+        products = sorted(taken)
+        positives = cm.catalog.items.positions(products)
+        relevance = np.array([relevance_label(taken[p]) if graded else 1 for p in products])
         c = cm.positions(user, n_candidates)
-        y = np.isin(c.items, positives).astype(np.float32)
-        if y.sum() == 0:
+        y = np.zeros(len(c.items), dtype=np.float32)
+        hit = np.isin(c.items, positives)
+        if not hit.any():
             continue  # a list without a positive teaches lambdarank nothing
+        where = {int(i): r for i, r in zip(positives.tolist(), relevance.tolist(), strict=True)}
+        y[hit] = [where[int(i)] for i in c.items[hit]]
         xs.append(pair_features(cm.store, user, c.items, c.scores, c.similarity))
         ys.append(y)
     return RankingData.stack(xs, ys)
+
+
+def relevance_label(strength: float) -> int:
+    """Lambdarank wants small integer relevance: the rating rounded, at least 1, at most 30."""
+    return int(min(max(round(strength), 1), MAX_RELEVANCE))
 
 
 def fit_two_stage(
@@ -143,19 +166,20 @@ def fit_two_stage(
     progress("features", lo)
     stage_ones: dict[int, CandidateModel] = {}  # windows sharing their features share stage one
 
-    def rows(w: LabelWindow) -> RankingData:
+    def rows(w: LabelWindow, graded: bool) -> RankingData:
         if id(w.features) not in stage_ones:
             stage_ones[id(w.features)] = stage_one(w.features, catalog, w.as_of, params)
-        return ranking_rows(stage_ones[id(w.features)], w.labels, params.n_candidates)
+        return ranking_rows(stage_ones[id(w.features)], w.labels, params.n_candidates, graded)
 
-    train = RankingData.concat([rows(w) for w in train_ws])
-    valid = rows(valid_w)
+    # Learn from graded labels; early-stop (and gate promotion) on the 0/1 NDCG that is reported.
+    train = RankingData.concat([rows(w, params.graded_labels) for w in train_ws])
+    valid = rows(valid_w, graded=False)
     if not len(train.groups):
         raise ValueError(
             "no user took a candidate item in the ranker's training window: too little data"
         )
     progress("ranker", lo + 0.5 * (hi - lo))
-    ranker = fit_ranker(train, valid, params.num_boost_round, params.seed)
+    ranker = ranker_fit(params)(train, valid, params.num_boost_round, params.seed)
     valid_ndcg = float(ranker.booster.best_score.get("valid_0", {}).get("ndcg@10", float("nan")))
     progress("candidates", lo + 0.8 * (hi - lo))
     cm = stage_one(data, catalog, as_of, params)

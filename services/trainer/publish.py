@@ -6,6 +6,7 @@ import logging
 import math
 from pathlib import Path
 
+from services.trainer.engines import resolve_engine
 from services.trainer.ingest import events_dir, load_events, with_events
 from services.trainer.pipeline import ProgressFn
 from services.trainer.settings import TrainerSettings
@@ -60,7 +61,9 @@ def train_and_publish(
     settings: TrainerSettings,
     allow_outside: bool = False,
 ) -> TrainResult:
-    """`allow_outside`: only local callers (the CLI) may read files outside `data_root`."""
+    """`allow_outside`: only local callers (the CLI) may read files outside `data_root` (or name
+    their own Dask scheduler)."""
+    request = resolve_engine(request, settings.dask_scheduler, any_scheduler=allow_outside)
     data, report = load_with_report(request, data_root, allow_outside=allow_outside)
     log.info("%s", report.summary())
     if request.include_events:
@@ -77,6 +80,7 @@ def train_and_publish(
         params={**request.model_dump(mode="json"), "data": data_identity(request)},
         metrics=output.metrics,
         activate=promote,
+        evaluation=output.evaluation,
     )
     if promote and not made_current:
         reason = "a newer version was published meanwhile"

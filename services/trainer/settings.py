@@ -23,6 +23,12 @@ class TrainerSettings(BaseSettings):
     retrain_after_events: int = Field(default=0, ge=0)
     # Retention: after each publish keep the newest N versions (plus the current one).
     keep_versions: int = Field(default=10, ge=1)
+    # Prometheus metrics (training duration) of each worker process on this port plus the
+    # process's index (0 with --concurrency 1); 0 = off.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The Dask scheduler for `"engine": "dask"` jobs (tcp://host:8786); jobs from the API may use
+    # only this one, the local CLI any. Unset: such jobs fail, local ones are unaffected.
+    dask_scheduler: str | None = None
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -11,6 +12,7 @@ from services.trainer.celery_app import INGEST_TASK, TRAIN_TASK, celery_app
 from services.trainer.ingest import events_dir, ingest
 from services.trainer.publish import train_and_publish
 from services.trainer.settings import get_settings
+from shared.observability import TRAINING_SECONDS
 from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
 from shared.schemas import TrainProgress, TrainRequest
@@ -27,13 +29,18 @@ def train(self: Task, request: dict[str, Any]) -> dict[str, Any]:
             state="PROGRESS", meta=TrainProgress(stage=stage, progress=fraction).model_dump()
         )
 
-    result = train_and_publish(
-        req,
-        ModelRegistry.from_settings(common),
-        common.data_dir,
-        progress,
-        get_settings(),
-    )
+    start, outcome = time.perf_counter(), "failure"
+    try:
+        result = train_and_publish(
+            req,
+            ModelRegistry.from_settings(common),
+            common.data_dir,
+            progress,
+            get_settings(),
+        )
+        outcome = "success"
+    finally:
+        TRAINING_SECONDS.labels(req.dataset, outcome).observe(time.perf_counter() - start)
     return result.model_dump(mode="json")
 
 

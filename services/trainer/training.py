@@ -15,14 +15,15 @@ from services.trainer.pipeline import (
 from services.trainer.splits import msr_split, temporal_split
 from shared.datasets.base import Dataset
 from shared.ml.baselines import Popularity
-from shared.ml.model import CATALOG, FEATURES, INDEX, RANKER
-from shared.schemas import TrainParams
+from shared.ml.model import CATALOG, CONTENT, FEATURES, INDEX, RANKER
+from shared.schemas import EvaluationSummary, TrainParams
 
 
 @dataclass(frozen=True)
 class TrainOutput:
     artifacts: dict[str, bytes]
     metrics: dict[str, float]
+    evaluation: EvaluationSummary | None = None
 
 
 def run_training(
@@ -35,7 +36,8 @@ def run_training(
         temporal_split(data, params.test_days) if has_time else msr_split(data, seed=params.seed)
     )
     progress("evaluation", 0.1)
-    metrics = evaluate_split(split, catalog, params, 10, [Popularity()]).flat()
+    evaluation = evaluate_split(split, catalog, params, 10, [Popularity()])
+    metrics = evaluation.flat()
     # The served model is refit on everything, with the same recipe that was just evaluated.
     cm, rm, valid_ndcg = fit_two_stage(data, catalog, params, scheme, progress, (0.5, 0.9))
     metrics["valid_ndcg@10"] = valid_ndcg
@@ -45,6 +47,9 @@ def run_training(
         CATALOG: catalog.to_bytes(),
         FEATURES: cm.store.to_bytes(),
         INDEX: cm.index.to_bytes(),
+        CONTENT: cm.content.to_bytes(),
         RANKER: rm.ranker.to_text().encode(),
     }
-    return TrainOutput(artifacts=artifacts, metrics=metrics)
+    return TrainOutput(
+        artifacts=artifacts, metrics=metrics, evaluation=evaluation.summary(split.protocol)
+    )

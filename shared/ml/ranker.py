@@ -68,11 +68,18 @@ class RankerModel:
         return cls(lgb.Booster(model_str=text))
 
 
-def fit_ranker(
-    train: RankingData, valid: RankingData, num_boost_round: int, seed: int
-) -> RankerModel:
-    """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window."""
-    params: dict[str, object] = {
+# Graded labels run 0..MAX_RELEVANCE; their gain grows linearly, not LightGBM's default 2^l - 1,
+# so a five-star item counts five times a one-star one, not thirty-one times.
+MAX_RELEVANCE = 30
+
+# Rounds without a better validation NDCG@10 before training stops (the Dask engine applies the
+# same rule to its validation curve).
+EARLY_STOPPING_ROUNDS = 30
+
+
+def ranker_params(seed: int) -> dict[str, object]:
+    """LightGBM parameters of the ranker, shared by local and distributed (Dask) training."""
+    return {
         "objective": "lambdarank",
         "metric": "ndcg",
         "eval_at": [10],
@@ -83,10 +90,18 @@ def fit_ranker(
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
         "lambdarank_truncation_level": 20,
+        "label_gain": list(range(MAX_RELEVANCE + 1)),
         "seed": seed,
         "num_threads": 2,
         "verbosity": -1,
     }
+
+
+def fit_ranker(
+    train: RankingData, valid: RankingData, num_boost_round: int, seed: int
+) -> RankerModel:
+    """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window."""
+    params = ranker_params(seed)
 
     def dataset(d: RankingData, reference: lgb.Dataset | None = None) -> lgb.Dataset:
         return lgb.Dataset(
@@ -104,7 +119,7 @@ def fit_ranker(
     valid_sets = []
     if len(valid.groups) and valid.y.sum() > 0:
         valid_sets = [dataset(valid, train_set)]
-        callbacks.append(lgb.early_stopping(30, verbose=False))
+        callbacks.append(lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False))
     booster = lgb.train(
         params,
         train_set,

@@ -164,7 +164,8 @@ def test_path_outside_the_data_root_is_refused(stack: Stack) -> None:
         },
         timeout=10,
     )
-    assert r.status_code == 202
-    status = wait_for_job(stack.gateway_url, r.json()["job_id"])
-    assert status.state == "FAILURE"
-    assert status.error is not None and "data" in status.error.lower()
+    # Refused at the gateway, before anything is queued: 422 naming the field.
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail[0]["loc"] == ["body", "data_path"]
+    assert "outside the data folder" in detail[0]["msg"]

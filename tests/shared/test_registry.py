@@ -125,3 +125,15 @@ def test_concurrent_publishers_get_distinct_versions_and_current_is_newest(
     assert sorted(versions) == list(range(1, 41))
     assert registry.current_version() == 40
     assert all(registry.load_artifacts(v)["a.txt"] == b"model" for v in versions)
+
+
+def test_undefined_metrics_are_left_out_and_the_manifest_reads_back(
+    registry: ModelRegistry,
+) -> None:
+    manifest, _ = registry.publish(
+        {"a.txt": b"m"},
+        dataset="synthetic",
+        params={},
+        metrics={"ndcg@10": 0.5, "ranker_auc": float("nan"), "x": float("inf")},
+    )
+    assert registry.manifest(manifest.version).metrics == {"ndcg@10": 0.5}

@@ -39,10 +39,11 @@ def get(app: FastAPI, path: str, **params: str) -> httpx.Response:
     return asyncio.run(go())
 
 
-def test_candidate_down_answers_503_json_not_a_crash(app: FastAPI) -> None:
+def test_candidate_down_and_nothing_cached_answers_503_json_not_a_crash(app: FastAPI) -> None:
+    # No model was ever served (no popular list cached): the one case without an answer.
     r = get(app, "/recommend", user="U1")
     assert r.status_code == 503
-    assert r.json() == {"detail": "candidate service unavailable"}
+    assert r.json() == {"detail": "no model is served yet (candidate service unavailable)"}
 
 
 def test_readiness_reports_the_missing_stage(app: FastAPI) -> None:

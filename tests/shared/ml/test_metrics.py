@@ -10,6 +10,7 @@ from shared.ml.metrics import (
     evaluate_rankings,
     hit_rate_at_k,
     ndcg_at_k,
+    ndcg_curve,
     precision_at_k,
     recall_at_k,
     roc_auc,
@@ -122,3 +123,22 @@ def test_roc_auc() -> None:
     assert roc_auc(labels, scores) == pytest.approx(3 / 4)
     assert roc_auc(np.ones(3), np.array([0.1, 0.2, 0.3])) == 0.5
     assert roc_auc(np.zeros(3), np.array([0.1, 0.2, 0.3])) == 0.5
+
+
+def test_roc_auc_matches_sklearn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        labels = rng.integers(0, 2, 50)
+        scores = rng.integers(0, 5, 50).astype(float)  # many ties
+        if 0 < labels.sum() < len(labels):
+            assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_ndcg_curve_is_ndcg_at_each_k() -> None:
+    ranked = ["a", "x", "b", "a", "y", "c"]
+    for relevant in ({"a", "b", "c"}, {"b"}, {"z"}, set()):
+        curve = ndcg_curve(ranked, relevant, 8)
+        expected = [ndcg_at_k(ranked, relevant, k) for k in range(1, 9)]
+        np.testing.assert_allclose(curve, expected)

@@ -1,0 +1,296 @@
+"""`make bench`: what the three HTTP hops cost, measured against two floors in one run.
+
+1. Starts its own Redis and stack (gateway, candidate, ranker, worker) on free ports and trains a
+   model on real data through the queue (Online Retail from the data folder by default); the job's
+   wall time is the "full retrain" figure.
+2. In-process floor: the same candidate + ranking code the services run, called directly for the
+   same users (no HTTP, no JSON).
+3. HTTP floor: a trivial FastAPI endpoint (`benchmarks/trivial_app.py`, one uvicorn worker)
+   answering a list of the same size.
+4. An open-loop generator in its own process sends GET /recommend?k=10 for random real users at
+   each fixed rate to the gateway and to the trivial endpoint; p50/p95/p99, achieved rate, errors.
+5. Closed loop (`wrk -t2 -c32`, if installed): maximum requests/s of both.
+
+    .venv/bin/python -m benchmarks.bench_serve [--rates 50,100,200,400] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import numpy as np
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.loadgen import LoadConfig, run_load
+from services.stack import Stack, StackSettings
+from shared.redis_conn import free_port, start_redis_server
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = Path("var/bench/bench_serve.json")
+K = 10
+N_CANDIDATES = 200
+TARGETS = {"p50_ms_at_200": 8.0, "p99_ms_at_200": 20.0, "p50_vs_floor": 3.0, "inproc_p50_ms": 2.0,
+           "closed_loop_share": 0.25, "retrain_s": 60.0}  # fmt: skip
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0] if __doc__ else None)
+console = Console(width=None if sys.stdout.isatty() else 140)
+
+
+def summarise(records: Sequence[dict[str, Any]], rate: float, seconds: float) -> dict[str, Any]:
+    """Latency percentiles (ms) of the successful answers, achieved rate and failures."""
+    ok = [r["latency"] for r in records if r["status"] == 200]
+    sends = sorted(r["send"] for r in records)
+    span = sends[-1] - sends[0] if len(sends) > 1 else seconds
+    lat = np.asarray(ok, dtype=float) * 1000 if ok else np.full(1, np.nan)
+    return {
+        "rate": rate,
+        "requests": len(records),
+        "achieved_rate": (len(sends) - 1) / span if span > 0 else 0.0,
+        "errors": sum(1 for r in records if r["status"] != 200),
+        "degraded": sum(1 for r in records if r.get("degraded")),
+        **{f"p{q}_ms": float(np.percentile(lat, q)) for q in (50, 95, 99)},
+        "generator_lag_p99_ms": float(np.percentile([r["lag"] * 1000 for r in records], 99))
+        if records
+        else None,
+    }
+
+
+@contextlib.contextmanager
+def trivial_server(workdir: Path) -> Iterator[str]:
+    port = free_port()
+    log = (workdir / "logs" / "trivial.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks.trivial_app:app", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/recommend", params={"user": "x"}, timeout=1).is_success:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"trivial endpoint did not start; see {log.name}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def train_through_queue(stack: Stack, request: dict[str, Any]) -> tuple[int, float]:
+    """POST /train and wait: (published version, wall seconds of the job)."""
+    start = time.monotonic()
+    job = httpx.post(f"{stack.gateway_url}/train", json=request, timeout=10).json()["job_id"]
+    while True:
+        stack.check_alive()
+        status = httpx.get(f"{stack.gateway_url}/train/{job}", timeout=10).json()
+        if status["state"] in ("SUCCESS", "FAILURE"):
+            break
+        time.sleep(0.2)
+    seconds = time.monotonic() - start
+    if status["state"] != "SUCCESS":
+        raise RuntimeError(f"training failed: {status.get('error')}")
+    version = int(status["model_version"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # both stages have swapped to it
+        r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": "x", "k": 1}, timeout=5)
+        if r.status_code == 200 and r.headers.get("X-Model-Version") == str(version):
+            return version, seconds
+        time.sleep(0.2)
+    raise RuntimeError(f"version {version} was not served within 60 s")
+
+
+def in_process(redis_url: str, version: int, users: Sequence[str], calls: int) -> dict[str, Any]:
+    """The services' own pipeline, called directly: p50/p99 ms of candidates + ranking."""
+    from services.candidate.app import get_settings as candidate_settings
+    from services.ranker.app import get_settings as ranker_settings
+    from shared.ml.model import CandidateModel, RankingModel
+    from shared.registry import ModelRegistry
+    from shared.settings import CommonSettings
+
+    artifacts = ModelRegistry.from_settings(CommonSettings(redis_url=redis_url)).load_artifacts(
+        version
+    )
+    cm, rm = CandidateModel.from_artifacts(artifacts), RankingModel.from_artifacts(artifacts)
+    fresh, slots = candidate_settings().fresh_candidates, ranker_settings().fresh_slots
+    rng = random.Random(1)
+    times = []
+    for i in range(calls + 50):
+        user = users[rng.randrange(len(users))]
+        t = time.perf_counter()
+        _, cands = cm.candidates(user, N_CANDIDATES, fresh=fresh)
+        rm.rank(user, cands, K, fresh_slots=slots)
+        if i >= 50:  # the first calls warm caches and LightGBM's thread pool
+            times.append((time.perf_counter() - t) * 1000)
+    return {"calls": calls, **{f"p{q}_ms": float(np.percentile(times, q)) for q in (50, 95, 99)}}
+
+
+def closed_loop(url: str, users: Sequence[str], seconds: int) -> float | None:
+    """wrk -t2 -c32 requests/s for random users, or None without wrk."""
+    if shutil.which("wrk") is None:
+        return None
+    listed = ",".join(f'"{u}"' for u in users[:2000])
+    script = (
+        f"local users = {{{listed}}}\n"
+        "request = function()\n"
+        '  return wrk.format("GET", "/recommend?k=10&user=" .. users[math.random(#users)])\n'
+        "end\n"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", f.name, url],
+            capture_output=True, text=True, timeout=seconds + 60, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(f.name)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx and int(non2xx.group(1)) > 0:
+        console.print(f"[yellow]wrk saw {non2xx.group(1)} non-2xx answers from {url}[/]")
+    return float(match.group(1)) if match else None
+
+
+def sample_users(redis_url: str, version: int, n: int, seed: int) -> list[str]:
+    """Real users of the served model who have a history (what a shop's traffic mostly is)."""
+    from shared.ml.features import FeatureStore
+    from shared.ml.model import CATALOG, FEATURES, Catalog
+    from shared.registry import ModelRegistry
+    from shared.settings import CommonSettings
+
+    registry = ModelRegistry.from_settings(CommonSettings(redis_url=redis_url))
+    a = registry.load_artifacts(version, [CATALOG, FEATURES])
+    catalog, store = Catalog.from_bytes(a[CATALOG]), FeatureStore.from_bytes(a[FEATURES])
+    active = np.flatnonzero(np.diff(store.user_items.indptr) > 0)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(active, size=min(n, len(active)), replace=False)
+    return [catalog.users.ids[int(u)] for u in picked]
+
+
+@app.command()
+def main(
+    dataset: str = "online-retail",
+    data_path: Annotated[str | None, typer.Option(help="file or folder below the data dir")] = None,
+    rates: Annotated[str, typer.Option(help="comma-separated req/s")] = "50,100,200,400",
+    seconds: Annotated[float, typer.Option(help="sending time per rate")] = 10.0,
+    timeout: float = 2.0,
+    inproc_calls: int = 2000,
+    wrk_seconds: Annotated[int, typer.Option(help="closed-loop seconds; 0 = skip")] = 10,
+    users: int = 2000,
+    seed: int = 42,
+    out: Path = DEFAULT_OUT,
+    workdir: Path = Path("var/bench/serve"),
+) -> None:
+    rate_list = [float(r) for r in rates.split(",") if r.strip()]
+    shutil.rmtree(workdir, ignore_errors=True)
+    (workdir / "logs").mkdir(parents=True)
+    redis_port = free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    data_dir = os.environ.get("RECSYS_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    env = {
+        "RECSYS_REDIS_URL": redis_url,
+        "RECSYS_DATA_DIR": data_dir,
+        "RECSYS_MODEL_CHECK_SECONDS": "1",
+        "GATEWAY_N_CANDIDATES": str(N_CANDIDATES),
+    }
+    stack = Stack(StackSettings.on_free_ports(), workdir, False, False, env)
+    redis_proc = start_redis_server(redis_port, workdir / "redis", workdir / "logs" / "redis.log")
+    result: dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
+    try:
+        stack.start()
+        request: dict[str, Any] = {"dataset": dataset}
+        if data_path:
+            request["data_path"] = data_path
+        console.print(f"training on {dataset} through the queue (logs in {workdir}/logs) …")
+        version, train_s = train_through_queue(stack, request)
+        console.print(f"version {version} served after {train_s:.1f} s")
+        who = sample_users(redis_url, version, users, seed)
+        inproc = in_process(redis_url, version, who, inproc_calls)
+        runs: dict[str, list[dict[str, Any]]] = {"gateway": [], "trivial": []}
+        with trivial_server(workdir) as trivial_url:
+            for target, url in (("gateway", stack.gateway_url), ("trivial", trivial_url)):
+                for rate in rate_list:
+                    cfg = LoadConfig(url, rate, seconds, timeout, seed, tuple(who),
+                                     str(workdir / f"{target}-{rate:g}.json"), k=K)  # fmt: skip
+                    runs[target].append(summarise(run_load(cfg), rate, seconds))
+                    console.print(f"  {target} at {rate:g} req/s done")
+            stack.check_alive()
+            wrk = {
+                "gateway": closed_loop(stack.gateway_url, who, wrk_seconds)
+                if wrk_seconds
+                else None,
+                "trivial": closed_loop(trivial_url, who, wrk_seconds) if wrk_seconds else None,
+            }
+        result.update(
+            config={"dataset": dataset, "rates": rate_list, "seconds": seconds, "k": K,
+                    "n_candidates": N_CANDIDATES, "users": len(who), "timeout": timeout},
+            retrain_seconds=train_s, model_version=version, in_process=inproc, runs=runs,
+            closed_loop_rps=wrk, loadavg_after=list(os.getloadavg()),
+        )  # fmt: skip
+        result["ratios"] = ratios(result)
+        report(result)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        console.print(f"wrote {out}")
+    finally:
+        stack.stop()
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+
+
+def ratios(result: dict[str, Any]) -> dict[str, float | None]:
+    def at(target: str, rate: float) -> dict[str, Any] | None:
+        return next((r for r in result["runs"][target] if r["rate"] == rate), None)
+
+    gw, floor = at("gateway", 200.0), at("trivial", 200.0)
+    wrk = result["closed_loop_rps"]
+    return {
+        "p50_vs_floor_at_200": gw["p50_ms"] / floor["p50_ms"] if gw and floor else None,
+        "closed_loop_share": wrk["gateway"] / wrk["trivial"]
+        if wrk["gateway"] and wrk["trivial"]
+        else None,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    table = Table(title="GET /recommend?k=10, open loop (ms)")
+    for col in ("target", "rate", "achieved", "p50", "p95", "p99", "errors", "degraded"):
+        table.add_column(col, justify="right")
+    for target, runs in result["runs"].items():
+        for r in runs:
+            table.add_row(
+                target, f"{r['rate']:g}", f"{r['achieved_rate']:.1f}", f"{r['p50_ms']:.2f}",
+                f"{r['p95_ms']:.2f}", f"{r['p99_ms']:.2f}", str(r["errors"]), str(r["degraded"]),
+            )  # fmt: skip
+    console.print(table)
+    ip, wrk, ra = result["in_process"], result["closed_loop_rps"], result["ratios"]
+    console.print(
+        f"in-process pipeline (k={K} over {N_CANDIDATES} candidates): p50 {ip['p50_ms']:.2f} ms,"
+        f" p99 {ip['p99_ms']:.2f} ms"
+    )
+    console.print(f"closed loop (wrk -t2 -c32): {wrk}; ratios: {ra}")
+    console.print(f"full retrain through the queue: {result['retrain_seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    app()

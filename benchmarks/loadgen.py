@@ -1,0 +1,130 @@
+"""An open-loop HTTP load generator, run in its own process by the benchmarks.
+
+Open loop: request i is sent at t0 + i/rate whether or not earlier ones have answered, so a slow
+server cannot slow the generator down and hide its own latency (no coordinated omission).
+Runs in a spawned process that re-imports this module: keep its imports light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import random
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    base_url: str
+    rate: float  # requests per second
+    duration: float  # seconds of sending
+    timeout: float  # each request's whole deadline
+    seed: int
+    users: tuple[str, ...]  # drawn at random, one per request
+    out: str  # where the child writes its records (JSON list)
+    path: str = "/recommend"
+    k: int = 10
+
+
+def load_process(cfg: LoadConfig, started: MpEvent) -> None:
+    """Entry point of the load generator process."""
+    # Ctrl-C reaches the whole process group; the parent handles it and terminates us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    records = asyncio.run(generate_load(cfg, started))
+    Path(cfg.out).write_bytes(orjson.dumps(records))
+
+
+async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any]]:
+    """One record per request: send time, lag behind its schedule, latency, status, headers."""
+    rng = random.Random(cfg.seed)
+    n = int(cfg.rate * cfg.duration)
+    timeout = httpx.Timeout(cfg.timeout, connect=min(0.5, cfg.timeout))
+    # Enough connections for every request that can be in flight within its deadline, so the
+    # client's own pool never queues requests and hides server latency.
+    pool = int(cfg.rate * cfg.timeout) + 10
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    records: list[dict[str, Any]] = []
+
+    async def one(client: httpx.AsyncClient, scheduled: float, user: str) -> None:
+        send = time.monotonic()
+        rec: dict[str, Any] = {"send": send, "lag": send - scheduled, "status": 0}
+        try:
+            # httpx's timeouts are per phase (pool, connect, read...); this is the whole request.
+            async with asyncio.timeout(cfg.timeout):
+                r = await client.get(cfg.path, params={"user": user, "k": cfg.k})
+            rec.update(
+                status=r.status_code,
+                version=r.headers.get("X-Model-Version"),
+                degraded=r.headers.get("X-Degraded"),
+            )
+        except asyncio.CancelledError:
+            rec["error"] = "unfinished"
+            raise
+        except TimeoutError:
+            rec["error"] = "deadline"
+        except Exception as exc:  # any failure is a failed request here, whatever its kind
+            rec["error"] = type(exc).__name__
+        finally:
+            rec["latency"] = time.monotonic() - send
+            records.append(rec)
+
+    async with httpx.AsyncClient(base_url=cfg.base_url, timeout=timeout, limits=limits) as client:
+        tasks: list[asyncio.Task[None]] = []
+        started.set()
+        t0 = time.monotonic()
+        stop_sending = t0 + cfg.duration + cfg.timeout  # bounded even if the loop falls behind
+        for i in range(n):
+            scheduled = t0 + i / cfg.rate
+            now = time.monotonic()
+            if now > stop_sending:
+                break
+            if scheduled > now:
+                await asyncio.sleep(scheduled - now)
+            user = cfg.users[rng.randrange(len(cfg.users))]
+            tasks.append(asyncio.create_task(one(client, scheduled, user)))
+        # Every request has its own deadline; this only bounds a client that is stuck anyway.
+        _, pending = await asyncio.wait(tasks, timeout=cfg.timeout + 5) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+    return records
+
+
+def run_load(cfg: LoadConfig, name: str = "loadgen") -> list[dict[str, Any]]:
+    """Run the generator in a spawned process and wait for its records (blocking)."""
+    ctx = mp.get_context("spawn")
+    started = ctx.Event()
+    proc = start_load(cfg, started, name)
+    try:
+        return finish_load(cfg, proc)
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=5)
+
+
+def start_load(cfg: LoadConfig, started: MpEvent, name: str = "loadgen") -> mp.process.BaseProcess:
+    """Start the generator process and wait until it is about to send its first request."""
+    proc = mp.get_context("spawn").Process(target=load_process, args=(cfg, started), name=name)
+    proc.start()
+    if not started.wait(60):
+        proc.terminate()
+        raise RuntimeError("load generator did not start within 60 s")
+    return proc
+
+
+def finish_load(cfg: LoadConfig, proc: mp.process.BaseProcess) -> list[dict[str, Any]]:
+    proc.join(timeout=cfg.duration + cfg.timeout + 30)
+    if proc.is_alive() or proc.exitcode != 0:
+        raise RuntimeError(f"load generator failed (exit code {proc.exitcode})")
+    records: list[dict[str, Any]] = orjson.loads(Path(cfg.out).read_bytes())
+    return records
