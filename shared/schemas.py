@@ -15,7 +15,14 @@ from pydantic import (
 )
 
 # Ids come from shops' catalogs and URLs: keep them printable, bounded and free of separators.
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+# Product codes are the shop's own ("BANK CHARGES", "85123A", "ISBN 978-3-16"): any printable
+# text without commas (the `exclude=` separator) or surrounding spaces, at most 64 characters.
+PRODUCT_ID_PATTERN = r"^[^\s,\x00-\x1f\x7f](?:[^,\x00-\x1f\x7f]*[^\s,\x00-\x1f\x7f])?$"
+ProductId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=PRODUCT_ID_PATTERN)
+]
 
 DatasetName = Literal["synthetic", "online-retail", "movielens-100k", "csv"]
 JobState = Literal["PENDING", "PROGRESS", "SUCCESS", "FAILURE"]
@@ -26,7 +33,7 @@ class Strict(BaseModel):
 
 
 class Candidate(Strict):
-    product: Id
+    product: ProductId
     score: float
     similarity: float = 0.0  # embedding k-NN score, a ranker feature
     reason: str
@@ -38,7 +45,7 @@ class ItemFilters(Strict):
     category: str | None = Field(default=None, min_length=1, max_length=64)
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
-    exclude: list[Id] = Field(default_factory=list, max_length=100)
+    exclude: list[ProductId] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _price_range(self) -> ItemFilters:
@@ -116,7 +123,7 @@ class EventIn(Strict):
     """POST /events: something a user did with a product."""
 
     user: Id
-    product: Id
+    product: ProductId
     type: EventType
     ts: datetime | None = None  # when it happened; the gateway's clock if absent
 

@@ -13,8 +13,8 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter, ValidationError
 
 from services.gateway.downstream import StageError
 from services.gateway.popular import PopularCache, pick
@@ -24,12 +24,15 @@ from shared.schemas import (
     CandidateResponse,
     ErrorBody,
     ItemFilters,
+    RankRequest,
     RankResponse,
     RecommendedItem,
 )
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+ITEMS = TypeAdapter(list[RecommendedItem])
+JSON = "application/json"
 
 UserParam = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 # Free text from a shop's catalog (spaces, accents): printable, bounded.
@@ -115,18 +118,12 @@ async def recommend(
     popular.seen_version(cands.version)
     headers = {"X-Model-Version": str(cands.version)}
     try:
+        # The candidates were validated on arrival: serialized as they are, in pydantic-core.
+        body = RankRequest.model_construct(
+            user=user, version=cands.version, k=k, candidates=cands.candidates, explain=explain
+        ).model_dump_json()
         ranked = await stages.ranker.call(
-            "POST",
-            "/rank",
-            RankResponse,
-            time_left(),
-            json={
-                "user": user,
-                "version": cands.version,
-                "k": k,
-                "candidates": [c.model_dump() for c in cands.candidates],
-                "explain": explain,
-            },
+            "POST", "/rank", RankResponse, time_left(), content=body.encode()
         )
         items = ranked.items
     except StageError as exc:
@@ -139,13 +136,13 @@ async def recommend(
             for c in cands.candidates[:k]
         ]
     # `explanation` only when asked for: it is large, and most callers never want it.
-    drop = None if explain else {"explanation"}
-    return JSONResponse([i.model_dump(mode="json", exclude=drop) for i in items], headers=headers)
+    drop = None if explain else {"__all__": {"explanation"}}
+    return Response(ITEMS.dump_json(items, exclude=drop), media_type=JSON, headers=headers)
 
 
 def _popular_answer(
     popular: PopularCache, k: int, filters: ItemFilters, exc: StageError
-) -> JSONResponse:
+) -> Response:
     cached = popular.current
     if cached is None:
         log.warning("candidate stage failed (%s) and no popular list is cached", exc)
@@ -155,7 +152,8 @@ def _popular_answer(
     log.warning("candidate stage failed (%s); answering cached popular items", exc)
     DEGRADED.labels("gateway", "candidate").inc()
     items = pick(cached.items, k, filters)
-    return JSONResponse(
-        [i.model_dump(mode="json", exclude={"explanation"}) for i in items],
+    return Response(
+        ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),
+        media_type=JSON,
         headers={"X-Model-Version": str(cached.version), "X-Degraded": "candidate"},
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
+
+import pandas as pd
 
 from shared.datasets import csv_interactions, movielens, synthetic, uci_retail
 from shared.datasets.base import Dataset
 from shared.datasets.report import DatasetError, LoadReport
-from shared.schemas import CsvOptions, TrainRequest
+from shared.schemas import ID_PATTERN, PRODUCT_ID_PATTERN, CsvOptions, TrainRequest
 
 __all__ = [
     "DatasetError",
@@ -21,6 +24,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+ID_MAX_CHARS = 64
 
 # Where the team's copies live under the data root (see the data folder's README).
 DEFAULT_PATHS = {
@@ -36,6 +40,42 @@ def load_dataset(request: TrainRequest, data_root: Path, *, allow_outside: bool 
 
 
 def load_with_report(
+    request: TrainRequest, data_root: Path, *, allow_outside: bool = False
+) -> tuple[Dataset, LoadReport]:
+    """The dataset and what loading it kept, dropped and could not read (see `_load`); rows
+    whose ids the HTTP API could not carry are dropped and counted, never served broken."""
+    data, report = _load(request, data_root, allow_outside=allow_outside)
+    return keep_api_ids(data, report), report
+
+
+def keep_api_ids(data: Dataset, report: LoadReport) -> Dataset:
+    """Interactions whose user and product ids fit the API's id patterns (shared/schemas.py)."""
+    ints = data.interactions
+    users_ok = _fits(ints["user_id"], ID_PATTERN)
+    products_ok = _fits(ints["product_id"], PRODUCT_ID_PATTERN)
+    for bad, what, pattern in (
+        (~users_ok, "user", ID_PATTERN),
+        (~products_ok, "product", PRODUCT_ID_PATTERN),
+    ):
+        if bad.any():
+            col = f"{what}_id"
+            examples = ", ".join(repr(v) for v in ints.loc[bad, col].drop_duplicates().head(3))
+            reason = f"{what} id not usable by the API (1-64 chars matching {pattern})"
+            report.drop(reason, int(bad.sum()))
+            report.notes.append(f"{reason}: e.g. {examples}")
+    keep = users_ok & products_ok
+    if keep.all():
+        return data
+    report.rows_kept -= int((~keep).sum())
+    return replace(data, interactions=ints[keep].reset_index(drop=True))
+
+
+def _fits(ids: pd.Series, pattern: str) -> pd.Series:
+    text = ids.astype(str)
+    return text.str.fullmatch(pattern) & (text.str.len() <= ID_MAX_CHARS)
+
+
+def _load(
     request: TrainRequest, data_root: Path, *, allow_outside: bool = False
 ) -> tuple[Dataset, LoadReport]:
     """The dataset and what loading it kept, dropped and could not read.

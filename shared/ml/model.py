@@ -241,7 +241,8 @@ class CandidateModel:
         c = self.positions(user, n, live, allowed, exclude_history)
         ids = self.catalog.items.ids
         out = [
-            Candidate(
+            # ids come from the catalog the model was built from: no need to re-validate them
+            Candidate.model_construct(
                 product=ids[i],
                 score=float(s),
                 similarity=float(sim),

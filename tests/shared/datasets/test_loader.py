@@ -136,3 +136,21 @@ def test_check_confined_accepts_paths_inside_even_missing_ones(tmp_path: Path) -
     assert check_confined(str(root / "x" / "y.csv"), root) == root / "x" / "y.csv"
     with pytest.raises(DatasetError, match="NUL"):
         check_confined("a\x00b", root)
+
+
+def test_ids_the_api_cannot_carry_are_dropped_and_reported(tmp_path: Path) -> None:
+    long_user = "u" * 65
+    (tmp_path / "ints.csv").write_text(
+        "user_id,product_id\n"
+        "c1,BANK CHARGES\n"  # a real Online Retail code: spaces inside are fine
+        "c1,85123A\n"
+        f"{long_user},85123A\n"  # longer than any id the API accepts
+        'c2,"a,b"\n'  # a comma would split `exclude=` lists
+        "c 3,85123A\n"  # user ids stay strict: they travel in URLs and Redis keys
+    )
+    data, report = load_with_report(request(dataset="csv", data_path="ints.csv"), tmp_path)
+    assert sorted(data.interactions["product_id"]) == ["85123A", "BANK CHARGES"]
+    assert report.rows_kept == 2
+    assert sum(report.dropped.values()) == 3
+    assert any("product id not usable by the API" in n and "'a,b'" in n for n in report.notes)
+    assert any("user id not usable by the API" in n for n in report.notes)
