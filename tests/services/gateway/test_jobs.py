@@ -2,55 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.app import create_app
-from services.gateway.settings import get_settings
 from services.stack import Stack
-from shared.redis_conn import free_port
 from shared.schemas import TrainJobsResponse
-from shared.settings import get_common_settings
 from tests.conftest import wait_for_job
-
-
-@pytest.fixture
-def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
-    dead = f"http://127.0.0.1:{free_port()}"
-    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
-    monkeypatch.setenv("RECSYS_KEY_PREFIX", "gateway-jobs-unit")
-    monkeypatch.setenv("GATEWAY_CANDIDATE_URL", dead)
-    monkeypatch.setenv("GATEWAY_RANKER_URL", dead)
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
-    yield create_app()
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
-
-
-def _get(app: FastAPI, path: str) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-                return await client.get(path)
-
-    return asyncio.run(go())
+from tests.services.gateway.conftest import asgi_get
 
 
 def test_no_jobs_yet(app: FastAPI) -> None:
-    r = _get(app, "/train")
+    r = asgi_get(app, "/train")
     assert r.status_code == 200 and r.json() == {"jobs": []}
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "many"])
 def test_limit_is_checked(app: FastAPI, limit: str) -> None:
-    r = _get(app, f"/train?limit={limit}")
+    r = asgi_get(app, f"/train?limit={limit}")
     assert r.status_code == 422 and "limit" in str(r.json()["detail"])
 
 
