@@ -193,12 +193,19 @@ def test_every_service_exists(services: dict[str, dict[str, Any]]) -> None:
     assert not missing, f"services missing from docker-compose.yml: {sorted(missing)}"
 
 
+# Variables whose empty default is the feature switched off (no Redis password).
+OFF_WHEN_EMPTY = {"REDIS_PASSWORD"}
+
+
 def _used_variables(tmp_path: Path) -> set[str]:
     """Variables per Compose itself (`config --variables`), cross-checked by a plain scan."""
     proc = _run_config(tmp_path, "--variables", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     reported: dict[str, dict[str, Any]] = json.loads(proc.stdout)
     for name, info in reported.items():
+        if name in OFF_WHEN_EMPTY:  # an explicit empty default that means "off"
+            assert not info.get("Required") and info.get("DefaultValue") == "", name
+            continue
         assert not info.get("Required") and info.get("DefaultValue"), (
             f"${{{name}}} has no default: `docker compose up` must work without a .env"
         )
@@ -362,7 +369,7 @@ def test_healthchecks(services: dict[str, dict[str, Any]]) -> None:
             assert not service.get("healthcheck", {}).get("test"), name
             continue
         assert _healthcheck_text(service), name  # every long-running service has one
-    assert "redis-cli ping" in _healthcheck_text(services["redis"])
+    assert re.search(r"redis-cli .*ping", _healthcheck_text(services["redis"]))
     for role, port in (("candidate", 8001), ("ranker", 8002), ("gateway", 8000)):
         text = _healthcheck_text(services[role])
         assert f":{port}/readyz" in text, f"{role}: {text}"
@@ -496,3 +503,14 @@ def test_dockerignore_keeps_the_build_context_small() -> None:
         if kw == "COPY" and not a.startswith("--")
     }
     assert copied >= {"shared", "services", "ui"} and not copied & patterns
+
+
+def test_redis_password_reaches_the_server_and_its_healthcheck(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    redis_service = services["redis"]
+    command = " ".join(redis_service["command"])
+    # The container's shell expands it: no password set -> a plain server, else requirepass.
+    assert '${REDIS_PASSWORD:+--requirepass "$REDIS_PASSWORD"}' in command.replace("$$", "$")
+    assert "REDIS_PASSWORD" in redis_service["environment"]
+    assert '-a "$REDIS_PASSWORD"' in _healthcheck_text(redis_service).replace("$$", "$")
