@@ -195,6 +195,9 @@ class TrainParams(Strict):
     # whose scheduler is `scheduler`; unset, the worker's TRAINER_DASK_SCHEDULER.
     engine: Literal["local", "dask"] = "local"
     scheduler: DaskAddress | None = None
+    # With engine='dask': build the ranker's training lists on the workers too (for data whose
+    # lists do not fit one machine); the workers then need recsys installed.
+    dask_rows: bool = False
 
     @model_validator(mode="after")
     def _scheduler(self) -> TrainParams:

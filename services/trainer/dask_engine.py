@@ -34,6 +34,7 @@ from services.trainer.pipeline import ranking_rows
 from shared.ml.features import CATEGORICAL, FEATURE_NAMES
 from shared.ml.model import CandidateModel
 from shared.ml.ranker import EARLY_STOPPING_ROUNDS, RankerModel, RankingData, ranker_params
+from shared.schemas import TrainParams
 
 VALID_NAME = "valid_0"  # as lgb.train names its first validation set
 NDCG_AT = 10
@@ -107,6 +108,29 @@ def fit_ranker_dask(
         )
         infos = [PartInfo(len(p.y), len(p.groups)) for p in parts]
         return fit_on_cluster(client, futures, infos, valid, num_boost_round, seed)
+
+
+def fit_windows_on_cluster(
+    windows: Sequence[tuple[CandidateModel, Mapping[str, dict[str, float]]]],
+    valid: RankingData,
+    params: TrainParams,
+    parts_per_worker: int = 1,
+) -> RankerModel:
+    """The ranker fitted on training lists that are built on the workers (one partition of
+    users per worker and window) and never gathered: for lists too big for one machine."""
+    if params.scheduler is None:
+        raise ValueError("engine 'dask' needs a scheduler address (tcp://host:8786)")
+    with Client(params.scheduler) as client:  # type: ignore[no-untyped-call]
+        n_parts = max(1, len(client.scheduler_info()["workers"])) * parts_per_worker
+        futures: list[Future[Part]] = []
+        infos: list[PartInfo] = []
+        for cm, labels in windows:
+            f, i = ranking_rows_on_cluster(
+                client, cm, labels, params.n_candidates, n_parts, params.graded_labels
+            )
+            futures += f
+            infos += i
+        return fit_on_cluster(client, futures, infos, valid, params.num_boost_round, params.seed)
 
 
 def fit_on_cluster(

@@ -166,20 +166,29 @@ def fit_two_stage(
     progress("features", lo)
     stage_ones: dict[int, CandidateModel] = {}  # windows sharing their features share stage one
 
-    def rows(w: LabelWindow, graded: bool) -> RankingData:
+    def stage(w: LabelWindow) -> CandidateModel:
         if id(w.features) not in stage_ones:
             stage_ones[id(w.features)] = stage_one(w.features, catalog, w.as_of, params)
-        return ranking_rows(stage_ones[id(w.features)], w.labels, params.n_candidates, graded)
+        return stage_ones[id(w.features)]
+
+    def rows(w: LabelWindow, graded: bool) -> RankingData:
+        return ranking_rows(stage(w), w.labels, params.n_candidates, graded)
 
     # Learn from graded labels; early-stop (and gate promotion) on the 0/1 NDCG that is reported.
-    train = RankingData.concat([rows(w, params.graded_labels) for w in train_ws])
     valid = rows(valid_w, graded=False)
-    if not len(train.groups):
-        raise ValueError(
-            "no user took a candidate item in the ranker's training window: too little data"
-        )
-    progress("ranker", lo + 0.5 * (hi - lo))
-    ranker = ranker_fit(params)(train, valid, params.num_boost_round, params.seed)
+    if params.engine == "dask" and params.dask_rows:
+        from services.trainer.dask_engine import fit_windows_on_cluster  # the optional extra
+
+        progress("ranker", lo + 0.5 * (hi - lo))
+        ranker = fit_windows_on_cluster([(stage(w), w.labels) for w in train_ws], valid, params)
+    else:
+        train = RankingData.concat([rows(w, params.graded_labels) for w in train_ws])
+        if not len(train.groups):
+            raise ValueError(
+                "no user took a candidate item in the ranker's training window: too little data"
+            )
+        progress("ranker", lo + 0.5 * (hi - lo))
+        ranker = ranker_fit(params)(train, valid, params.num_boost_round, params.seed)
     valid_ndcg = float(ranker.booster.best_score.get("valid_0", {}).get("ndcg@10", float("nan")))
     progress("candidates", lo + 0.8 * (hi - lo))
     cm = stage_one(data, catalog, as_of, params)

@@ -203,6 +203,12 @@ def test_dask_training_matches_local_ndcg(scheduler: str, demo: tuple[Dataset, C
     )
     assert dask_parameters == local_parameters
 
+    # The whole pipeline with the training lists built on the workers, never gathered.
+    on_workers = dask_params.model_copy(update={"dask_rows": True})
+    _, _, rows_ndcg = fit_two_stage(data, catalog, on_workers, "temporal")
+    print(f"validation NDCG@10 with lists built on the workers: {rows_ndcg:.4f}")
+    assert abs(rows_ndcg - local_ndcg) <= NDCG_TOLERANCE
+
 
 def test_rows_built_on_the_workers_train_the_same_model(
     scheduler: str, demo: tuple[Dataset, Catalog]
