@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
-from shared.ml.interactions import DAY, UserItemStats
+from shared.ml.interactions import DAY, UserItemStats, sparse_arrays, sparse_from
 from shared.ml.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
 
 SEED_HALF_LIFE_DAYS = 30.0
@@ -107,24 +107,15 @@ class CandidateIndex:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         g = self.graph if self.graph is not None else sp.csr_matrix((0, 0), dtype=np.float32)
-        np.savez(
-            buf, embeddings=self.embeddings, popularity=self.popularity, graph_indptr=g.indptr,
-            graph_indices=g.indices, graph_data=g.data, graph_shape=np.array(g.shape),
-        )  # fmt: skip
+        graph = sparse_arrays(g, "graph_")
+        np.savez(buf, embeddings=self.embeddings, popularity=self.popularity, **graph)
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CandidateIndex:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            shape = tuple(int(x) for x in npz["graph_shape"])
-            graph = (
-                sp.csr_matrix(
-                    (npz["graph_data"], npz["graph_indices"], npz["graph_indptr"]), shape=shape
-                )
-                if shape[0] > 0
-                else None
-            )
-            return cls(npz["embeddings"], npz["popularity"], graph)
+            graph = sparse_from(npz, "graph_")
+            return cls(npz["embeddings"], npz["popularity"], graph if graph.shape[0] else None)
 
 
 def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> sp.csr_matrix:

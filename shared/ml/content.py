@@ -16,6 +16,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from shared.ml.interactions import sparse_arrays, sparse_from
+
 PRICE_BANDS = 8
 # Relative weight of each block before rows are normalised: the title says most about a product,
 # its category a lot, its price band a little.
@@ -99,16 +101,10 @@ class ContentIndex:
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        v = self.vectors
-        np.savez(
-            buf, data=v.data, indices=v.indices, indptr=v.indptr, shape=np.array(v.shape),
-            fresh=self.fresh,
-        )  # fmt: skip
+        np.savez(buf, fresh=self.fresh, **sparse_arrays(self.vectors))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ContentIndex:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            shape = tuple(int(x) for x in npz["shape"])
-            vectors = sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]), shape=shape)
-            return cls(vectors, npz["fresh"])
+            return cls(sparse_from(npz), npz["fresh"])

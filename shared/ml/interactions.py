@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,3 +71,18 @@ def user_item_stats(
     np.add.at(indptr, users + 1, 1)
     indptr = np.cumsum(indptr)
     return UserItemStats(indptr, items, count, total, last)
+
+
+def sparse_arrays(m: sp.csr_matrix, prefix: str = "") -> dict[str, Any]:
+    """A CSR matrix as named plain arrays, for `np.savez` (no pickle); `sparse_from` reads back.
+    (Typed Any: numpy's stubs would match a **dict of arrays against savez's `allow_pickle`.)"""
+    return {f"{prefix}data": m.data, f"{prefix}indices": m.indices, f"{prefix}indptr": m.indptr,
+            f"{prefix}shape": np.array(m.shape)}  # fmt: skip
+
+
+def sparse_from(arrays: Mapping[str, np.ndarray], prefix: str = "") -> sp.csr_matrix:
+    shape = tuple(int(x) for x in arrays[f"{prefix}shape"])
+    return sp.csr_matrix(
+        (arrays[f"{prefix}data"], arrays[f"{prefix}indices"], arrays[f"{prefix}indptr"]),
+        shape=shape,
+    )
