@@ -83,13 +83,20 @@ def test_watch_swaps_on_publish_message(registry: ModelRegistry, redis_url: str)
     assert asyncio.run(scenario()) < 5
 
 
-def test_a_request_pinned_to_an_older_version_still_gets_it(registry: ModelRegistry) -> None:
-    holder = _holder(registry)
+def _publish_past(registry: ModelRegistry, holder: ModelHolder[str]) -> int:
+    """Publish "one", then two newer versions, the holder following: "one" is neither its
+    current nor its previous version any more. Returns that first version."""
     v1 = _publish(registry, "one")
     asyncio.run(holder.sync())
     for text in ("two", "three"):
         _publish(registry, text)
         asyncio.run(holder.sync())
+    return v1
+
+
+def test_a_request_pinned_to_an_older_version_still_gets_it(registry: ModelRegistry) -> None:
+    holder = _holder(registry)
+    v1 = _publish_past(registry, holder)
     assert holder.get(v1) is None  # neither current nor previous any more
     pinned = asyncio.run(holder.get_pinned(v1))
     assert pinned is not None and pinned.model == "one"
@@ -150,11 +157,7 @@ def test_redis_down_does_not_refuse_a_version_for_good(tmp_path: Path) -> None:
     client = sync_client(redis_url(port))
     registry = ModelRegistry(client, RedisArtifactStore(client, "down"), "down")
     holder = _holder(registry)
-    v1 = _publish(registry, "one")
-    asyncio.run(holder.sync())
-    for text in ("two", "three"):
-        _publish(registry, text)
-        asyncio.run(holder.sync())
+    v1 = _publish_past(registry, holder)
     server.terminate()
     server.wait(timeout=10)
     try:

@@ -59,9 +59,10 @@ class FakeGateway:
     """A scripted gateway: `routes[(method, path)]` answers; every request is recorded.
 
     The path includes the query string, as the client sent it; a route for the bare path
-    answers any query."""
+    answers any query. `default` answers what no route matches (else 404)."""
 
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    default: Route | None = None
     requests: list[tuple[str, str, object]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # for routes that change what others say
 
@@ -78,6 +79,7 @@ class FakeGateway:
                 route = gateway.routes.get((self.command, self.path)) or gateway.routes.get(
                     (self.command, bare)
                 )
+                route = route or gateway.default
                 reply: Reply = (404, {"detail": f"no route {self.path}"})
                 if route is not None:
                     reply = route(gateway, raw)

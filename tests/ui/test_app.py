@@ -2,47 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import card_products, serve_http
+from tests.ui.conftest import FakeGateway, card_products, fake_gateway, reply
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 # Synthetic training takes a while on a slow CI box; the page polls until it is done.
 TRAIN_TIMEOUT_SECONDS = 480
 
 
-class _NoModelHandler(BaseHTTPRequestHandler):
-    """A gateway that is up but serves no model yet: 503 with FastAPI's error body."""
-
-    def _no_model(self) -> None:
-        body: dict[str, object]
-        if self.path.startswith("/models"):
-            body, code = {"current": None, "versions": []}, 200
-        else:
-            body, code = {"detail": "no model loaded yet"}, 503
-        payload = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = _no_model
-
-    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
-        pass
-
-
 @pytest.fixture
 def no_model_gateway_url() -> Iterator[str]:
-    with serve_http(_NoModelHandler) as url:
+    # Up, but no model yet: the registry is empty and everything else is FastAPI's 503 body.
+    gateway = FakeGateway(
+        routes={("GET", "/models"): reply({"current": None, "versions": []})},
+        default=reply({"detail": "no model loaded yet"}, 503),
+    )
+    with fake_gateway(gateway) as url:
         yield url
 
 

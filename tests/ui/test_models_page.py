@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import SMALL_TRAIN, wait_for_job, wait_for_version
-from tests.ui.conftest import serve_http
+from tests.ui.conftest import FakeGateway, fake_gateway, reply
 from ui.views.models import ACTIVATE_KEY, CANCEL_KEY, CHOICE_KEY, CONFIRM_KEY, CURRENT_MARK
 from ui.views.recommendations import USER_KEY
 
@@ -61,44 +59,25 @@ _VERSIONS = [
 ]
 
 
-class _RegistryHandler(BaseHTTPRequestHandler):
-    """A gateway serving version 2 whose version 1 was deleted meanwhile (activate: 404)."""
-
-    posts: ClassVar[list[str]] = []
-
-    def _send(self, code: int, body: object) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        if self.path == "/models":
-            self._send(200, {"current": 2, "versions": _VERSIONS})
-        else:
-            self._send(503, {"detail": "no model loaded yet"})
-
-    def do_POST(self) -> None:
-        self.posts.append(self.path)
-        self._send(404, {"detail": "model version 1 does not exist"})
-
-    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
-        pass
-
-
 @pytest.fixture
-def registry_gateway_url() -> Iterator[str]:
-    _RegistryHandler.posts = []
-    with serve_http(_RegistryHandler) as url:
-        yield url
+def registry_gateway() -> Iterator[tuple[str, FakeGateway]]:
+    """A gateway serving version 2 whose version 1 was deleted meanwhile (activate: 404)."""
+    gateway = FakeGateway(
+        routes={("GET", "/models"): reply({"current": 2, "versions": _VERSIONS})},
+        default=reply({"detail": "no model loaded yet"}, 503),
+    )
+    gateway.routes[("POST", "/models/1/activate")] = reply(
+        {"detail": "model version 1 does not exist"}, 404
+    )
+    with fake_gateway(gateway) as url:
+        yield url, gateway
 
 
 def test_activation_asks_first_and_shows_4xx(
-    monkeypatch: pytest.MonkeyPatch, registry_gateway_url: str
+    monkeypatch: pytest.MonkeyPatch, registry_gateway: tuple[str, FakeGateway]
 ) -> None:
-    monkeypatch.setenv("UI_GATEWAY_URL", registry_gateway_url)
+    url, gateway = registry_gateway
+    monkeypatch.setenv("UI_GATEWAY_URL", url)
     at = _open_models_page()
 
     assert not at.exception
@@ -114,23 +93,24 @@ def test_activation_asks_first_and_shows_4xx(
     assert at.button(key=CONFIRM_KEY).label == "Confirm: serve version 1"
     at.button(key=CANCEL_KEY).click().run()
     assert CONFIRM_KEY not in [b.key for b in at.button]
-    assert _RegistryHandler.posts == []
+    assert gateway.paths("POST") == []
 
     # Confirm: the gateway's 404 becomes a banner.
     at.button(key=ACTIVATE_KEY).click().run()
     at.button(key=CONFIRM_KEY).click().run()
 
     assert not at.exception
-    assert _RegistryHandler.posts == ["/models/1/activate"]
+    assert gateway.paths("POST") == ["/models/1/activate"]
     errors = [e.value for e in at.error]
     assert errors == ["Could not activate version 1: HTTP 404: model version 1 does not exist"]
     assert CONFIRM_KEY not in [b.key for b in at.button]
 
 
 def test_picked_user_survives_a_visit_to_models(
-    monkeypatch: pytest.MonkeyPatch, registry_gateway_url: str
+    monkeypatch: pytest.MonkeyPatch, registry_gateway: tuple[str, FakeGateway]
 ) -> None:
-    monkeypatch.setenv("UI_GATEWAY_URL", registry_gateway_url)
+    url, _ = registry_gateway
+    monkeypatch.setenv("UI_GATEWAY_URL", url)
     at = AppTest.from_file(APP, default_timeout=30).run()
     at.text_input(key=USER_KEY).input("U7").run()
 
