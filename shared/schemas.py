@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -70,15 +71,33 @@ class CandidateResponse(Strict):
     user: Id
     version: int
     known_user: bool
-    candidates: list[Candidate]
+    candidates: list[Candidate] = Field(max_length=2000)
 
 
 class RankRequest(Strict):
+    """POST /rank: stage one's answer for a user, to be ordered by the ranker of its version."""
+
     user: Id
-    version: int
     k: int = Field(ge=1, le=100)
-    candidates: list[Candidate] = Field(max_length=2000)
     explain: bool = False
+    stage_one: CandidateResponse
+
+    @model_validator(mode="after")
+    def _same_user(self) -> RankRequest:
+        if self.stage_one.user != self.user:
+            raise ValueError("stage_one answers another user")
+        return self
+
+    @property
+    def version(self) -> int:
+        return self.stage_one.version
+
+    @staticmethod
+    def forward(user: str, k: int, explain: bool, stage_one: bytes) -> bytes:
+        """The request's JSON around stage one's answer as it came: the gateway does not parse
+        200 candidates only to write them out again (the ranker validates them on arrival)."""
+        head = orjson.dumps({"user": user, "k": k, "explain": explain})
+        return head[:-1] + b',"stage_one":' + stage_one + b"}"
 
 
 class Explanation(Strict):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from shared.limits import BodySizeLimit
 from shared.model_holder import ModelHolder
@@ -20,6 +22,7 @@ from shared.schemas import Health
 from shared.settings import CommonSettings
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 
@@ -67,3 +70,43 @@ def create_model_service(
         return Health(service=service, version=loaded.version)
 
     return app, holder
+
+
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency reading the request body as `model` in one pydantic-core pass from bytes.
+
+    FastAPI's own body parameter goes through stdlib `json` and then validates the Python
+    objects: for the ranker's 200-candidate lists that is about twice the CPU (358 vs 178 us).
+    Bad bodies still answer 422 with FastAPI's error shape (`loc` starting with "body").
+    """
+
+    async def read(request: Request) -> M:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False)
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in errors]
+            ) from exc
+
+    return read
+
+
+def body_schema(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a `json_body(model)` route's body (and `model` in the app's
+    schema components, which FastAPI only adds for its own body parameters)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # FastAPI keeps this dict as app.openapi_schema: completed in place
+        own = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(own.pop("$defs", {}))
+        components[model.__name__] = own
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}

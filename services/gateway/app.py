@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import kombu.exceptions
 import redis
 from fastapi import FastAPI, Request
@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway import events, jobs, models, recommend, stats
 from services.gateway.breaker import CircuitBreaker
-from services.gateway.downstream import Stage, Stages
+from services.gateway.downstream import Stage, Stages, new_session
 from services.gateway.popular import PopularCache
 from services.gateway.settings import GatewaySettings, HttpDep, SettingsDep, get_settings
 from shared.events import EventStore
@@ -45,14 +45,8 @@ def create_app() -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # One pooled client per process, with an explicit deadline for every downstream call.
-        timeout = httpx.Timeout(
-            settings.timeout_seconds, connect=min(0.5, settings.timeout_seconds)
-        )
-        # Few kept-alive connections: httpcore checks every idle pooled connection's socket on
-        # each request, which at 50 cost more than the occasional new connection (make bench).
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=8)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+        # One pooled client per process; every call to a stage carries its own deadline.
+        async with new_session() as http:
             app.state.http = http
             app.state.stages = _stages(settings, http)
             app.state.popular = popular = PopularCache(
@@ -106,21 +100,24 @@ def create_app() -> FastAPI:
     @app.get("/readyz", responses={503: {"description": "a stage has no model yet"}})
     async def readyz(http: HttpDep, s: SettingsDep) -> Any:
         versions = {}
+        timeout = aiohttp.ClientTimeout(total=s.timeout_seconds, connect=0.5)
         for name, url in (("candidate", s.candidate_url), ("ranker", s.ranker_url)):
             try:
-                r = await http.get(f"{url}/readyz")
-            except httpx.HTTPError:
+                async with http.get(f"{url}/readyz", timeout=timeout) as r:
+                    ready = r.status == 200
+                    body = await r.json(content_type=None) if ready else None
+            except (aiohttp.ClientError, TimeoutError, ValueError):
                 return JSONResponse({"detail": f"{name} service unreachable"}, status_code=503)
-            if r.status_code != 200:
+            if not ready:
                 return JSONResponse({"detail": f"{name} service not ready"}, status_code=503)
-            versions[name] = r.json().get("version")
+            versions[name] = body.get("version") if isinstance(body, dict) else None
         return {"status": "ok", "service": "gateway", "versions": versions}
 
     _document_errors(app)
     return app
 
 
-def _stages(settings: GatewaySettings, http: httpx.AsyncClient) -> Stages:
+def _stages(settings: GatewaySettings, http: aiohttp.ClientSession) -> Stages:
     def breaker(name: str) -> CircuitBreaker:
         return CircuitBreaker(name, settings.breaker_failures, settings.breaker_reset_seconds)
 

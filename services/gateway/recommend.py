@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
-from services.gateway.downstream import StageError
+from services.gateway.downstream import StageError, Stages
 from services.gateway.popular import PopularCache, pick
 from services.gateway.settings import PopularDep, SettingsDep, StagesDep
 from shared.observability import DEGRADED
@@ -101,10 +101,9 @@ async def recommend(
         return min(settings.timeout_seconds, deadline - loop.time())
 
     try:
-        cands = await stages.candidate.call(
+        stage_one = await stages.candidate.fetch(
             "POST",
             "/candidates",
-            CandidateResponse,
             time_left(),
             json={
                 "user": user,
@@ -115,29 +114,45 @@ async def recommend(
         )
     except StageError as exc:
         return _popular_answer(popular, k, filters, exc)
-    popular.seen_version(cands.version)
-    headers = {"X-Model-Version": str(cands.version)}
+    # Stage one's answer goes to the ranker as it came, unparsed: the ranker validates it.
+    body = RankRequest.forward(user, k, explain, stage_one)
     try:
-        # The candidates were validated on arrival: serialized as they are, in pydantic-core.
-        body = RankRequest.model_construct(
-            user=user, version=cands.version, k=k, candidates=cands.candidates, explain=explain
-        ).model_dump_json()
-        ranked = await stages.ranker.call(
-            "POST", "/rank", RankResponse, time_left(), content=body.encode()
-        )
-        items = ranked.items
+        ranked = await stages.ranker.call("POST", "/rank", RankResponse, time_left(), content=body)
     except StageError as exc:
-        # Ranker down or slow: candidate order still answers the request, flagged as degraded.
-        log.warning("ranker failed (%s); answering in candidate order", exc)
-        DEGRADED.labels("gateway", "ranker").inc()
-        headers["X-Degraded"] = "ranker"
-        items = [
-            RecommendedItem(product=c.product, score=c.score, price=None, age=None, reason=c.reason)
-            for c in cands.candidates[:k]
-        ]
+        return _candidate_order(stages, popular, k, stage_one, filters, exc)
+    stages.candidate.breaker.success()  # the ranker took its answer: it was a usable one
+    popular.seen_version(ranked.version)
+    headers = {"X-Model-Version": str(ranked.version)}
     # `explanation` only when asked for: it is large, and most callers never want it.
     drop = None if explain else {"__all__": {"explanation"}}
-    return Response(ITEMS.dump_json(items, exclude=drop), media_type=JSON, headers=headers)
+    return Response(ITEMS.dump_json(ranked.items, exclude=drop), media_type=JSON, headers=headers)
+
+
+def _candidate_order(
+    stages: Stages,
+    popular: PopularCache,
+    k: int,
+    stage_one: bytes,
+    filters: ItemFilters,
+    exc: StageError,
+) -> Response:
+    """Ranker down, slow or refusing: stage one's order still answers, flagged as degraded."""
+    try:
+        cands = stages.candidate.parse(stage_one, CandidateResponse)
+    except StageError as invalid:  # the ranker refused it for that reason: popular items, then
+        return _popular_answer(popular, k, filters, invalid)
+    log.warning("ranker failed (%s); answering in candidate order", exc)
+    DEGRADED.labels("gateway", "ranker").inc()
+    popular.seen_version(cands.version)
+    items = [
+        RecommendedItem(product=c.product, score=c.score, price=None, age=None, reason=c.reason)
+        for c in cands.candidates[:k]
+    ]
+    return Response(
+        ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),
+        media_type=JSON,
+        headers={"X-Model-Version": str(cands.version), "X-Degraded": "ranker"},
+    )
 
 
 def _popular_answer(

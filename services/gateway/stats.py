@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 
-import httpx
+import aiohttp
 import redis
 from anyio import to_thread
 from fastapi import APIRouter
@@ -26,15 +26,19 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-async def _scrape(http: httpx.AsyncClient, service: str, url: str) -> ServiceStats:
+async def _scrape(
+    http: aiohttp.ClientSession, service: str, url: str, timeout: float
+) -> ServiceStats:
     try:
-        r = await http.get(f"{url}/metrics")
-    except httpx.HTTPError as exc:
+        limit = aiohttp.ClientTimeout(total=timeout, connect=min(0.5, timeout))
+        async with http.get(f"{url}/metrics", timeout=limit) as r:
+            status, text = r.status, await r.text(errors="replace")
+    except (aiohttp.ClientError, TimeoutError) as exc:
         return unreachable(service, f"{url} is unreachable ({type(exc).__name__})")
-    if r.status_code != 200:
-        return unreachable(service, f"{url}/metrics answered HTTP {r.status_code}")
+    if status != 200:
+        return unreachable(service, f"{url}/metrics answered HTTP {status}")
     try:
-        return service_stats(service, r.text)
+        return service_stats(service, text)
     except ValueError as exc:  # not Prometheus text: a proxy's page, another program
         return unreachable(service, f"{url}/metrics is not Prometheus text: {exc}")
 
@@ -51,8 +55,8 @@ def _current(registry: ModelRegistry) -> int | None:
 async def stats(http: HttpDep, settings: SettingsDep, registry: RegistryDep) -> StatsResponse:
     own = service_stats("gateway", generate_latest(REGISTRY).decode())
     candidate, ranker = await asyncio.gather(
-        _scrape(http, "candidate", settings.candidate_url),
-        _scrape(http, "ranker", settings.ranker_url),
+        _scrape(http, "candidate", settings.candidate_url, settings.timeout_seconds),
+        _scrape(http, "ranker", settings.ranker_url, settings.timeout_seconds),
     )
     current = await to_thread.run_sync(_current, registry)
     return StatsResponse(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.ml.model import RANKER_ARTIFACTS, RankingModel
 from shared.schemas import RankRequest, RankResponse
-from shared.service import create_model_service
+from shared.service import body_schema, create_model_service, json_body
 from shared.settings import get_common_settings
 
 
@@ -30,6 +30,9 @@ def get_settings() -> RankerSettings:
     return RankerSettings()
 
 
+RankBody = Annotated[RankRequest, Depends(json_body(RankRequest))]
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app, holder = create_model_service(
@@ -37,9 +40,12 @@ def create_app() -> FastAPI:
     )
 
     @app.post(
-        "/rank", response_model=RankResponse, responses={409: {"description": "version not loaded"}}
+        "/rank",
+        response_model=RankResponse,
+        responses={409: {"description": "version not loaded"}},
+        openapi_extra=body_schema(app, RankRequest),
     )
-    async def rank(request: RankRequest) -> Any:
+    async def rank(request: RankBody) -> Any:
         # Score with the version the candidate stage used, so one answer never mixes two models.
         loaded = holder.get(request.version)
         if loaded is None:  # the candidate stage may have swapped a moment before us
@@ -52,7 +58,11 @@ def create_app() -> FastAPI:
                 {"detail": f"model version {request.version} is not available"}, status_code=409
             )
         items = loaded.model.rank(
-            request.user, request.candidates, request.k, request.explain, settings.fresh_slots
+            request.user,
+            request.stage_one.candidates,
+            request.k,
+            request.explain,
+            settings.fresh_slots,
         )
         answer = RankResponse.model_construct(
             user=request.user, version=loaded.version, items=items

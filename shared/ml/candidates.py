@@ -99,10 +99,12 @@ class CandidateIndex:
 
     def popular(self, n: int, exclude: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
         """The n most popular items outside `exclude` (and inside the `allowed` mask, if any)."""
-        mask = np.isin(self._popular_order, exclude, invert=True)
+        order: np.ndarray = self._popular_order
+        mask = ~_members(exclude, self.n_items)[order]
         if allowed is not None:
-            mask &= allowed[self._popular_order]
-        return self._popular_order[mask][:n]
+            mask &= allowed[order]
+        picked: np.ndarray = order[mask][:n]
+        return picked
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
@@ -146,6 +148,47 @@ class Candidates:
     scores: np.ndarray  # stage-one score: neighbour-graph score where a graph exists
     similarity: np.ndarray  # embedding k-NN score of the recent seeds
     seeds: np.ndarray  # the seed item that contributed most, -1 for popularity top-ups
+
+
+# Serving-path helpers on a CSR matrix's own arrays: scipy's fancy row indexing builds
+# intermediate matrices on every call, which was a third of the candidate stage's time.
+def _members(items: np.ndarray, n: int) -> np.ndarray:
+    """A boolean mask over n items, True at `items` (np.isin sorts: many times slower here)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[items] = True
+    return mask
+
+
+def _row_entries(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in m.data, column) of every stored entry of `rows`, row after row."""
+    starts = m.indptr[rows]
+    lengths = m.indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    pos = shift + np.arange(total, dtype=shift.dtype)
+    return pos, m.indices[pos]
+
+
+def _rows_dot(m: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum over r of weights[r] * m[rows[r]], dense (float64)."""
+    pos, cols = _row_entries(m, rows)
+    w = np.repeat(np.asarray(weights, dtype=np.float64), np.diff(m.indptr)[rows])
+    return np.bincount(cols, weights=m.data[pos] * w, minlength=m.shape[1])
+
+
+def _strongest(
+    best: np.ndarray, items: np.ndarray, values: np.ndarray, rows: np.ndarray, seeds: np.ndarray
+) -> None:
+    """best[item] = seeds[row] of the item's largest value (the lowest row on a tie)."""
+    if not len(items):
+        return
+    top = np.full(len(best), -np.inf)
+    np.maximum.at(top, items, values)
+    win = values == top[items]
+    low = np.full(len(best), len(rows))
+    np.minimum.at(low, items[win], rows[win])
+    has = low < len(rows)
+    best[has] = seeds[low[has]]
 
 
 def generate_candidates(
@@ -201,19 +244,18 @@ def generate_candidates(
         # A seed never recommends itself; it comes back only through other seeds, if allowed.
         contrib = np.where(nbr == seeds[:, None], 0.0, np.maximum(sim, 0.0)) * weights[:, None]
         np.add.at(scores, nbr.ravel(), contrib.ravel())
-        # strongest seed per item, for the `similar_to:` reason
-        top = np.zeros(index.n_items)
-        for row in range(len(seeds)):
-            better = contrib[row] > top[nbr[row]]
-            top[nbr[row][better]] = contrib[row][better]
-            best[nbr[row][better]] = seeds[row]
+        # strongest seed per item (the earliest seed on a tie), for the `similar_to:` reason
+        rows = np.repeat(np.arange(len(seeds)), nbr.shape[1])
+        items, values = nbr.ravel(), contrib.ravel()
+        hit = values > 0
+        _strongest(best, items[hit], values[hit], rows[hit], seeds)
     scores[excluded] = 0.0
     if allowed is not None:
         scores[~allowed] = 0.0
     primary = scores
     taken = np.empty(0, dtype=np.int64)
     if index.graph is not None and len(seen):
-        primary = np.asarray(index.graph[graph_seeds].T @ graph_weights).ravel().astype(np.float64)
+        primary = _rows_dot(index.graph, graph_seeds, graph_weights)
         primary[excluded] = 0.0
         if allowed is not None:
             primary[~allowed] = 0.0
@@ -221,15 +263,18 @@ def generate_candidates(
         taken = by_graph[np.argsort(-primary[by_graph], kind="stable")][: (3 * n) // 4]
     by_knn = np.flatnonzero(scores > 0)
     by_knn = by_knn[np.argsort(-scores[by_knn], kind="stable")]
-    by_knn = by_knn[~np.isin(by_knn, taken)][: n - len(taken)]
+    by_knn = by_knn[~_members(taken, index.n_items)[by_knn]][: n - len(taken)]
     reached = np.concatenate([taken, by_knn])
     reached = reached[np.argsort(-primary[reached], kind="stable")]
     if index.graph is not None and len(taken):
         # items proposed by the graph alone: the history item with the strongest weight explains
         lone = taken[best[taken] < 0]
         if len(lone):
-            weights_to = index.graph[seen][:, lone].toarray()
-            best[lone] = seen[np.argmax(weights_to, axis=0)]
+            pos, cols = _row_entries(index.graph, seen)
+            keep = _members(lone, index.n_items)[cols]
+            values = index.graph.data[pos[keep]]
+            rows = np.repeat(np.arange(len(seen)), np.diff(index.graph.indptr)[seen])[keep]
+            _strongest(best, cols[keep], values, rows, seen)
     fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     return Candidates(

@@ -75,11 +75,12 @@ class Catalog:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Proposal:
     """A candidate as stage one makes it: the fields of `shared.schemas.Candidate`, which is what
     the candidate service sends. A plain dataclass because building 200 pydantic objects per
-    request cost a third of the in-process pipeline; orjson serializes it as it is."""
+    request cost a third of the in-process pipeline; orjson serializes it as it is. Not frozen:
+    a frozen dataclass's __init__ costs five times as much (1.7 vs 0.3 us, 200 per request)."""
 
     product: str
     score: float
@@ -266,12 +267,7 @@ class CandidateModel:
         c = self.positions(user, n, live, allowed, exclude_history)
         ids = self.catalog.items.ids
         out = [
-            Proposal(
-                product=ids[i],
-                score=float(s),
-                similarity=float(sim),
-                reason=f"similar_to:{ids[seed]}" if seed >= 0 else "popular",
-            )
+            Proposal(ids[i], s, f"similar_to:{ids[seed]}" if seed >= 0 else "popular", sim)
             for i, s, sim, seed in zip(
                 c.items.tolist(),
                 c.scores.tolist(),

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
-import httpx
+import aiohttp
 import pytest
+import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.gateway.breaker import CircuitBreaker
-from services.gateway.downstream import Stage, StageError
+from services.gateway.downstream import Stage, StageError, new_session
 from shared.observability import _REQUEST_ID
+from shared.redis_conn import free_port
 
 
 def state(breaker: CircuitBreaker) -> str:
@@ -47,15 +51,34 @@ def _service() -> FastAPI:
     async def garbage() -> dict[str, str]:
         return {"unexpected": "shape"}
 
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        body = await request.body()
+        return Response(body, media_type=request.headers.get("Content-Type", "text/plain"))
+
     return app
 
 
-def _stage(http: httpx.AsyncClient, failures: int = 2) -> Stage:
-    return Stage("test", "http://stage", http, CircuitBreaker("test-downstream", failures, 60))
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """The stand-in service on a real socket (the gateway's client speaks real HTTP only)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(_service(), port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        async with new_session() as http:
+            yield f"http://127.0.0.1:{port}", http
+    finally:
+        server.should_exit = True
+        await task
 
 
-def _client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=_service()))
+def _stage(url: str, http: aiohttp.ClientSession, failures: int = 2) -> Stage:
+    return Stage("test", url, http, CircuitBreaker("test-downstream", failures, 60))
 
 
 async def _cause(stage: Stage, path: str, timeout: float = 1.0) -> str:
@@ -68,8 +91,8 @@ def test_answer_is_parsed_and_the_request_id_passed_on() -> None:
     async def go() -> Answer:
         token = _REQUEST_ID.set("rid-7")
         try:
-            async with _client() as http:
-                return await _stage(http).call("GET", "/ok", Answer, 1.0)
+            async with _serving() as (url, http):
+                return await _stage(url, http).call("GET", "/ok", Answer, 1.0)
         finally:
             _REQUEST_ID.reset(token)
 
@@ -78,9 +101,9 @@ def test_answer_is_parsed_and_the_request_id_passed_on() -> None:
 
 def test_a_slow_stage_is_cut_at_the_timeout() -> None:
     async def go() -> tuple[str, float]:
-        async with _client() as http:
+        async with _serving() as (url, http):
             start = time.monotonic()
-            cause = await _cause(_stage(http), "/slow", timeout=0.2)
+            cause = await _cause(_stage(url, http), "/slow", timeout=0.2)
             return cause, time.monotonic() - start
 
     cause, took = asyncio.run(go())
@@ -89,8 +112,8 @@ def test_a_slow_stage_is_cut_at_the_timeout() -> None:
 
 def test_failures_by_cause_and_which_ones_open_the_breaker() -> None:
     async def go() -> list[str]:
-        async with _client() as http:
-            return await scenario(_stage(http, failures=2))
+        async with _serving() as (url, http):
+            return await scenario(_stage(url, http, failures=2))
 
     async def scenario(stage: Stage) -> list[str]:
         causes = [
@@ -107,3 +130,29 @@ def test_failures_by_cause_and_which_ones_open_the_breaker() -> None:
 
     causes = asyncio.run(go())
     assert causes == ["status", "status", "invalid", "status", "breaker_open", "deadline"]
+
+
+def test_fetch_returns_the_body_as_sent_and_leaves_the_verdict_to_parse() -> None:
+    async def go() -> tuple[bytes, list[str]]:
+        async with _serving() as (url, http):
+            stage = _stage(url, http, failures=2)
+            raw = await stage.fetch("POST", "/echo", 1.0, content=b'{"value": 3}')
+            verdicts = []
+            for body in (b'{"value": "x"}', b"not json"):  # two unusable answers in a row
+                with pytest.raises(StageError) as info:
+                    stage.parse(body, Answer)
+                verdicts.append(info.value.cause)
+            verdicts.append(state(stage.breaker))
+            return raw, verdicts
+
+    raw, verdicts = asyncio.run(go())
+    assert raw == b'{"value": 3}'
+    assert verdicts == ["invalid", "invalid", "open"]
+
+
+def test_an_unreachable_stage_is_a_failure_by_cause() -> None:
+    async def go() -> str:
+        async with new_session() as http:
+            return await _cause(_stage(f"http://127.0.0.1:{free_port()}", http), "/ok")
+
+    assert asyncio.run(go()) == "unreachable"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from services.gateway.breaker import CircuitBreaker
-from services.gateway.downstream import Stage
+from services.gateway.downstream import Stage, new_session
 from services.gateway.popular import PopularCache, PopularList, pick
 from shared.redis_conn import free_port
 from shared.schemas import ItemFilters, RecommendedItem
@@ -44,7 +42,7 @@ def test_pick_applies_the_request_filters() -> None:
 
 def test_a_failed_refresh_keeps_the_cached_list() -> None:
     async def go() -> tuple[bool, PopularList | None]:
-        async with httpx.AsyncClient() as http:
+        async with new_session() as http:
             dead = Stage(
                 "candidate",
                 f"http://127.0.0.1:{free_port()}",

@@ -1,0 +1,87 @@
+"""The ranker's /rank body: read in one pydantic-core pass, refused with FastAPI's 422 shape."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from services.ranker.app import create_app, get_settings
+from shared.schemas import RankRequest
+from shared.settings import get_common_settings
+
+STAGE_ONE = {
+    "user": "U1",
+    "version": 7,
+    "known_user": True,
+    "candidates": [{"product": "BANK CHARGES", "score": 0.5, "reason": "popular"}],
+}
+
+
+@pytest.fixture
+def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
+    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
+    monkeypatch.setenv("RECSYS_KEY_PREFIX", f"ranker-unit-{uuid.uuid4().hex[:8]}")  # no models
+    get_settings.cache_clear()
+    get_common_settings.cache_clear()
+    yield create_app()
+    get_settings.cache_clear()
+    get_common_settings.cache_clear()
+
+
+def post(app: FastAPI, body: bytes) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ranker") as client:
+            headers = {"Content-Type": "application/json"}
+            return await client.post("/rank", content=body, headers=headers)
+
+    return asyncio.run(go())
+
+
+def test_forwarded_body_is_a_valid_rank_request() -> None:
+    body = RankRequest.forward("U1", 3, True, orjson.dumps(STAGE_ONE))
+    request = RankRequest.model_validate_json(body)
+    assert (request.user, request.k, request.explain, request.version) == ("U1", 3, True, 7)
+    assert request.stage_one.candidates[0].product == "BANK CHARGES"
+
+
+def test_a_valid_body_for_a_version_nobody_published_is_409(app: FastAPI) -> None:
+    r = post(app, RankRequest.forward("U1", 3, False, orjson.dumps(STAGE_ONE)))
+    assert r.status_code == 409
+    assert "version 7" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "kind"),
+    [
+        (b"{not json", ["body"], "json_invalid"),
+        (RankRequest.forward("U1", 0, False, orjson.dumps(STAGE_ONE)), ["body", "k"], None),
+        (RankRequest.forward("U1", 3, False, b'{"user": "U1"}'), ["body", "stage_one"], None),
+        (RankRequest.forward("U2", 3, False, orjson.dumps(STAGE_ONE)), ["body"], None),
+    ],
+)
+def test_bad_bodies_are_422_with_the_place_and_reason(
+    app: FastAPI, body: bytes, loc: list[str], kind: str | None
+) -> None:
+    r = post(app, body)
+    assert r.status_code == 422
+    errors: list[dict[str, Any]] = r.json()["detail"]
+    assert errors and all(e["loc"][: len(loc)] == loc and e["msg"] for e in errors)
+    if kind is not None:
+        assert errors[0]["type"] == kind
+
+
+def test_openapi_documents_the_body(app: FastAPI) -> None:
+    schema = app.openapi()
+    body = schema["paths"]["/rank"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/RankRequest"}
+    components = schema["components"]["schemas"]
+    assert {"RankRequest", "CandidateResponse", "Candidate"} <= components.keys()
+    assert "$defs" not in components["RankRequest"]
