@@ -153,6 +153,9 @@ def evaluate(
     time_col: TimeCol = None,
     items_path: ItemsPath = None,
     seed: int = 42,
+    ranker_models: Annotated[
+        int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (TrainParams)")
+    ] = 1,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
     from services.trainer.benchmark import print_table, run_benchmark, write_outputs
@@ -161,7 +164,9 @@ def evaluate(
 
     if protocol not in ("temporal", "msr"):
         raise typer.BadParameter(f"unknown protocol {protocol!r}; choose temporal or msr")
-    params = TrainParams(test_days=test_days, n_candidates=candidates, seed=seed)
+    params = TrainParams(
+        test_days=test_days, n_candidates=candidates, seed=seed, ranker_models=ranker_models
+    )
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
     )

@@ -23,7 +23,7 @@ from shared.ml.content import ContentIndex, content_matrix
 from shared.ml.features import build_feature_store, pair_features
 from shared.ml.interactions import DAY, IdMap
 from shared.ml.model import CandidateModel, Catalog, RankingModel
-from shared.ml.ranker import MAX_RELEVANCE, RankingData
+from shared.ml.ranker import MAX_RELEVANCE, RankerModel, RankingData
 from shared.schemas import TrainParams
 
 ProgressFn = Callable[[str, float], None]
@@ -188,8 +188,14 @@ def fit_two_stage(
                 "no user took a candidate item in the ranker's training window: too little data"
             )
         progress("ranker", lo + 0.5 * (hi - lo))
-        ranker = ranker_fit(params)(train, valid, params.num_boost_round, params.seed)
-    valid_ndcg = float(ranker.booster.best_score.get("valid_0", {}).get("ndcg@10", float("nan")))
+        fit = ranker_fit(params)
+        ranker = RankerModel.average(
+            [
+                fit(train, valid, params.num_boost_round, params.seed + j)
+                for j in range(params.ranker_models)
+            ]
+        )
+    valid_ndcg = ranker.valid_ndcg
     progress("candidates", lo + 0.8 * (hi - lo))
     cm = stage_one(data, catalog, as_of, params)
     return cm, RankingModel(catalog, cm.store, ranker), valid_ndcg

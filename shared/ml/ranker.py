@@ -38,34 +38,59 @@ class RankingData:
         )
 
 
+# Between the members of an averaged ranker in its text artifact (a line no LightGBM model has).
+ENSEMBLE_SEPARATOR = "\n#-- recsys ranker ensemble member --#\n"
+
+
 class RankerModel:
-    def __init__(self, booster: lgb.Booster) -> None:
+    """One LightGBM booster, or several (different seeds) whose scores are averaged: the
+    members' seed-to-seed spread is larger than most recipe changes, and the mean cuts it."""
+
+    def __init__(self, booster: lgb.Booster, *others: lgb.Booster) -> None:
         self.booster = booster
-        names = booster.feature_name()
-        if names != FEATURE_NAMES:
-            # Training and serving must agree on features; refuse a model built with other code.
-            raise ValueError(f"ranker features {names} differ from this code's {FEATURE_NAMES}")
+        self.boosters = [booster, *others]
+        for b in self.boosters:
+            names = b.feature_name()
+            if names != FEATURE_NAMES:
+                # Training and serving must agree on features; refuse a model built with other code.
+                raise ValueError(f"ranker features {names} differ from this code's {FEATURE_NAMES}")
+
+    @classmethod
+    def average(cls, members: list[RankerModel]) -> RankerModel:
+        return cls(*(b for m in members for b in m.boosters))
 
     def score(self, x: np.ndarray) -> np.ndarray:
         # One thread: per-request batches are small and the services share two cores.
-        return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
+        out = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
+        for b in self.boosters[1:]:
+            out += np.asarray(b.predict(x, num_threads=1), dtype=np.float64)
+        return out / len(self.boosters) if len(self.boosters) > 1 else out
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Per-feature contributions to each raw score, last column the bias (SHAP values)."""
-        return np.asarray(
-            self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
-        )
+        """Per-feature contributions to each raw score, last column the bias (SHAP values; the
+        mean over the members, as the score is)."""
+        parts = [
+            np.asarray(b.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64)
+            for b in self.boosters
+        ]
+        return np.mean(parts, axis=0) if len(parts) > 1 else parts[0]
 
     @property
     def best_iteration(self) -> int:
         return int(self.booster.best_iteration or self.booster.current_iteration())
 
+    @property
+    def valid_ndcg(self) -> float:
+        """The members' mean best validation NDCG@10 (NaN without validation lists)."""
+        scores = [b.best_score.get("valid_0", {}).get("ndcg@10", np.nan) for b in self.boosters]
+        return float(np.mean(scores))
+
     def to_text(self) -> str:
-        return str(self.booster.model_to_string())
+        return ENSEMBLE_SEPARATOR.join(str(b.model_to_string()) for b in self.boosters)
 
     @classmethod
     def from_text(cls, text: str) -> RankerModel:
-        return cls(lgb.Booster(model_str=text))
+        return cls(*(lgb.Booster(model_str=part) for part in text.split(ENSEMBLE_SEPARATOR)))
 
 
 # Graded labels run 0..MAX_RELEVANCE; their gain grows linearly, not LightGBM's default 2^l - 1,

@@ -1,0 +1,51 @@
+"""benchmarks/tune_quality.py carves its validation split from the test split's training part."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.tune_quality import parse_overrides, validation_split
+from services.trainer.benchmark import make_split
+from shared.datasets import synthetic
+from shared.ml.interactions import DAY
+
+
+def _rows(frame: pd.DataFrame) -> set[tuple[str, str, int]]:
+    return set(zip(frame["user_id"], frame["product_id"], frame["ts"].astype(int), strict=True))
+
+
+@pytest.mark.parametrize("protocol", ["temporal", "msr"])
+def test_validation_truth_lies_strictly_inside_the_training_part(protocol: str) -> None:
+    data = synthetic.generate(n_users=80, n_products=40, n_days=90, seed=3)
+    test = make_split(data, protocol, 20, has_time=True)
+    valid = validation_split(data, protocol, 20, has_time=True)
+    outer_rows, inner_rows = _rows(test.train.interactions), _rows(valid.train.interactions)
+    assert valid.truth and inner_rows < outer_rows  # a strict subset of the training part
+    outer = test.train.interactions
+    for user, items in valid.truth.items():
+        taken = outer[outer["user_id"] == user]
+        # every validation item is an interaction of the training part, never of the test part
+        assert items <= set(taken["product_id"])
+        assert items.isdisjoint(
+            valid.train.interactions.loc[valid.train.interactions["user_id"] == user, "product_id"]
+        )
+    if protocol == "temporal":
+        cut = float(outer["ts"].max()) + 1 - 20 * DAY
+        assert float(valid.train.interactions["ts"].max()) < cut
+        assert float(outer["ts"].max()) < float(data.interactions["ts"].max()) + 1 - 20 * DAY
+    else:  # msr: seed 7 on the msr training part, not the test split's seed
+        sizes = valid.train.interactions.groupby("user_id").size()
+        outer_sizes = outer.groupby("user_id").size().reindex(sizes.index)
+        assert np.all(sizes.to_numpy() < outer_sizes.to_numpy())
+
+
+def test_overrides_are_read_as_json_where_they_parse() -> None:
+    assert parse_overrides(["ranker_models=3", "graded_labels=false", "engine=local"]) == {
+        "ranker_models": 3,
+        "graded_labels": False,
+        "engine": "local",
+    }
+    with pytest.raises(SystemExit):
+        parse_overrides(["ranker_models"])
