@@ -159,20 +159,19 @@ def _members(items: np.ndarray, n: int) -> np.ndarray:
     return mask
 
 
-def _row_entries(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(positions in m.data, column) of every stored entry of `rows`, row after row."""
+def _row_entries(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(position in m.data, column, index into `rows`) of every stored entry of `rows`."""
     starts = m.indptr[rows]
     lengths = m.indptr[rows + 1] - starts
-    total = int(lengths.sum())
     shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    pos = shift + np.arange(total, dtype=shift.dtype)
-    return pos, m.indices[pos]
+    pos = shift + np.arange(len(shift), dtype=shift.dtype)
+    return pos, m.indices[pos], np.repeat(np.arange(len(rows)), lengths)
 
 
 def _rows_dot(m: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """sum over r of weights[r] * m[rows[r]], dense (float64)."""
-    pos, cols = _row_entries(m, rows)
-    w = np.repeat(np.asarray(weights, dtype=np.float64), np.diff(m.indptr)[rows])
+    pos, cols, which = _row_entries(m, rows)
+    w = np.asarray(weights, dtype=np.float64)[which]
     return np.bincount(cols, weights=m.data[pos] * w, minlength=m.shape[1])
 
 
@@ -270,11 +269,9 @@ def generate_candidates(
         # items proposed by the graph alone: the history item with the strongest weight explains
         lone = taken[best[taken] < 0]
         if len(lone):
-            pos, cols = _row_entries(index.graph, seen)
+            pos, cols, which = _row_entries(index.graph, seen)
             keep = _members(lone, index.n_items)[cols]
-            values = index.graph.data[pos[keep]]
-            rows = np.repeat(np.arange(len(seen)), np.diff(index.graph.indptr)[seen])[keep]
-            _strongest(best, cols[keep], values, rows, seen)
+            _strongest(best, cols[keep], index.graph.data[pos[keep]], which[keep], seen)
     fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     return Candidates(
