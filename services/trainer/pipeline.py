@@ -103,18 +103,34 @@ def temporal_windows(
     return [t for t in train if t.labels], window(as_of - w, as_of)
 
 
-def random_windows(data: Dataset, seed: int) -> tuple[list[LabelWindow], LabelWindow]:
+def random_windows(
+    data: Dataset, seed: int, n_folds: int = 1
+) -> tuple[list[LabelWindow], LabelWindow]:
     """For data without a usable time order (random protocols): hold out a random quarter of each
-    user's items as labels; a fifth of the users form the validation lists."""
-    inner, held_out = per_user_random_split(data.interactions, MSR_TRAIN_RATIO, seed + 1)
+    user's items as labels; a fifth of the users form the validation lists. With n_folds > 1 the
+    other users' lists are drawn again from other random quarters (more lists for the ranker);
+    those folds never see the validation users' held-out items, not even as features."""
+    ints = data.interactions.reset_index(drop=True)  # row labels name rows below
+    inner, held_out = per_user_random_split(ints, MSR_TRAIN_RATIO, seed + 1)
     labels = held_out_strength(inner, held_out)
     users = sorted(labels)
     valid_users = set(np.random.default_rng(seed).permutation(users)[: len(users) // 5].tolist())
-    features, as_of = replace(data, interactions=inner), float(data.interactions["ts"].max()) + 1
-    return (
-        [LabelWindow(features, as_of, {u: v for u, v in labels.items() if u not in valid_users})],
-        LabelWindow(features, as_of, {u: v for u, v in labels.items() if u in valid_users}),
-    )
+    as_of = float(ints["ts"].max()) + 1
+
+    def window(features: Dataset, labels: dict[str, dict[str, float]]) -> LabelWindow:
+        kept = {u: v for u, v in labels.items() if u not in valid_users}
+        return LabelWindow(features, as_of, kept)
+
+    first = replace(data, interactions=inner)  # one object: the first fold and validation share it
+    train = [window(first, labels)]
+    hidden = held_out[held_out["user_id"].isin(valid_users)].index
+    rest = ints.drop(index=hidden)
+    for fold in range(1, n_folds):
+        fold_inner, fold_out = per_user_random_split(rest, MSR_TRAIN_RATIO, seed + 1 + fold)
+        fold_labels = held_out_strength(fold_inner, fold_out)
+        train.append(window(replace(data, interactions=fold_inner), fold_labels))
+    valid = {u: v for u, v in labels.items() if u in valid_users}
+    return train, LabelWindow(first, as_of, valid)
 
 
 def ranking_rows(
@@ -162,7 +178,7 @@ def fit_two_stage(
     if scheme == "temporal":
         train_ws, valid_w = temporal_windows(data, as_of, params.label_days, params.train_windows)
     else:
-        train_ws, valid_w = random_windows(data, params.seed)
+        train_ws, valid_w = random_windows(data, params.seed, params.label_folds)
     progress("features", lo)
     stage_ones: dict[int, CandidateModel] = {}  # windows sharing their features share stage one
 

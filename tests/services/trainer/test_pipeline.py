@@ -92,6 +92,24 @@ def test_random_windows_hold_out_items_and_users() -> None:
     assert all((u, i) not in had for u, items in train_w.labels.items() for i in items)
 
 
+def test_random_folds_add_lists_without_touching_the_validation_users_held_out_items() -> None:
+    data = synthetic.generate(n_users=60, n_products=40, n_days=60)
+    train_ws, valid_w = random_windows(data, seed=3, n_folds=3)
+    assert len(train_ws) == 3
+    assert train_ws[0].features is valid_w.features  # one stage one serves both
+    valid_pairs = {(u, i) for u, items in valid_w.labels.items() for i in items}
+    for w in train_ws:
+        feats = w.features.interactions
+        had = set(zip(feats["user_id"], feats["product_id"], strict=True))
+        assert not had & valid_pairs  # no fold learns from what validation is scored on
+        assert not set(w.labels) & set(valid_w.labels)
+        assert all((u, i) not in had for u, items in w.labels.items() for i in items)
+    # The folds hold out different quarters: other labels for the same users.
+    first, second = train_ws[0].labels, train_ws[1].labels
+    common = set(first) & set(second)
+    assert common and any(set(first[u]) != set(second[u]) for u in common)
+
+
 def test_labels_are_as_strong_as_the_interaction_when_graded() -> None:
     data = synthetic.generate(n_users=200, n_products=80, n_days=60)
     end = float(data.interactions["ts"].max()) + 1

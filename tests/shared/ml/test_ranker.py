@@ -1,11 +1,12 @@
-"""An averaged ranker: its score is the members' mean, and it survives its text artifact."""
+"""An averaged ranker: its score is the members' mean (over the first member's best rows), and
+it survives its text artifact."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from shared.ml.features import FEATURE_NAMES
-from shared.ml.ranker import RankerModel, RankingData, fit_ranker
+from shared.ml.ranker import CASCADE_ROWS, RankerModel, RankingData, fit_ranker
 
 
 def _lists(rng: np.random.Generator, n_lists: int) -> RankingData:
@@ -25,7 +26,7 @@ def test_average_scores_the_members_mean_and_round_trips_as_text() -> None:
     train, valid = _lists(rng, 300), _lists(rng, 60)
     members = [fit_ranker(train, valid, 40, seed) for seed in (1, 2, 3)]
     mean = RankerModel.average(members)
-    x = valid.x[:50]
+    x = valid.x[:CASCADE_ROWS]
     expected = np.mean([m.score(x) for m in members], axis=0)
     np.testing.assert_allclose(mean.score(x), expected, rtol=1e-9)
     again = RankerModel.from_text(mean.to_text())
@@ -38,3 +39,20 @@ def test_average_scores_the_members_mean_and_round_trips_as_text() -> None:
     assert (
         len(single.boosters) == 1 and members[0].to_text() == members[0].booster.model_to_string()
     )
+
+
+def test_members_after_the_first_rescore_only_its_best_rows() -> None:
+    rng = np.random.default_rng(1)
+    train, valid = _lists(rng, 300), _lists(rng, 60)
+    members = [fit_ranker(train, valid, 40, seed) for seed in (1, 2, 3)]
+    x = valid.x[: 3 * CASCADE_ROWS]
+    first = members[0].score(x)
+    top = np.argsort(-first, kind="stable")[:CASCADE_ROWS]
+    rest = np.setdiff1d(np.arange(len(x)), top)
+    scores = RankerModel.average(members).score(x)
+    expected_top = np.mean([m.score(x[top]) for m in members], axis=0)
+    np.testing.assert_allclose(scores[top], expected_top, rtol=1e-9)
+    assert scores[top].min() > scores[rest].max()  # the re-scored rows come first
+    order = rest[np.argsort(-scores[rest], kind="stable")]
+    np.testing.assert_array_equal(order, rest[np.argsort(-first[rest], kind="stable")])
+    assert RankerModel.average(members).score(x[:0]).shape == (0,)
