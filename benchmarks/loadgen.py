@@ -106,6 +106,16 @@ async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any
     return records
 
 
+def degraded_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Answers flagged `X-Degraded`, per value (`ranker`, `candidate`, `overload`): a degraded
+    answer is quick and partial, and must not pass for a full one in the figures."""
+    counts: dict[str, int] = {}
+    for rec in records:
+        if mode := rec.get("degraded"):
+            counts[mode] = counts.get(mode, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def run_load(cfg: LoadConfig, name: str = "loadgen") -> list[dict[str, Any]]:
     """Run the generator in a spawned process and wait for its records (blocking)."""
     ctx = mp.get_context("spawn")

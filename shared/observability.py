@@ -26,7 +26,8 @@ MODEL_SWAPS = Counter("recsys_model_swaps_total", "Model versions swapped in", [
 MODEL_REFUSED = Counter(
     "recsys_model_refused_total", "Versions refused (load/verify failed)", ["service"]
 )
-# mode: which stage the answer did without ("ranker": candidate order; "candidate": popular).
+# mode: which stage the answer did without ("ranker": candidate order; "candidate": popular), or
+# "overload": the gateway's pipeline was full, the request was shed (answered from popular).
 DEGRADED = Counter(
     "recsys_degraded_total", "Answers served in a degraded mode", ["service", "mode"]
 )
@@ -45,6 +46,11 @@ BREAKER_STATE = Gauge(
     "recsys_breaker_state",
     "Circuit breaker per downstream: 0 closed, 1 half-open, 2 open",
     ["stage"],
+)
+# Read when scraped (set_function): nothing to update on the request path.
+PIPELINE_IN_FLIGHT = Gauge(
+    "recsys_gateway_pipeline_in_flight",
+    "Requests inside the gateway's candidate -> ranker pipeline (GATEWAY_MAX_IN_FLIGHT bounds it)",
 )
 BREAKER_OPENED = Counter(
     "recsys_breaker_opened_total", "Times a downstream's circuit breaker opened", ["stage"]

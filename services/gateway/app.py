@@ -16,13 +16,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from services.gateway import events, jobs, models, recommend, stats
+from services.gateway.admission import InFlightLimit
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.downstream import Stage, Stages, new_session
 from services.gateway.popular import PopularCache
 from services.gateway.settings import GatewaySettings, HttpDep, SettingsDep, get_settings
 from shared.events import EventStore
 from shared.limits import BodySizeLimit
-from shared.observability import REQUEST_ID_HEADER, instrument, setup_logging
+from shared.observability import (
+    PIPELINE_IN_FLIGHT,
+    REQUEST_ID_HEADER,
+    instrument,
+    setup_logging,
+)
 from shared.redis_conn import async_client, mask_url, sync_client
 from shared.registry import ModelRegistry
 from shared.schemas import ErrorBody, Health
@@ -56,6 +62,8 @@ def create_app() -> FastAPI:
                 settings.timeout_seconds,
             )
             refresher = asyncio.create_task(popular.run())
+            app.state.admission = admission = InFlightLimit(settings.max_in_flight)
+            PIPELINE_IN_FLIGHT.set_function(lambda: admission.in_flight)
             app.state.redis = sync_client(common.redis_url)
             app.state.registry = ModelRegistry.from_settings(common)
             events_redis = async_client(common.redis_url)

@@ -82,7 +82,10 @@ class PopularCache:
             except Exception:  # never let the refresher die: it is the last-resort answer
                 log.exception("popular list refresh failed")
             period = self._refresh_seconds if self.current is not None else MIN_GAP_SECONDS
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives just as the event is set, and the gateway's shutdown then waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=period)
+                async with asyncio.timeout(period):
+                    await self._wake.wait()
             # Replicas at two versions during a rollout must not make this a busy loop.
             await asyncio.sleep(MIN_GAP_SECONDS)

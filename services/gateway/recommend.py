@@ -2,8 +2,10 @@
 
 Within `GATEWAY_DEADLINE_SECONDS` whatever fails: ranker slow, down or refusing -> candidate
 order (`X-Degraded: ranker`); candidate stage slow or down -> the cached popular list, filtered
-like the request asks (`X-Degraded: candidate`). Only before any model was ever served is there
-nothing to answer with (503).
+like the request asks (`X-Degraded: candidate`). With `GATEWAY_MAX_IN_FLIGHT` requests already
+inside the pipeline, a request is answered at once from the same popular list
+(`X-Degraded: overload`) instead of queueing behind them. Only before any model was ever served
+is there nothing to answer with (503).
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
+from services.gateway.admission import InFlightLimit
 from services.gateway.downstream import StageError, Stages
 from services.gateway.popular import PopularCache, pick
-from services.gateway.settings import PopularDep, SettingsDep, StagesDep
+from services.gateway.settings import (
+    AdmissionDep,
+    GatewaySettings,
+    PopularDep,
+    SettingsDep,
+    StagesDep,
+)
 from shared.observability import DEGRADED
 from shared.schemas import (
     CandidateResponse,
@@ -33,6 +42,8 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 ITEMS = TypeAdapter(list[RecommendedItem])
 JSON = "application/json"
+# A shed request's client may retry this soon: overload passes in seconds, or the limit is wrong.
+RETRY_AFTER_SECONDS = 1
 
 UserParam = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 # Free text from a shop's catalog (spaces, accents): printable, bounded.
@@ -45,8 +56,15 @@ _HEADERS = {
     },
     "X-Degraded": {
         "description": "present when a stage failed: `ranker` (candidate order) or `candidate` "
-        "(cached popular items)",
-        "schema": {"type": "string", "enum": ["ranker", "candidate"]},
+        "(cached popular items); `overload` (cached popular items) when too many requests were "
+        "already in the pipeline",
+        "schema": {"type": "string", "enum": ["ranker", "candidate", "overload"]},
+    },
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying, when the gateway is overloaded",
+        "schema": {"type": "integer"},
     },
 }
 
@@ -56,7 +74,12 @@ _HEADERS = {
     response_model=list[RecommendedItem],
     responses={
         200: {"headers": _HEADERS},
-        503: {"model": ErrorBody, "description": "no model has been served yet: nothing to answer"},
+        503: {
+            "model": ErrorBody,
+            "description": "no model has been served yet: nothing to answer (candidate stage "
+            "down, or the gateway overloaded)",
+            "headers": _RETRY_AFTER,
+        },
     },
 )
 async def recommend(
@@ -64,6 +87,7 @@ async def recommend(
     stages: StagesDep,
     popular: PopularDep,
     settings: SettingsDep,
+    admission: AdmissionDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     category: Label | None = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
@@ -94,6 +118,25 @@ async def recommend(
             {"loc": ["query", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
+    if not admission.try_enter():
+        return _shed(popular, admission, k, filters)
+    try:
+        return await _two_stages(stages, popular, settings, user, k, filters, segment, explain)
+    finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
+        admission.leave()
+
+
+async def _two_stages(
+    stages: Stages,
+    popular: PopularCache,
+    settings: GatewaySettings,
+    user: str,
+    k: int,
+    filters: ItemFilters,
+    segment: str | None,
+    explain: bool,
+) -> Response:
+    """Candidates, then the ranker over them; the fallbacks when either fails."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.deadline_seconds
 
@@ -158,17 +201,51 @@ def _candidate_order(
 def _popular_answer(
     popular: PopularCache, k: int, filters: ItemFilters, exc: StageError
 ) -> Response:
-    cached = popular.current
-    if cached is None:
+    """Candidate stage down, slow or refusing: the cached popular items, flagged as degraded."""
+    answer = _from_popular(popular, k, filters, "candidate")
+    if answer is None:
         log.warning("candidate stage failed (%s) and no popular list is cached", exc)
         return JSONResponse(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
         )
     log.warning("candidate stage failed (%s); answering cached popular items", exc)
     DEGRADED.labels("gateway", "candidate").inc()
+    return answer
+
+
+def _shed(
+    popular: PopularCache, admission: InFlightLimit, k: int, filters: ItemFilters
+) -> Response:
+    """The pipeline is full: the cached popular items at once, rather than a place in a queue."""
+    DEGRADED.labels("gateway", "overload").inc()  # every shed request, answered or not
+    if shed := admission.shed_to_report():
+        log.warning(
+            "overloaded: %d requests in the pipeline (limit %d), %d shed since the last report",
+            admission.in_flight,
+            admission.limit,
+            shed,
+        )
+    answer = _from_popular(popular, k, filters, "overload")
+    if answer is not None:
+        return answer
+    return JSONResponse(
+        {"detail": "overloaded, and no model is served yet to answer from: retry later"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _from_popular(
+    popular: PopularCache, k: int, filters: ItemFilters, mode: str
+) -> Response | None:
+    """The cached popular items that pass `filters`, flagged `X-Degraded: <mode>`; None while
+    no list was ever cached."""
+    cached = popular.current
+    if cached is None:
+        return None
     items = pick(cached.items, k, filters)
     return Response(
         ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),
         media_type=JSON,
-        headers={"X-Model-Version": str(cached.version), "X-Degraded": "candidate"},
+        headers={"X-Model-Version": str(cached.version), "X-Degraded": mode},
     )

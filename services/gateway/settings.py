@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.gateway.admission import InFlightLimit
 from services.gateway.downstream import Stages
 from services.gateway.popular import PopularCache
 from shared.registry import ModelRegistry
@@ -35,6 +36,13 @@ class GatewaySettings(BaseSettings):
     # fetched again from the candidate service (also at once whenever the model version moves).
     popular_size: int = Field(default=500, ge=10, le=5000)
     popular_refresh_seconds: float = Field(default=30.0, gt=0)
+    # Load shedding: at most this many /recommend requests inside the candidate -> ranker
+    # pipeline at once; the excess is answered from the popular list (`X-Degraded: overload`).
+    # 0 = no limit, the default: on two cores 16 turned 400 req/s from ~1,000 of 4,000 past a 2 s
+    # deadline into none, but it also shed during the stalls at 200 req/s and raised the full
+    # answers' p50 there from ~9 to ~13 ms (docs/benchmarks.md, "Overload"). Set it where
+    # overload is likelier than a tight p50 matters; with more cores per replica, higher.
+    max_in_flight: int = Field(default=0, ge=0, le=10_000)
     # Guards POST /train and POST /models/{version}/activate (header X-API-Key) when set.
     # RECSYS_ADMIN_API_KEY (shared with the UI) is read when GATEWAY_ADMIN_API_KEY is absent.
     admin_api_key: SecretStr | None = Field(
@@ -92,8 +100,14 @@ async def get_popular(request: Request) -> PopularCache:
     return popular
 
 
+async def get_admission(request: Request) -> InFlightLimit:
+    admission: InFlightLimit = request.app.state.admission
+    return admission
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(settings_dep)]
 StagesDep = Annotated[Stages, Depends(get_stages)]
 PopularDep = Annotated[PopularCache, Depends(get_popular)]
 HttpDep = Annotated[aiohttp.ClientSession, Depends(get_http)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+AdmissionDep = Annotated[InFlightLimit, Depends(get_admission)]

@@ -31,7 +31,7 @@ def _stats(gateway: FakeGateway, raw: bytes) -> Reply:
             "errors": n,
             "p50_seconds": 0.015,
             "p99_seconds": 0.0199,
-            "degraded": {"ranker": 5 * n},
+            "degraded": {"ranker": 5 * n, "overload": 2 * n},
         },
         {"service": "candidate", "reachable": True, "route": "/candidates", "model_version": 2}
         | served,
@@ -82,7 +82,7 @@ def test_rates_need_two_samples(gateway: FakeGateway) -> None:
     # Lifetime figures are there from the first sample.
     assert any(
         c.startswith("Since it started: 100 requests, p50 15.0 ms, p99 19.9 ms, 1 errors (5xx)")
-        and c.endswith("degraded: 5 without the ranker")
+        and c.endswith("degraded: 5 without the ranker, 2 shed (overload)")
         for c in captions
     ), captions
 
@@ -95,7 +95,7 @@ def test_rates_need_two_samples(gateway: FakeGateway) -> None:
         "requests/s": "50.0",
         "latency p50": "15.0 ms",
         "latency p99": "19.9 ms",
-        "degraded answers": "5",
+        "degraded answers": "7",
     }
     assert candidate["requests/s"] == "50.0"
     assert any("over the last 2 s" in c.value for c in at.caption)

@@ -64,6 +64,9 @@ def _recommend(gateway: FakeGateway, raw: bytes) -> Reply:
             for p in BEFORE[:k]
         ]
         return 200, items, {"X-Model-Version": "3", "X-Degraded": "ranker"}
+    if user == "U8":  # the gateway shed the request: popular items at once
+        popular = [_item(f"P{i}", i, "popular") for i in range(1, k + 1)]
+        return 200, popular, {"X-Model-Version": "3", "X-Degraded": "overload"}
     products = AFTER if gateway.state.get("events") else BEFORE
     return 200, [_item(p, r) for r, p in enumerate(products[:k], 1)], {"X-Model-Version": "3"}
 
@@ -184,3 +187,13 @@ def test_degraded_answer_is_flagged(gateway: FakeGateway) -> None:
     assert len(warnings) == 1 and "the ranker stage did not answer" in warnings[0]
     assert "**1. P1** · `P1`" in _texts(at)  # no title: the product id stands in
     assert "No explanation: the ranker did not score this answer." in _texts(at)
+
+
+def test_shed_answer_says_the_service_was_busy(gateway: FakeGateway) -> None:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+
+    at.text_input(key=USER_KEY).input("U8").run()
+
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "too busy" in warnings[0] and "stage" not in warnings[0]

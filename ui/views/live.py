@@ -117,7 +117,10 @@ def _service(service: ServiceStats, w: Window | None, current: int | None) -> No
     degraded.metric(
         "degraded answers", str(w.degraded) if w else "—", help="in this window; see below"
     )
-    lifetime_degraded = ", ".join(f"{n} without the {m}" for m, n in service.degraded.items())
+    lifetime_degraded = ", ".join(
+        f"{n} shed (overload)" if m == "overload" else f"{n} without the {m}"
+        for m, n in service.degraded.items()
+    )
     st.caption(
         f"Since it started: {service.requests} requests, p50 {_ms(service.p50_seconds)}, "
         f"p99 {_ms(service.p99_seconds)}, {service.errors} errors (5xx)"

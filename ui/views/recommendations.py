@@ -95,7 +95,12 @@ def render_recommendations(client: GatewayClient, settings: UISettings, user: st
     items = recs.items
     served = str(recs.version) if recs.version is not None else "unknown"
     st.caption(f"{VERSION_CAPTION} {served}")
-    if recs.degraded is not None:
+    if recs.degraded == "overload":
+        st.warning(
+            "Degraded answer: the service was too busy to personalise this answer, so these "
+            "are popular items. Ask again in a moment."
+        )
+    elif recs.degraded is not None:
         st.warning(
             f"Degraded answer: the {recs.degraded} stage did not answer in time, so these "
             "items are in a simpler order and lack some details."

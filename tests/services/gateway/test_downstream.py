@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -18,6 +17,7 @@ from services.gateway.breaker import CircuitBreaker
 from services.gateway.downstream import Stage, StageError, new_session
 from shared.observability import _REQUEST_ID
 from shared.redis_conn import free_port
+from tests.services.gateway.conftest import serving
 
 
 def state(breaker: CircuitBreaker) -> str:
@@ -61,20 +61,9 @@ def _service() -> FastAPI:
 
 @contextlib.asynccontextmanager
 async def _serving() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    """The stand-in service on a real socket (the gateway's client speaks real HTTP only)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(_service(), port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        async with new_session() as http:
-            yield f"http://127.0.0.1:{port}", http
-    finally:
-        server.should_exit = True
-        await task
+    """The stand-in service on a real socket, and the gateway's kind of client session."""
+    async with serving(_service()) as url, new_session() as http:
+        yield url, http
 
 
 def _stage(url: str, http: aiohttp.ClientSession, failures: int = 2) -> Stage:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.downstream import Stage, new_session
 from services.gateway.popular import PopularCache, PopularList, pick
@@ -55,3 +57,27 @@ def test_a_failed_refresh_keeps_the_cached_list() -> None:
 
     fetched, kept = asyncio.run(go())
     assert not fetched and kept is not None and kept.version == 4 and kept.items == ITEMS
+
+
+def test_the_refresher_stops_when_cancelled_just_as_a_new_version_wakes_it() -> None:
+    async def go() -> None:
+        async with new_session() as http:
+            dead = Stage("candidate", "http://127.0.0.1:1", http, CircuitBreaker("wake", 3, 1))
+            cache = PopularCache(dead, size=10, refresh_seconds=30, timeout=0.5)
+            cache.current = PopularList(version=4, items=ITEMS, fetched_at=0.0)
+            refreshed = asyncio.Event()
+
+            async def refresh() -> bool:
+                refreshed.set()
+                return True
+
+            cache.refresh = refresh  # type: ignore[method-assign]
+            task = asyncio.create_task(cache.run())
+            await refreshed.wait()  # the refresher now waits to be woken
+            cache.seen_version(5)  # woken by a new version ...
+            task.cancel()  # ... in the same instant as the gateway shuts down
+            with pytest.raises(asyncio.CancelledError):
+                async with asyncio.timeout(10):  # a bound on a hang, not a timing check
+                    await task
+
+    asyncio.run(go())

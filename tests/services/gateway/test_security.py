@@ -11,25 +11,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings, get_settings
 from shared.redis_conn import free_port
 from shared.settings import get_common_settings
+from tests.services.gateway.conftest import gateway_app, gateway_client
 
 KEY = "s3cret-admin-key"
 
 
 def _app(monkeypatch: pytest.MonkeyPatch, redis_url: str, **env: str) -> FastAPI:
-    dead = f"http://127.0.0.1:{free_port()}"
-    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
-    monkeypatch.setenv("RECSYS_KEY_PREFIX", "gateway-security")
-    monkeypatch.setenv("GATEWAY_CANDIDATE_URL", dead)
-    monkeypatch.setenv("GATEWAY_RANKER_URL", dead)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
-    return create_app()
+    return gateway_app(monkeypatch, redis_url, RECSYS_KEY_PREFIX="gateway-security", **env)
 
 
 @pytest.fixture
@@ -50,10 +41,8 @@ def open_app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAP
 
 def call(app: FastAPI, method: str, path: str, **kwargs: Any) -> httpx.Response:
     async def go() -> httpx.Response:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-                return await client.request(method, path, **kwargs)
+        async with gateway_client(app) as client:
+            return await client.request(method, path, **kwargs)
 
     return asyncio.run(go())
 

@@ -12,11 +12,10 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
-from services.gateway.app import create_app
 from services.gateway.settings import get_settings
-from shared.redis_conn import free_port
 from shared.schemas import StatsResponse
 from shared.settings import get_common_settings
+from tests.services.gateway.conftest import gateway_app, gateway_client
 
 
 def _candidate_metrics() -> bytes:
@@ -60,23 +59,21 @@ def candidate_url() -> Iterator[str]:
 
 @pytest.fixture
 def app(redis_url: str, candidate_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
-    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
-    monkeypatch.setenv("RECSYS_KEY_PREFIX", "gateway-stats-unit")
-    monkeypatch.setenv("GATEWAY_CANDIDATE_URL", candidate_url)
-    monkeypatch.setenv("GATEWAY_RANKER_URL", f"http://127.0.0.1:{free_port()}")  # refused
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
-    yield create_app()
+    # The ranker stays unreachable (connection refused).
+    yield gateway_app(
+        monkeypatch,
+        redis_url,
+        RECSYS_KEY_PREFIX="gateway-stats-unit",
+        GATEWAY_CANDIDATE_URL=candidate_url,
+    )
     get_settings.cache_clear()
     get_common_settings.cache_clear()
 
 
 def _calls(app: FastAPI, paths: list[str]) -> list[httpx.Response]:
     async def go() -> list[httpx.Response]:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-                return [await client.get(path) for path in paths]
+        async with gateway_client(app) as client:
+            return [await client.get(path) for path in paths]
 
     return asyncio.run(go())
 
