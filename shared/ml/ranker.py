@@ -47,13 +47,17 @@ class RankerModel:
     members' seed-to-seed spread is larger than most recipe changes, and the mean cuts it."""
 
     def __init__(self, booster: lgb.Booster, *others: lgb.Booster) -> None:
-        self.booster = booster
         self.boosters = [booster, *others]
         for b in self.boosters:
             names = b.feature_name()
             if names != FEATURE_NAMES:
                 # Training and serving must agree on features; refuse a model built with other code.
                 raise ValueError(f"ranker features {names} differ from this code's {FEATURE_NAMES}")
+
+    @property
+    def booster(self) -> lgb.Booster:
+        """The first member: the one that scores every row, and the only one by default."""
+        return self.boosters[0]
 
     @classmethod
     def average(cls, members: list[RankerModel]) -> RankerModel:
