@@ -33,12 +33,14 @@ import httpx
 import numpy as np
 import orjson
 import typer
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.loadgen import LoadConfig, degraded_counts, run_load
 from services.stack import Stack, StackSettings
 from shared.redis_conn import free_port, start_redis_server
+from shared.schemas import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("var/bench/bench_serve.json")
@@ -128,6 +130,24 @@ def train_through_queue(stack: Stack, request: dict[str, Any]) -> tuple[int, flo
     raise RuntimeError(f"version {version} was not served within 60 s")
 
 
+def wait_until_compiled(stack: Stack, timeout: float = 180) -> tuple[float, float]:
+    """Until the ranker predicts with native code (it compiles after a swap, in the background):
+    (compiled members, seconds waited). Compilation off or failed: what there is at the timeout."""
+    url = f"http://{stack.settings.host}:{stack.settings.ranker_port}/metrics"
+    start = time.monotonic()
+    while True:
+        values = {
+            s.name: s.value
+            for family in text_string_to_metric_families(httpx.get(url, timeout=5).text)
+            for s in family.samples
+        }
+        native = values.get("recsys_ranker_native_members", 0.0)
+        waited = time.monotonic() - start
+        if native >= values.get("recsys_ranker_members", 0.0) > 0 or waited > timeout:
+            return native, waited
+        time.sleep(0.5)
+
+
 def in_process(redis_url: str, version: int, users: Sequence[str], calls: int) -> dict[str, Any]:
     """The services' own pipeline, called directly: p50/p99 ms of candidates + ranking."""
     from services.candidate.app import get_settings as candidate_settings
@@ -140,6 +160,8 @@ def in_process(redis_url: str, version: int, users: Sequence[str], calls: int) -
         version
     )
     cm, rm = CandidateModel.from_artifacts(artifacts), RankingModel.from_artifacts(artifacts)
+    if ranker_settings().compile:  # as the ranker service predicts
+        rm.ranker.compile()
     fresh, slots = candidate_settings().fresh_candidates, ranker_settings().fresh_slots
     rng = random.Random(1)
     times = []
@@ -234,7 +256,7 @@ def main(
     seed: int = 42,
     ranker_models: Annotated[
         int, typer.Option(help="LightGBM rankers averaged (TrainParams.ranker_models)")
-    ] = 1,
+    ] = TrainParams.model_fields["ranker_models"].default,
     out: Path = DEFAULT_OUT,
     workdir: Path = Path("var/bench/serve"),
 ) -> None:
@@ -261,6 +283,8 @@ def main(
         console.print(f"training on {dataset} through the queue (logs in {workdir}/logs) …")
         version, train_s = train_through_queue(stack, request)
         console.print(f"version {version} served after {train_s:.1f} s")
+        native, compile_s = wait_until_compiled(stack)
+        console.print(f"ranker: {native:g} members compiled to native code {compile_s:.1f} s later")
         who = sample_users(redis_url, version, users, seed)
         inproc = in_process(redis_url, version, who, inproc_calls)
         runs: dict[str, list[dict[str, Any]]] = {"gateway": [], "trivial": []}
@@ -282,6 +306,7 @@ def main(
             config={"dataset": dataset, "rates": rate_list, "seconds": seconds, "k": K,
                     "n_candidates": N_CANDIDATES, "users": len(who), "timeout": timeout,
                     "ranker_models": ranker_models},
+            ranker_native_members=native, compile_wait_seconds=compile_s,
             retrain_seconds=train_s, model_version=version, in_process=inproc, runs=runs,
             closed_loop_rps=wrk, loadavg_after=list(os.getloadavg()),
         )  # fmt: skip

@@ -52,6 +52,12 @@ PIPELINE_IN_FLIGHT = Gauge(
     "recsys_gateway_pipeline_in_flight",
     "Requests inside the gateway's candidate -> ranker pipeline (GATEWAY_MAX_IN_FLIGHT bounds it)",
 )
+# The ranker's current version: its LightGBM members, and how many predict with native code
+# (compiled in the background after a load; until then, and where that fails, LightGBM does).
+RANKER_MEMBERS = Gauge("recsys_ranker_members", "LightGBM rankers averaged in the current version")
+RANKER_NATIVE_MEMBERS = Gauge(
+    "recsys_ranker_native_members", "Members of the current ranker predicting with native code"
+)
 BREAKER_OPENED = Counter(
     "recsys_breaker_opened_total", "Times a downstream's circuit breaker opened", ["stage"]
 )

@@ -213,9 +213,9 @@ class TrainParams(Strict):
     num_boost_round: int = Field(default=300, ge=1, le=5000)
     # LightGBM rankers fitted with seeds seed, seed+1, ... whose scores are averaged: one
     # ranker's seed-to-seed spread (Online Retail validation 1.06-1.17 x EASE) is cut by the mean.
-    # One by default: each member adds ~0.7 ms of CPU per request at serving (docs/benchmarks.md:
-    # 5 lift Online Retail from 1.369 to 1.409 x EASE, and cost the 200 req/s latency target).
-    ranker_models: int = Field(default=1, ge=1, le=10)
+    # 5 lift Online Retail from 1.369 to 1.409 x EASE (docs/benchmarks.md); served compiled to
+    # native code, five cost less CPU per request than one did with LightGBM's own predict.
+    ranker_models: int = Field(default=5, ge=1, le=10)
     # Ranker labels as strong as the interaction (event weight, rating); False: 0/1.
     graded_labels: bool = True
     # Where the ranker is fitted: in the training process, or on a Dask cluster (lightgbm.dask)

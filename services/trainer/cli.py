@@ -155,7 +155,7 @@ def evaluate(
     seed: int = 42,
     ranker_models: Annotated[
         int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (TrainParams)")
-    ] = 1,
+    ] = TrainParams.model_fields["ranker_models"].default,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
     from services.trainer.benchmark import print_table, run_benchmark, write_outputs

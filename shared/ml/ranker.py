@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from shared.ml.compiled import Predict, compile_boosters, lightgbm_predict
 from shared.ml.features import CATEGORICAL, FEATURE_NAMES
 
 
@@ -38,6 +40,8 @@ class RankingData:
         )
 
 
+log = logging.getLogger(__name__)
+
 # Between the members of an averaged ranker in its text artifact (a line no LightGBM model has).
 ENSEMBLE_SEPARATOR = "\n#-- recsys ranker ensemble member --#\n"
 
@@ -53,6 +57,26 @@ class RankerModel:
             if names != FEATURE_NAMES:
                 # Training and serving must agree on features; refuse a model built with other code.
                 raise ValueError(f"ranker features {names} differ from this code's {FEATURE_NAMES}")
+        self._predict: list[Predict] = [lightgbm_predict(b) for b in self.boosters]
+        self.native_members = 0
+
+    def compile(self) -> int:
+        """Predict with native code compiled from each member where that works (the same
+        scores at a fifth of the CPU per request); returns how many members were compiled.
+        Takes seconds (a child process compiles): call it off the event loop."""
+        categorical = [FEATURE_NAMES.index(name) for name in CATEGORICAL]
+        done = 0
+        for i, compiled in enumerate(compile_boosters(self.boosters, categorical)):
+            if compiled is not None:
+                self._predict[i] = compiled  # one reference swap: same scores either way
+                done += 1
+        self.native_members = done
+        log.info(
+            "ranker: %d of %d members compiled to native code",
+            self.native_members,
+            len(self.boosters),
+        )
+        return self.native_members
 
     @property
     def booster(self) -> lgb.Booster:
@@ -67,14 +91,15 @@ class RankerModel:
         """The members' mean score. With several members, as a cascade: the first scores every
         row, the others only its best CASCADE_ROWS, which then rank above the rest (an answer
         of k <= CASCADE_ROWS items is the full ensemble's order at a fraction of its CPU)."""
-        # One thread: per-request batches are small and the services share two cores.
-        first = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64)  # once, not once per member
+        first = self._predict[0](x)
         if len(self.boosters) == 1 or not len(first):
             return first
         top = np.argsort(-first, kind="stable")[:CASCADE_ROWS]
         mean = first[top].copy()
-        for b in self.boosters[1:]:
-            mean += np.asarray(b.predict(x[top], num_threads=1), dtype=np.float64)
+        rows = x[top]
+        for predict in self._predict[1:]:
+            mean += predict(rows)
         mean /= len(self.boosters)
         out: np.ndarray = first - (first.max() - mean.min()) - 1.0  # the rest below every top row
         out[top] = mean

@@ -30,6 +30,8 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
     assert result["retrain_seconds"] > 0 and result["model_version"] >= 1
+    # measured once the ranker predicts with native code, as it serves
+    assert result["ranker_native_members"] == result["config"]["ranker_models"] >= 1
     assert result["in_process"]["calls"] == 30 and result["in_process"]["p50_ms"] > 0
     for target in ("gateway", "trivial"):
         (run,) = result["runs"][target]

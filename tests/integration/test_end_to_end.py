@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.stack import Stack
 from tests.conftest import (
@@ -126,6 +128,32 @@ def test_every_service_reports_health_readiness_and_metrics(stack: Stack) -> Non
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
         assert "recsys_request_seconds" in metrics
+
+
+def test_the_ranker_compiles_its_current_version_in_the_background(stack: Stack) -> None:
+    """After a load the ranker predicts with LightGBM; a child process compiles the trees and
+    the compiled members take over (visible in /metrics) while it keeps answering."""
+    s = stack.settings
+    url = f"http://{s.host}:{s.ranker_port}/metrics"
+
+    def members() -> dict[str, float]:
+        text = httpx.get(url, timeout=10).text
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in ("recsys_ranker_members", "recsys_ranker_native_members")
+        }
+
+    deadline = time.monotonic() + 120
+    seen = members()
+    while seen["recsys_ranker_native_members"] < seen["recsys_ranker_members"]:
+        assert time.monotonic() < deadline, f"ranker not compiled: {seen}"
+        time.sleep(0.5)
+        seen = members()
+    assert seen["recsys_ranker_members"] >= 1
+    r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": "U1"}, timeout=10)
+    assert r.status_code == 200 and "X-Degraded" not in r.headers and len(r.json()) == 10
 
 
 @pytest.mark.timeout(900)
