@@ -32,6 +32,10 @@ ItemCol = Annotated[str | None, typer.Option(help="csv: the item column")]
 RatingCol = Annotated[str | None, typer.Option(help="csv: a rating/strength column")]
 TimeCol = Annotated[str | None, typer.Option(help="csv: a timestamp column")]
 ItemsPath = Annotated[Path | None, typer.Option(help="csv: an item table (title/category/price)")]
+RankerModelsOpt = Annotated[
+    int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (fewer: faster training)")
+]
+DEFAULT_RANKER_MODELS: int = TrainParams.model_fields["ranker_models"].default
 
 
 def _request(
@@ -85,6 +89,7 @@ def train(
     if_no_model: Annotated[
         bool, typer.Option(help="train only if no model is current yet (first start, containers)")
     ] = False,
+    ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
 ) -> None:
     """Train both stages and publish a new model version; the ranker in this process or on Dask."""
     from services.trainer.engines import EngineError
@@ -99,7 +104,13 @@ def train(
     if if_no_model and (current := registry.current_version()) is not None:
         console.print(f"model version {current} is current: nothing to train")
         return
-    params = _train_params(seed=seed, test_days=test_days, engine=engine, scheduler=scheduler)
+    params = _train_params(
+        seed=seed,
+        test_days=test_days,
+        engine=engine,
+        scheduler=scheduler,
+        ranker_models=ranker_models,
+    )
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
     )
@@ -153,9 +164,7 @@ def evaluate(
     time_col: TimeCol = None,
     items_path: ItemsPath = None,
     seed: int = 42,
-    ranker_models: Annotated[
-        int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (TrainParams)")
-    ] = TrainParams.model_fields["ranker_models"].default,
+    ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
     from services.trainer.benchmark import print_table, run_benchmark, write_outputs

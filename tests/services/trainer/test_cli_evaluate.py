@@ -69,6 +69,8 @@ def test_evaluate_movielens_msr(tmp_path: Path) -> None:
             "msr",
             "--out",
             str(out),
+            "--ranker-models",
+            "1",  # the baselines are what is checked here: one ranker is enough, and faster
         ],
     )
     assert r.exit_code == 0, r.output
