@@ -12,7 +12,6 @@ checked against LightGBM on probe rows before it is used; whatever goes wrong, L
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -65,7 +64,7 @@ def compile_boosters(boosters: list[lgb.Booster], categorical: list[int]) -> lis
             (folder / f"m{i}.txt").write_text(b.model_to_string())
         try:
             subprocess.run(
-                [sys.executable, "-m", "shared.ml.compiled", tmp, str(len(boosters))],
+                [sys.executable, "-m", "shared.ml.compile_child", tmp, str(len(boosters))],
                 check=True,
                 capture_output=True,
                 timeout=COMPILE_TIMEOUT_S,
@@ -100,23 +99,3 @@ def _checked(booster: lgb.Booster, model: object, categorical: list[int]) -> Pre
         log.error("compiled ranker differs from LightGBM by %.3g: LightGBM predicts", gap)
         return None
     return predict
-
-
-def main(argv: list[str]) -> None:
-    """Child process: compile FOLDER/m{i}.txt into FOLDER/m{i}.o for i < N."""
-    import lleaves
-
-    # Behind the services on shared cores: a version serves with LightGBM until this is done,
-    # so compiling a few seconds later costs less than taking CPU from requests. SCHED_IDLE
-    # runs only on a core nobody else wants.
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):  # not Linux, or not allowed: the next best thing
-        os.nice(10)
-    folder, n = Path(argv[0]), int(argv[1])
-    for i in range(n):
-        lleaves.Model(model_file=str(folder / f"m{i}.txt")).compile(cache=str(folder / f"m{i}.o"))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
