@@ -33,7 +33,6 @@ import httpx
 import numpy as np
 import orjson
 import typer
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
@@ -41,6 +40,7 @@ from benchmarks.loadgen import LoadConfig, degraded_counts, run_load
 from services.stack import Stack, StackSettings
 from shared.redis_conn import free_port, start_redis_server
 from shared.schemas import TrainParams
+from shared.stats import ranker_members
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("var/bench/bench_serve.json")
@@ -136,14 +136,9 @@ def wait_until_compiled(stack: Stack, timeout: float = 180) -> tuple[float, floa
     url = f"http://{stack.settings.host}:{stack.settings.ranker_port}/metrics"
     start = time.monotonic()
     while True:
-        values = {
-            s.name: s.value
-            for family in text_string_to_metric_families(httpx.get(url, timeout=5).text)
-            for s in family.samples
-        }
-        native = values.get("recsys_ranker_native_members", 0.0)
+        members, native = ranker_members(httpx.get(url, timeout=5).text)
         waited = time.monotonic() - start
-        if native >= values.get("recsys_ranker_members", 0.0) > 0 or waited > timeout:
+        if native >= members > 0 or waited > timeout:
             return native, waited
         time.sleep(0.5)
 

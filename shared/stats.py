@@ -132,3 +132,15 @@ def window(before: ServiceStats, after: ServiceStats, seconds: float) -> Window:
         p50_seconds=histogram_quantile(0.5, after.bucket_bounds, counts, requests),
         p99_seconds=histogram_quantile(0.99, after.bucket_bounds, counts, requests),
     )
+
+
+def ranker_members(metrics_text: str) -> tuple[float, float]:
+    """(members, members predicting with native code) of the ranker's current version, from its
+    Prometheus exposition; (0, 0) before a version is loaded."""
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name in ("recsys_ranker_members", "recsys_ranker_native_members")
+    }
+    return values.get("recsys_ranker_members", 0.0), values.get("recsys_ranker_native_members", 0.0)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from services.stack import Stack
+from shared.stats import ranker_members
 from tests.conftest import (
     DATA_DIR,
     SMALL_TRAIN,
@@ -136,22 +136,13 @@ def test_the_ranker_compiles_its_current_version_in_the_background(stack: Stack)
     s = stack.settings
     url = f"http://{s.host}:{s.ranker_port}/metrics"
 
-    def members() -> dict[str, float]:
-        text = httpx.get(url, timeout=10).text
-        return {
-            sample.name: sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name in ("recsys_ranker_members", "recsys_ranker_native_members")
-        }
-
     deadline = time.monotonic() + 120
-    seen = members()
-    while seen["recsys_ranker_native_members"] < seen["recsys_ranker_members"]:
-        assert time.monotonic() < deadline, f"ranker not compiled: {seen}"
+    members, native = ranker_members(httpx.get(url, timeout=10).text)
+    while native < members:
+        assert time.monotonic() < deadline, f"ranker not compiled: {native} of {members}"
         time.sleep(0.5)
-        seen = members()
-    assert seen["recsys_ranker_members"] >= 1
+        members, native = ranker_members(httpx.get(url, timeout=10).text)
+    assert members >= 1
     r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": "U1"}, timeout=10)
     assert r.status_code == 200 and "X-Degraded" not in r.headers and len(r.json()) == 10
 
