@@ -89,7 +89,7 @@ def create_app() -> FastAPI:
             exclude_history=exclude_history,
             fresh=settings.fresh_candidates,
         )
-        # A CandidateResponse, written by orjson straight from stage one's dataclasses.
+        # A CandidateResponse, written by orjson straight from stage one's columns (a dataclass).
         answer = {"user": request.user, "version": loaded.version, "known_user": known,
                   "candidates": items}  # fmt: skip
         return Response(orjson.dumps(answer), media_type="application/json")

@@ -187,9 +187,10 @@ def _candidate_order(
     log.warning("ranker failed (%s); answering in candidate order", exc)
     DEGRADED.labels("gateway", "ranker").inc()
     popular.seen_version(cands.version)
+    c = cands.candidates
     items = [
-        RecommendedItem(product=c.product, score=c.score, price=None, age=None, reason=c.reason)
-        for c in cands.candidates[:k]
+        RecommendedItem(product=product, score=score, price=None, age=None, reason=reason)
+        for product, score, reason in zip(c.products[:k], c.scores[:k], c.reasons[:k], strict=True)
     ]
     return Response(
         ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),

@@ -65,7 +65,7 @@ def repeat_shop(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def _candidates(url: str, user: str) -> set[str]:
     r = httpx.post(f"{url}/candidates", json={"user": user, "n": 100}, timeout=10)
     assert r.status_code == 200
-    return {c["product"] for c in r.json()["candidates"]}
+    return set(r.json()["candidates"]["products"])
 
 
 def test_bought_items_come_back_only_in_a_repeat_purchase_shop(

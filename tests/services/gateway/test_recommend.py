@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from services.gateway.admission import InFlightLimit
 from shared.schemas import (
-    Candidate,
+    CandidateList,
     CandidateResponse,
     PopularResponse,
     RankResponse,
@@ -57,9 +57,11 @@ class HeldStages:
                 self.held += 1
                 self._arrived.notify_all()
             await self.release.wait()
-            one = Candidate(product="R1", score=1.0, reason="similar_to:P1")
+            one = CandidateList(
+                products=["R1"], scores=[1.0], similarity=[0.0], reasons=["similar_to:P1"]
+            )
             return CandidateResponse(
-                user=body["user"], version=VERSION, known_user=True, candidates=[one]
+                user=body["user"], version=VERSION, known_user=True, candidates=one
             )
 
         @self.app.post("/rank")

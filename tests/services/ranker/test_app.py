@@ -16,12 +16,16 @@ from services.ranker.app import create_app, get_settings
 from shared.schemas import RankRequest
 from shared.settings import get_common_settings
 
-STAGE_ONE = {
-    "user": "U1",
-    "version": 7,
-    "known_user": True,
-    "candidates": [{"product": "BANK CHARGES", "score": 0.5, "reason": "popular"}],
+COLUMNS: dict[str, list[Any]] = {
+    "products": ["BANK CHARGES"],
+    "scores": [0.5],
+    "similarity": [0.0],
+    "reasons": ["popular"],
 }
+STAGE_ONE = {"user": "U1", "version": 7, "known_user": True, "candidates": COLUMNS}
+
+# One reason too many: the columns no longer line up, whatever else is right.
+UNEVEN = {**STAGE_ONE, "candidates": {**COLUMNS, "reasons": ["popular"] * 2}}
 
 
 @pytest.fixture
@@ -49,7 +53,7 @@ def test_forwarded_body_is_a_valid_rank_request() -> None:
     body = RankRequest.forward("U1", 3, True, orjson.dumps(STAGE_ONE))
     request = RankRequest.model_validate_json(body)
     assert (request.user, request.k, request.explain, request.version) == ("U1", 3, True, 7)
-    assert request.stage_one.candidates[0].product == "BANK CHARGES"
+    assert request.stage_one.candidates.products == ["BANK CHARGES"]
 
 
 def test_a_valid_body_for_a_version_nobody_published_is_409(app: FastAPI) -> None:
@@ -65,6 +69,7 @@ def test_a_valid_body_for_a_version_nobody_published_is_409(app: FastAPI) -> Non
         (RankRequest.forward("U1", 0, False, orjson.dumps(STAGE_ONE)), ["body", "k"], None),
         (RankRequest.forward("U1", 3, False, b'{"user": "U1"}'), ["body", "stage_one"], None),
         (RankRequest.forward("U2", 3, False, orjson.dumps(STAGE_ONE)), ["body"], None),
+        (RankRequest.forward("U1", 3, False, orjson.dumps(UNEVEN)), ["body", "stage_one"], None),
     ],
 )
 def test_bad_bodies_are_422_with_the_place_and_reason(
@@ -83,5 +88,5 @@ def test_openapi_documents_the_body(app: FastAPI) -> None:
     body = schema["paths"]["/rank"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/RankRequest"}
     components = schema["components"]["schemas"]
-    assert {"RankRequest", "CandidateResponse", "Candidate"} <= components.keys()
+    assert {"RankRequest", "CandidateResponse", "CandidateList"} <= components.keys()
     assert "$defs" not in components["RankRequest"]

@@ -18,7 +18,7 @@ from services.trainer.splits import held_out_strength
 from services.trainer.training import TrainOutput, run_training
 from shared.datasets import synthetic
 from shared.ml.interactions import DAY
-from shared.ml.model import CandidateModel, RankingModel
+from shared.ml.model import CandidateModel, Proposals, RankingModel
 from shared.schemas import TrainParams
 
 PARAMS = TrainParams(n_users=300, n_products=150, n_days=90)
@@ -58,7 +58,7 @@ def test_artifacts_serve_both_stages(trained: TrainOutput) -> None:
     scores = [i.score for i in items]
     assert scores == sorted(scores, reverse=True)
     assert all(i.price is not None and i.price > 0 and i.title for i in items)
-    assert rm.rank("U1", [], 10) == []
+    assert rm.rank("U1", Proposals(), 10) == []
 
 
 def test_ranker_labels_come_after_their_features_and_are_new() -> None:

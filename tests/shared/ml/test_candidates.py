@@ -10,7 +10,7 @@ import pytest
 
 from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets.base import Dataset
-from shared.ml.candidates import CandidateIndex
+from shared.ml.candidates import CandidateIndex, _best_first
 from shared.ml.model import CandidateModel, LiveEvent
 from shared.schemas import TrainParams
 
@@ -54,7 +54,8 @@ class CandidateGeneratorContract:
         scores = [c.score for c in cands]
         assert scores == sorted(scores, reverse=True)
         own_block = {f"P{i}" for i in range(10)}
-        assert {c.product for c in cands[:4]} <= own_block  # U0 has 6 of 10: 4 left, ranked first
+        # U0 has 6 of 10: 4 left, ranked first
+        assert {c.product for c in cands.head(4)} <= own_block
 
     def test_unknown_user_gets_popular_items(self, model: CandidateModel) -> None:
         known, cands = model.candidates("stranger", 3)
@@ -133,3 +134,12 @@ def test_neighbour_table_answers_like_a_search() -> None:
         np.testing.assert_array_equal(ids, want_ids)
         np.testing.assert_allclose(sims, want_sims)
     assert index.neighbour_table()[0].shape == (300, 128)
+
+
+@pytest.mark.parametrize("k", [0, 1, 7, 50, 99, 100, 150])
+def test_best_first_is_a_stable_sorts_head(k: int) -> None:
+    rng = np.random.default_rng(k)
+    items = np.sort(rng.choice(1000, size=100, replace=False))
+    values = rng.integers(0, 6, size=100).astype(np.float64)  # many ties, some at every cut
+    want = items[np.argsort(-values, kind="stable")][:k]
+    np.testing.assert_array_equal(_best_first(items, values, k), want)
