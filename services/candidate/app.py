@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 import redis
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +19,7 @@ from shared.ml.model import CANDIDATE_ARTIFACTS, CandidateModel, LiveEvent
 from shared.ml.vector_index import AnnParams
 from shared.redis_conn import async_client
 from shared.schemas import CandidateRequest, CandidateResponse, ErrorBody, PopularResponse
-from shared.service import create_model_service
+from shared.service import body_schema, create_model_service, json_body
 from shared.settings import CommonSettings, get_common_settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ class CandidateSettings(BaseSettings):
 @lru_cache
 def get_settings() -> CandidateSettings:
     return CandidateSettings()
+
+
+CandidateBody = Annotated[CandidateRequest, Depends(json_body(CandidateRequest))]
 
 
 def ann_params(common: CommonSettings) -> AnnParams:
@@ -69,8 +72,9 @@ def create_app() -> FastAPI:
         "/candidates",
         response_model=CandidateResponse,
         responses={503: {"description": "no model yet"}},
+        openapi_extra=body_schema(app, CandidateRequest),
     )
-    async def candidates(request: CandidateRequest) -> Any:
+    async def candidates(request: CandidateBody) -> Any:
         loaded = holder.get()
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
