@@ -18,6 +18,7 @@ from shared.model_holder import ModelHolder
 from shared.observability import instrument, setup_logging
 from shared.redis_conn import mask_url
 from shared.registry import ModelRegistry
+from shared.runtime import freeze_startup_heap
 from shared.schemas import Health
 from shared.settings import CommonSettings
 
@@ -46,6 +47,7 @@ def create_model_service(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_heap()
         watcher = asyncio.create_task(holder.watch(common.redis_url, common.model_check_seconds))
         yield
         watcher.cancel()

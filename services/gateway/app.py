@@ -31,6 +31,7 @@ from shared.observability import (
 )
 from shared.redis_conn import async_client, mask_url, sync_client
 from shared.registry import ModelRegistry
+from shared.runtime import freeze_startup_heap
 from shared.schemas import ErrorBody, Health
 from shared.settings import get_common_settings
 
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_heap()
         # One pooled client per process; every call to a stage carries its own deadline.
         async with new_session() as http:
             app.state.http = http
