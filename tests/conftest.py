@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 import redis
+from fastapi import FastAPI
 
 from services.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
 from shared.redis_conn import free_port, start_redis_server
 from shared.registry import ModelRegistry
 from shared.schemas import TrainJobStatus
+from shared.settings import get_common_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -131,3 +136,39 @@ def live_gateway_url(stack: Stack) -> str:
 
 def pids(stack: Stack) -> dict[str, int]:
     return {name: p.pid for name, p in stack.procs.items() if isinstance(p, subprocess.Popen)}
+
+
+def asgi_post(app: FastAPI, path: str, **kwargs: Any) -> httpx.Response:
+    """POST to `app` in-process (httpx's ASGI transport: no lifespan, so no model loads)."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(path, **kwargs)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def bare_service(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[ModuleType], FastAPI]]:
+    """`bare_service(services.ranker.app)`: that service's app on a registry nobody published
+    to (a fresh key prefix), its cached settings cleared before and after."""
+    made: list[ModuleType] = []
+
+    def clear() -> None:
+        for service in made:
+            service.get_settings.cache_clear()
+        get_common_settings.cache_clear()
+
+    def make(service: ModuleType) -> FastAPI:
+        monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
+        monkeypatch.setenv("RECSYS_KEY_PREFIX", f"unit-{uuid.uuid4().hex[:8]}")
+        made.append(service)
+        clear()
+        app: FastAPI = service.create_app()
+        return app
+
+    yield make
+    clear()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 
 from shared.limits import BodySizeLimit
+from tests.conftest import asgi_post
 
 
 def _app(limit: int) -> FastAPI:
@@ -27,23 +26,14 @@ def _app(limit: int) -> FastAPI:
     return app
 
 
-def post(app: FastAPI, path: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.post(path, **kwargs)
-
-    return asyncio.run(go())
-
-
 def test_bodies_up_to_the_limit_pass() -> None:
     app = _app(100)
-    assert post(app, "/echo", content=b"x" * 100).json() == {"read": 100}
-    assert post(app, "/model", json={"a": 1}).json() == {"keys": 1}
+    assert asgi_post(app, "/echo", content=b"x" * 100).json() == {"read": 100}
+    assert asgi_post(app, "/model", json={"a": 1}).json() == {"keys": 1}
 
 
 def test_declared_length_over_the_limit_is_refused_unread() -> None:
-    r = post(_app(100), "/echo", content=b"x" * 101)
+    r = asgi_post(_app(100), "/echo", content=b"x" * 101)
     assert r.status_code == 413
     assert r.json() == {"detail": "request body larger than 100 bytes"}
 
@@ -54,11 +44,11 @@ def test_streamed_body_is_cut_off_as_it_passes_the_limit() -> None:
             yield b"y" * 30
 
     for path in ("/echo", "/model"):
-        r = post(_app(100), path, content=chunks())
+        r = asgi_post(_app(100), path, content=chunks())
         assert r.status_code == 413, path
         assert "larger than 100 bytes" in r.json()["detail"]
 
 
 def test_malformed_content_length_is_400() -> None:
-    r = post(_app(100), "/echo", content=b"abc", headers={"content-length": "3x"})
+    r = asgi_post(_app(100), "/echo", content=b"abc", headers={"content-length": "3x"})
     assert r.status_code == 400 and "Content-Length" in r.json()["detail"]

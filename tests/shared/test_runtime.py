@@ -2,18 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
+from fastapi import FastAPI
 
 from services.gateway import app as gateway
-from services.gateway.settings import get_settings as gateway_settings
 from services.ranker import app as ranker
 from shared.runtime import freeze_startup_heap
-from shared.settings import get_common_settings
 
 
 class Node:
@@ -40,19 +38,11 @@ def test_what_exists_is_frozen_what_comes_later_is_still_collected() -> None:
     assert before.me is before
 
 
-def clear_settings() -> None:
-    for cached in (ranker.get_settings, gateway_settings, get_common_settings):
-        cached.cache_clear()
-
-
 @pytest.mark.parametrize("service", [ranker, gateway])
 def test_a_service_freezes_its_heap_when_it_starts(
-    service: ModuleType, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    service: ModuleType, bare_service: Callable[[ModuleType], FastAPI]
 ) -> None:
-    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
-    monkeypatch.setenv("RECSYS_KEY_PREFIX", f"runtime-{uuid.uuid4().hex[:8]}")
-    clear_settings()
-    app = service.create_app()
+    app = bare_service(service)
     assert gc.get_freeze_count() == 0
 
     async def start_and_stop() -> int:
@@ -60,4 +50,3 @@ def test_a_service_freezes_its_heap_when_it_starts(
             return gc.get_freeze_count()
 
     assert asyncio.run(start_and_stop()) > 0
-    clear_settings()

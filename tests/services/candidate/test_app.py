@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.candidate.app import create_app, get_settings
-from shared.settings import get_common_settings
+from services.candidate import app as candidate
+from tests.conftest import asgi_post
 
 
 @pytest.fixture
-def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
-    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
-    monkeypatch.setenv("RECSYS_KEY_PREFIX", f"candidate-unit-{uuid.uuid4().hex[:8]}")  # no models
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
-    yield create_app()
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
+def app(bare_service: Callable[[ModuleType], FastAPI]) -> FastAPI:
+    return bare_service(candidate)
 
 
 def post(app: FastAPI, body: bytes) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://candidate") as client:
-            headers = {"Content-Type": "application/json"}
-            return await client.post("/candidates", content=body, headers=headers)
-
-    return asyncio.run(go())
+    return asgi_post(app, "/candidates", content=body, headers={"Content-Type": "application/json"})
 
 
 def test_a_valid_body_before_any_model_is_503(app: FastAPI) -> None:

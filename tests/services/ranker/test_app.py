@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -12,9 +11,9 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from services.ranker.app import create_app, get_settings
+from services.ranker import app as ranker
 from shared.schemas import RankRequest
-from shared.settings import get_common_settings
+from tests.conftest import asgi_post
 
 COLUMNS: dict[str, list[Any]] = {
     "products": ["BANK CHARGES"],
@@ -29,24 +28,12 @@ UNEVEN = {**STAGE_ONE, "candidates": {**COLUMNS, "reasons": ["popular"] * 2}}
 
 
 @pytest.fixture
-def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
-    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
-    monkeypatch.setenv("RECSYS_KEY_PREFIX", f"ranker-unit-{uuid.uuid4().hex[:8]}")  # no models
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
-    yield create_app()
-    get_settings.cache_clear()
-    get_common_settings.cache_clear()
+def app(bare_service: Callable[[ModuleType], FastAPI]) -> FastAPI:
+    return bare_service(ranker)
 
 
 def post(app: FastAPI, body: bytes) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ranker") as client:
-            headers = {"Content-Type": "application/json"}
-            return await client.post("/rank", content=body, headers=headers)
-
-    return asyncio.run(go())
+    return asgi_post(app, "/rank", content=body, headers={"Content-Type": "application/json"})
 
 
 def test_forwarded_body_is_a_valid_rank_request() -> None:
