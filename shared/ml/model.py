@@ -166,7 +166,7 @@ class CandidateModel:
         self._item_price = np.array(
             [np.nan if p is None else p for p in catalog.prices], dtype=np.float64
         )
-        # Ids and reasons as object arrays: a request picks its 200 with one fancy index. The
+        # Ids and reasons as object arrays: a request picks its own with one fancy index. The
         # last reason, "popular", is what seed -1 (a popularity top-up) indexes.
         self._item_ids = np.array(catalog.items.ids, dtype=object)
         self._reasons = np.array(
@@ -251,8 +251,7 @@ class CandidateModel:
         mask = np.ones(len(self.catalog.items), dtype=bool) if allowed is None else allowed.copy()
         mask[taken] = False
         found, sims = self.content.matches(seeds, np.concatenate(weights), n, mask)
-        ids, scores = self.catalog.items.ids, sims.tolist()
-        picked = [ids[i] for i in found.tolist()]
+        picked, scores = self._item_ids[found].tolist(), sims.tolist()
         return Proposals(picked, scores, list(scores), [COLD_START] * len(picked))
 
     def cold_start(
@@ -272,11 +271,11 @@ class CandidateModel:
             ok &= allowed[order]
         items = order[ok][:n]
         fill = self.index.popular(n - len(items), items, allowed)
-        ids, name = self.catalog.items.ids, self.catalog.segment_vocab[seg]
-        picked = np.concatenate([items, fill]).tolist()
+        name = self.catalog.segment_vocab[seg]
+        picked = self._item_ids[np.concatenate([items, fill])].tolist()
         scores = counts[items].tolist() + [0.0] * len(fill)
         reasons = [f"popular_in:{name}"] * len(items) + ["popular"] * len(fill)
-        return Proposals([ids[i] for i in picked], scores, [0.0] * len(picked), reasons)
+        return Proposals(picked, scores, [0.0] * len(picked), reasons)
 
     def candidates(
         self,
