@@ -143,6 +143,31 @@ class RankResponse(Strict):
     items: list[RecommendedItem]
 
 
+MAX_ITEM_LOOKUP = 100
+
+
+class ItemsRequest(Strict):
+    """POST /items on the candidate service: catalog details of products, by id. The gateway
+    asks when the ranker failed, so that an answer in candidate order still shows titles and
+    prices."""
+
+    products: list[ProductId] = Field(min_length=1, max_length=MAX_ITEM_LOOKUP)
+
+
+class CatalogItem(Strict):
+    product: str
+    title: str | None
+    price: float | None
+    category: str | None
+
+
+class ItemsResponse(Strict):
+    """The known products of an `ItemsRequest`, in its order (unknown ones left out)."""
+
+    version: int
+    items: list[CatalogItem]
+
+
 class PopularResponse(Strict):
     """GET /popular on the candidate service: the most taken items of a version, with their
     titles and prices. The gateway caches it and answers with it when the candidate stage is

@@ -13,12 +13,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.candidate.popular import popular_items
+from services.candidate.catalog import catalog_items, popular_items
 from shared.events import EventStore
 from shared.ml.model import CANDIDATE_ARTIFACTS, CandidateModel, LiveEvent
 from shared.ml.vector_index import AnnParams
 from shared.redis_conn import async_client
-from shared.schemas import CandidateRequest, CandidateResponse, ErrorBody, PopularResponse
+from shared.schemas import (
+    CandidateRequest,
+    CandidateResponse,
+    ErrorBody,
+    ItemsRequest,
+    ItemsResponse,
+    PopularResponse,
+)
 from shared.service import body_schema, create_model_service, json_body
 from shared.settings import CommonSettings, get_common_settings
 
@@ -39,6 +46,7 @@ def get_settings() -> CandidateSettings:
 
 
 CandidateBody = Annotated[CandidateRequest, Depends(json_body(CandidateRequest))]
+ItemsBody = Annotated[ItemsRequest, Depends(json_body(ItemsRequest))]
 
 
 def ann_params(common: CommonSettings) -> AnnParams:
@@ -109,5 +117,21 @@ def create_app() -> FastAPI:
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         return PopularResponse(version=loaded.version, items=popular_items(loaded.model, n))
+
+    @app.post(
+        "/items",
+        response_model=ItemsResponse,
+        responses={503: {"description": "no model yet", "model": ErrorBody}},
+        openapi_extra=body_schema(app, ItemsRequest),
+    )
+    async def items(request: ItemsBody) -> Any:
+        """Title, price and category of products by id (the gateway's answers in candidate
+        order, when the ranker failed); ids the version does not know are left out."""
+        loaded = holder.get()
+        if loaded is None:
+            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+        return ItemsResponse(
+            version=loaded.version, items=catalog_items(loaded.model, request.products)
+        )
 
     return app

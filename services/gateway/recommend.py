@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -31,8 +32,10 @@ from services.gateway.settings import (
 from shared.observability import DEGRADED
 from shared.schemas import (
     CandidateResponse,
+    CatalogItem,
     ErrorBody,
     ItemFilters,
+    ItemsResponse,
     RankRequest,
     RankResponse,
     RecommendedItem,
@@ -44,6 +47,8 @@ ITEMS = TypeAdapter(list[RecommendedItem])
 JSON = "application/json"
 # A shed request's client may retry this soon: overload passes in seconds, or the limit is wrong.
 RETRY_AFTER_SECONDS = 1
+# Titles and prices for an answer in candidate order are worth a short wait, not the deadline.
+DETAILS_SECONDS = 0.5
 
 UserParam = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 # Free text from a shop's catalog (spaces, accents): printable, bounded.
@@ -162,7 +167,7 @@ async def _two_stages(
     try:
         ranked = await stages.ranker.call("POST", "/rank", RankResponse, time_left(), content=body)
     except StageError as exc:
-        return _candidate_order(stages, popular, k, stage_one, filters, exc)
+        return await _candidate_order(stages, popular, k, stage_one, filters, exc, time_left)
     stages.candidate.breaker.success()  # the ranker took its answer: it was a usable one
     popular.seen_version(ranked.version)
     headers = {"X-Model-Version": str(ranked.version)}
@@ -171,15 +176,17 @@ async def _two_stages(
     return Response(ITEMS.dump_json(ranked.items, exclude=drop), media_type=JSON, headers=headers)
 
 
-def _candidate_order(
+async def _candidate_order(
     stages: Stages,
     popular: PopularCache,
     k: int,
     stage_one: bytes,
     filters: ItemFilters,
     exc: StageError,
+    time_left: Callable[[], float],
 ) -> Response:
-    """Ranker down, slow or refusing: stage one's order still answers, flagged as degraded."""
+    """Ranker down, slow or refusing: stage one's order still answers, flagged as degraded,
+    with the titles and prices the candidate stage can still tell."""
     try:
         cands = stages.candidate.parse(stage_one, CandidateResponse)
     except StageError as invalid:  # the ranker refused it for that reason: popular items, then
@@ -188,15 +195,46 @@ def _candidate_order(
     DEGRADED.labels("gateway", "ranker").inc()
     popular.seen_version(cands.version)
     c = cands.candidates
-    items = [
-        RecommendedItem(product=product, score=score, price=None, age=None, reason=reason)
-        for product, score, reason in zip(c.products[:k], c.scores[:k], c.reasons[:k], strict=True)
-    ]
+    products = c.products[:k]
+    details = await _details(stages, products, cands.version, min(time_left(), DETAILS_SECONDS))
+    items = []
+    for product, score, reason in zip(products, c.scores[:k], c.reasons[:k], strict=True):
+        d = details.get(product)
+        items.append(
+            RecommendedItem(
+                product=product,
+                score=score,
+                price=d.price if d else None,
+                age=None,
+                title=d.title if d else None,
+                category=d.category if d else None,
+                reason=reason,
+            )
+        )
     return Response(
         ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),
         media_type=JSON,
         headers={"X-Model-Version": str(cands.version), "X-Degraded": "ranker"},
     )
+
+
+async def _details(
+    stages: Stages, products: list[str], version: int, timeout: float
+) -> dict[str, CatalogItem]:
+    """Catalog details of `products` from the candidate stage, if it still serves `version`;
+    none when it cannot tell in time (the answer goes out without them)."""
+    if not products:
+        return {}
+    try:
+        found = await stages.candidate.call(
+            "POST", "/items", ItemsResponse, timeout, json={"products": products}
+        )
+    except StageError as exc:
+        log.info("no item details for a degraded answer: %s", exc)
+        return {}
+    if found.version != version:  # swapped in between: details of one version only
+        return {}
+    return {item.product: item for item in found.items}
 
 
 def _popular_answer(

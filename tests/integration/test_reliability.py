@@ -300,7 +300,7 @@ def test_ranker_killed_mid_load_gives_degraded_answers_not_errors(rstack: Stack)
 
 def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
     rstack.procs["ranker"].send_signal(signal.SIGSTOP)  # accepts connections, never answers
-    latencies, flags = [], []
+    latencies, flags, untitled = [], [], 0
     try:
         for i in range(15):
             start = time.monotonic()
@@ -308,6 +308,8 @@ def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
             latencies.append(time.monotonic() - start)
             flags.append(r.headers.get("X-Degraded"))
             assert r.status_code == 200 and len(r.json()) == 10
+            # In candidate order, yet with what a product page shows (from POST /items).
+            untitled += sum(1 for item in r.json() if not item["title"] or item["price"] is None)
     finally:
         rstack.procs["ranker"].send_signal(signal.SIGCONT)
     recovery = wait_until(lambda: healthy_answer(rstack), timeout=30, step=0.1)
@@ -317,6 +319,7 @@ def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
         f"{latencies[0]:.3f}s, last {latencies[-1]:.3f}s (breaker open); recovery {recovery:.2f}s"
     )
     assert set(flags) == {"ranker"}
+    assert untitled == 0
     assert max(latencies) < DEADLINE + 0.3
     assert latencies[-1] < 0.2  # breaker open: no waiting for the frozen ranker
 

@@ -1,8 +1,9 @@
-"""GET /popular's content: the most taken items of a version, with title, category and price."""
+"""What the candidate stage tells of items: the most taken (GET /popular) and any by id (POST
+/items), with title, category and price."""
 
 from __future__ import annotations
 
-from services.candidate.popular import popular_items
+from services.candidate.catalog import catalog_items, popular_items
 from services.trainer.pipeline import build_catalog, stage_one
 from shared.schemas import TrainParams
 from tests.shared.ml.conftest import blocks_dataset
@@ -21,3 +22,14 @@ def test_popular_items_are_the_most_taken_with_what_a_page_shows() -> None:
     assert all(i.reason == "popular" and i.age is None for i in items)
     assert len({i.product for i in items}) == 5
     assert len(popular_items(model, 1000)) == len(model.catalog.items.ids)  # capped by the catalog
+
+
+def test_catalog_items_are_the_known_ones_in_the_order_asked() -> None:
+    data = blocks_dataset()
+    end = float(data.interactions["ts"].max()) + 1
+    model = stage_one(data, build_catalog(data), end, TrainParams(embedding_dim=4))
+    items = catalog_items(model, ["P20", "nope", "P1", "P20"])
+    assert [i.product for i in items] == ["P20", "P1", "P20"]  # unknown ids left out
+    assert (items[0].title, items[0].category, items[0].price) == ("item 20", "a", 50.0)
+    assert items[1].title == "item 1"
+    assert catalog_items(model, ["nope"]) == []
