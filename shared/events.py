@@ -1,5 +1,6 @@
 """Accepted events: appended to a bounded Redis Stream (for the trainer) and to the user's bounded
-recent-history list (read by the candidate stage on the next request: read-your-writes)."""
+recent-history list (read by the candidate stage on the next request: read-your-writes), which
+expires `recent_events_ttl_days` after the user's last event."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ class EventStore:
             pipe.xadd(
                 self.stream, {"event": payload}, maxlen=self._s.events_stream_max, approximate=True
             )
-            pipe.lpush(self._recent_key(event.user), payload)
-            pipe.ltrim(self._recent_key(event.user), 0, self._s.recent_events_per_user - 1)
+            key = self._recent_key(event.user)
+            pipe.lpush(key, payload)
+            pipe.ltrim(key, 0, self._s.recent_events_per_user - 1)
+            if self._s.recent_events_ttl_days > 0:
+                pipe.expire(key, round(self._s.recent_events_ttl_days * 86_400))
             entry_id, *_ = await pipe.execute()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

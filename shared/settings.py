@@ -35,6 +35,9 @@ class CommonSettings(BaseSettings):
     # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
     events_stream_max: int = Field(default=1_000_000, ge=1000)
     recent_events_per_user: int = Field(default=50, ge=1, le=1000)
+    # A recent list lives this long after its user's last event (0 = forever): without it Redis
+    # keeps a list for every user who ever clicked. The stream keeps every event regardless.
+    recent_events_ttl_days: float = Field(default=90.0, ge=0)
     # Candidate k-NN: "exact" (a matrix product; the default, right for thousands of items) or
     # "hnsw" (approximate, hnswlib graph rebuilt from the embeddings at each model load), used
     # only when the catalog has at least ann_min_items items. Trade-offs: docs/benchmarks.md.

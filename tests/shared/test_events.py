@@ -1,0 +1,68 @@
+"""EventStore on a real Redis: each event in the stream and in the user's bounded recent list,
+which expires after the user's last event while the stream keeps everything."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from shared.events import EventStore
+from shared.redis_conn import async_client
+from shared.schemas import EventIn
+from shared.settings import CommonSettings
+
+DAY = 86_400
+
+
+def settings(redis_url: str, **overrides: float) -> CommonSettings:
+    prefix = f"events-{uuid.uuid4().hex[:8]}"
+    return CommonSettings(redis_url=redis_url, key_prefix=prefix, **overrides)  # type: ignore[arg-type]
+
+
+def test_the_recent_list_is_bounded_and_expires_after_the_last_event(redis_url: str) -> None:
+    common = settings(redis_url, recent_events_per_user=3, recent_events_ttl_days=90)
+
+    async def scenario() -> tuple[list[str], int, int, int]:
+        client = async_client(redis_url)
+        store = EventStore(client, common)
+        key = f"{common.key_prefix}:recent:U1"
+        for i in range(5):
+            await store.record(EventIn(user="U1", product=f"P{i}", type="view"))
+        await client.expire(key, 10)  # as if days had passed since the last event
+        await store.record(EventIn(user="U1", product="P5", type="click"))
+        recent = [e.product for e in await store.recent("U1")]
+        ttl, stream = await client.ttl(key), await client.xlen(store.stream)
+        other = await client.ttl(f"{common.key_prefix}:recent:nobody")
+        await client.aclose()
+        return recent, ttl, stream, other
+
+    recent, ttl, stream, other = asyncio.run(scenario())
+    assert recent == ["P5", "P4", "P3"]  # newest first, the newest three only
+    assert 90 * DAY - 60 <= ttl <= 90 * DAY  # renewed by the last event
+    assert stream == 6  # the stream keeps every event
+    assert other == -2  # no key for a user without events
+
+
+def test_an_expired_list_is_gone_and_zero_keeps_it(redis_url: str) -> None:
+    short = settings(redis_url, recent_events_ttl_days=1 / DAY)  # one second
+    forever = settings(redis_url, recent_events_ttl_days=0)
+
+    async def scenario() -> tuple[list[str], int, int]:
+        client = async_client(redis_url)
+        fading, staying = EventStore(client, short), EventStore(client, forever)
+        await fading.record(EventIn(user="U1", product="P1", type="view"))
+        await staying.record(EventIn(user="U1", product="P1", type="view"))
+        for _ in range(100):  # a bound on the wait, not a timing check
+            if not await fading.recent("U1"):
+                break
+            await asyncio.sleep(0.05)
+        gone = [e.product for e in await fading.recent("U1")]
+        kept = await client.ttl(f"{forever.key_prefix}:recent:U1")
+        stream = await client.xlen(fading.stream)
+        await client.aclose()
+        return gone, kept, stream
+
+    gone, kept, stream = asyncio.run(scenario())
+    assert gone == []
+    assert kept == -1  # no expiry
+    assert stream == 1  # the event itself stays for training
