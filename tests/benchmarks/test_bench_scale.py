@@ -6,34 +6,15 @@ Only shape and sanity are checked; its latency target belongs to the benchmark's
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.conftest import run_benchmark
 
 
 def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "bench_scale.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_scale",
-            "--sizes",
-            "2000",
-            "--queries",
-            "50",
-            "--ef-search",
-            "50,100",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,  # `-m benchmarks...` resolves from the repository root
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ["--sizes", "2000", "--queries", "50", "--ef-search", "50,100", "--out", str(out)]
+    proc = run_benchmark("bench_scale", args, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
     assert {"config", "results", "targets", "all_targets_met"} <= result.keys()

@@ -4,13 +4,11 @@ its JSON. Nothing about time is asserted: that is the benchmark's own report."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.conftest import run_benchmark
 
 pytestmark = pytest.mark.integration
 
@@ -20,13 +18,7 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     args = ["--dataset", "synthetic", "--rates", "20", "--seconds", "2", "--inproc-calls", "30"]
     args += ["--wrk-seconds", "1", "--users", "50", "--out", str(out)]
     args += ["--workdir", str(tmp_path / "work")]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_serve", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    proc = run_benchmark("bench_serve", args, timeout=280)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
     assert result["retrain_seconds"] > 0 and result["model_version"] >= 1

@@ -7,26 +7,18 @@ benchmark's own report, since they depend on how busy the machine is.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.conftest import run_benchmark
 
 pytestmark = pytest.mark.integration
 
 
 def test_quick_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "bench_swap.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_swap", "--quick", "--out", str(out)],
-        cwd=ROOT,  # `-m benchmarks...` resolves from the repository root, not the installed package
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    proc = run_benchmark("bench_swap", ["--quick", "--out", str(out)], timeout=280)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
     assert {"config", "requests", "swaps", "probe", "targets", "all_targets_met"} <= result.keys()
