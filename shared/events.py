@@ -8,7 +8,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from shared.schemas import Event, EventIn
+from shared.schemas import Event, EventIn, LiveHistory
 from shared.settings import CommonSettings
 
 
@@ -50,3 +50,21 @@ class EventStore:
     def excludes(self, event: Event) -> bool:
         """Whether the user now has the product (e.g. bought it) and must not get it again."""
         return event.type in self._s.exclude_event_types
+
+
+def live_history(events: list[Event], kind: str, since: float) -> LiveHistory | None:
+    """The events of type `kind` (what the training data's interactions are) at or after `since`
+    (earlier ones may be in the training data already) per product: how many and when last, in
+    the order the products were first met; None if there are none."""
+    counts: dict[str, int] = {}
+    last: dict[str, float] = {}
+    for e in events:
+        if e.type == kind and e.ts >= since:
+            counts[e.product] = counts.get(e.product, 0) + 1
+            last[e.product] = max(last.get(e.product, e.ts), e.ts)
+    if not counts:
+        return None
+    products = list(counts)
+    return LiveHistory(
+        products=products, counts=[counts[p] for p in products], last_ts=[last[p] for p in products]
+    )

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     StringConstraints,
     field_validator,
     model_validator,
@@ -76,6 +77,24 @@ class ItemFilters(Strict):
         return self
 
 
+class LiveHistory(Strict):
+    """What a user took since the model was trained (live events of the training data's kind,
+    `RECSYS_HISTORY_EVENT_TYPE`), per product: how often and when last (epoch seconds). Stage
+    one passes it on so that the ranker's user features count it as history."""
+
+    products: list[ProductId] = Field(min_length=1, max_length=1000)
+    counts: list[int] = Field(max_length=1000)
+    last_ts: list[FiniteFloat] = Field(max_length=1000)
+
+    @model_validator(mode="after")
+    def _columns(self) -> LiveHistory:
+        if not len(self.counts) == len(self.last_ts) == len(self.products):
+            raise ValueError("products, counts and last_ts differ in length")
+        if min(self.counts) < 1:
+            raise ValueError("counts must be >= 1")
+        return self
+
+
 class CandidateRequest(Strict):
     user: Id
     n: int = Field(default=200, ge=1, le=MAX_CANDIDATES)
@@ -89,6 +108,7 @@ class CandidateResponse(Strict):
     version: int
     known_user: bool
     candidates: CandidateList
+    live: LiveHistory | None = None  # left out when the user took nothing since training
 
 
 class RankRequest(Strict):

@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.candidate.catalog import catalog_items, popular_items
-from shared.events import EventStore
+from shared.events import EventStore, live_history
 from shared.ml.model import CANDIDATE_ARTIFACTS, CandidateModel, LiveEvent
 from shared.ml.vector_index import AnnParams
 from shared.redis_conn import async_client
@@ -104,6 +104,8 @@ def create_app() -> FastAPI:
         # A CandidateResponse, written by orjson straight from stage one's columns (a dataclass).
         answer = {"user": request.user, "version": loaded.version, "known_user": known,
                   "candidates": items}  # fmt: skip
+        if taken := live_history(recent, common.history_event_type, loaded.model.store.as_of):
+            answer["live"] = taken.model_dump()  # for the ranker's user features
         return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.get(

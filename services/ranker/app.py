@@ -89,6 +89,7 @@ def create_app() -> FastAPI:
             request.k,
             request.explain,
             settings.fresh_slots,
+            request.stage_one.live,
         )
         answer = RankResponse.model_construct(
             user=request.user, version=loaded.version, items=items

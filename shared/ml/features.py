@@ -184,14 +184,57 @@ def build_feature_store(
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
+@dataclass(frozen=True)
+class LiveItems:
+    """A user's interactions since the store's `as_of` (served live events of the training
+    data's kind): per item position, how many and the last one's time (epoch seconds)."""
+
+    items: np.ndarray
+    counts: np.ndarray
+    last_ts: np.ndarray
+
+
 def pair_features(
     store: FeatureStore,
     user: int,
     items: np.ndarray,
     cand_scores: np.ndarray,
     cand_similarity: np.ndarray | None = None,
+    live: LiveItems | None = None,
 ) -> np.ndarray:
-    """Feature matrix (len(items), len(FEATURE_NAMES)) for one user (-1 = unknown)."""
+    """Feature matrix (len(items), len(FEATURE_NAMES)) for one user (-1 = unknown); `live`
+    interactions count as history in the user's activity, recency and repeat features."""
+    out = _stored_pair_features(store, user, items, cand_scores, cand_similarity)
+    if live is not None and len(live.items):
+        _add_live(out, store.as_of, items, live)
+    return out
+
+
+def _add_live(out: np.ndarray, as_of: float, items: np.ndarray, live: LiveItems) -> None:
+    # Times after `as_of` are clipped to it: to the ranker they are as recent as history gets.
+    days = np.maximum((as_of - live.last_ts.astype(np.float64)) / DAY, 0.0)
+    at = COL["user_days_since_last"]
+    out[:, at] = np.minimum(out[:, at], float(days.min()))
+    at = COL["user_log_activity"]
+    out[:, at] = np.log1p(np.expm1(out[:, at].astype(np.float64)) + float(live.counts.sum()))
+    order = np.argsort(live.items, kind="stable")
+    taken = live.items[order]
+    pos = np.minimum(np.searchsorted(taken, items), len(taken) - 1)
+    hit = taken[pos] == items
+    if hit.any():
+        which = order[pos[hit]]
+        out[hit, COL["user_item_count"]] += live.counts[which]
+        at = COL["user_item_days_since"]
+        out[hit, at] = np.minimum(out[hit, at], days[which])
+
+
+def _stored_pair_features(
+    store: FeatureStore,
+    user: int,
+    items: np.ndarray,
+    cand_scores: np.ndarray,
+    cand_similarity: np.ndarray | None,
+) -> np.ndarray:
     n = len(items)
     out = np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
 

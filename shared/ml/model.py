@@ -16,10 +16,10 @@ import orjson
 
 from shared.ml.candidates import CandidateIndex, Candidates, generate_candidates
 from shared.ml.content import ContentIndex
-from shared.ml.features import FEATURE_NAMES, FeatureStore, pair_features
+from shared.ml.features import FEATURE_NAMES, FeatureStore, LiveItems, pair_features
 from shared.ml.interactions import IdMap
 from shared.ml.ranker import RankerModel
-from shared.schemas import Explanation, ItemFilters, RecommendedItem
+from shared.schemas import Explanation, ItemFilters, LiveHistory, RecommendedItem
 
 CATALOG = "catalog.json"
 FEATURES = "features.npz"
@@ -321,6 +321,15 @@ class RankingModel:
             RankerModel.from_text(a[RANKER].decode()),
         )
 
+    def _live_items(self, live: LiveHistory | None) -> LiveItems | None:
+        if live is None:
+            return None
+        return LiveItems(
+            self.catalog.items.positions(live.products),
+            np.asarray(live.counts, dtype=np.float64),
+            np.asarray(live.last_ts, dtype=np.float64),
+        )
+
     def score_positions(
         self, user: int, items: np.ndarray, cand_scores: np.ndarray, cand_similarity: np.ndarray
     ) -> np.ndarray:
@@ -335,10 +344,12 @@ class RankingModel:
         k: int,
         explain: bool = False,
         fresh_slots: int = 0,
+        live: LiveHistory | None = None,
     ) -> list[RecommendedItem]:
         """The k best candidates by the ranker's score. Up to `fresh_slots` of them are kept
         for cold-start candidates: the ranker learned from items with a history and scores a
-        product nobody took yet low, so without a reserved place it would never be seen."""
+        product nobody took yet low, so without a reserved place it would never be seen.
+        `live`: what the user took since training, counted as history in their features."""
         user = self.catalog.users.get(user_id)
         positions = self.catalog.items.positions(candidates.products)
         rows = np.flatnonzero(positions >= 0)  # products this version never saw are dropped
@@ -351,6 +362,7 @@ class RankingModel:
             items,
             np.asarray(candidates.scores, np.float32)[rows],
             np.asarray(candidates.similarity, np.float32)[rows],
+            self._live_items(live),
         )
         scores = self.ranker.score(x)
         reasons = candidates.reasons

@@ -43,10 +43,24 @@ def test_an_event_changes_the_next_answer_within_a_second(stack: Stack) -> None:
     print(f"answer changed {time.monotonic() - sent:.3f} s after the event")
     assert product not in {a["product"] for a in after}  # just bought: not recommended again
     # The event seeds the candidate stage; whether its neighbours make the top 10 is the ranker's
-    # call (its user features come from the trained history, where this product is off-taste).
+    # call (its features know the purchase as history: activity, recency, repeat counts).
     url = f"http://{stack.settings.host}:{stack.settings.candidate_port}/candidates"
-    cands = httpx.post(url, json={"user": "U7", "n": 100}, timeout=10).json()["candidates"]
-    assert f"similar_to:{product}" in cands["reasons"]
+    stage_one = httpx.post(url, json={"user": "U7", "n": 100}, timeout=10).json()
+    assert f"similar_to:{product}" in stage_one["candidates"]["reasons"]
+    live = stage_one["live"]
+    assert live["products"] == [product] and live["counts"] == [1]
+    assert abs(live["last_ts"][0] - time.time()) < 60
+    # The ranker reads it: the same candidates without it score otherwise.
+    rank = f"http://{stack.settings.host}:{stack.settings.ranker_port}/rank"
+
+    def scores(answer: dict[str, object]) -> dict[str, float]:
+        body = {"user": "U7", "k": 100, "stage_one": answer}
+        r = httpx.post(rank, json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        return {i["product"]: i["score"] for i in r.json()["items"]}
+
+    with_live, without = scores(stage_one), scores({**stage_one, "live": None})
+    assert with_live.keys() == without.keys() and with_live != without
 
 
 def test_a_new_user_with_one_event_gets_similar_items(stack: Stack) -> None:

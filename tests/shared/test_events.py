@@ -1,14 +1,15 @@
 """EventStore on a real Redis: each event in the stream and in the user's bounded recent list,
-which expires after the user's last event while the stream keeps everything."""
+which expires after the user's last event while the stream keeps everything; and the live
+history the ranker gets from a recent list."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-from shared.events import EventStore
+from shared.events import EventStore, live_history
 from shared.redis_conn import async_client
-from shared.schemas import EventIn
+from shared.schemas import Event, EventIn, EventType
 from shared.settings import CommonSettings
 
 DAY = 86_400
@@ -66,3 +67,21 @@ def test_an_expired_list_is_gone_and_zero_keeps_it(redis_url: str) -> None:
     assert gone == []
     assert kept == -1  # no expiry
     assert stream == 1  # the event itself stays for training
+
+
+def test_live_history_counts_the_training_kind_since_training() -> None:
+    def event(product: str, kind: EventType, ts: float) -> Event:
+        return Event(user="U1", product=product, type=kind, ts=ts)
+
+    recent = [  # newest first, as EventStore.recent gives them
+        event("P2", "purchase", 130.0),
+        event("P1", "view", 125.0),  # another kind: a seed, not history
+        event("P1", "purchase", 120.0),
+        event("P2", "purchase", 110.0),
+        event("P3", "purchase", 90.0),  # before training ended: may be in its data already
+    ]
+    live = live_history(recent, "purchase", since=100.0)
+    assert live is not None
+    assert (live.products, live.counts, live.last_ts) == (["P2", "P1"], [2, 1], [130.0, 120.0])
+    assert live_history(recent, "purchase", since=200.0) is None
+    assert live_history(recent[1:2], "purchase", since=0.0) is None

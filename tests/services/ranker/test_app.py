@@ -25,6 +25,9 @@ STAGE_ONE = {"user": "U1", "version": 7, "known_user": True, "candidates": COLUM
 
 # One reason too many: the columns no longer line up, whatever else is right.
 UNEVEN = {**STAGE_ONE, "candidates": {**COLUMNS, "reasons": ["popular"] * 2}}
+LIVE = {"products": ["P1"], "counts": [1], "last_ts": [1.7e9]}
+LIVE_UNEVEN = {**STAGE_ONE, "live": {**LIVE, "counts": [1, 2]}}
+LIVE_ZERO = {**STAGE_ONE, "live": {**LIVE, "counts": [0]}}
 
 
 @pytest.fixture
@@ -41,6 +44,9 @@ def test_forwarded_body_is_a_valid_rank_request() -> None:
     request = RankRequest.model_validate_json(body)
     assert (request.user, request.k, request.explain, request.version) == ("U1", 3, True, 7)
     assert request.stage_one.candidates.products == ["BANK CHARGES"]
+    assert request.stage_one.live is None
+    live = RankRequest.forward("U1", 3, True, orjson.dumps({**STAGE_ONE, "live": LIVE}))
+    assert RankRequest.model_validate_json(live).stage_one.live is not None
 
 
 def test_a_valid_body_for_a_version_nobody_published_is_409(app: FastAPI) -> None:
@@ -57,6 +63,12 @@ def test_a_valid_body_for_a_version_nobody_published_is_409(app: FastAPI) -> Non
         (RankRequest.forward("U1", 3, False, b'{"user": "U1"}'), ["body", "stage_one"], None),
         (RankRequest.forward("U2", 3, False, orjson.dumps(STAGE_ONE)), ["body"], None),
         (RankRequest.forward("U1", 3, False, orjson.dumps(UNEVEN)), ["body", "stage_one"], None),
+        (
+            RankRequest.forward("U1", 3, False, orjson.dumps(LIVE_UNEVEN)),
+            ["body", "stage_one"],
+            None,
+        ),
+        (RankRequest.forward("U1", 3, False, orjson.dumps(LIVE_ZERO)), ["body", "stage_one"], None),
     ],
 )
 def test_bad_bodies_are_422_with_the_place_and_reason(

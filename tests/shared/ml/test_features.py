@@ -1,4 +1,5 @@
-"""The one feature module: values on hand-made data, no leakage past `as_of`, unknown users."""
+"""The one feature module: values on hand-made data, no leakage past `as_of`, unknown users,
+live interactions since `as_of` counted as history."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shared.ml.features import (
     FEATURE_NAMES,
     NO_HISTORY_DAYS,
     FeatureStore,
+    LiveItems,
     build_feature_store,
     pair_features,
 )
@@ -90,3 +92,32 @@ def test_store_round_trips_without_pickle() -> None:
     y = pair_features(again, 0, np.array([0, 1]), np.zeros(2, np.float32))
     np.testing.assert_array_equal(x, y)
     assert again.as_of == store.as_of
+
+
+def test_live_interactions_count_as_history() -> None:
+    store = _store()  # U1: P1 twice (last 5 days before as_of), P2 once (2 days before)
+    items = np.array([0, 1, 2])
+    before = pair_features(store, 0, items, np.zeros(3, np.float32))
+    # Since as_of: P3 bought twice (last half a day after as_of), P1 once; "P9" (-1) is unknown.
+    live = LiveItems(
+        np.array([2, 0, -1]), np.array([2.0, 1.0, 1.0]), np.array([10.5, 10.2, 10.1]) * DAY
+    )
+    x = pair_features(store, 0, items, np.zeros(3, np.float32), live=live)
+    assert x[:, COL["user_item_count"]].tolist() == [3, 1, 2]  # P1 2 + 1, P2 1, P3 0 + 2
+    # after as_of is as recent as history gets: 0 days, never negative
+    assert x[:, COL["user_item_days_since"]].tolist() == [0, 2, 0]
+    assert (x[:, COL["user_days_since_last"]] == 0).all()
+    assert np.allclose(x[:, COL["user_log_activity"]], math.log1p(3 + 4))  # 3 stored + 4 live
+    changed = {COL[n] for n in ("user_item_count", "user_item_days_since", "user_days_since_last",
+                                "user_log_activity")}  # fmt: skip
+    others = [c for c in range(len(FEATURE_NAMES)) if c not in changed]
+    np.testing.assert_array_equal(x[:, others], before[:, others])
+
+
+def test_an_unknown_user_with_live_interactions_has_that_history() -> None:
+    live = LiveItems(np.array([1]), np.array([1.0]), np.array([9.0 * DAY]))  # a day before as_of
+    x = pair_features(_store(), -1, np.array([0, 1]), np.zeros(2, np.float32), live=live)
+    assert x[:, COL["user_item_count"]].tolist() == [0, 1]
+    assert x[:, COL["user_item_days_since"]].tolist() == [NO_HISTORY_DAYS, 1]
+    assert x[:, COL["user_days_since_last"]].tolist() == [1, 1]
+    assert np.allclose(x[:, COL["user_log_activity"]], math.log1p(1))
