@@ -33,11 +33,13 @@ def create_model_service(
     artifacts: list[str],
     build: Callable[[dict[str, bytes]], T],
     max_body_bytes: int = 4 << 20,
+    on_shutdown: Callable[[], None] | None = None,
 ) -> tuple[FastAPI, ModelHolder[T]]:
     """A FastAPI app whose lifespan keeps `holder` on the registry's current version.
 
     `max_body_bytes`: internal services take the gateway's lists (up to 2,000 candidates, a few
-    hundred KiB); anything far larger is refused with 413 before it is read.
+    hundred KiB); anything far larger is refused with 413 before it is read. `on_shutdown` runs
+    in a thread when the app stops (it may block for a while).
     """
     setup_logging(common.log_level, service)
     log.info("%s: registry and events at %s", service, mask_url(common.redis_url))
@@ -53,6 +55,8 @@ def create_model_service(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if on_shutdown is not None:
+            await asyncio.to_thread(on_shutdown)
 
     app = FastAPI(title=f"recsys {service}", lifespan=lifespan)
     # Added first, so inside instrument(): a 413 is measured and carries the request id too.

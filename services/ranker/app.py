@@ -56,11 +56,13 @@ RankBody = Annotated[RankRequest, Depends(json_body(RankRequest))]
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    compiler = NativeCompiler() if settings.compile else None
     app, holder = create_model_service(
         "ranker",
         get_common_settings(),
         RANKER_ARTIFACTS,
-        partial(_load, compiler=NativeCompiler() if settings.compile else None),
+        partial(_load, compiler=compiler),
+        on_shutdown=compiler.close if compiler else None,
     )
     RANKER_MEMBERS.set_function(lambda: _members(holder.get(), native=False))
     RANKER_NATIVE_MEMBERS.set_function(lambda: _members(holder.get(), native=True))

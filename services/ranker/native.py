@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import weakref
 
+from shared.ml.compiled import stop_compiles
 from shared.ml.model import RankingModel
 from shared.ml.ranker import RankerModel
 
@@ -21,26 +23,40 @@ log = logging.getLogger(__name__)
 
 class NativeCompiler:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[weakref.ref[RankerModel]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[weakref.ref[RankerModel] | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def submit(self, model: RankingModel) -> None:
         """Queue `model`'s ranker (called from the loader's thread, after a load)."""
         # A weak reference: a queued compile must not keep a dropped version in memory.
         self._queue.put(weakref.ref(model.ranker))
         with self._lock:
-            if self._worker is None:
+            if self._worker is None and not self._closed:
                 # A daemon: shutting the service down never waits for a compile in progress.
                 self._worker = threading.Thread(
                     target=self._run, name="ranker-compile", daemon=True
                 )
                 self._worker.start()
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop compiling (the service shuts down): the compile in progress is ended, its
+        temporary folder removed, and queued versions are dropped."""
+        with self._lock:
+            self._closed = True
+            worker = self._worker
+        self._queue.put(None)  # wakes an idle worker to leave
+        deadline = time.monotonic() + timeout
+        while worker is not None and worker.is_alive() and time.monotonic() < deadline:
+            stop_compiles()  # again each time: a compile may have been starting its child
+            worker.join(0.1)
+
     def _run(self) -> None:
-        while True:
-            ranker = self._queue.get()()
-            if ranker is None:
+        while not self._closed:
+            ref = self._queue.get()
+            ranker = ref() if ref is not None else None
+            if ranker is None or self._closed:
                 continue
             try:
                 ranker.compile()

@@ -15,6 +15,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,11 @@ import numpy as np
 Predict = Callable[[np.ndarray], np.ndarray]
 
 log = logging.getLogger(__name__)
+
+CHILD_MODULE = "shared.ml.compile_child"
+# Compiles in progress, so that a service shutting down can stop them (see stop_compiles).
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
 
 # Largest difference from LightGBM's score accepted on the probe rows (both sum the same
 # doubles; only the summation order may differ).
@@ -63,12 +69,7 @@ def compile_boosters(boosters: list[lgb.Booster], categorical: list[int]) -> lis
         for i, b in enumerate(boosters):
             (folder / f"m{i}.txt").write_text(b.model_to_string())
         try:
-            subprocess.run(
-                [sys.executable, "-m", "shared.ml.compile_child", tmp, str(len(boosters))],
-                check=True,
-                capture_output=True,
-                timeout=COMPILE_TIMEOUT_S,
-            )
+            _run_child([sys.executable, "-m", CHILD_MODULE, tmp, str(len(boosters))])
         except (OSError, subprocess.SubprocessError) as exc:
             stderr = getattr(exc, "stderr", b"") or b""
             log.error("compiling the ranker failed (%s): LightGBM predicts\n%s", exc, stderr[-999:])
@@ -84,6 +85,35 @@ def compile_boosters(boosters: list[lgb.Booster], categorical: list[int]) -> lis
                 continue
             out.append(_checked(b, model, categorical))
     return out
+
+
+def _run_child(args: list[str]) -> None:
+    """subprocess.run(args, check=True, capture_output=True, timeout=COMPILE_TIMEOUT_S), with
+    the child registered while it runs so that stop_compiles() can end it."""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        with _running_lock:
+            _running.add(child)
+        try:
+            out, err = child.communicate(timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            child.kill()
+            exc.stdout, exc.stderr = child.communicate()
+            raise
+        finally:
+            with _running_lock:
+                _running.discard(child)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, args, out, err)
+
+
+def stop_compiles() -> int:
+    """End every compile in progress (a service shutting down): each fails like any failed
+    compile, its temporary folder is removed, LightGBM predicts. Returns how many were ended."""
+    with _running_lock:
+        children = list(_running)
+    for child in children:
+        child.terminate()
+    return len(children)
 
 
 def _checked(booster: lgb.Booster, model: object, categorical: list[int]) -> Predict | None:

@@ -1,7 +1,9 @@
-"""The ranker's /rank body: read in one pydantic-core pass, refused with FastAPI's 422 shape."""
+"""The ranker's /rank body: read in one pydantic-core pass, refused with FastAPI's 422 shape; and
+its compiler closed when the service stops."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.ranker import app as ranker
+from services.ranker.native import NativeCompiler
 from shared.schemas import RankRequest
 from tests.conftest import asgi_post
 
@@ -89,3 +92,18 @@ def test_openapi_documents_the_body(app: FastAPI) -> None:
     components = schema["components"]["schemas"]
     assert {"RankRequest", "CandidateResponse", "CandidateList"} <= components.keys()
     assert "$defs" not in components["RankRequest"]
+
+
+def test_stopping_the_service_closes_its_compiler(
+    bare_service: Callable[[ModuleType], FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[float] = []
+    monkeypatch.setattr(NativeCompiler, "close", lambda self, timeout=10.0: closed.append(timeout))
+    service = bare_service(ranker)
+
+    async def run() -> None:
+        async with service.router.lifespan_context(service):
+            assert closed == []  # serving: compiles may run
+
+    asyncio.run(run())
+    assert closed == [10.0]  # stopped: the compile in progress ended (see test_native)
