@@ -34,7 +34,8 @@ class NativeCompiler:
         self._queue.put(weakref.ref(model.ranker))
         with self._lock:
             if self._worker is None and not self._closed:
-                # A daemon: shutting the service down never waits for a compile in progress.
+                # A daemon: a stopping service waits for it only through close(), which
+                # ends the compile in progress first.
                 self._worker = threading.Thread(
                     target=self._run, name="ranker-compile", daemon=True
                 )
