@@ -15,7 +15,7 @@ def test_a_hanging_benchmark_and_its_children_are_stopped(tmp_path: Path) -> Non
     pid_file = tmp_path / "child.pid"
     start = time.monotonic()
     with pytest.raises(pytest.fail.Exception, match="ran past 3 s"):
-        run_module("tests.benchmarks.sleeper", [str(pid_file)], timeout=3)
+        run_module("tests.sleeper", ["--child-pid", str(pid_file)], timeout=3)
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 10  # a bound on the wait for the signal to land
     while running(child):

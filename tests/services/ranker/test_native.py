@@ -81,7 +81,7 @@ class ChildCompile:
 def test_closing_ends_the_compile_in_progress_and_its_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(compiled, "CHILD_MODULE", "tests.services.ranker.slow_compile_child")
+    monkeypatch.setattr(compiled, "CHILD_MODULE", "tests.sleeper")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its folder goes
     rng = np.random.default_rng(0)
     data = lgb.Dataset(rng.normal(size=(200, 3)), rng.normal(size=200))
