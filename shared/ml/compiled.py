@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 CHILD_MODULE = "shared.ml.compile_child"
 # Compiles in progress, so that a service shutting down can stop them (see stop_compiles).
 _running: set[subprocess.Popen[bytes]] = set()
+_stopped: set[subprocess.Popen[bytes]] = set()  # of those, the ones stop_compiles() ended
 _running_lock = threading.Lock()
 
 # Largest difference from LightGBM's score accepted on the probe rows (both sum the same
@@ -70,6 +71,9 @@ def compile_boosters(boosters: list[lgb.Booster], categorical: list[int]) -> lis
             (folder / f"m{i}.txt").write_text(b.model_to_string())
         try:
             _run_child([sys.executable, "-m", CHILD_MODULE, tmp, str(len(boosters))])
+        except CompileStopped:
+            log.info("compiling the ranker stopped: the service is shutting down")
+            return [None] * len(boosters)
         except (OSError, subprocess.SubprocessError) as exc:
             stderr = getattr(exc, "stderr", b"") or b""
             log.error("compiling the ranker failed (%s): LightGBM predicts\n%s", exc, stderr[-999:])
@@ -87,6 +91,10 @@ def compile_boosters(boosters: list[lgb.Booster], categorical: list[int]) -> lis
     return out
 
 
+class CompileStopped(subprocess.SubprocessError):
+    """The compile's child was ended by stop_compiles()."""
+
+
 def _run_child(args: list[str]) -> None:
     """subprocess.run(args, check=True, capture_output=True, timeout=COMPILE_TIMEOUT_S), with
     the child registered while it runs so that stop_compiles() can end it."""
@@ -102,6 +110,10 @@ def _run_child(args: list[str]) -> None:
         finally:
             with _running_lock:
                 _running.discard(child)
+                stopped = child in _stopped
+                _stopped.discard(child)
+    if stopped:
+        raise CompileStopped(f"{args[2]} stopped")
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, args, out, err)
 
@@ -111,6 +123,7 @@ def stop_compiles() -> int:
     compile, its temporary folder is removed, LightGBM predicts. Returns how many were ended."""
     with _running_lock:
         children = list(_running)
+        _stopped.update(children)
     for child in children:
         child.terminate()
     return len(children)

@@ -5,6 +5,7 @@ compile in progress without leaving its child process or temporary folder behind
 from __future__ import annotations
 
 import gc
+import logging
 import tempfile
 import threading
 import time
@@ -79,8 +80,9 @@ class ChildCompile:
 
 
 def test_closing_ends_the_compile_in_progress_and_its_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=compiled.__name__)
     monkeypatch.setattr(compiled, "CHILD_MODULE", "tests.sleeper")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its folder goes
     rng = np.random.default_rng(0)
@@ -99,5 +101,7 @@ def test_closing_ends_the_compile_in_progress_and_its_folder(
     assert job.finished.is_set() and job.result == [None]  # failed like any compile: LightGBM
     assert child.poll() is not None  # the child ended
     assert list(tmp_path.iterdir()) == []  # and its folder is gone
+    assert "compiling the ranker stopped" in caplog.text  # a shutdown, not a failure
+    assert "compiling the ranker failed" not in caplog.text
     compiler.submit(model(job))  # a closed compiler takes no more work
     assert not compiled._running
