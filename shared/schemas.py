@@ -263,10 +263,6 @@ class TrainParams(Strict):
     # Its dense fit needs items^2 memory, so catalogs above graph_max_items use embeddings only.
     graph_neighbours: int = Field(default=100, ge=0, le=2000)
     graph_l2: float = Field(default=500.0, gt=0)
-    # Pairs a user took within this many hours of each other count `graph_session_weight` more
-    # in the graph (baskets, sessions); 0 = off.
-    graph_session_hours: float = Field(default=0.0, ge=0, le=24 * 365)
-    graph_session_weight: float = Field(default=1.0, ge=0, le=10)
     graph_max_items: int = Field(default=20_000, ge=0, le=50_000)
     n_candidates: int = Field(default=100, ge=10, le=2000)
     label_days: int = Field(default=14, ge=1, le=365)

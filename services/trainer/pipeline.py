@@ -68,12 +68,7 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
     graph = None
     if params.graph_neighbours > 0 and len(catalog.items) <= params.graph_max_items:
         graph = neighbour_graph(
-            store.user_items,
-            len(catalog.items),
-            params.graph_l2,
-            params.graph_neighbours,
-            params.graph_session_hours,
-            params.graph_session_weight,
+            store.user_items, len(catalog.items), params.graph_l2, params.graph_neighbours
         )
     # Items nobody took before `as_of` are reachable through their content only.
     content = ContentIndex(

@@ -120,29 +120,16 @@ class CandidateIndex:
             return cls(npz["embeddings"], npz["popularity"], graph if graph.shape[0] else None)
 
 
-def neighbour_graph(
-    stats: UserItemStats,
-    n_items: int,
-    l2: float,
-    top: int,
-    session_hours: float = 0.0,
-    session_weight: float = 1.0,
-) -> sp.csr_matrix:
+def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> sp.csr_matrix:
     """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
 
     Cosine in a low-rank embedding space blurs what exactly co-occurs; EASE's full-rank weights
     keep it, and pruned to the strongest neighbours per item they stay a k-NN lookup table.
-    With `session_hours`, pairs one user took within that time of each other (last times) count
-    `session_weight` more, and l2 grows with the heavier diagonal.
     """
     from shared.ml.baselines import EASE
 
-    extra = None
-    if session_hours > 0 and session_weight > 0:
-        extra = session_weight * session_pairs(stats, n_items, session_hours * 3600.0)
-        l2 *= 1 + session_weight / 2
     ease = EASE(l2=l2)
-    ease.fit(stats.matrix(n_items), extra)
+    ease.fit(stats.matrix(n_items))
     b = ease.item_weights
     keep = min(top, n_items - 1)
     idx = (
@@ -153,27 +140,6 @@ def neighbour_graph(
     graph = sp.csr_matrix((vals, (rows, idx.ravel())), shape=(n_items, n_items), dtype=np.float32)
     graph.eliminate_zeros()
     return graph
-
-
-def session_pairs(stats: UserItemStats, n_items: int, window: float) -> np.ndarray:
-    """Dense item x item counts of the pairs one user took at most `window` seconds apart
-    (by each pair's last time; an item with itself included)."""
-    users = np.repeat(np.arange(stats.n_users), np.diff(stats.indptr))
-    ts = stats.last_ts.astype(np.float64)
-    lo_t = float(ts.min()) if len(ts) else 0.0
-    span = (float(ts.max()) - lo_t if len(ts) else 0.0) + window + 1.0
-    key = users * span + (ts - lo_t)  # user first, then time: no window reaches another user
-    order = np.argsort(key, kind="stable")
-    key, items = key[order], stats.indices[order]
-    lo = np.searchsorted(key, key - window, side="left")
-    hi = np.searchsorted(key, key + window, side="right")
-    count = hi - lo
-    first = np.repeat(np.arange(len(key)), count)
-    second = lo[first] + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    pairs = sp.coo_matrix(
-        (np.ones(len(first)), (items[first], items[second])), shape=(n_items, n_items)
-    )
-    return np.asarray(pairs.toarray(), dtype=np.float64)  # duplicates summed
 
 
 @dataclass(frozen=True)
