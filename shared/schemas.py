@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -35,6 +35,14 @@ class Strict(BaseModel):
 
 
 MAX_CANDIDATES = 2000
+C = TypeVar("C", bound=BaseModel)
+
+
+def same_lengths(model: C, *columns: str) -> C:
+    """`model` if its list fields `columns` (entry i of each belongs together) are equally long."""
+    if len({len(getattr(model, c)) for c in columns}) > 1:
+        raise ValueError(f"{', '.join(columns[:-1])} and {columns[-1]} differ in length")
+    return model
 
 
 class CandidateList(Strict):
@@ -52,10 +60,7 @@ class CandidateList(Strict):
 
     @model_validator(mode="after")
     def _same_length(self) -> CandidateList:
-        n = len(self.products)
-        if not len(self.scores) == len(self.similarity) == len(self.reasons) == n:
-            raise ValueError("products, scores, similarity and reasons differ in length")
-        return self
+        return same_lengths(self, "products", "scores", "similarity", "reasons")
 
 
 class ItemFilters(Strict):
@@ -88,8 +93,7 @@ class LiveHistory(Strict):
 
     @model_validator(mode="after")
     def _columns(self) -> LiveHistory:
-        if not len(self.counts) == len(self.last_ts) == len(self.products):
-            raise ValueError("products, counts and last_ts differ in length")
+        same_lengths(self, "products", "counts", "last_ts")
         if min(self.counts) < 1:
             raise ValueError("counts must be >= 1")
         return self
