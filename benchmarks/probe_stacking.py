@@ -1,5 +1,5 @@
-"""Probe whether a stacked ranker, session-weighted EASE or a time-span filter beats plain EASE
-on MovieLens 100K.
+"""Probe whether a stacked ranker, session-weighted EASE, a time-span filter or a low-pass filter
+beats plain EASE on MovieLens 100K.
 
     .venv/bin/python -m benchmarks.probe_stacking --data-path ../shared/data/movielens-100k \
         --seeds 7,8,9,10
@@ -7,7 +7,7 @@ on MovieLens 100K.
 Backs the rows of docs/benchmarks.md on why a stacked LightGBM ranker does not beat EASE on
 ML-100K. Validation splits only: per seed, the msr split's training part (`msr_split`) is split
 again per user 75/25 with that seed, and only that held-out quarter is scored; the msr test split
-is never scored here. Two experiments, each reported per seed as NDCG@10 and a ratio to EASE:
+is never scored here. Four experiments, each reported per seed as NDCG@10 and a ratio to EASE:
 
 - stack: EASE (l2 = 500) proposes each user's top 100 items; LightGBM lambdarank re-orders them
   from features of five CF models (EASE, user k-NN, item k-NN, RP3beta, SVD: each model's score,
@@ -22,6 +22,11 @@ is never scored here. Two experiments, each reported per seed as NDCG@10 and a r
 - span: plain EASE with the items outside the user's time span pushed below all others: first
   rated by anyone more than a margin (0, 1, 7, 30 days) after the user's last rating, or (the
   second ratio) also last rated more than the margin before their first.
+- lowpass: EASE plus an ideal low-pass filter (GF-CF, Shen et al. 2021): the top k right
+  singular vectors V of the user x item matrix normalised by 1/sqrt(user and item degrees), item
+  weights D^-1/2 V V^T D^1/2, its scores scaled to a times the spread of EASE's; for k 16/32/48
+  and a 0.3/0.5/0.8, and as the pipeline's stage one has it (k 32, a 0.5) beside EASE pruned to
+  its 100 strongest weights per item (`top100+lp32`), against that pruned EASE alone (`top100`).
 
 The stack experiment's EASE is shared.ml.baselines.EASE; the session experiment inverts its Gram
 matrices itself (np.linalg.inv, plain EASE included), as that class only fits from interactions.
@@ -90,6 +95,9 @@ SPAN_MARGIN_DAYS = (0, 1, 7, 30)
 DAY = 86_400
 SESSION_WEIGHTS = (0.5, 1.0, 2.0)
 HOUR = 3600
+LOWPASS_DIMS = (16, 32, 48)
+LOWPASS_WEIGHTS = (0.3, 0.5, 0.8)
+PRUNED_NEIGHBOURS = 100  # the pipeline's graph_neighbours
 
 # Tables stay readable when piped or logged (rich would otherwise squeeze them to 80 columns).
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -425,6 +433,49 @@ def run_span(cat: Catalog, fold: Fold, seed: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------
+# Experiment "lowpass"
+
+
+def lowpass_weights(x: Floats, dims: int) -> Floats:
+    """Item x item weights D^-1/2 V V^T D^1/2 from the top `dims` right singular vectors V of
+    D_u^-1/2 X D^-1/2 (D: item degrees, D_u: user degrees)."""
+    item_deg = np.maximum(x.sum(axis=0), 1.0)
+    user_deg = np.maximum(x.sum(axis=1), 1.0)
+    norm = x / np.sqrt(user_deg)[:, None] / np.sqrt(item_deg)[None, :]
+    v = np.linalg.svd(norm, full_matrices=False)[2][:dims].T
+    weights: Floats = (v / np.sqrt(item_deg)[:, None]) @ (v.T * np.sqrt(item_deg)[None, :])
+    return weights
+
+
+def pruned(weights: Floats, keep: int) -> Floats:
+    """Each row's `keep` largest weights, the rest 0."""
+    idx = np.argpartition(-weights, keep - 1, axis=1)[:, :keep]
+    out = np.zeros_like(weights)
+    np.put_along_axis(out, idx, np.take_along_axis(weights, idx, axis=1), axis=1)
+    return out
+
+
+def run_lowpass(cat: Catalog, fold: Fold, seed: int) -> dict[str, Any]:
+    """EASE plus a low-pass filter, and the pipeline's pruned graph with and without one."""
+    x, truth = cat.matrix(fold.fit), cat.truth(fold.truth)
+    dense = np.asarray(x.toarray(), dtype=np.float64)
+    ease = ease_weights(dense.T @ dense, EASE_L2)
+    base = ease_ndcg(x, ease, truth)
+    ratios: dict[str, float] = {}
+    for dims in LOWPASS_DIMS:
+        lowpass = lowpass_weights(dense, dims)
+        scale = np.std(dense @ ease) / np.std(dense @ lowpass)
+        for a in LOWPASS_WEIGHTS:
+            ratios[f"lp{dims} a{a:g}"] = ease_ndcg(x, ease + a * scale * lowpass, truth) / base
+    top = pruned(ease, PRUNED_NEIGHBOURS)
+    lowpass = lowpass_weights(dense, 32)
+    scale = np.std(dense @ top) / np.std(dense @ lowpass)
+    ratios[f"top{PRUNED_NEIGHBOURS}"] = ease_ndcg(x, top, truth) / base
+    ratios[f"top{PRUNED_NEIGHBOURS}+lp32"] = ease_ndcg(x, top + 0.5 * scale * lowpass, truth) / base
+    return {"seed": seed, "ease_ndcg": base, "ratios": ratios}
+
+
+# ------------------------------------------------------------------------------------------------
 # Report
 
 
@@ -489,14 +540,22 @@ def report_ratios(experiment: str, r: dict[str, Any], start: float) -> None:
     )
 
 
+# name -> (run per seed, table title)
+RATIO_EXPERIMENTS: dict[str, tuple[Callable[[Catalog, Fold, int], dict[str, Any]], str]] = {
+    "session": (run_session, "session: session-weighted EASE / plain EASE (NDCG@10)"),
+    "span": (run_span, "span: EASE with out-of-span items pushed down / plain EASE (NDCG@10)"),
+    "lowpass": (run_lowpass, "lowpass: EASE (or its top 100) + low-pass filter / EASE (NDCG@10)"),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data-path", type=Path, required=True, help="MovieLens 100K folder")
     parser.add_argument("--seeds", default="7,8,9,10", help="comma-separated validation seeds")
     parser.add_argument(
         "--experiments",
-        default="stack,session,span",
-        help="comma-separated: stack, session, span",
+        default="stack,session,span,lowpass",
+        help="comma-separated: stack, session, span, lowpass",
     )
     parser.add_argument(
         "--features",
@@ -511,7 +570,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     experiments = [e for e in args.experiments.split(",") if e]
-    if unknown := set(experiments) - {"stack", "session", "span"}:
+    if unknown := set(experiments) - {"stack", *RATIO_EXPERIMENTS}:
         parser.error(f"unknown experiments {sorted(unknown)}")
     if not 0 < args.inner_ratio < 1:
         parser.error("--inner-ratio must be between 0 and 1")
@@ -532,25 +591,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"({time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
-        if "session" in experiments:
-            start = time.perf_counter()
-            r = run_session(cat, fold, seed)
-            results["session"].append(r)
-            report_ratios("session", r, start)
-        if "span" in experiments:
-            start = time.perf_counter()
-            r = run_span(cat, fold, seed)
-            results["span"].append(r)
-            report_ratios("span", r, start)
+        for name, (run, _) in RATIO_EXPERIMENTS.items():
+            if name in experiments:
+                start = time.perf_counter()
+                r = run(cat, fold, seed)
+                results[name].append(r)
+                report_ratios(name, r, start)
 
     if "stack" in results:
         console.print(stack_table(results["stack"], args.features))
-    if "session" in results:
-        title = "session: session-weighted EASE / plain EASE (NDCG@10)"
-        console.print(ratio_table(results["session"], title))
-    if "span" in results:
-        title = "span: EASE with out-of-span items pushed down / plain EASE (NDCG@10)"
-        console.print(ratio_table(results["span"], title))
+    for name, (_, title) in RATIO_EXPERIMENTS.items():
+        if name in results:
+            console.print(ratio_table(results[name], title))
     config = {
         "data_path": str(args.data_path),
         "split": f"validation: msr training part, per user {VALID_RATIO:.0%} / rest, per seed",
@@ -568,7 +620,7 @@ def main(argv: list[str] | None = None) -> None:
     summary: dict[str, Any] = {}
     if rows := results.get("stack"):
         summary["stack_ratio_mean"] = statistics.fmean(r["ratio"] for r in rows)
-    for name in ("session", "span"):
+    for name in RATIO_EXPERIMENTS:
         if rows := results.get(name):
             summary[f"{name}_ratio_mean"] = {
                 k: statistics.fmean(r["ratios"][k] for r in rows) for k in rows[0]["ratios"]

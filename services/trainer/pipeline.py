@@ -18,7 +18,12 @@ import numpy as np
 from services.trainer.engines import ranker_fit
 from services.trainer.splits import MSR_TRAIN_RATIO, held_out_strength, per_user_random_split
 from shared.datasets.base import Dataset
-from shared.ml.candidates import CandidateIndex, item_embeddings, neighbour_graph
+from shared.ml.candidates import (
+    CandidateIndex,
+    item_embeddings,
+    lowrank_filter,
+    neighbour_graph,
+)
 from shared.ml.content import ContentIndex, content_matrix
 from shared.ml.features import build_feature_store, pair_features
 from shared.ml.interactions import DAY, IdMap
@@ -65,17 +70,27 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
         store.user_items, len(catalog.items), params.embedding_dim, params.seed
     )
     popularity = store.item_log_pop_30d + 0.01 * store.item_log_pop_all
-    graph = None
+    graph, lowrank = None, None
     if params.graph_neighbours > 0 and len(catalog.items) <= params.graph_max_items:
         graph = neighbour_graph(
             store.user_items, len(catalog.items), params.graph_l2, params.graph_neighbours
         )
+        if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:
+            lowrank = lowrank_filter(
+                store.user_items,
+                graph,
+                params.graph_lowrank,
+                params.graph_lowrank_weight,
+                params.seed,
+            )
     # Items nobody took before `as_of` are reachable through their content only.
     content = ContentIndex(
         content_matrix(catalog.titles, catalog.categories, catalog.prices),
         np.flatnonzero(store.item_log_pop_all == 0),
     )
-    return CandidateModel(catalog, store, CandidateIndex(vectors, popularity, graph), content)
+    return CandidateModel(
+        catalog, store, CandidateIndex(vectors, popularity, graph, lowrank), content
+    )
 
 
 @dataclass(frozen=True)

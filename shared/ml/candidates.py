@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,12 +47,18 @@ class CandidateIndex:
     """
 
     def __init__(
-        self, embeddings: np.ndarray, popularity: np.ndarray, graph: sp.csr_matrix | None = None
+        self,
+        embeddings: np.ndarray,
+        popularity: np.ndarray,
+        graph: sp.csr_matrix | None = None,
+        lowrank: LowRankFilter | None = None,
     ) -> None:
         self.embeddings = embeddings.astype(np.float32)
         self.popularity = popularity.astype(np.float32)
         # Optional learned item -> item neighbour weights (top-M per item): see `neighbour_graph`.
         self.graph = graph
+        # Optional dense low-rank item -> item weights added to the graph's: see `lowrank_filter`.
+        self.lowrank = lowrank if graph is not None else None
         self._popular_order = np.argsort(-self.popularity, kind="stable")
         self.vectors: VectorIndex = ExactIndex(self.embeddings)
         self._table: tuple[np.ndarray, np.ndarray] | None = None
@@ -110,14 +117,22 @@ class CandidateIndex:
         buf = io.BytesIO()
         g = self.graph if self.graph is not None else sp.csr_matrix((0, 0), dtype=np.float32)
         graph = sparse_arrays(g, "graph_")
-        np.savez(buf, embeddings=self.embeddings, popularity=self.popularity, **graph)
+        lowrank: dict[str, Any] = {}
+        if self.lowrank is not None:
+            lowrank = {"lowrank_left": self.lowrank.left, "lowrank_right": self.lowrank.right}
+        np.savez(buf, embeddings=self.embeddings, popularity=self.popularity, **graph, **lowrank)
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CandidateIndex:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             graph = sparse_from(npz, "graph_")
-            return cls(npz["embeddings"], npz["popularity"], graph if graph.shape[0] else None)
+            lowrank = None
+            if "lowrank_left" in npz.files:
+                lowrank = LowRankFilter(npz["lowrank_left"], npz["lowrank_right"])
+            return cls(
+                npz["embeddings"], npz["popularity"], graph if graph.shape[0] else None, lowrank
+            )
 
 
 def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> sp.csr_matrix:
@@ -140,6 +155,68 @@ def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> 
     graph = sp.csr_matrix((vals, (rows, idx.ravel())), shape=(n_items, n_items), dtype=np.float32)
     graph.eliminate_zeros()
     return graph
+
+
+@dataclass(frozen=True)
+class LowRankFilter:
+    """Item -> item weights left @ right (items x rank, rank x items), kept as the two factors:
+    a user's score is (their items' rows of left, summed) @ right, rank x items per request."""
+
+    left: np.ndarray
+    right: np.ndarray
+
+    def __post_init__(self) -> None:
+        n, rank = self.left.shape
+        if self.right.shape != (rank, n):
+            raise ValueError(f"low-rank factors {self.left.shape} and {self.right.shape} differ")
+
+    def scores(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        # float32 like the factors: a float64 copy of `right` would cost more than the product
+        summed = np.asarray(weights, dtype=np.float32) @ self.left[items]
+        out: np.ndarray = (summed @ self.right).astype(np.float64)
+        return out
+
+
+def lowrank_filter(
+    stats: UserItemStats, graph: sp.csr_matrix, rank: int, weight: float, seed: int
+) -> LowRankFilter:
+    """An ideal low-pass filter (GF-CF, Shen et al. 2021) to add to the neighbour graph's scores.
+
+    The top `rank` right singular vectors V of the binary user x item matrix normalised by
+    1/sqrt(user and item degrees) give item -> item weights D^-1/2 V V^T D^1/2: what a user's
+    items share with the catalog's main directions of taste, which a graph pruned to a few
+    neighbours per item cannot hold. Scaled so its scores spread `weight` times as widely as the
+    graph's over the users' histories (MovieLens validation: docs/benchmarks.md).
+    """
+    n_items = graph.shape[0]
+    x = stats.matrix(n_items, "count").astype(np.float64)
+    x.data[:] = 1.0
+    item_deg = np.maximum(np.asarray(x.sum(axis=0)).ravel(), 1.0)
+    user_deg = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1.0)
+    norm = sp.diags(1.0 / np.sqrt(user_deg)) @ x @ sp.diags(1.0 / np.sqrt(item_deg))
+    k = max(1, min(rank, min(x.shape) - 1))
+    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=7)
+    svd.fit(norm)
+    v = svd.components_.T  # items x k
+    left, right = v / np.sqrt(item_deg)[:, None], v.T * np.sqrt(item_deg)[None, :]
+    # Spread of both scores over (a sample of) the users' rows and every item, from sums: the
+    # dense scores of 2000 users x 20k items would take 320 MB.
+    sample = x[np.random.default_rng(seed).permutation(x.shape[0])[:2000]]
+    cells = sample.shape[0] * n_items
+    by_graph = (sample @ graph).tocsr()
+    graph_spread = _spread(by_graph.sum(), np.square(by_graph.data).sum(), cells)
+    proj = np.asarray(sample @ left)  # users x k; the scores are proj @ right
+    total = proj.sum(axis=0) @ right.sum(axis=1)
+    squares = np.sum((proj.T @ proj) * (right @ right.T))  # sum of squared entries of proj @ right
+    lowrank_spread = _spread(total, squares, cells)
+    scale = weight * graph_spread / lowrank_spread if lowrank_spread > 0 else 0.0
+    return LowRankFilter((left * scale).astype(np.float32), right.astype(np.float32))
+
+
+def _spread(total: float, squares: float, cells: int) -> float:
+    """Standard deviation of `cells` values from their sum and their sum of squares."""
+    mean = float(total) / cells
+    return float(np.sqrt(max(float(squares) / cells - mean * mean, 0.0)))
 
 
 @dataclass(frozen=True)
@@ -172,7 +249,8 @@ def _rows_dot(m: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> np.nda
     """sum over r of weights[r] * m[rows[r]], dense (float64)."""
     pos, cols, which = _row_entries(m, rows)
     w = np.asarray(weights, dtype=np.float64)[which]
-    return np.bincount(cols, weights=m.data[pos] * w, minlength=m.shape[1])
+    dot = np.bincount(cols, weights=m.data[pos] * w, minlength=m.shape[1])
+    return dot.astype(np.float64, copy=False)  # bincount of no entries is int64 even so
 
 
 def _strongest(
@@ -270,6 +348,8 @@ def generate_candidates(
     taken = np.empty(0, dtype=np.int64)
     if index.graph is not None and len(seen):
         primary = _rows_dot(index.graph, graph_seeds, graph_weights)
+        if index.lowrank is not None:
+            primary += index.lowrank.scores(graph_seeds, graph_weights)
         primary[excluded] = 0.0
         if allowed is not None:
             primary[~allowed] = 0.0

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmarks.probe_stacking import Catalog, Fold, run_span, session_gram, validation_fold
+from benchmarks.probe_stacking import (
+    Catalog,
+    Fold,
+    lowpass_weights,
+    pruned,
+    run_span,
+    session_gram,
+    validation_fold,
+)
 from services.trainer.splits import msr_split
 from shared.datasets import synthetic
 
@@ -50,6 +58,25 @@ def test_span_pushes_down_only_items_no_one_rated_in_the_users_time() -> None:
     assert (ratios["late 0d"], ratios["late 1d"], ratios["late 7d"]) == (1.0, 2.0, 2.0)
     assert ratios["late 30d"] == 1.0
     assert all(ratios[f"+early {d}d"] == ratios[f"late {d}d"] for d in (0, 1, 7, 30))
+
+
+def test_lowpass_keeps_the_main_taste_directions_only() -> None:
+    # Two blocks of users and items: one block's items say nothing of the other's.
+    x = np.zeros((6, 4))
+    x[:3, :2] = 1.0
+    x[3:, 2:] = 1.0
+    x[0, 1] = 0.0  # not a perfect block, so the small directions are not empty
+    full = lowpass_weights(x, dims=4)  # every direction kept: the filter passes all through
+    np.testing.assert_allclose(full, np.eye(4), atol=1e-12)
+    two = lowpass_weights(x, dims=2)  # the two block directions only
+    np.testing.assert_allclose(two[:2, 2:], 0.0, atol=1e-12)
+    np.testing.assert_allclose(two[2:, :2], 0.0, atol=1e-12)
+    assert (two[:2, :2] > 0).all() and (two[2:, 2:] > 0).all()
+
+
+def test_pruned_keeps_each_rows_largest_weights() -> None:
+    w = np.array([[0.0, 3.0, 1.0, 2.0], [4.0, -1.0, 0.5, 0.0]])
+    np.testing.assert_array_equal(pruned(w, 2), [[0, 3, 0, 2], [4, 0, 0.5, 0]])
 
 
 def test_the_validation_fold_lies_inside_the_msr_training_part() -> None:

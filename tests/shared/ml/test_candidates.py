@@ -97,15 +97,41 @@ class CandidateGeneratorContract:
         assert all(c.reason != "cold_start" for c in none)
 
     def test_round_trip_through_bytes(self, model: CandidateModel) -> None:
-        again = CandidateIndex.from_bytes(model.index.to_bytes())
-        np.testing.assert_array_equal(again.embeddings, model.index.embeddings)
+        index = model.index
+        again = CandidateIndex.from_bytes(index.to_bytes())
+        np.testing.assert_array_equal(again.embeddings, index.embeddings)
+        assert (again.graph is None) == (index.graph is None)
+        if index.graph is not None and again.graph is not None:
+            assert (again.graph != index.graph).nnz == 0
+        assert (again.lowrank is None) == (index.lowrank is None)
+        if index.lowrank is not None and again.lowrank is not None:
+            np.testing.assert_array_equal(again.lowrank.left, index.lowrank.left)
+            np.testing.assert_array_equal(again.lowrank.right, index.lowrank.right)
+
+
+def knn_stage(data: Dataset, params: TrainParams) -> CandidateModel:
+    data = with_new_arrivals(data)
+    end = float(data.interactions["ts"].max()) + 1
+    return stage_one(data, build_catalog(data), end, params)
 
 
 class TestKnnCandidates(CandidateGeneratorContract):
     def make(self, data: Dataset) -> CandidateModel:
-        data = with_new_arrivals(data)
-        end = float(data.interactions["ts"].max()) + 1
-        return stage_one(data, build_catalog(data), end, TrainParams(embedding_dim=4))
+        return knn_stage(data, TrainParams(embedding_dim=4, graph_lowrank=0))
+
+
+class TestEmbeddingOnlyCandidates(CandidateGeneratorContract):
+    def make(self, data: Dataset) -> CandidateModel:
+        model = knn_stage(data, TrainParams(embedding_dim=4, graph_neighbours=0))
+        assert model.index.graph is None and model.index.lowrank is None
+        return model
+
+
+class TestLowRankCandidates(CandidateGeneratorContract):
+    def make(self, data: Dataset) -> CandidateModel:
+        model = knn_stage(data, TrainParams(embedding_dim=4, graph_lowrank=2))
+        assert model.index.lowrank is not None
+        return model
 
 
 def with_new_arrivals(data: Dataset) -> Dataset:

@@ -184,7 +184,7 @@ def test_hnsw_candidates_match_exact_ones_on_a_trained_catalog() -> None:
     end = float(data.interactions["ts"].max()) + 1
     model = stage_one(data, build_catalog(data), end, TrainParams(embedding_dim=16))
     exact = model.index
-    approx = CandidateIndex(exact.embeddings, exact.popularity, exact.graph)
+    approx = CandidateIndex(exact.embeddings, exact.popularity, exact.graph, exact.lowrank)
     approx.use_backend(AnnParams(backend="hnsw", min_items=0, m=8, ef_search=32))
     assert isinstance(approx.vectors, HnswIndex)
     overlaps = []

@@ -1,0 +1,66 @@
+"""The low-rank filter added to the neighbour graph's scores (`lowrank_filter`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.trainer.pipeline import build_catalog, stage_one
+from shared.datasets.base import Dataset
+from shared.ml.candidates import LowRankFilter
+from shared.ml.model import CandidateModel
+from shared.schemas import TrainParams
+
+WEIGHT = 0.5
+
+
+@pytest.fixture
+def model(blocks: Dataset) -> CandidateModel:
+    end = float(blocks.interactions["ts"].max()) + 1
+    params = TrainParams(embedding_dim=4, graph_lowrank=2, graph_lowrank_weight=WEIGHT)
+    return stage_one(blocks, build_catalog(blocks), end, params)
+
+
+def dense_weights(f: LowRankFilter) -> np.ndarray:
+    out: np.ndarray = f.left.astype(np.float64) @ f.right.astype(np.float64)
+    return out
+
+
+def test_weights_keep_to_the_planted_blocks(model: CandidateModel) -> None:
+    assert model.index.lowrank is not None
+    w = dense_weights(model.index.lowrank)
+    pos = model.catalog.items.positions([f"P{i}" for i in range(20)])
+    block_a, block_b = pos[:10], pos[10:]
+    for own, other in ((block_a, block_b), (block_b, block_a)):
+        # every item's weight to its own block beats its weight to the other block
+        within = w[np.ix_(own, own)].min()
+        across = w[np.ix_(own, other)].max()
+        assert within > across
+
+
+def test_scores_spread_as_widely_as_weight_times_the_graphs(model: CandidateModel) -> None:
+    graph, lowrank = model.index.graph, model.index.lowrank
+    assert graph is not None and lowrank is not None
+    x = model.history.matrix(model.index.n_items, "count").astype(np.float64)
+    x.data[:] = 1.0
+    graph_spread = np.std((x @ graph).toarray())
+    lowrank_spread = np.std(np.asarray(x @ dense_weights(lowrank)))
+    assert lowrank_spread == pytest.approx(WEIGHT * graph_spread, rel=1e-4)
+
+
+def test_candidate_scores_are_graph_plus_filter(model: CandidateModel) -> None:
+    graph, lowrank = model.index.graph, model.index.lowrank
+    assert graph is not None and lowrank is not None
+    user = model.catalog.users.get("U0")
+    x = model.history.matrix(model.index.n_items, "count").astype(np.float64)
+    x.data[:] = 1.0
+    expected = np.asarray(x[user] @ graph.toarray() + x[user] @ dense_weights(lowrank)).ravel()
+    c = model.positions(user, 10, (), None, True)
+    reached = c.scores != 0  # popularity top-ups carry no graph score
+    assert reached.sum() >= 4
+    np.testing.assert_allclose(c.scores[reached], expected[c.items[reached]], rtol=1e-5)
+
+
+def test_factors_of_different_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="differ"):
+        LowRankFilter(np.zeros((5, 2), np.float32), np.zeros((2, 4), np.float32))
