@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
+from shared.ml.baselines import EASE, binarize
 from shared.ml.interactions import DAY, UserItemStats, sparse_arrays, sparse_from
 from shared.ml.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
 
@@ -18,6 +19,14 @@ SEED_HALF_LIFE_DAYS = 30.0
 # (20k items: 20 MB); bigger ones search per request (exact or HNSW).
 TABLE_MAX_ITEMS = 20_000
 TABLE_WIDTH = 128
+
+
+def truncated_svd(m: sp.spmatrix, rank: int, seed: int) -> TruncatedSVD:
+    """The top `rank` singular directions of `m` (fewer if `m` has fewer), randomized solver."""
+    k = max(1, min(rank, min(m.shape) - 1))
+    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=7)
+    svd.fit(m)
+    return svd
 
 
 def item_embeddings(stats: UserItemStats, n_items: int, dim: int, seed: int) -> np.ndarray:
@@ -30,9 +39,7 @@ def item_embeddings(stats: UserItemStats, n_items: int, dim: int, seed: int) -> 
     m.data = np.log1p(m.data)
     activity = np.asarray(m.getnnz(axis=1), dtype=np.float64)
     m = m.multiply(1.0 / np.sqrt(np.maximum(activity, 1.0))[:, None]).tocsr()
-    k = max(1, min(dim, min(m.shape) - 1))
-    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=7)
-    svd.fit(m)
+    svd = truncated_svd(m, dim, seed)
     vectors: np.ndarray = (svd.components_.T * svd.singular_values_).astype(np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit: np.ndarray = vectors / np.maximum(norms, 1e-12)  # items nobody took stay all-zero
@@ -141,8 +148,6 @@ def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> 
     Cosine in a low-rank embedding space blurs what exactly co-occurs; EASE's full-rank weights
     keep it, and pruned to the strongest neighbours per item they stay a k-NN lookup table.
     """
-    from shared.ml.baselines import EASE
-
     ease = EASE(l2=l2)
     ease.fit(stats.matrix(n_items))
     b = ease.item_weights
@@ -189,15 +194,11 @@ def lowrank_filter(
     graph's over the users' histories (MovieLens validation: docs/benchmarks.md).
     """
     n_items = graph.shape[0]
-    x = stats.matrix(n_items, "count").astype(np.float64)
-    x.data[:] = 1.0
+    x = binarize(stats.matrix(n_items))
     item_deg = np.maximum(np.asarray(x.sum(axis=0)).ravel(), 1.0)
     user_deg = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1.0)
     norm = sp.diags(1.0 / np.sqrt(user_deg)) @ x @ sp.diags(1.0 / np.sqrt(item_deg))
-    k = max(1, min(rank, min(x.shape) - 1))
-    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=7)
-    svd.fit(norm)
-    v = svd.components_.T  # items x k
+    v = truncated_svd(norm, rank, seed).components_.T  # items x rank
     left, right = v / np.sqrt(item_deg)[:, None], v.T * np.sqrt(item_deg)[None, :]
     # Spread of both scores over (a sample of) the users' rows and every item, from sums: the
     # dense scores of 2000 users x 20k items would take 320 MB.

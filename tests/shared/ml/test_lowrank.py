@@ -7,6 +7,7 @@ import pytest
 
 from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets.base import Dataset
+from shared.ml.baselines import binarize
 from shared.ml.candidates import LowRankFilter
 from shared.ml.model import CandidateModel
 from shared.schemas import TrainParams
@@ -41,8 +42,7 @@ def test_weights_keep_to_the_planted_blocks(model: CandidateModel) -> None:
 def test_scores_spread_as_widely_as_weight_times_the_graphs(model: CandidateModel) -> None:
     graph, lowrank = model.index.graph, model.index.lowrank
     assert graph is not None and lowrank is not None
-    x = model.history.matrix(model.index.n_items, "count").astype(np.float64)
-    x.data[:] = 1.0
+    x = binarize(model.history.matrix(model.index.n_items))
     graph_spread = np.std((x @ graph).toarray())
     lowrank_spread = np.std(np.asarray(x @ dense_weights(lowrank)))
     assert lowrank_spread == pytest.approx(WEIGHT * graph_spread, rel=1e-4)
@@ -52,8 +52,7 @@ def test_candidate_scores_are_graph_plus_filter(model: CandidateModel) -> None:
     graph, lowrank = model.index.graph, model.index.lowrank
     assert graph is not None and lowrank is not None
     user = model.catalog.users.get("U0")
-    x = model.history.matrix(model.index.n_items, "count").astype(np.float64)
-    x.data[:] = 1.0
+    x = binarize(model.history.matrix(model.index.n_items))
     expected = np.asarray(x[user] @ graph.toarray() + x[user] @ dense_weights(lowrank)).ravel()
     c = model.positions(user, 10, (), None, True)
     reached = c.scores != 0  # popularity top-ups carry no graph score
