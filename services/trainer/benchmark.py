@@ -52,6 +52,7 @@ def run_benchmark(
         "split": split.note,
         "models": ev.models,
         **ev.extra,
+        "params": params.model_dump(mode="json"),  # the recipe these numbers came from
     }
     return result, ev
 
@@ -72,7 +73,7 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     for key, value in result.items():
-        if key not in ("dataset", "protocol", "k", "n_users", "models", "split"):
+        if key not in ("dataset", "protocol", "k", "n_users", "models", "split", "params"):
             console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
 
 

@@ -36,6 +36,11 @@ RankerModelsOpt = Annotated[
     int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (fewer: faster training)")
 ]
 DEFAULT_RANKER_MODELS: int = TrainParams.model_fields["ranker_models"].default
+GraphLowrankOpt = Annotated[
+    int,
+    typer.Option(min=0, max=256, help="dimensions of stage one's low-rank filter; 0 turns it off"),
+]
+DEFAULT_GRAPH_LOWRANK: int = TrainParams.model_fields["graph_lowrank"].default
 
 
 def _request(
@@ -90,6 +95,7 @@ def train(
         bool, typer.Option(help="train only if no model is current yet (first start, containers)")
     ] = False,
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
+    graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
 ) -> None:
     """Train both stages and publish a new model version; the ranker in this process or on Dask."""
     from services.trainer.engines import EngineError
@@ -110,6 +116,7 @@ def train(
         engine=engine,
         scheduler=scheduler,
         ranker_models=ranker_models,
+        graph_lowrank=graph_lowrank,
     )
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
@@ -165,6 +172,7 @@ def evaluate(
     items_path: ItemsPath = None,
     seed: int = 42,
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
+    graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
     from services.trainer.benchmark import print_table, run_benchmark, write_outputs
@@ -174,7 +182,11 @@ def evaluate(
     if protocol not in ("temporal", "msr"):
         raise typer.BadParameter(f"unknown protocol {protocol!r}; choose temporal or msr")
     params = TrainParams(
-        test_days=test_days, n_candidates=candidates, seed=seed, ranker_models=ranker_models
+        test_days=test_days,
+        n_candidates=candidates,
+        seed=seed,
+        ranker_models=ranker_models,
+        graph_lowrank=graph_lowrank,
     )
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path

@@ -42,10 +42,14 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
             str(out),
             "--report",
             str(report),
+            "--graph-lowrank",
+            "0",
         ],
     )
     assert r.exit_code == 0, r.output
     result = json.loads(out.read_text())
+    assert result["params"]["graph_lowrank"] == 0  # the recipe is recorded beside its numbers
+    assert result["params"]["test_days"] == 14
     _check_shape(result, 5)
     assert result["protocol"] == "temporal" and result["n_users"] > 100
     m = result["models"]
