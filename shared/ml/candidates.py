@@ -66,6 +66,14 @@ class CandidateIndex:
         self.graph = graph
         # Optional dense low-rank item -> item weights added to the graph's: see `lowrank_filter`.
         self.lowrank = lowrank if graph is not None else None
+        n = len(self.embeddings)
+        sizes = {
+            "graph": n if graph is None else graph.shape[0],
+            "low-rank filter": n if self.lowrank is None else self.lowrank.left.shape[0],
+        }
+        for name, size in sizes.items():
+            if size != n:  # refused when a version loads, not when a request meets it
+                raise ValueError(f"the {name} covers {size} items, the catalog {n}")
         self._popular_order = np.argsort(-self.popularity, kind="stable")
         self.vectors: VectorIndex = ExactIndex(self.embeddings)
         self._table: tuple[np.ndarray, np.ndarray] | None = None

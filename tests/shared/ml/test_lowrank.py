@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
 from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets.base import Dataset
 from shared.ml.baselines import binarize
-from shared.ml.candidates import LowRankFilter
+from shared.ml.candidates import CandidateIndex, LowRankFilter
 from shared.ml.model import CandidateModel
 from shared.schemas import TrainParams
 
@@ -63,3 +65,17 @@ def test_candidate_scores_are_graph_plus_filter(model: CandidateModel) -> None:
 def test_factors_of_different_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="differ"):
         LowRankFilter(np.zeros((5, 2), np.float32), np.zeros((2, 4), np.float32))
+
+
+def test_an_index_whose_filter_covers_other_items_is_refused(model: CandidateModel) -> None:
+    lowrank = model.index.lowrank
+    assert lowrank is not None
+    short = LowRankFilter(lowrank.left[:-1], lowrank.right[:, :-1])  # one item fewer
+    index = model.index.to_bytes()
+    with np.load(io.BytesIO(index), allow_pickle=False) as npz:
+        arrays = dict(npz)
+    arrays["lowrank_left"], arrays["lowrank_right"] = short.left, short.right
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with pytest.raises(ValueError, match="low-rank filter covers"):
+        CandidateIndex.from_bytes(buf.getvalue())
