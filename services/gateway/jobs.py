@@ -45,8 +45,10 @@ async def train(req: ConfinedTrainRequest, request: Request, _: AdminDep) -> Job
 
 
 def job_status(job_id: str) -> TrainJobStatus:
-    result = celery_app.AsyncResult(job_id)
-    state, info = result.state, result.info
+    # One read of the stored result: AsyncResult's `state` and `info` are two reads, and a job
+    # ending between them gave a PROGRESS state with the finished result as its info (a 500).
+    meta = celery_app.backend.get_task_meta(job_id)
+    state, info = meta.get("status"), meta.get("result")
     if state == "SUCCESS":
         done = TrainResult.model_validate(info)
         return TrainJobStatus(

@@ -8,8 +8,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.gateway.jobs import job_status
 from services.stack import Stack
-from shared.schemas import TrainJobsResponse
+from services.trainer.celery_app import celery_app
+from shared.schemas import TrainJobsResponse, TrainResult
 from tests.conftest import wait_for_job
 from tests.services.gateway.conftest import asgi_get
 
@@ -51,3 +53,23 @@ def test_history_has_successes_and_failures(stack: Stack) -> None:
     assert all(j.model_version is not None and j.dataset == "synthetic" for j in done)
     one = httpx.get(f"{url}/train", params={"limit": 1}, timeout=10).json()["jobs"]
     assert [j["job_id"] for j in one] == [failing]
+
+
+def test_a_job_ending_while_its_status_is_read_is_reported_consistently(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stored result changes from PROGRESS to SUCCESS between two reads of it: the status
+    comes from one read, never a PROGRESS state with the finished result as its progress."""
+    finished = TrainResult(model_version=3, promoted=True, reason="first model", metrics={})
+    metas = iter(
+        [
+            {"status": "PROGRESS", "result": {"stage": "ranker", "progress": 0.5}},
+            {"status": "SUCCESS", "result": finished.model_dump(mode="json")},
+            {"status": "SUCCESS", "result": finished.model_dump(mode="json")},
+        ]
+    )
+    monkeypatch.setattr(celery_app.backend, "get_task_meta", lambda *a, **k: next(metas))
+    first = job_status("job-1")
+    assert (first.state, first.stage, first.progress) == ("PROGRESS", "ranker", 0.5)
+    second = job_status("job-1")
+    assert (second.state, second.model_version, second.promoted) == ("SUCCESS", 3, True)
