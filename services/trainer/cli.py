@@ -41,6 +41,13 @@ GraphLowrankOpt = Annotated[
     typer.Option(min=0, max=256, help="dimensions of stage one's low-rank filter; 0 turns it off"),
 ]
 DEFAULT_GRAPH_LOWRANK: int = TrainParams.model_fields["graph_lowrank"].default
+RankerPriorOpt = Annotated[
+    float,
+    typer.Option(
+        min=0, max=20, help="the ranker boosts from this x stage one's score; 0: from zero"
+    ),
+]
+DEFAULT_RANKER_PRIOR: float = TrainParams.model_fields["ranker_prior_weight"].default
 
 
 def _request(
@@ -96,6 +103,7 @@ def train(
     ] = False,
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
     graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
+    ranker_prior_weight: RankerPriorOpt = DEFAULT_RANKER_PRIOR,
 ) -> None:
     """Train both stages and publish a new model version; the ranker in this process or on Dask."""
     from services.trainer.engines import EngineError
@@ -117,6 +125,7 @@ def train(
         scheduler=scheduler,
         ranker_models=ranker_models,
         graph_lowrank=graph_lowrank,
+        ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
@@ -173,6 +182,7 @@ def evaluate(
     seed: int = 42,
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
     graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
+    ranker_prior_weight: RankerPriorOpt = DEFAULT_RANKER_PRIOR,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
     from services.trainer.benchmark import print_table, run_benchmark, write_outputs
@@ -187,6 +197,7 @@ def evaluate(
         seed=seed,
         ranker_models=ranker_models,
         graph_lowrank=graph_lowrank,
+        ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path

@@ -33,7 +33,13 @@ from lightgbm.dask import DaskLGBMRanker
 from services.trainer.pipeline import ranking_rows
 from shared.ml.features import CATEGORICAL, FEATURE_NAMES
 from shared.ml.model import CandidateModel
-from shared.ml.ranker import EARLY_STOPPING_ROUNDS, RankerModel, RankingData, ranker_params
+from shared.ml.ranker import (
+    EARLY_STOPPING_ROUNDS,
+    RankerModel,
+    RankingData,
+    ranker_params,
+    stage_one_prior,
+)
 from shared.schemas import TrainParams
 
 VALID_NAME = "valid_0"  # as lgb.train names its first validation set
@@ -93,6 +99,7 @@ def fit_ranker_dask(
     *,
     scheduler: str,
     parts_per_worker: int = 1,
+    prior_weight: float = 0.0,
 ) -> RankerModel:
     """`shared.ml.ranker.fit_ranker`, with the trees grown on the cluster at `scheduler`."""
     # The default client while it is open: lightgbm.dask waits on its parts through it.
@@ -107,7 +114,7 @@ def fit_ranker_dask(
             ]
         )
         infos = [PartInfo(len(p.y), len(p.groups)) for p in parts]
-        return fit_on_cluster(client, futures, infos, valid, num_boost_round, seed)
+        return fit_on_cluster(client, futures, infos, valid, num_boost_round, seed, prior_weight)
 
 
 def fit_windows_on_cluster(
@@ -130,7 +137,15 @@ def fit_windows_on_cluster(
             )
             futures += f
             infos += i
-        return fit_on_cluster(client, futures, infos, valid, params.num_boost_round, params.seed)
+        return fit_on_cluster(
+            client,
+            futures,
+            infos,
+            valid,
+            params.num_boost_round,
+            params.seed,
+            params.ranker_prior_weight,
+        )
 
 
 def fit_on_cluster(
@@ -140,14 +155,21 @@ def fit_on_cluster(
     valid: RankingData,
     num_boost_round: int,
     seed: int,
+    prior_weight: float = 0.0,
 ) -> RankerModel:
-    """Fit on partitions already on the workers: futures of (x, y, group sizes) tuples."""
+    """Fit on partitions already on the workers: futures of (x, y, group sizes) tuples; the
+    trees boost from `stage_one_prior` of each row (computed where the rows are)."""
     if not parts or sum(i.groups for i in infos) == 0:
         raise ValueError("no ranking lists to train on")
     n_features = len(FEATURE_NAMES)
     x = _column(parts, 0, [(i.rows, n_features) for i in infos], np.float32)
     y = _column(parts, 1, [(i.rows,) for i in infos], np.float32)
     group = _column(parts, 2, [(i.groups,) for i in infos], np.int64)
+    init_score = (
+        x.map_blocks(stage_one_prior, prior_weight, drop_axis=1, dtype=np.float64)  # type: ignore[arg-type]
+        if prior_weight
+        else None
+    )
     params = ranker_params(seed)
     model = DaskLGBMRanker(client=client, n_estimators=num_boost_round, **sklearn_params(params))
     with warnings.catch_warnings():
@@ -160,11 +182,12 @@ def fit_on_cluster(
             x,
             y,
             group=group,
+            init_score=init_score,
             feature_name=FEATURE_NAMES,
             categorical_feature=CATEGORICAL,
             eval_at=[NDCG_AT],  # recorded in the model text, as local training does
         )
-    return select_best_iteration(model.booster_, valid)
+    return select_best_iteration(model.booster_, valid, prior_weight=prior_weight)
 
 
 def sklearn_params(params: Mapping[str, object]) -> dict[str, Any]:
@@ -188,20 +211,25 @@ def _getitem(part: Part, index: int) -> np.ndarray:
 
 
 def select_best_iteration(
-    booster: lgb.Booster, valid: RankingData, patience: int = EARLY_STOPPING_ROUNDS
+    booster: lgb.Booster,
+    valid: RankingData,
+    patience: int = EARLY_STOPPING_ROUNDS,
+    prior_weight: float = 0.0,
 ) -> RankerModel:
     """Early stopping after the fact: keep the trees up to the best validation NDCG@10.
 
     Without validation lists (or positives in them) every tree is kept, as lgb.train does.
     """
     if not len(valid.groups) or valid.y.sum() <= 0:
-        return RankerModel(lgb.Booster(model_str=booster.model_to_string()))
-    curve = ndcg_curve(booster, valid, NDCG_AT, label_gain(booster.params))
+        return RankerModel(
+            lgb.Booster(model_str=booster.model_to_string()), prior_weight=prior_weight
+        )
+    curve = ndcg_curve(booster, valid, NDCG_AT, label_gain(booster.params), prior_weight)
     best = early_stopping_iteration(curve, patience)
     final = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     final.best_iteration = best
     final.best_score = {VALID_NAME: {METRIC: float(curve[best - 1])}}
-    return RankerModel(final)
+    return RankerModel(final, prior_weight=prior_weight)
 
 
 def label_gain(params: Mapping[str, Any]) -> np.ndarray:
@@ -214,10 +242,13 @@ def label_gain(params: Mapping[str, Any]) -> np.ndarray:
     return np.asarray(gain, dtype=np.float64)
 
 
-def ndcg_curve(booster: lgb.Booster, data: RankingData, k: int, gain: np.ndarray) -> np.ndarray:
-    """Mean NDCG@k of `data`'s lists after each boosting iteration (index 0 = one tree)."""
+def ndcg_curve(
+    booster: lgb.Booster, data: RankingData, k: int, gain: np.ndarray, prior_weight: float = 0.0
+) -> np.ndarray:
+    """Mean NDCG@k of `data`'s lists after each boosting iteration (index 0 = one tree), the
+    trees added to the stage-one prior they boosted from."""
     n_iter = booster.current_iteration()
-    scores = np.zeros(len(data.y), dtype=np.float64)
+    scores = stage_one_prior(data.x, prior_weight)
     curve = np.empty(n_iter, dtype=np.float64)
     for i in range(n_iter):
         scores += booster.predict(data.x, start_iteration=i, num_iteration=1, raw_score=True)

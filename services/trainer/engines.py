@@ -7,6 +7,7 @@ extra (`pip install 'recsys[dask]'`), imported only when a job asks for it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from shared.ml.ranker import RankerModel, RankingData, fit_ranker
 from shared.schemas import TrainParams, TrainRequest
@@ -20,9 +21,11 @@ class EngineError(ValueError):
 
 
 def ranker_fit(params: TrainParams) -> FitRanker:
-    """The function that fits the ranker for `params` (its `engine` and `scheduler`)."""
+    """The function that fits the ranker for `params` (its `engine`, `scheduler` and
+    `ranker_prior_weight`)."""
+    prior_weight = params.ranker_prior_weight
     if params.engine == "local":
-        return fit_ranker
+        return partial(fit_ranker, prior_weight=prior_weight)
     scheduler = params.scheduler
     if scheduler is None:
         raise EngineError("engine 'dask' needs a scheduler address (tcp://host:8786)")
@@ -34,7 +37,9 @@ def ranker_fit(params: TrainParams) -> FitRanker:
         ) from exc
 
     def fit(train: RankingData, valid: RankingData, num_boost_round: int, seed: int) -> RankerModel:
-        return fit_ranker_dask(train, valid, num_boost_round, seed, scheduler=scheduler)
+        return fit_ranker_dask(
+            train, valid, num_boost_round, seed, scheduler=scheduler, prior_weight=prior_weight
+        )
 
     return fit
 

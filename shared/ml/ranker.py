@@ -11,7 +11,7 @@ import lightgbm as lgb
 import numpy as np
 
 from shared.ml.compiled import Predict, compile_boosters, lightgbm_predict
-from shared.ml.features import CATEGORICAL, FEATURE_NAMES
+from shared.ml.features import CATEGORICAL, COL, FEATURE_NAMES
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,30 @@ log = logging.getLogger(__name__)
 
 # Between the members of an averaged ranker in its text artifact (a line no LightGBM model has).
 ENSEMBLE_SEPARATOR = "\n#-- recsys ranker ensemble member --#\n"
+# The artifact's first line when the trees boost from stage one's score (absent: from zero).
+PRIOR_HEADER = "#-- recsys ranker prior weight "
+PRIOR_FEATURE = "cand_score_rel"
+
+
+def stage_one_prior(x: np.ndarray, weight: float) -> np.ndarray:
+    """The score the trees start from: `weight` x stage one's score relative to the list's best,
+    clipped to [-1, 1] (a list whose best score is near zero must not blow it up). Training
+    (LightGBM's init_score) and serving add the same, so the trees learn a correction to stage
+    one's order instead of a whole new one, and keep it where they find nothing better."""
+    rel = np.nan_to_num(np.asarray(x[:, COL[PRIOR_FEATURE]], dtype=np.float64))
+    out: np.ndarray = weight * np.clip(rel, -1.0, 1.0)
+    return out
 
 
 class RankerModel:
     """One LightGBM booster, or several (different seeds) whose scores are averaged: the
     members' seed-to-seed spread is larger than most recipe changes, and the mean cuts it."""
 
-    def __init__(self, booster: lgb.Booster, *others: lgb.Booster) -> None:
+    def __init__(
+        self, booster: lgb.Booster, *others: lgb.Booster, prior_weight: float = 0.0
+    ) -> None:
         self.boosters = [booster, *others]
+        self.prior_weight = prior_weight
         for b in self.boosters:
             names = b.feature_name()
             if names != FEATURE_NAMES:
@@ -85,14 +101,18 @@ class RankerModel:
 
     @classmethod
     def average(cls, members: list[RankerModel]) -> RankerModel:
-        return cls(*(b for m in members for b in m.boosters))
+        weights = {m.prior_weight for m in members}
+        if len(weights) != 1:
+            raise ValueError(f"members boost from different stage-one priors: {sorted(weights)}")
+        return cls(*(b for m in members for b in m.boosters), prior_weight=weights.pop())
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """The members' mean score. With several members, as a cascade: the first scores every
         row, the others only its best CASCADE_ROWS, which then rank above the rest (an answer
         of k <= CASCADE_ROWS items is the full ensemble's order at a fraction of its CPU)."""
         x = np.ascontiguousarray(x, dtype=np.float64)  # once, not once per member
-        first = self._predict[0](x)
+        prior = stage_one_prior(x, self.prior_weight)
+        first: np.ndarray = self._predict[0](x) + prior
         if len(self.boosters) == 1 or not len(first):
             return first
         top = np.argsort(-first, kind="stable")[:CASCADE_ROWS]
@@ -101,18 +121,22 @@ class RankerModel:
         for predict in self._predict[1:]:
             mean += predict(rows)
         mean /= len(self.boosters)
+        if self.prior_weight:
+            mean += prior[top] * (1 - 1 / len(self.boosters))  # every member starts from it
         out: np.ndarray = first - (first.max() - mean.min()) - 1.0  # the rest below every top row
         out[top] = mean
         return out
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Per-feature contributions to each raw score, last column the bias (SHAP values; the
-        mean over the members, as the score is)."""
+        mean over the members, as the score is; the stage-one prior counts for its feature)."""
         parts = [
             np.asarray(b.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64)
             for b in self.boosters
         ]
-        return np.mean(parts, axis=0) if len(parts) > 1 else parts[0]
+        out: np.ndarray = np.mean(parts, axis=0) if len(parts) > 1 else parts[0]
+        out[:, COL[PRIOR_FEATURE]] += stage_one_prior(x, self.prior_weight)
+        return out
 
     @property
     def best_iteration(self) -> int:
@@ -125,11 +149,25 @@ class RankerModel:
         return float(np.mean(scores))
 
     def to_text(self) -> str:
-        return ENSEMBLE_SEPARATOR.join(str(b.model_to_string()) for b in self.boosters)
+        trees = ENSEMBLE_SEPARATOR.join(str(b.model_to_string()) for b in self.boosters)
+        if not self.prior_weight:
+            return trees  # plain LightGBM text for a single member, as before priors existed
+        return f"{PRIOR_HEADER}{self.prior_weight!r} --#\n{trees}"
 
     @classmethod
     def from_text(cls, text: str) -> RankerModel:
-        return cls(*(lgb.Booster(model_str=part) for part in text.split(ENSEMBLE_SEPARATOR)))
+        prior_weight = 0.0
+        if text.startswith(PRIOR_HEADER):
+            header, _, text = text.partition("\n")
+            value = header[len(PRIOR_HEADER) :].removesuffix(" --#")
+            try:
+                prior_weight = float(value)
+            except ValueError:
+                raise ValueError(f"ranker artifact: unreadable prior weight {value!r}") from None
+            if not np.isfinite(prior_weight):
+                raise ValueError(f"ranker artifact: prior weight {value!r} is not finite")
+        boosters = [lgb.Booster(model_str=part) for part in text.split(ENSEMBLE_SEPARATOR)]
+        return cls(*boosters, prior_weight=prior_weight)
 
 
 # Rows the second and later members of an averaged ranker re-score (the first member's best).
@@ -165,9 +203,14 @@ def ranker_params(seed: int) -> dict[str, object]:
 
 
 def fit_ranker(
-    train: RankingData, valid: RankingData, num_boost_round: int, seed: int
+    train: RankingData,
+    valid: RankingData,
+    num_boost_round: int,
+    seed: int,
+    prior_weight: float = 0.0,
 ) -> RankerModel:
-    """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window."""
+    """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window;
+    the trees boost from `stage_one_prior` (0: from zero)."""
     params = ranker_params(seed)
 
     def dataset(d: RankingData, reference: lgb.Dataset | None = None) -> lgb.Dataset:
@@ -179,6 +222,7 @@ def fit_ranker(
             categorical_feature=CATEGORICAL,
             reference=reference,
             free_raw_data=False,
+            init_score=stage_one_prior(d.x, prior_weight) if prior_weight else None,
         )
 
     train_set = dataset(train)
@@ -194,4 +238,4 @@ def fit_ranker(
         valid_sets=valid_sets,
         callbacks=callbacks,
     )
-    return RankerModel(booster)
+    return RankerModel(booster, prior_weight=prior_weight)

@@ -44,11 +44,14 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
             str(report),
             "--graph-lowrank",
             "0",
+            "--ranker-prior-weight",
+            "0.5",
         ],
     )
     assert r.exit_code == 0, r.output
     result = json.loads(out.read_text())
     assert result["params"]["graph_lowrank"] == 0  # the recipe is recorded beside its numbers
+    assert result["params"]["ranker_prior_weight"] == 0.5
     assert result["params"]["test_days"] == 14
     _check_shape(result, 5)
     assert result["protocol"] == "temporal" and result["n_users"] > 100

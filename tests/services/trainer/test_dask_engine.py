@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -44,7 +45,7 @@ from shared.datasets import synthetic
 from shared.datasets.base import Dataset
 from shared.ml.features import FEATURE_NAMES
 from shared.ml.model import RANKER, Catalog
-from shared.ml.ranker import RankerModel, RankingData, ranker_params
+from shared.ml.ranker import RankerModel, RankingData, ranker_params, stage_one_prior
 from shared.registry import ModelRegistry
 from shared.schemas import TrainParams
 from shared.settings import get_common_settings
@@ -117,23 +118,47 @@ def test_partitions_keep_every_list_whole() -> None:
     assert partition_by_group(RankingData.stack([], []), 3) == []
 
 
-def test_ndcg_and_early_stopping_match_lightgbm() -> None:
-    train, valid = _ranking_data(1), _ranking_data(2)
+def _train_recorded(
+    train: RankingData,
+    valid: RankingData,
+    rounds: int,
+    prior_weight: float = 0.0,
+    callbacks: tuple[Callable[..., Any], ...] = (),
+) -> tuple[lgb.Booster, np.ndarray]:
+    """lgb.train from `stage_one_prior` (init_score) with LightGBM's own validation NDCG@10
+    recorded at every iteration trained."""
     params = {**ranker_params(0), "min_data_in_leaf": 20, "num_threads": 1}
 
     def dataset(d: RankingData, ref: lgb.Dataset | None = None) -> lgb.Dataset:
-        return lgb.Dataset(d.x, label=d.y, group=d.groups, reference=ref, free_raw_data=False)
+        init = stage_one_prior(d.x, prior_weight) if prior_weight else None
+        return lgb.Dataset(
+            d.x,
+            label=d.y,
+            group=d.groups,
+            reference=ref,
+            feature_name=FEATURE_NAMES,
+            init_score=init,
+            free_raw_data=False,
+        )
 
     train_set = dataset(train)
     record: dict[str, dict[str, list[float]]] = {}
     booster = lgb.train(
         params,
         train_set,
-        num_boost_round=120,
+        num_boost_round=rounds,
         valid_sets=[dataset(valid, train_set)],
-        callbacks=[lgb.record_evaluation(record), lgb.early_stopping(10, verbose=False)],
+        callbacks=[lgb.record_evaluation(record), *callbacks],
     )
-    reported = np.array(record["valid_0"]["ndcg@10"])  # every iteration trained
+    return booster, np.array(record["valid_0"]["ndcg@10"])
+
+
+def test_ndcg_and_early_stopping_match_lightgbm() -> None:
+    train, valid = _ranking_data(1), _ranking_data(2)
+    booster, reported = _train_recorded(
+        train, valid, 120, callbacks=(lgb.early_stopping(10, verbose=False),)
+    )
+    # `reported` has every iteration trained; lgb.train returns the trees up to the best only.
     # lgb.train returns the trees up to the best iteration only.
     ours = ndcg_curve(booster, valid, 10, label_gain(booster.params))
     assert len(ours) == booster.best_iteration == len(reported) - 10
@@ -147,6 +172,23 @@ def test_ndcg_and_early_stopping_match_lightgbm() -> None:
     assert lightgbm_ndcg(scores, valid.y, valid.groups, 10, label_gain({})) != pytest.approx(
         lightgbm_ndcg(scores, valid.y, valid.groups, 10, label_gain(booster.params))
     )
+
+
+def test_ndcg_curve_starts_from_the_prior_as_lightgbm_does() -> None:
+    """Trees boosted from a stage-one prior (init_score): the curve early stopping reads on
+    the cluster is LightGBM's own validation curve for the same start."""
+    train, valid = _ranking_data(5), _ranking_data(6)
+    booster, reported = _train_recorded(train, valid, 30, prior_weight=2.0)
+    ours = ndcg_curve(booster, valid, 10, label_gain(booster.params), prior_weight=2.0)
+    np.testing.assert_allclose(ours, reported, rtol=0, atol=1e-9)
+    without = ndcg_curve(booster, valid, 10, label_gain(booster.params))
+    assert np.abs(without - reported).max() > 1e-3  # the prior is what makes them agree
+    model = select_best_iteration(booster, valid, patience=10, prior_weight=2.0)
+    assert model.prior_weight == 2.0
+    best = model.best_iteration
+    assert best == early_stopping_iteration(reported, 10)
+    raw = booster.predict(valid.x, num_iteration=best, raw_score=True)
+    np.testing.assert_allclose(model.score(valid.x), raw + stage_one_prior(valid.x, 2.0))
 
 
 def test_early_stopping_rule() -> None:
@@ -263,6 +305,7 @@ def test_cli_trains_on_dask_and_publishes(
     registry, store = cli_env
     args = ["train", "--dataset", "synthetic", "--engine", "dask", "--scheduler", scheduler]
     args += ["--ranker-models", "2"]  # an averaged ranker, each member fitted on the cluster
+    args += ["--ranker-prior-weight", "1.5"]  # each boosted from stage one's score there
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "model version 1: now current" in result.output
@@ -271,12 +314,13 @@ def test_cli_trains_on_dask_and_publishes(
     params = manifest.params["params"]
     assert isinstance(params, dict)
     assert params["engine"] == "dask" and params["scheduler"] == scheduler
-    assert params["ranker_models"] == 2
+    assert params["ranker_models"] == 2 and params["ranker_prior_weight"] == 1.5
     assert manifest.metrics["valid_ndcg@10"] > 0.15
     artifacts = registry.load_artifacts(1)  # sha256-checked, from the file:// store
     assert (store / "v1" / RANKER).read_bytes() == artifacts[RANKER]
     ranker = RankerModel.from_text(artifacts[RANKER].decode())
     assert ranker.booster.current_iteration() == manifest.metrics["ranker_best_iteration"]
+    assert ranker.prior_weight == 1.5  # served with the prior its trees were grown from
 
     # What containers run on start: train only while no model is current.
     result = CliRunner().invoke(app, ["train", "--if-no-model"])

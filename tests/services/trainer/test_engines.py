@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ def _request(**params: object) -> TrainRequest:
 
 
 def test_local_engine_is_lightgbm_in_process() -> None:
-    assert ranker_fit(TrainParams()) is fit_ranker
+    local = ranker_fit(TrainParams(ranker_prior_weight=0.5))
+    assert isinstance(local, partial) and local.func is fit_ranker
+    assert local.keywords == {"prior_weight": 0.5}  # the job's prior reaches the fit
     assert ranker_fit(TrainParams(engine="dask", scheduler=CONFIGURED)) is not fit_ranker
     with pytest.raises(EngineError, match="scheduler"):
         ranker_fit(TrainParams(engine="dask"))

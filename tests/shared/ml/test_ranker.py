@@ -1,12 +1,21 @@
 """An averaged ranker: its score is the members' mean (over the first member's best rows), and
-it survives its text artifact."""
+it survives its text artifact; trees boosted from stage one's score carry that prior along."""
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
+import pytest
 
-from shared.ml.features import FEATURE_NAMES
-from shared.ml.ranker import CASCADE_ROWS, RankerModel, RankingData, fit_ranker
+from shared.ml.features import COL, FEATURE_NAMES
+from shared.ml.ranker import (
+    CASCADE_ROWS,
+    PRIOR_HEADER,
+    RankerModel,
+    RankingData,
+    fit_ranker,
+    stage_one_prior,
+)
 
 
 def _lists(rng: np.random.Generator, n_lists: int) -> RankingData:
@@ -56,3 +65,67 @@ def test_members_after_the_first_rescore_only_its_best_rows() -> None:
     order = rest[np.argsort(-scores[rest], kind="stable")]
     np.testing.assert_array_equal(order, rest[np.argsort(-first[rest], kind="stable")])
     assert RankerModel.average(members).score(x[:0]).shape == (0,)
+
+
+def _stage_one_lists(rng: np.random.Generator, n_lists: int) -> RankingData:
+    """Lists whose relevance follows stage one's relative score, plus a little from feature 5
+    that stage one does not know."""
+    xs, ys = [], []
+    for _ in range(n_lists):
+        x = rng.normal(size=(30, len(FEATURE_NAMES))).astype(np.float32)
+        x[:, FEATURE_NAMES.index("item_category")] = rng.integers(0, 3, 30)
+        x[:, FEATURE_NAMES.index("user_segment")] = 0
+        rel = np.sort(rng.uniform(-0.2, 1.0, 30))[::-1]
+        x[:, COL["cand_score_rel"]] = rel / rel.max()
+        y = (3 * rel + 0.5 * x[:, 5] + 0.3 * rng.normal(size=30) > 2.4).astype(np.float32)
+        xs.append(x)
+        ys.append(y)
+    return RankingData.stack(xs, ys)
+
+
+def test_stage_one_prior_is_the_clipped_relative_score() -> None:
+    x = np.zeros((4, len(FEATURE_NAMES)), dtype=np.float32)
+    x[:, COL["cand_score_rel"]] = [1.0, 0.25, -3e8, np.nan]  # a near-zero best blows ratios up
+    np.testing.assert_array_equal(stage_one_prior(x, 2.0), [2.0, 0.5, -2.0, 0.0])
+    np.testing.assert_array_equal(stage_one_prior(x, 0.0), np.zeros(4))
+
+
+def test_trees_boost_from_the_prior_in_training_and_serving() -> None:
+    rng = np.random.default_rng(2)
+    train, valid = _stage_one_lists(rng, 200), _stage_one_lists(rng, 60)
+    members = [fit_ranker(train, valid, 40, seed, prior_weight=2.0) for seed in (1, 2)]
+    plain = fit_ranker(train, valid, 40, 1)
+    assert members[0].prior_weight == 2.0 and plain.prior_weight == 0.0
+    # Trained from the prior (init_score), so other trees than from zero.
+    assert members[0].booster.model_to_string() != plain.booster.model_to_string()
+    x = valid.x[:CASCADE_ROWS]
+    prior = stage_one_prior(x, 2.0)
+    raw = members[0].booster.predict(x, raw_score=True)
+    np.testing.assert_allclose(members[0].score(x), raw + prior, rtol=1e-9)
+    mean = RankerModel.average(members)
+    expected = np.mean([m.score(x) for m in members], axis=0)
+    np.testing.assert_allclose(mean.score(x), expected, rtol=1e-9)
+    # Explanations still add up to the score: the prior counts for its feature.
+    np.testing.assert_allclose(mean.contributions(x).sum(axis=1), expected, rtol=1e-4, atol=1e-6)
+    text = mean.to_text()
+    assert text.startswith(f"{PRIOR_HEADER}2.0 --#\n")
+    again = RankerModel.from_text(text)
+    assert again.prior_weight == 2.0 and len(again.boosters) == 2
+    np.testing.assert_allclose(again.score(x), expected, rtol=1e-6)
+    # Artifacts from before priors existed (no header) load and score from zero.
+    old = RankerModel.from_text(plain.to_text())
+    assert old.prior_weight == 0.0
+    np.testing.assert_allclose(old.score(x), plain.booster.predict(x, raw_score=True))
+
+
+def test_members_with_different_priors_or_a_bad_header_are_refused() -> None:
+    rng = np.random.default_rng(3)
+    train, valid = _stage_one_lists(rng, 60), _stage_one_lists(rng, 20)
+    one, other = fit_ranker(train, valid, 5, 1, prior_weight=1.0), fit_ranker(train, valid, 5, 1)
+    with pytest.raises(ValueError, match="different stage-one priors"):
+        RankerModel.average([one, other])
+    trees = one.booster.model_to_string()
+    for bad in ("x", "nan", "inf"):
+        with pytest.raises(ValueError, match="prior weight"):
+            RankerModel.from_text(f"{PRIOR_HEADER}{bad} --#\n{trees}")
+    assert isinstance(RankerModel.from_text(one.to_text()).booster, lgb.Booster)
