@@ -113,6 +113,9 @@ class CandidateResponse(Strict):
     known_user: bool
     candidates: CandidateList
     live: LiveHistory | None = None  # left out when the user took nothing since training
+    # The user's age where the training data tells it: answers in stage one's order (ranker
+    # down) carry it as ranked answers do.
+    user_age: float | None = None
 
 
 class RankRequest(Strict):

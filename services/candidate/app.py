@@ -103,7 +103,7 @@ def create_app() -> FastAPI:
         )
         # A CandidateResponse, written by orjson straight from stage one's columns (a dataclass).
         answer = {"user": request.user, "version": loaded.version, "known_user": known,
-                  "candidates": items}  # fmt: skip
+                  "candidates": items, "user_age": loaded.model.user_age(request.user)}  # fmt: skip
         if taken := live_history(recent, common.history_event_type, loaded.model.store.as_of):
             answer["live"] = taken.model_dump()  # for the ranker's user features
         return Response(orjson.dumps(answer), media_type="application/json")

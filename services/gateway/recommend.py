@@ -186,7 +186,7 @@ async def _candidate_order(
     time_left: Callable[[], float],
 ) -> Response:
     """Ranker down, slow or refusing: stage one's order still answers, flagged as degraded,
-    with the titles and prices the candidate stage can still tell."""
+    with the titles, prices and user age the candidate stage can still tell."""
     try:
         cands = stages.candidate.parse(stage_one, CandidateResponse)
     except StageError as invalid:  # the ranker refused it for that reason: popular items, then
@@ -205,7 +205,7 @@ async def _candidate_order(
                 product=product,
                 score=score,
                 price=d.price if d else None,
-                age=None,
+                age=cands.user_age,
                 title=d.title if d else None,
                 category=d.category if d else None,
                 reason=reason,

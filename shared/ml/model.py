@@ -35,6 +35,11 @@ def _clean(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
+def user_age(store: FeatureStore, user: int) -> float | None:
+    """The age of user position `user` (-1: unknown user), None where the data has none."""
+    return _clean(float(store.user_age[user])) if user >= 0 else None
+
+
 @dataclass(frozen=True)
 class Catalog:
     users: IdMap
@@ -181,6 +186,9 @@ class CandidateModel:
             CandidateIndex.from_bytes(a[INDEX]),
             ContentIndex.from_bytes(a[CONTENT]),
         )
+
+    def user_age(self, user_id: str) -> float | None:
+        return user_age(self.store, self.catalog.users.get(user_id))
 
     def allowed(self, filters: ItemFilters) -> np.ndarray | None:
         """Boolean mask of items passing `filters`; None when nothing is filtered."""
@@ -382,7 +390,7 @@ class RankingModel:
                     contributions=dict(zip(FEATURE_NAMES, contrib[at, :-1].tolist(), strict=True)),
                     bias=float(contrib[at, -1]),
                 )
-        age = _clean(float(self.store.user_age[user])) if user >= 0 else None
+        age = user_age(self.store, user)
         cat, products = self.catalog, candidates.products
         return [
             RecommendedItem(

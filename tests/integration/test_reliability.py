@@ -300,7 +300,7 @@ def test_ranker_killed_mid_load_gives_degraded_answers_not_errors(rstack: Stack)
 
 def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
     rstack.procs["ranker"].send_signal(signal.SIGSTOP)  # accepts connections, never answers
-    latencies, flags, untitled = [], [], 0
+    latencies, flags, untitled, ages = [], [], 0, set()
     try:
         for i in range(15):
             start = time.monotonic()
@@ -310,6 +310,7 @@ def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
             assert r.status_code == 200 and len(r.json()) == 10
             # In candidate order, yet with what a product page shows (from POST /items).
             untitled += sum(1 for item in r.json() if not item["title"] or item["price"] is None)
+            ages |= {(f"U{i + 1}", item["age"]) for item in r.json()}
     finally:
         rstack.procs["ranker"].send_signal(signal.SIGCONT)
     recovery = wait_until(lambda: healthy_answer(rstack), timeout=30, step=0.1)
@@ -320,6 +321,9 @@ def test_frozen_ranker_answers_within_the_deadline(rstack: Stack) -> None:
     )
     assert set(flags) == {"ranker"}
     assert untitled == 0
+    # The user's age too (every synthetic user has one), as the ranked answer tells it.
+    assert ages == {(user, recommend(rstack, user=user).json()[0]["age"]) for user, _ in ages}
+    assert all(isinstance(age, float) for _, age in ages)
     assert max(latencies) < DEADLINE + 0.3
     assert latencies[-1] < 0.2  # breaker open: no waiting for the frozen ranker
 

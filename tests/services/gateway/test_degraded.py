@@ -41,7 +41,7 @@ def candidate_stage(items_mode: str) -> tuple[FastAPI, list[list[str]]]:
             reasons=["popular", "similar_to:X", "similar_to:X"],
         )
         return CandidateResponse(user=body["user"], version=VERSION, known_user=True,
-                                 candidates=columns)  # fmt: skip
+                                 candidates=columns, user_age=31.0)  # fmt: skip
 
     @app.post("/items", response_model=None)
     async def items(body: ItemsRequest) -> ItemsResponse | JSONResponse:
@@ -86,6 +86,7 @@ def test_an_answer_in_candidate_order_carries_titles_and_prices(
         ("Blue mug", 3.0, "kitchen"),
     ]
     assert all("explanation" not in i for i in items)
+    assert [i["age"] for i in items] == [31.0] * 3  # the user's, as stage one tells it
 
 
 def test_only_the_answers_items_are_looked_up(make_gateway: Callable[..., FastAPI]) -> None:
