@@ -115,11 +115,19 @@ def test_running_job_row_counts_time_so_far() -> None:
 
 def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
     at = _open()
-    assert {n.key for n in at.number_input} == {"train_n_users", "train_n_products", "train_n_days"}
+    recipe = {"train_ranker_models", "train_graph_lowrank", "train_ranker_prior_weight"}
+    assert {n.key for n in at.number_input} == {
+        "train_n_users",
+        "train_n_products",
+        "train_n_days",
+        *recipe,
+    }
     assert not at.text_input
 
     at.selectbox(key=DATASET_KEY).select("online-retail").run()
-    assert not at.number_input
+    assert {n.key for n in at.number_input} == recipe  # the recipe applies to every dataset
+    lowrank = at.number_input(key="train_graph_lowrank")  # TrainParams' own bounds and default
+    assert (lowrank.min, lowrank.max, lowrank.value) == (0, 256, 32)
     assert at.text_input(key="train_data_path").placeholder == "online-retail/online_retail.csv.gz"
 
     at.selectbox(key=DATASET_KEY).select("csv").run()
@@ -153,6 +161,26 @@ def test_start_follows_the_job_to_its_end(gateway: FakeGateway) -> None:
     bars = at.get("progress")
     assert [(b.proto.value, b.proto.text) for b in bars] == [(100, DONE_TEXT)]
     assert not at.button(key=START_KEY).disabled  # no job running any more
+
+
+def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> None:
+    at = _open()
+    at.selectbox(key=DATASET_KEY).select("online-retail").run()
+    at.number_input(key="train_ranker_models").set_value(1).run()
+    at.number_input(key="train_graph_lowrank").set_value(0).run()
+    at.number_input(key="train_ranker_prior_weight").set_value(2.5).run()
+
+    at.button(key=START_KEY).click().run()
+
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    posted = [body for method, path, body in gateway.requests if method == "POST"]
+    assert posted == [
+        {
+            "dataset": "online-retail",
+            "params": {"ranker_models": 1, "graph_lowrank": 0, "ranker_prior_weight": 2.5},
+        }
+    ]
 
 
 def test_refused_job_is_a_message_not_a_crash(gateway: FakeGateway) -> None:

@@ -124,6 +124,8 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             ),
         }
         body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
+    if recipe := _recipe_inputs(disabled):
+        body["params"] = {**body.get("params", {}), **recipe}
     if st.checkbox(
         "Merge the events received through POST /events",
         key="train_include_events",
@@ -136,6 +138,54 @@ def _training_form(disabled: bool) -> TrainRequest | None:
     except ValidationError as err:
         st.error("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()))
         return None
+
+
+# The model recipe's main knobs: TrainParams field -> label, step, help (bounds and defaults
+# come from TrainParams itself, so the form cannot disagree with what the API accepts).
+RECIPE: dict[str, tuple[str, float, str]] = {
+    "ranker_models": ("Averaged rankers", 1, "LightGBM rankers averaged; fewer train faster."),
+    "graph_lowrank": (
+        "Low-rank filter dimensions",
+        8,
+        "Stage one's low-pass filter of the interactions; 0 turns it off.",
+    ),
+    "ranker_prior_weight": (
+        "Ranker prior weight",
+        0.5,
+        "The ranker's trees start from this times stage one's score; 0: from zero.",
+    ),
+}
+
+
+def _bounds(field: str) -> tuple[float, float]:
+    schema = TrainParams.model_json_schema()["properties"][field]
+    return float(schema["minimum"]), float(schema["maximum"])
+
+
+def _recipe_inputs(disabled: bool) -> dict[str, float]:
+    """The recipe knobs; only the values changed from the defaults are sent, so the server's
+    defaults (docs/benchmarks.md says how they were chosen) stay the reference."""
+    defaults = TrainParams()
+    changed = {}
+    with st.expander("Recipe"):
+        columns = st.columns(len(RECIPE))
+        for column, (field, (label, step, text)) in zip(columns, RECIPE.items(), strict=True):
+            default = getattr(defaults, field)
+            kind = type(default)  # an int field takes int bounds, so its widget answers ints
+            lo, hi = _bounds(field)
+            value = column.number_input(
+                label,
+                kind(lo),
+                kind(hi),
+                default,
+                kind(step),
+                key=f"train_{field}",
+                disabled=disabled,
+                help=text,
+            )
+            if value != default:
+                changed[field] = value
+    return changed
 
 
 def render_history(client: GatewayClient) -> None:
