@@ -157,26 +157,20 @@ RECIPE: dict[str, tuple[str, float, str]] = {
 }
 
 
-def _bounds(field: str) -> tuple[float, float]:
-    schema = TrainParams.model_json_schema()["properties"][field]
-    return float(schema["minimum"]), float(schema["maximum"])
-
-
 def _recipe_inputs(disabled: bool) -> dict[str, float]:
     """The recipe knobs; only the values changed from the defaults are sent, so the server's
     defaults (docs/benchmarks.md says how they were chosen) stay the reference."""
-    defaults = TrainParams()
+    defaults, schema = TrainParams(), TrainParams.model_json_schema()["properties"]
     changed = {}
     with st.expander("Recipe"):
         columns = st.columns(len(RECIPE))
         for column, (field, (label, step, text)) in zip(columns, RECIPE.items(), strict=True):
             default = getattr(defaults, field)
             kind = type(default)  # an int field takes int bounds, so its widget answers ints
-            lo, hi = _bounds(field)
             value = column.number_input(
                 label,
-                kind(lo),
-                kind(hi),
+                kind(schema[field]["minimum"]),
+                kind(schema[field]["maximum"]),
                 default,
                 kind(step),
                 key=f"train_{field}",
