@@ -12,13 +12,15 @@ kept design change, as docs/benchmarks.md asks). Prints two_stage NDCG@k / the b
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import typer
+
 from services.trainer.benchmark import baselines, make_split
+from services.trainer.cli import parse_overrides
 from services.trainer.evaluation import evaluate_split
 from services.trainer.pipeline import build_catalog
 from services.trainer.splits import Split, msr_split, temporal_split
@@ -38,20 +40,6 @@ def validation_split(data: Dataset, protocol: str, test_days: int, has_time: boo
         return temporal_split(outer.train, test_days)
     inner = msr_split(outer.train, seed=VALID_SEED)
     return Split(inner.train, inner.truth, outer.protocol, f"validation of {outer.note}")
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """key=value pairs; values are read as JSON when they parse (numbers, true, lists)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"expected key=value, got {pair!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def score(split: Split, params: TrainParams, k: int) -> dict[str, float]:
@@ -78,6 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test", action="store_true", help="also score the real test split")
     parser.add_argument("overrides", nargs="*", help="TrainParams fields as key=value")
     args = parser.parse_args(argv)
+    try:
+        values = {**EVALUATE_DEFAULTS, **parse_overrides(args.overrides)}
+    except typer.BadParameter as exc:
+        parser.error(exc.format_message())
 
     from shared.datasets.loader import load_with_report
     from shared.settings import get_common_settings
@@ -86,7 +78,6 @@ def main(argv: list[str] | None = None) -> None:
         {"dataset": args.dataset, "data_path": str(args.data_path.resolve())}
     )
     data, load = load_with_report(request, get_common_settings().data_dir, allow_outside=True)
-    values = {**EVALUATE_DEFAULTS, **parse_overrides(args.overrides)}
     splits = {"valid": validation_split(data, args.protocol, values["test_days"], load.has_time)}
     if args.test:
         splits["test"] = make_split(data, args.protocol, values["test_days"], load.has_time)

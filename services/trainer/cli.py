@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -48,6 +49,29 @@ RankerPriorOpt = Annotated[
     ),
 ]
 DEFAULT_RANKER_PRIOR: float = TrainParams.model_fields["ranker_prior_weight"].default
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        metavar="KEY=VALUE",
+        help="any training parameter (TrainParams, as in POST /train), repeatable; "
+        "e.g. --param graph_session_minutes=3. Applied after the options above.",
+    ),
+]
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values are read as JSON when they parse (numbers, true, lists)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
 
 
 def _request(
@@ -104,6 +128,7 @@ def train(
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
     graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
     ranker_prior_weight: RankerPriorOpt = DEFAULT_RANKER_PRIOR,
+    param: ParamOpt = None,
 ) -> None:
     """Train both stages and publish a new model version; the ranker in this process or on Dask."""
     from services.trainer.engines import EngineError
@@ -119,6 +144,7 @@ def train(
         console.print(f"model version {current} is current: nothing to train")
         return
     params = _train_params(
+        param,
         seed=seed,
         test_days=test_days,
         engine=engine,
@@ -154,9 +180,11 @@ def train(
         console.print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
 
 
-def _train_params(**values: object) -> TrainParams:
+def _train_params(overrides: list[str] | None, **values: object) -> TrainParams:
+    """TrainParams from the command's options, then its `--param` pairs; refused as a usage
+    error (exit 2, what is wrong) when pydantic refuses them."""
     try:
-        return TrainParams.model_validate(values)
+        return TrainParams.model_validate({**values, **parse_overrides(overrides or [])})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise typer.BadParameter(problems) from None
@@ -183,6 +211,7 @@ def evaluate(
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
     graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
     ranker_prior_weight: RankerPriorOpt = DEFAULT_RANKER_PRIOR,
+    param: ParamOpt = None,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
     from services.trainer.benchmark import print_table, run_benchmark, write_outputs
@@ -191,7 +220,8 @@ def evaluate(
 
     if protocol not in ("temporal", "msr"):
         raise typer.BadParameter(f"unknown protocol {protocol!r}; choose temporal or msr")
-    params = TrainParams(
+    params = _train_params(
+        param,
         test_days=test_days,
         n_candidates=candidates,
         seed=seed,

@@ -73,7 +73,12 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
     graph, lowrank = None, None
     if params.graph_neighbours > 0 and len(catalog.items) <= params.graph_max_items:
         graph = neighbour_graph(
-            store.user_items, len(catalog.items), params.graph_l2, params.graph_neighbours
+            store.user_items,
+            len(catalog.items),
+            params.graph_l2,
+            params.graph_neighbours,
+            params.graph_session_minutes,
+            params.graph_session_weight,
         )
         if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:
             lowrank = lowrank_filter(

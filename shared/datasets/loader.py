@@ -45,6 +45,12 @@ def load_with_report(
     """The dataset and what loading it kept, dropped and could not read (see `_load`); rows
     whose ids the HTTP API could not carry are dropped and counted, never served broken."""
     data, report = _load(request, data_root, allow_outside=allow_outside)
+    if request.params.graph_session_minutes > 0 and not report.has_time:
+        # Sessions cut by gaps in row numbers would be noise presented as a signal.
+        raise DatasetError(
+            "graph_session_minutes needs interaction times, and this data has none "
+            "(no time column): leave it 0 or name the column with time_col"
+        )
     return keep_api_ids(data, report), report
 
 

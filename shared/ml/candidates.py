@@ -150,14 +150,31 @@ class CandidateIndex:
             )
 
 
-def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> sp.csr_matrix:
+def neighbour_graph(
+    stats: UserItemStats,
+    n_items: int,
+    l2: float,
+    top: int,
+    session_minutes: float = 0.0,
+    session_weight: float = 1.0,
+) -> sp.csr_matrix:
     """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
 
     Cosine in a low-rank embedding space blurs what exactly co-occurs; EASE's full-rank weights
     keep it, and pruned to the strongest neighbours per item they stay a k-NN lookup table.
+    With `session_minutes`, two items one user took in one session (no gap longer than that)
+    count `session_weight` more than two they took months apart; l2 grows with the Gram matrix
+    (x (1 + w/2)).
     """
+    extra = None
+    if session_minutes > 0 and session_weight > 0:
+        # Each session counts as one more (pseudo-)user: X^T X + w Z^T Z is the Gram matrix of
+        # X with the session rows Z appended, so it stays positive definite with l2 added.
+        z = sessions(stats, n_items, session_minutes * 60.0)
+        extra = (z.T @ z).tocsr() * session_weight
+        l2 *= 1.0 + session_weight / 2.0
     ease = EASE(l2=l2)
-    ease.fit(stats.matrix(n_items))
+    ease.fit(stats.matrix(n_items), extra)
     b = ease.item_weights
     keep = min(top, n_items - 1)
     idx = (
@@ -168,6 +185,20 @@ def neighbour_graph(stats: UserItemStats, n_items: int, l2: float, top: int) -> 
     graph = sp.csr_matrix((vals, (rows, idx.ravel())), shape=(n_items, n_items), dtype=np.float32)
     graph.eliminate_zeros()
     return graph
+
+
+def sessions(stats: UserItemStats, n_items: int, gap: float) -> sp.csr_matrix:
+    """Sessions x items, 0/1: each user's items in time order (by their last times), a new
+    session wherever more than `gap` seconds pass between two of them."""
+    users = np.repeat(np.arange(stats.n_users), np.diff(stats.indptr))
+    ts = stats.last_ts.astype(np.float64)
+    order = np.lexsort((ts, users))
+    users, ts, items = users[order], ts[order], stats.indices[order]
+    starts = np.ones(len(users), dtype=bool)
+    starts[1:] = (users[1:] != users[:-1]) | (np.diff(ts) > gap)
+    session = np.cumsum(starts) - 1
+    shape = (int(starts.sum()), n_items)
+    return sp.csr_matrix((np.ones(len(items)), (session, items)), shape=shape)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.tune_quality import parse_overrides, validation_split
+from benchmarks.tune_quality import main, validation_split
 from services.trainer.benchmark import make_split
 from shared.datasets import synthetic
 from shared.ml.interactions import DAY
@@ -41,11 +41,8 @@ def test_validation_truth_lies_strictly_inside_the_training_part(protocol: str) 
         assert np.all(sizes.to_numpy() < outer_sizes.to_numpy())
 
 
-def test_overrides_are_read_as_json_where_they_parse() -> None:
-    assert parse_overrides(["ranker_models=3", "graded_labels=false", "engine=local"]) == {
-        "ranker_models": 3,
-        "graded_labels": False,
-        "engine": "local",
-    }
-    with pytest.raises(SystemExit):
-        parse_overrides(["ranker_models"])
+def test_a_malformed_override_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "synthetic", "--data-path", ".", "ranker_models"])
+    assert exc.value.code == 2
+    assert "expected KEY=VALUE, got 'ranker_models'" in capsys.readouterr().err

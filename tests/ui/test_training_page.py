@@ -115,7 +115,12 @@ def test_running_job_row_counts_time_so_far() -> None:
 
 def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
     at = _open()
-    recipe = {"train_ranker_models", "train_graph_lowrank", "train_ranker_prior_weight"}
+    recipe = {
+        "train_ranker_models",
+        "train_graph_lowrank",
+        "train_ranker_prior_weight",
+        "train_graph_session_minutes",
+    }
     assert {n.key for n in at.number_input} == {
         "train_n_users",
         "train_n_products",
@@ -169,6 +174,7 @@ def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> Non
     at.number_input(key="train_ranker_models").set_value(1).run()
     at.number_input(key="train_graph_lowrank").set_value(0).run()
     at.number_input(key="train_ranker_prior_weight").set_value(2.5).run()
+    at.number_input(key="train_graph_session_minutes").set_value(1.0).run()
 
     at.button(key=START_KEY).click().run()
 
@@ -178,7 +184,12 @@ def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> Non
     assert posted == [
         {
             "dataset": "online-retail",
-            "params": {"ranker_models": 1, "graph_lowrank": 0, "ranker_prior_weight": 2.5},
+            "params": {
+                "ranker_models": 1,
+                "graph_lowrank": 0,
+                "ranker_prior_weight": 2.5,
+                "graph_session_minutes": 1.0,
+            },
         }
     ]
 

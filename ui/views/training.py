@@ -154,6 +154,12 @@ RECIPE: dict[str, tuple[str, float, str]] = {
         0.5,
         "The ranker's trees start from this times stage one's score; 0: from zero.",
     ),
+    "graph_session_minutes": (
+        "Session gap (minutes)",
+        1,
+        "Items a user took in one session (no longer gap between them) count more in stage "
+        "one's graph; 0 turns it off. Helps rating sites' sittings, not shops' baskets.",
+    ),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.trainer.cli import app
+from services.trainer.cli import app, parse_overrides
 from tests.conftest import DATA_DIR
 
 MODELS = {"popularity", "item_knn", "ease", "als", "candidates_only", "two_stage"}
@@ -46,12 +46,18 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
             "0",
             "--ranker-prior-weight",
             "0.5",
+            "--param",
+            "graph_session_minutes=30",
+            "--param",
+            "ranker_models=2",  # after --ranker-models (default 5): the later word wins
         ],
     )
     assert r.exit_code == 0, r.output
     result = json.loads(out.read_text())
     assert result["params"]["graph_lowrank"] == 0  # the recipe is recorded beside its numbers
     assert result["params"]["ranker_prior_weight"] == 0.5
+    assert result["params"]["graph_session_minutes"] == 30
+    assert result["params"]["ranker_models"] == 2
     assert result["params"]["test_days"] == 14
     _check_shape(result, 5)
     assert result["protocol"] == "temporal" and result["n_users"] > 100
@@ -111,3 +117,32 @@ def test_unusable_file_is_a_clean_error(tmp_path: Path) -> None:
     )
     assert r.exit_code == 2
     assert "error" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("pair", "says"),
+    [
+        ("graph_session_minutes", "expected KEY=VALUE"),
+        ("no_such_knob=1", "no_such_knob"),
+        ("graph_session_minutes=-1", "graph_session_minutes"),
+        ("ranker_models=many", "ranker_models"),
+    ],
+)
+def test_evaluate_refuses_a_bad_param_before_loading_data(
+    tmp_path: Path, pair: str, says: str
+) -> None:
+    out = tmp_path / "eval.json"
+    r = CliRunner().invoke(app, ["evaluate", "--out", str(out), "--param", pair])
+    assert r.exit_code == 2, r.output
+    assert says in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_params_are_read_as_json_where_they_parse() -> None:
+    pairs = ["ranker_models=3", "graded_labels=false", "engine=local", "graph_l2=1e3"]
+    assert parse_overrides(pairs) == {
+        "ranker_models": 3,
+        "graded_labels": False,
+        "engine": "local",  # not JSON: kept as text
+        "graph_l2": 1000.0,
+    }

@@ -306,6 +306,7 @@ def test_cli_trains_on_dask_and_publishes(
     args = ["train", "--dataset", "synthetic", "--engine", "dask", "--scheduler", scheduler]
     args += ["--ranker-models", "2"]  # an averaged ranker, each member fitted on the cluster
     args += ["--ranker-prior-weight", "1.5"]  # each boosted from stage one's score there
+    args += ["--param", "graph_session_minutes=60"]  # any recipe knob, recorded in the manifest
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "model version 1: now current" in result.output
@@ -315,6 +316,7 @@ def test_cli_trains_on_dask_and_publishes(
     assert isinstance(params, dict)
     assert params["engine"] == "dask" and params["scheduler"] == scheduler
     assert params["ranker_models"] == 2 and params["ranker_prior_weight"] == 1.5
+    assert params["graph_session_minutes"] == 60
     assert manifest.metrics["valid_ndcg@10"] > 0.15
     artifacts = registry.load_artifacts(1)  # sha256-checked, from the file:// store
     assert (store / "v1" / RANKER).read_bytes() == artifacts[RANKER]
@@ -338,4 +340,6 @@ def test_cli_refuses_dask_without_a_scheduler(cli_env: tuple[ModelRegistry, Path
     assert result.exit_code == 2 and "scheduler" in result.output
     result = runner.invoke(app, ["train", "--scheduler", "tcp://x:8786"])  # local engine
     assert result.exit_code == 2 and "engine='dask'" in result.output
+    result = runner.invoke(app, ["train", "--param", "graph_session_weight=0"])
+    assert result.exit_code == 2 and "graph_session_weight" in result.output
     assert registry.current_version() is None

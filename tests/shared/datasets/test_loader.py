@@ -154,3 +154,16 @@ def test_ids_the_api_cannot_carry_are_dropped_and_reported(tmp_path: Path) -> No
     assert sum(report.dropped.values()) == 3
     assert any("product id not usable by the API" in n and "'a,b'" in n for n in report.notes)
     assert any("user id not usable by the API" in n for n in report.notes)
+
+
+def test_sessions_need_times(root: Path) -> None:
+    csv = {"user_col": "customer", "item_col": "sku"}
+    sessions = {"graph_session_minutes": 1}
+    req = request(dataset="csv", data_path="shop/events.csv", csv=csv, params=sessions)
+    with pytest.raises(DatasetError, match="graph_session_minutes needs interaction times"):
+        load_with_report(req, root)
+    timed = request(
+        dataset="csv", data_path="shop/events.csv", csv={**csv, "time_col": "when"}, params=sessions
+    )
+    data, report = load_with_report(timed, root)
+    assert report.has_time and len(data.interactions) == 2
