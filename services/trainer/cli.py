@@ -55,7 +55,7 @@ ParamOpt = Annotated[
         "--param",
         metavar="KEY=VALUE",
         help="any training parameter (TrainParams, as in POST /train), repeatable; "
-        "e.g. --param graph_session_minutes=3. Applied after the options above.",
+        "e.g. --param graph_session_minutes=1. Applied after the options above.",
     ),
 ]
 

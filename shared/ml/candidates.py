@@ -156,7 +156,7 @@ def neighbour_graph(
     l2: float,
     top: int,
     session_minutes: float = 0.0,
-    session_weight: float = 1.0,
+    session_weight: float = 2.0,
 ) -> sp.csr_matrix:
     """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
 
