@@ -33,12 +33,18 @@ EVALUATE_DEFAULTS: dict[str, Any] = {"test_days": 30, "n_candidates": 200, "seed
 TWO_STAGE = ("two_stage", "candidates_only")
 
 
-def validation_split(data: Dataset, protocol: str, test_days: int, has_time: bool) -> Split:
-    """The protocol applied again to the test split's training part."""
+def validation_split(
+    data: Dataset, protocol: str, test_days: int, has_time: bool, fold: int = 0
+) -> Split:
+    """The protocol applied again to the test split's training part. Fold j > 0: temporal, the
+    window j windows earlier (the protocol applied again j more times); msr, seed 7 + j."""
     outer = make_split(data, protocol, test_days, has_time)
     if outer.protocol == "temporal":
-        return temporal_split(outer.train, test_days)
-    inner = msr_split(outer.train, seed=VALID_SEED)
+        inner = temporal_split(outer.train, test_days)
+        for _ in range(fold):
+            inner = temporal_split(inner.train, test_days)
+        return inner
+    inner = msr_split(outer.train, seed=VALID_SEED + fold)
     return Split(inner.train, inner.truth, outer.protocol, f"validation of {outer.note}")
 
 
@@ -64,6 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seeds", default="42", help="comma-separated TrainParams seeds")
     parser.add_argument("--test", action="store_true", help="also score the real test split")
+    parser.add_argument(
+        "--valid-folds",
+        type=int,
+        default=1,
+        help="validation splits: temporal, that many windows back from the test cut; msr, seeds",
+    )
     parser.add_argument("overrides", nargs="*", help="TrainParams fields as key=value")
     args = parser.parse_args(argv)
     try:
@@ -74,11 +86,18 @@ def main(argv: list[str] | None = None) -> None:
     from shared.datasets.loader import load_with_report
     from shared.settings import get_common_settings
 
+    if args.valid_folds < 1:
+        parser.error("--valid-folds must be at least 1")
     request = TrainRequest.model_validate(
-        {"dataset": args.dataset, "data_path": str(args.data_path.resolve())}
+        {"dataset": args.dataset, "data_path": str(args.data_path.resolve()), "params": values}
     )
     data, load = load_with_report(request, get_common_settings().data_dir, allow_outside=True)
-    splits = {"valid": validation_split(data, args.protocol, values["test_days"], load.has_time)}
+    splits = {
+        "valid" if fold == 0 else f"valid{fold}": validation_split(
+            data, args.protocol, values["test_days"], load.has_time, fold
+        )
+        for fold in range(args.valid_folds)
+    }
     if args.test:
         splits["test"] = make_split(data, args.protocol, values["test_days"], load.has_time)
     for name, split in splits.items():

@@ -46,3 +46,16 @@ def test_a_malformed_override_is_a_usage_error(capsys: pytest.CaptureFixture[str
         main(["--dataset", "synthetic", "--data-path", ".", "ranker_models"])
     assert exc.value.code == 2
     assert "expected KEY=VALUE, got 'ranker_models'" in capsys.readouterr().err
+
+
+def test_a_second_fold_validates_one_window_earlier_or_with_another_seed() -> None:
+    data = synthetic.generate(n_users=80, n_products=40, n_days=90, seed=3)
+    first = validation_split(data, "temporal", 20, True)
+    second = validation_split(data, "temporal", 20, True, fold=1)
+    first_cut = float(first.train.interactions["ts"].max())
+    assert float(second.train.interactions["ts"].max()) < first_cut - 19 * DAY
+    assert _rows(second.train.interactions) < _rows(first.train.interactions)
+    msr_first = validation_split(data, "msr", 20, True)
+    msr_second = validation_split(data, "msr", 20, True, fold=1)
+    assert msr_first.truth != msr_second.truth  # another random quarter held out
+    assert len(msr_first.train.interactions) == len(msr_second.train.interactions)
