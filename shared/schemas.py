@@ -273,8 +273,8 @@ class TrainParams(Strict):
     graph_max_items: int = Field(default=20_000, ge=0, le=50_000)
     # Two items one user took in one session (no gap longer than graph_session_minutes between
     # their times) count graph_session_weight more in the graph; 0 = off, the default: 1 minute
-    # lifts MovieLens' validation 1.006 -> 1.033 x EASE and costs Online Retail's 1.207 -> 1.133 x
-    # (docs/benchmarks.md).
+    # lifts MovieLens' validation 1.006 -> 1.033 x EASE and costs Online Retail's 1.148 -> 1.120 x
+    # (three validation windows; docs/benchmarks.md).
     graph_session_minutes: float = Field(default=0.0, ge=0, le=525_600)
     graph_session_weight: float = Field(default=2.0, gt=0, le=10)
     # A low-rank filter of that many dimensions added to the graph's scores (0 = off), its
