@@ -11,13 +11,17 @@ from rich.table import Table
 
 from services.trainer.evaluation import Evaluation, evaluate_split
 from services.trainer.pipeline import build_catalog
-from services.trainer.report import write_html_report
+from services.trainer.report import versus_line, write_html_report
 from services.trainer.splits import Split, msr_split, temporal_split
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.schemas import TrainParams
 
 METRICS = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
+# Result keys the table (or a line of their own) already shows, or too long to print.
+NOT_PRINTED_AS_IS = frozenset(
+    {"dataset", "protocol", "k", "n_users", "models", "split", "params", "versus_best_baseline"}
+)
 
 
 def baselines() -> list[Recommender]:
@@ -52,6 +56,7 @@ def run_benchmark(
         "split": split.note,
         "models": ev.models,
         **ev.extra,
+        "versus_best_baseline": ev.versus,
         "params": params.model_dump(mode="json"),  # the recipe these numbers came from
     }
     return result, ev
@@ -73,8 +78,10 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     for key, value in result.items():
-        if key not in ("dataset", "protocol", "k", "n_users", "models", "split", "params"):
+        if key not in NOT_PRINTED_AS_IS:
             console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    if versus := result.get("versus_best_baseline"):
+        console.print(versus_line(versus, k))
 
 
 def write_outputs(result: dict[str, Any], ev: Evaluation, out: Path, report: Path | None) -> None:

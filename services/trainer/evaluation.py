@@ -14,11 +14,12 @@ import scipy.sparse as sp
 from services.trainer.pipeline import LabelScheme, fit_two_stage
 from services.trainer.splits import Split
 from shared.ml.baselines import Recommender
-from shared.ml.metrics import evaluate_rankings, ndcg_curve, roc_auc
+from shared.ml.metrics import evaluate_rankings, ndcg_at_k, ndcg_curve, paired_ratio_ci, roc_auc
 from shared.ml.model import Catalog
 from shared.schemas import EvaluationSummary, TrainParams
 
 CURVE_MAX_K = 50
+BOOTSTRAP_SAMPLES = 2000
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Evaluation:
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     ndcg_curves: dict[str, list[float]] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)
+    # two_stage against the best baseline: NDCG@K ratio with a paired bootstrap interval
+    versus: dict[str, object] = field(default_factory=dict)
 
     def flat(self, main: str = "two_stage") -> dict[str, float]:
         """One flat dict for a model manifest: `main`'s metrics bare, the others prefixed."""
@@ -123,6 +126,9 @@ def evaluate_split(
         curves = [ndcg_curve(per_user[u], relevant[u], CURVE_MAX_K) for u in users]
         mean = np.mean(curves, axis=0) if curves else np.zeros(CURVE_MAX_K)
         result.ndcg_curves[name] = [float(x) for x in mean]
+    result.versus = versus_best_baseline(
+        lists, relevant, users, k, [m.name for m in baselines], result.models
+    )
     result.extra = {
         f"candidate_recall@{max(params.n_candidates, depth)}": float(np.mean(reached))
         if reached
@@ -131,3 +137,32 @@ def evaluate_split(
         "ranker_valid_ndcg@10": valid_ndcg,
     }
     return result
+
+
+def versus_best_baseline(
+    lists: dict[str, dict[int, list[int]]],
+    relevant: dict[int, set[int]],
+    users: Sequence[int],
+    k: int,
+    baselines: Sequence[str],
+    models: dict[str, dict[str, float]],
+    main: str = "two_stage",
+) -> dict[str, object]:
+    """`main` against the baseline with the best NDCG@K, user by user: the ratio of their mean
+    NDCG@K and its 95 % paired bootstrap interval over the evaluated users."""
+    if not baselines:
+        return {}
+    best = max(baselines, key=lambda name: models[name][f"ndcg@{k}"])
+    scored = [u for u in users if relevant[u]]
+    ratio, lo, hi = paired_ratio_ci(
+        [ndcg_at_k(lists[main][u], relevant[u], k) for u in scored],
+        [ndcg_at_k(lists[best][u], relevant[u], k) for u in scored],
+        samples=BOOTSTRAP_SAMPLES,
+    )
+    return {
+        "model": main,
+        "baseline": best,
+        f"ndcg@{k}_ratio": ratio,
+        "ci95": [lo, hi],
+        "bootstrap_samples": BOOTSTRAP_SAMPLES,
+    }

@@ -88,6 +88,11 @@ def _metrics_table(models: dict[str, dict[str, Any]], columns: list[str]) -> str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _versus(result: dict[str, Any], k: int) -> str:
+    versus = result.get("versus_best_baseline")
+    return f'<p class="meta">{html.escape(versus_line(versus, k))}</p>' if versus else ""
+
+
 def _extras_table(result: dict[str, Any]) -> str:
     extras = {
         key: value
@@ -101,6 +106,15 @@ def _extras_table(result: dict[str, Any]) -> str:
         for key, value in extras.items()
     )
     return f"<h2>Other results</h2><table><tbody>{rows}</tbody></table>"
+
+
+def versus_line(versus: dict[str, Any], k: int) -> str:
+    """`two_stage / ease NDCG@10: 1.005 x (95 % CI 0.991-1.019 over users, paired bootstrap)`"""
+    lo, hi = versus["ci95"]
+    return (
+        f"{versus['model']} / {versus['baseline']} NDCG@{k}: {versus[f'ndcg@{k}_ratio']:.3f} x "
+        f"(95 % CI {lo:.3f}-{hi:.3f} over users, paired bootstrap)"
+    )
 
 
 def _grouped_bars(models: dict[str, dict[str, Any]], metrics: list[str]) -> Figure:
@@ -180,6 +194,7 @@ def write_html_report(
 <p class="meta">protocol: {protocol} &middot; K = {k} &middot; users evaluated: {n_users}</p>
 <h2>Metrics @{k}</h2>
 {_metrics_table(models, columns)}
+{_versus(result, k)}
 {_extras_table(result)}
 <h2>Charts</h2>
 {"".join(charts)}

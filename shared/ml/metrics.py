@@ -137,3 +137,41 @@ def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
         return 0.5
     ranks = rankdata(np.asarray(scores, dtype=np.float64))  # average ranks for ties
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def paired_ratio_ci(
+    ours: npt.ArrayLike,
+    theirs: npt.ArrayLike,
+    samples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """mean(ours) / mean(theirs) over the same users, with a percentile bootstrap interval.
+
+    Users are resampled with replacement and both models keep each drawn user's own values
+    (paired), so the interval says how much the ratio owes to which users happened to be in the
+    test set, not to the models. NaN when `theirs` sums to zero or no user is given.
+    """
+    a = np.asarray(ours, dtype=np.float64)
+    b = np.asarray(theirs, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"per-user values must be two 1-d arrays of one length: {a.shape}, {b.shape}"
+        )
+    if not 0 < level < 1 or samples < 1:
+        raise ValueError(f"need 0 < level < 1 and samples >= 1, got {level}, {samples}")
+    n = len(a)
+    if n == 0 or b.sum() <= 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(samples)
+    chunk = max(1, 2_000_000 // n)  # bounded memory for large user sets
+    for start in range(0, samples, chunk):
+        stop = min(samples, start + chunk)
+        draw = rng.integers(0, n, size=(stop - start, n))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios[start:stop] = a[draw].sum(axis=1) / b[draw].sum(axis=1)
+    ratios[~np.isfinite(ratios)] = np.nan  # a draw whose baseline scored nothing has no ratio
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(ratios, [tail, 100 - tail])
+    return float(a.sum() / b.sum()), float(lo), float(hi)

@@ -64,7 +64,19 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
     m = result["models"]
     assert m["two_stage"]["ndcg@5"] > m["popularity"]["ndcg@5"]
     assert "two_stage" in r.output and "ndcg@5" in r.output
-    assert report.read_text().count("data:image/png;base64,") >= 2
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") >= 2
+    # two_stage against the best baseline, with the spread over users that the ratio carries
+    versus = result["versus_best_baseline"]
+    baselines = {"popularity", "item_knn", "ease", "als"}
+    best = max(baselines, key=lambda name: m[name]["ndcg@5"])
+    assert versus["model"] == "two_stage" and versus["baseline"] == best
+    ratio = m["two_stage"]["ndcg@5"] / m[best]["ndcg@5"]
+    assert versus["ndcg@5_ratio"] == pytest.approx(ratio, rel=1e-9)
+    lo, hi = versus["ci95"]
+    assert lo <= ratio <= hi and lo < hi
+    line = f"two_stage / {best} NDCG@5: {ratio:.3f} x (95 % CI {lo:.3f}-{hi:.3f}"
+    assert line in r.output and line in html
 
 
 @pytest.mark.skipif(not (DATA_DIR / "movielens-100k").is_dir(), reason="team data folder absent")

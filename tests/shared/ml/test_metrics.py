@@ -11,6 +11,7 @@ from shared.ml.metrics import (
     hit_rate_at_k,
     ndcg_at_k,
     ndcg_curve,
+    paired_ratio_ci,
     precision_at_k,
     recall_at_k,
     roc_auc,
@@ -142,3 +143,44 @@ def test_ndcg_curve_is_ndcg_at_each_k() -> None:
         curve = ndcg_curve(ranked, relevant, 8)
         expected = [ndcg_at_k(ranked, relevant, k) for k in range(1, 9)]
         np.testing.assert_allclose(curve, expected)
+
+
+def test_paired_ratio_of_identical_or_scaled_models_has_no_spread() -> None:
+    theirs = np.array([0.0, 0.25, 0.5, 1.0, 0.75])
+    assert paired_ratio_ci(theirs, theirs) == (1.0, 1.0, 1.0)
+    # Paired: every resample keeps each user's own pair, so a model exactly twice as good stays
+    # exactly twice as good in every draw.
+    assert paired_ratio_ci(2 * theirs, theirs) == (2.0, 2.0, 2.0)
+
+
+def test_paired_ratio_interval_by_hand() -> None:
+    # Two users, each model wins one. Draws of two users: {0,0} has no baseline score (no
+    # ratio), {1,1} gives 0, a mixed draw gives 1; so the ratios are 0 (a third) or 1.
+    ratio, lo, hi = paired_ratio_ci([1.0, 0.0], [0.0, 1.0], samples=4000)
+    assert (ratio, lo, hi) == (1.0, 0.0, 1.0)
+
+
+def test_paired_ratio_interval_covers_a_planted_gain_and_narrows_with_users() -> None:
+    rng = np.random.default_rng(3)
+
+    def interval(n: int) -> tuple[float, float, float]:
+        theirs = rng.uniform(0.2, 0.6, n)
+        ours = theirs * 1.1 + rng.normal(0.0, 0.1, n)  # a 10 % gain, noisy per user
+        return paired_ratio_ci(ours, theirs, seed=1)
+
+    ratio, lo, hi = interval(5000)
+    assert lo < 1.1 < hi and lo > 1.0  # the gain is real and inside the interval
+    assert lo <= ratio <= hi
+    _, small_lo, small_hi = interval(30)
+    assert small_hi - small_lo > 3 * (hi - lo)
+
+
+def test_paired_ratio_is_seeded_and_refuses_what_it_cannot_compare() -> None:
+    ours, theirs = [0.3, 0.9, 0.1, 0.4], [0.2, 0.5, 0.3, 0.4]
+    assert paired_ratio_ci(ours, theirs, seed=5) == paired_ratio_ci(ours, theirs, seed=5)
+    assert all(math.isnan(v) for v in paired_ratio_ci([], []))
+    assert all(math.isnan(v) for v in paired_ratio_ci([0.5, 0.2], [0.0, 0.0]))
+    with pytest.raises(ValueError, match="one length"):
+        paired_ratio_ci([0.1, 0.2], [0.1])
+    with pytest.raises(ValueError, match="level"):
+        paired_ratio_ci(ours, theirs, level=1.0)
