@@ -285,9 +285,11 @@ def _row_entries(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos, m.indices[pos], np.repeat(np.arange(len(rows)), lengths)
 
 
-def _rows_dot(m: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """sum over r of weights[r] * m[rows[r]], dense (float64)."""
-    pos, cols, which = _row_entries(m, rows)
+def _rows_dot(
+    m: sp.csr_matrix, entries: tuple[np.ndarray, np.ndarray, np.ndarray], weights: np.ndarray
+) -> np.ndarray:
+    """sum over r of weights[r] * m[rows[r]], dense (float64), from `_row_entries(m, rows)`."""
+    pos, cols, which = entries
     w = np.asarray(weights, dtype=np.float64)[which]
     dot = np.bincount(cols, weights=m.data[pos] * w, minlength=m.shape[1])
     return dot.astype(np.float64, copy=False)  # bincount of no entries is int64 even so
@@ -386,8 +388,11 @@ def generate_candidates(
         scores[~allowed] = 0.0
     primary = scores
     taken = np.empty(0, dtype=np.int64)
+    entries = None
     if index.graph is not None and len(seen):
-        primary = _rows_dot(index.graph, graph_seeds, graph_weights)
+        # the graph rows of the user's items, found once: they score and, below, explain
+        entries = _row_entries(index.graph, graph_seeds)
+        primary = _rows_dot(index.graph, entries, graph_weights)
         if index.lowrank is not None:
             primary += index.lowrank.scores(graph_seeds, graph_weights)
         primary[excluded] = 0.0
@@ -400,13 +405,13 @@ def generate_candidates(
     by_knn = _best_first(by_knn, scores[by_knn], n - len(taken))
     reached = np.concatenate([taken, by_knn])
     reached = reached[np.argsort(-primary[reached], kind="stable")]
-    if index.graph is not None and len(taken):
+    if entries is not None and index.graph is not None and len(taken):
         # items proposed by the graph alone: the history item with the strongest weight explains
         lone = taken[best[taken] < 0]
         if len(lone):
-            pos, cols, which = _row_entries(index.graph, seen)
+            pos, cols, which = entries
             keep = _members(lone, index.n_items)[cols]
-            _strongest(best, cols[keep], index.graph.data[pos[keep]], which[keep], seen)
+            _strongest(best, cols[keep], index.graph.data[pos[keep]], which[keep], graph_seeds)
     fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     return Candidates(
