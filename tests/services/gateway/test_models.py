@@ -59,7 +59,7 @@ def test_trained_version_has_its_evaluation(stack: Stack) -> None:
     detail = ModelDetail.model_validate(r.json())
     assert detail.current and detail.evaluation is not None
     ev = detail.evaluation
-    assert set(ev.models) == {"two_stage", "popularity", "candidates_only"}
+    assert set(ev.models) == {"two_stage", "popularity", "ease", "candidates_only"}
     assert ev.k == 10 and ev.n_users == detail.metrics["n_test_users"]
     for name, curve in ev.ndcg_curves.items():
         assert len(curve) == 50 and all(0 <= v <= 1 for v in curve)

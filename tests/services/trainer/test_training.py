@@ -21,7 +21,7 @@ def test_evaluation_matches_the_flat_metrics() -> None:
     ev = out.evaluation
     assert ev is not None
     assert (ev.protocol, ev.k, ev.n_users) == ("temporal", 10, out.metrics["n_test_users"])
-    assert set(ev.models) == {"two_stage", "popularity", "candidates_only"}
+    assert set(ev.models) == {"two_stage", "popularity", "ease", "candidates_only"}
     assert ev.models["two_stage"]["ndcg@10"] == out.metrics["ndcg@10"]
     assert ev.models["popularity"]["recall@10"] == out.metrics["popularity_recall@10"]
     for name, curve in ev.ndcg_curves.items():
