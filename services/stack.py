@@ -164,6 +164,9 @@ class Stack:
                     "true",
                     "--browser.gatherUsageStats",
                     "false",
+                    # no "Deploy" button or developer menu in the product's UI on localhost
+                    "--client.toolbarMode",
+                    "minimal",
                 ],
             )
         self.wait_healthy()
