@@ -150,5 +150,5 @@ def test_evaluation_of_the_live_model(
     assert not at.error and not at.info, [*at.error, *at.info]
     assert at.selectbox(key=VERSION_KEY).value == current
     models = [r["model"] for r in _rows(at)]
-    assert set(models) == {"popularity", "candidates only", "two-stage"}
+    assert set(models) == {"popularity", "ease", "candidates only", "two-stage"}
     assert _marks(at) == ["bar", "line"]
