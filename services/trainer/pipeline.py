@@ -27,6 +27,7 @@ from shared.ml.candidates import (
 from shared.ml.content import ContentIndex, content_matrix
 from shared.ml.features import build_feature_store, pair_features
 from shared.ml.interactions import DAY, IdMap
+from shared.ml.labels import item_label_groups
 from shared.ml.model import CandidateModel, Catalog, RankingModel
 from shared.ml.ranker import MAX_RELEVANCE, RankerModel, RankingData
 from shared.schemas import TrainParams
@@ -79,6 +80,8 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
             params.graph_neighbours,
             params.graph_session_minutes,
             params.graph_session_weight,
+            item_label_groups(catalog.items, data.items) if params.graph_label_weight > 0 else (),
+            params.graph_label_weight,
         )
         if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:
             lowrank = lowrank_filter(

@@ -9,6 +9,9 @@ import pandas as pd
 INTERACTION_COLUMNS = ["user_id", "product_id", "rating", "ts"]
 ITEM_COLUMNS = ["product_id", "title", "category", "price"]
 USER_COLUMNS = ["user_id", "age", "segment"]
+# items may also carry `tags`: labels beside the category (genres, brand, collection), several in
+# one cell separated by TAG_SEPARATOR ("Action|Comedy"); missing or empty when unknown.
+TAG_SEPARATOR = "|"
 
 
 @dataclass(frozen=True)

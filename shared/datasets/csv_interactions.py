@@ -19,7 +19,7 @@ from shared.datasets.report import DatasetError, LoadReport, RowChecks
 
 NAME = "csv"
 ENCODINGS = ("utf-8", "latin-1")
-ITEM_ATTRIBUTES = ("title", "category", "price")
+ITEM_ATTRIBUTES = ("title", "category", "tags", "price")
 # Unix times above this are not seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
 MILLISECONDS_ABOVE = 1e11
 # "Z", "+01:00" or "-0500" at the end of a datetime text.
@@ -173,13 +173,14 @@ def _guess_format(text: pd.Series) -> str | None:
 def _items(
     product_ids: pd.Series, items_path: Path | None, item_col: str, report: LoadReport
 ) -> pd.DataFrame:
-    """One row per interacted item, with the item table's title/category/price where given."""
+    """One row per interacted item, with the item table's title/category/tags/price where given."""
     items = pd.DataFrame(
         {
             "product_id": product_ids,
             "title": pd.Series([None] * len(product_ids), dtype="str"),
             "category": pd.Series([None] * len(product_ids), dtype="str"),
             "price": np.full(len(product_ids), np.nan),
+            "tags": pd.Series([None] * len(product_ids), dtype="str"),
         }
     )
     if items_path is None:
@@ -205,7 +206,7 @@ def _items(
     table.report(report, checks)
     ok = checks.ok
     meta = pd.DataFrame({"product_id": f[item_col][ok]})
-    for attr in ("title", "category"):
+    for attr in ("title", "category", "tags"):
         if attr in found:
             values = f[found[attr]][ok]
             meta[attr] = values.where(values != "")
@@ -217,7 +218,7 @@ def _items(
     unknown = int((~items["product_id"].isin(meta.index)).sum())
     if unknown:
         report.notes.append(f"{unknown} items have no usable row in {items_path.name}")
-    for attr in ("title", "category"):
+    for attr in ("title", "category", "tags"):
         items[attr] = text_column(items[attr])
     items["price"] = items["price"].astype(np.float64)
     return items

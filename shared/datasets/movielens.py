@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.datasets.base import Dataset
+from shared.datasets.base import ITEM_COLUMNS, TAG_SEPARATOR, Dataset
 from shared.datasets.reading import TextTable, split_lines, text_column
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
 
@@ -45,10 +45,11 @@ def load(folder: Path) -> tuple[Dataset, LoadReport]:
         items = pd.concat([items, pd.DataFrame({"product_id": missing_items})], ignore_index=True)
     users = users.astype({"user_id": "str", "age": np.float64})
     items = items.astype({"product_id": "str"})
-    for frame, columns in ((users, ("segment", "gender")), (items, ("title", "category"))):
+    for frame, columns in ((users, ("segment", "gender")), (items, ("title", "category", "tags"))):
         for col in columns:
             frame[col] = text_column(frame[col])
     items["price"] = np.nan  # MovieLens has no prices
+    items = items[[*ITEM_COLUMNS, "tags"]]
     return Dataset(name=NAME, interactions=ratings, items=items, users=users), report
 
 
@@ -151,15 +152,18 @@ def _items(path: Path, genres: list[str], report: LoadReport) -> pd.DataFrame:
     checks.flag(f[0].duplicated(), "movie id seen before (first line kept)", f[0])
     table.report(report, checks)
     ok = checks.ok
-    # u.genre's order is the flags' order; a movie's category is its first flagged genre.
+    # u.genre's order is the flags' order; a movie's category is its first flagged genre, its
+    # tags all of them (833 of 1,682 movies have one genre, the rest up to six).
     hot = flags[ok].to_numpy() == "1"
     first = np.where(hot.any(axis=1), hot.argmax(axis=1), -1)
     names = np.array([*genres, None], dtype=object)  # -1 picks None: no genre flagged
+    tags = [TAG_SEPARATOR.join(g for g, on in zip(genres, row, strict=True) if on) for row in hot]
     title = f[1][ok]
     return pd.DataFrame(
         {
             "product_id": f[0][ok],
             "title": title.where(title != ""),
             "category": names[first],
+            "tags": pd.Series(tags, dtype="object").where(hot.any(axis=1)).to_numpy(),
         }
     ).reset_index(drop=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +158,8 @@ def neighbour_graph(
     top: int,
     session_minutes: float = 0.0,
     session_weight: float = 2.0,
+    label_groups: Sequence[np.ndarray] = (),
+    label_weight: float = 0.0,
 ) -> sp.csr_matrix:
     """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
 
@@ -164,7 +167,8 @@ def neighbour_graph(
     keep it, and pruned to the strongest neighbours per item they stay a k-NN lookup table.
     With `session_minutes`, two items one user took in one session (no gap longer than that)
     count `session_weight` more than two they took months apart; l2 grows with the Gram matrix
-    (x (1 + w/2)).
+    (x (1 + w/2)). Each of `label_groups` (items sharing a category or tag, `item_label_groups`)
+    counts as `label_weight` more users who took all of its items.
     """
     extra = None
     if session_minutes > 0 and session_weight > 0:
@@ -174,7 +178,7 @@ def neighbour_graph(
         extra = (z.T @ z).tocsr() * session_weight
         l2 *= 1.0 + session_weight / 2.0
     ease = EASE(l2=l2)
-    ease.fit(stats.matrix(n_items), extra)
+    ease.fit(stats.matrix(n_items), extra, label_groups, label_weight)
     b = ease.item_weights
     keep = min(top, n_items - 1)
     idx = (

@@ -32,7 +32,8 @@ def test_ratings_and_iso_times(tmp_path: Path) -> None:
     data, report = csv_interactions.load(path, "user", "item", "stars", "when", None)
     ints = data.interactions
     assert list(ints.columns) == INTERACTION_COLUMNS
-    assert list(data.items.columns) == ITEM_COLUMNS and list(data.users.columns) == USER_COLUMNS
+    assert list(data.items.columns) == [*ITEM_COLUMNS, "tags"]
+    assert list(data.users.columns) == USER_COLUMNS
     assert list(ints["ts"]) == [T0, T0 + 5, T0 + 10]  # sorted by time
     assert list(ints["rating"]) == [5.0, 3.5, 4.0]
     assert ints["ts"].dtype == np.int64
@@ -184,7 +185,7 @@ def test_item_table_is_joined_case_insensitively(tmp_path: Path) -> None:
     data, report = csv_interactions.load(events, "u", "sku", None, None, items)
     item = data.items.set_index("product_id")
     assert sorted(item.index) == ["w", "x", "y", "z"]  # the interacted items only
-    assert list(item.loc["x"]) == ["Lamp", "home", 12.5]
+    assert list(item.loc["x"])[:3] == ["Lamp", "home", 12.5] and item["tags"].isna().all()
     assert item.loc["z", "category"] == "home" and item["price"].isna()["z"]
     assert item.loc["y"].isna().all() and item.loc["w"].isna().all()
     assert item["price"].dtype == np.float64
@@ -211,3 +212,13 @@ def test_real_retail_file_through_the_generic_loader() -> None:
     assert report.malformed[0] == MalformedRow("online_retail.csv.gz", 624, "missing CustomerID")
     assert data.interactions["ts"].min() == datetime(2010, 12, 1, 8, 26, tzinfo=UTC).timestamp()
     assert data.interactions["user_id"].nunique() == 4_372
+
+
+def test_item_table_tags_are_kept_as_written(tmp_path: Path) -> None:
+    events = write(tmp_path / "e.csv", "u,sku", "a,x", "a,y", "b,z")
+    items = write(tmp_path / "items.csv", "sku,title,Tags", "x,Lamp,home|light", "y,Mug,")
+    data, report = csv_interactions.load(events, "u", "sku", None, None, items)
+    tags = data.items.set_index("product_id")["tags"]
+    assert tags["x"] == "home|light"  # split into labels where the graph uses them
+    assert tags.isna()["y"] and tags.isna()["z"]
+    assert report.malformed == []

@@ -61,7 +61,7 @@ def test_real_tables(real: tuple[Dataset, LoadReport]) -> None:
     data, _ = real
     ints, items, users = data.interactions, data.items, data.users
     assert list(ints.columns) == INTERACTION_COLUMNS
-    assert list(items.columns) == ITEM_COLUMNS
+    assert list(items.columns) == [*ITEM_COLUMNS, "tags"]
     assert ints["ts"].dtype == np.int64 and ints["ts"].is_monotonic_increasing
     assert set(ints["rating"].unique()) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert users["age"].between(7, 73).all() and users["age"].min() == 7
@@ -72,6 +72,8 @@ def test_real_tables(real: tuple[Dataset, LoadReport]) -> None:
     item = items.set_index("product_id")
     assert item.loc["1", "title"] == "Toy Story (1995)"
     assert item.loc["1", "category"] == "Animation"  # first of Animation, Children's, Comedy
+    assert item.loc["1", "tags"] == "Animation|Children's|Comedy"
+    assert item.loc["3", "tags"] == "Thriller"
     # latin-1 titles decode to the right characters, not mojibake.
     assert item.loc["1322", "title"] == "Metisse (Café au Lait) (1993)"
     assert item.loc["543", "title"] == "Misérables, Les (1995)"
@@ -83,6 +85,7 @@ def test_small_folder_loads(tmp_path: Path) -> None:
     data, report = movielens.load(small_folder(tmp_path))
     item = data.items.set_index("product_id")
     assert item.loc["10", "category"] == "Animation"
+    assert item.loc["10", "tags"] == "Animation|Children's|Comedy"
     assert item.loc["20", "title"] == "Metisse (Café au Lait) (1993)"
     assert list(data.interactions["ts"]) == [881250949, 881250950, 881250951]
     assert report.notes == ["u.item read as latin-1"]
