@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, split in splits.items():
         ratios = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            params = TrainParams.model_validate({**values, "seed": seed})
+            # the dataset's own choices (DATASET_PARAMS) where `values` leave a field unset
+            params = TrainRequest.model_validate(
+                {"dataset": args.dataset, "params": {**values, "seed": seed}}
+            ).params
             start = time.perf_counter()
             result = score(split, params, args.k)
             ratios.append(result["ratio"])

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from shared.schemas import TrainJobRecord
+from shared.schemas import DATASET_PARAMS, TrainJobRecord
 from tests.conftest import SMALL_TRAIN, wait_for_version
 from tests.ui.conftest import FakeGateway, Reply, fake_gateway, reply
 from ui.views.training import DATASET_KEY, DONE_TEXT, START_KEY, history_row
@@ -234,3 +234,29 @@ def test_train_from_the_page_against_live_gateway(
     finally:
         httpx.post(f"{live_gateway_url}/models/{original}/activate", timeout=10)
         wait_for_version(live_gateway_url, original)
+
+
+def test_recipe_starts_from_the_datasets_own_choices(gateway: FakeGateway) -> None:
+    at = _open()
+    assert at.number_input(key="train_graph_session_minutes").value == 0  # synthetic: off
+    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
+    assert at.number_input(key="train_graph_session_minutes").value == 1  # DATASET_PARAMS
+    at.number_input(key="train_ranker_models").set_value(1).run()
+
+    at.button(key=START_KEY).click().run()
+
+    assert not at.exception
+    posted = [body for method, path, body in gateway.requests if method == "POST"]
+    assert posted == [
+        {
+            "dataset": "movielens-100k",
+            "params": {**DATASET_PARAMS["movielens-100k"], "ranker_models": 1},
+        }
+    ]
+
+    at = _open()  # switching it off is sent as such, not replaced by the dataset's choice
+    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
+    at.number_input(key="train_graph_session_minutes").set_value(0.0).run()
+    at.button(key=START_KEY).click().run()
+    last = [body for method, path, body in gateway.requests if method == "POST"][-1]
+    assert isinstance(last, dict) and last["params"]["graph_session_minutes"] == 0

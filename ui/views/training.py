@@ -68,7 +68,12 @@ def render_training(client: GatewayClient, settings: UISettings, probe_user: str
 def _training_form(disabled: bool) -> TrainRequest | None:
     """The options of POST /train; None (with the reason shown) if they do not validate."""
     dataset: DatasetName = st.selectbox(
-        "Dataset", DATASETS, key=DATASET_KEY, disabled=disabled, help="What to train on"
+        "Dataset",
+        DATASETS,
+        key=DATASET_KEY,
+        disabled=disabled,
+        help="What to train on",
+        on_change=_reset_recipe,
     )
     body: dict[str, Any] = {"dataset": dataset}
     if dataset == "synthetic":
@@ -124,7 +129,7 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             ),
         }
         body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
-    if recipe := _recipe_inputs(disabled):
+    if recipe := _recipe_inputs(dataset, disabled):
         body["params"] = {**body.get("params", {}), **recipe}
     if st.checkbox(
         "Merge the events received through POST /events",
@@ -163,10 +168,19 @@ RECIPE: dict[str, tuple[str, float, str]] = {
 }
 
 
-def _recipe_inputs(disabled: bool) -> dict[str, float]:
-    """The recipe knobs; only the values changed from the defaults are sent, so the server's
-    defaults (docs/benchmarks.md says how they were chosen) stay the reference."""
-    defaults, schema = TrainParams(), TrainParams.model_json_schema()["properties"]
+def _reset_recipe() -> None:
+    # Another dataset: its recipe knobs start again from its own defaults (a keyed widget
+    # would keep the value it had for the dataset before).
+    for field in RECIPE:
+        st.session_state.pop(f"train_{field}", None)
+
+
+def _recipe_inputs(dataset: DatasetName, disabled: bool) -> dict[str, float]:
+    """The recipe knobs, starting from the dataset's defaults (TrainParams' and its own choices,
+    DATASET_PARAMS); only the values changed from those are sent, so the server's defaults
+    (docs/benchmarks.md says how they were chosen) stay the reference."""
+    defaults = TrainRequest(dataset=dataset).params
+    schema = TrainParams.model_json_schema()["properties"]
     changed = {}
     with st.expander("Recipe"):
         columns = st.columns(len(RECIPE))
