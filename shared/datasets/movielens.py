@@ -157,13 +157,16 @@ def _items(path: Path, genres: list[str], report: LoadReport) -> pd.DataFrame:
     hot = flags[ok].to_numpy() == "1"
     first = np.where(hot.any(axis=1), hot.argmax(axis=1), -1)
     names = np.array([*genres, None], dtype=object)  # -1 picks None: no genre flagged
-    tags = [TAG_SEPARATOR.join(g for g, on in zip(genres, row, strict=True) if on) for row in hot]
+    tags = [
+        TAG_SEPARATOR.join(g for g, on in zip(genres, row, strict=True) if on) or None
+        for row in hot
+    ]
     title = f[1][ok]
     return pd.DataFrame(
         {
             "product_id": f[0][ok],
             "title": title.where(title != ""),
             "category": names[first],
-            "tags": pd.Series(tags, dtype="object").where(hot.any(axis=1)).to_numpy(),
+            "tags": tags,
         }
     ).reset_index(drop=True)
