@@ -73,6 +73,11 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
     popularity = store.item_log_pop_30d + 0.01 * store.item_log_pop_all
     graph, lowrank = None, None
     if params.graph_neighbours > 0 and len(catalog.items) <= params.graph_max_items:
+        labels = (
+            item_label_groups(catalog.items, data.items, params.graph_title_labels)
+            if params.graph_label_weight > 0
+            else []
+        )
         graph = neighbour_graph(
             store.user_items,
             len(catalog.items),
@@ -80,7 +85,7 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
             params.graph_neighbours,
             params.graph_session_minutes,
             params.graph_session_weight,
-            item_label_groups(catalog.items, data.items) if params.graph_label_weight > 0 else (),
+            labels,
             params.graph_label_weight,
         )
         if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:

@@ -14,11 +14,17 @@ import pandas as pd
 from shared.datasets.base import TAG_SEPARATOR
 from shared.ml.interactions import IdMap
 
+# Title words as labels: runs of 4+ letters, case folded ("LUNCH BAG RED RETROSPOT" -> LUNCH,
+# RETROSPOT); shorter words are mostly "of", "set", colours and sizes.
+TITLE_WORD = r"[^\W\d_]{4,}"
 
-def item_label_groups(item_ids: IdMap, items: pd.DataFrame) -> list[np.ndarray]:
-    """Per distinct label (an item's `category` and each of its `tags`), the sorted positions of
-    the catalog items that carry it. Labels on fewer than two items pair nothing and are left out;
-    items outside `item_ids` are ignored."""
+
+def item_label_groups(
+    item_ids: IdMap, items: pd.DataFrame, title_words: bool = False
+) -> list[np.ndarray]:
+    """Per distinct label (an item's `category`, each of its `tags` and, with `title_words`, each
+    word of its title), the sorted positions of the catalog items that carry it. Labels on fewer
+    than two items pair nothing and are left out; items outside `item_ids` are ignored."""
     frame = items.drop_duplicates("product_id")
     positions = item_ids.positions(frame["product_id"].astype(str).tolist())
     parts = [pd.DataFrame({"item": positions, "label": frame["category"].to_numpy(object)})]
@@ -27,6 +33,11 @@ def item_label_groups(item_ids: IdMap, items: pd.DataFrame) -> list[np.ndarray]:
         parts.append(
             pd.DataFrame({"item": positions, "label": tags.to_numpy(object)}).explode("label")
         )
+    if title_words:
+        words = frame["title"].astype("string").str.upper().str.findall(TITLE_WORD)
+        titled = pd.DataFrame({"item": positions, "label": words.to_numpy(object)})
+        titled = titled.explode("label").dropna()
+        parts.append(titled.assign(label="title:" + titled["label"].astype(str)))
     pairs = pd.concat(parts, ignore_index=True)
     pairs["label"] = pairs["label"].astype("string").str.strip()
     keep = (pairs["item"] >= 0) & pairs["label"].notna() & (pairs["label"] != "")

@@ -31,7 +31,13 @@ def test_resolved_requests_travel_unchanged() -> None:
     assert again == request and again.params.graph_neighbours == 100
 
 
+def test_online_retail_names_its_labels_by_title_words() -> None:
+    params = TrainRequest(dataset="online-retail").params
+    assert params.graph_title_labels and params.graph_label_weight > 0
+    assert params.graph_session_minutes == 0  # its baskets are no sittings
+
+
 def test_other_datasets_keep_the_global_defaults() -> None:
-    for dataset in ("synthetic", "online-retail", "csv"):
+    for dataset in ("synthetic", "csv"):
         assert dataset not in DATASET_PARAMS
         assert TrainRequest.model_validate({"dataset": dataset}).params == TrainParams()

@@ -185,6 +185,7 @@ def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> Non
         {
             "dataset": "online-retail",
             "params": {
+                **DATASET_PARAMS["online-retail"],
                 "ranker_models": 1,
                 "graph_lowrank": 0,
                 "ranker_prior_weight": 2.5,

@@ -83,3 +83,15 @@ def test_labels_link_an_item_nobody_took_yet_to_its_label_mates() -> None:
     assert (g[3, :3] > 0).all() and (g[:3, 3] > 0).all()
     assert g[3, :3].min() > np.abs(g[3, 4:]).max()
     assert g[0, 1] > g[0, 3] > np.abs(g[0, 4:]).max()  # taken together still beats labels alone
+
+
+def test_title_words_are_labels_of_their_own_when_asked() -> None:
+    items = _items([("a", "Drama", None), ("b", None, None), ("c", None, "LUNCH")])
+    items["title"] = ["Drama: lunch bag RED retrospot", "LUNCH BOX 2-pack", "drama lunch"]
+    ids = IdMap(["a", "b", "c"])
+    assert item_label_groups(ids, items) == []  # titles are not labels unless asked
+    groups = item_label_groups(ids, items, title_words=True)
+    # title:DRAMA, title:LUNCH (all three, case folded); the tag LUNCH and the category Drama
+    # hold one item each: title words do not mix with the shop's own labels. RED and BOX are
+    # too short, 2 is no word, PACK and RETROSPOT name one item each.
+    assert [g.tolist() for g in groups] == [[0, 2], [0, 1, 2]]
