@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,8 @@ class Stack:
     with_beat: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # How each process was started, so that a supervisor can start it again the same way.
+    launchers: dict[str, Callable[[], subprocess.Popen[bytes]]] = field(default_factory=dict)
 
     @property
     def gateway_url(self) -> str:
@@ -82,10 +85,21 @@ class Stack:
         return env
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        with (self.workdir / "logs" / f"{name}.log").open("ab") as log:  # the child keeps its copy
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", *args], env=self.env(), stdout=log, stderr=subprocess.STDOUT
-            )
+        def launch() -> subprocess.Popen[bytes]:
+            with (self.workdir / "logs" / f"{name}.log").open("ab") as log:  # the child keeps it
+                return subprocess.Popen(
+                    [sys.executable, "-m", *args],
+                    env=self.env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+
+        self.launchers[name] = launch
+        self.procs[name] = launch()
+
+    def restart(self, name: str) -> None:
+        """Start process `name` again as it was first started (after it died)."""
+        self.procs[name] = self.launchers[name]()
 
     def start_service(self, name: str) -> None:
         port = getattr(self.settings, f"{name}_port")
@@ -125,12 +139,13 @@ class Stack:
     def start(self) -> None:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         if "RECSYS_REDIS_URL" not in os.environ and "RECSYS_REDIS_URL" not in self.extra_env:
-            self.procs["redis"] = start_redis_server(
+            self.launchers["redis"] = lambda: start_redis_server(
                 self.settings.redis_port,
                 self.workdir / "redis",
                 self.workdir / "logs" / "redis.log",
                 password=self.settings.redis_password,
             )
+            self.procs["redis"] = self.launchers["redis"]()
         self.start_worker()
         if self.with_beat:
             schedule = str(self.workdir / "celerybeat-schedule")

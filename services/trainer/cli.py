@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -266,15 +268,21 @@ def generate_data(
 def up(no_ui: bool = False, workdir: Path = Path("var")) -> None:
     """Start Redis, Celery worker and beat, candidate, ranker, gateway and UI; Ctrl-C stops."""
     from services.stack import Stack, StackSettings
+    from services.supervisor import Supervisor
 
     stack = Stack(StackSettings(), workdir, with_ui=not no_ui)
     # Ctrl-C, and SIGTERM from a supervisor, stop everything; SIGINT is re-armed because a shell
     # starting us in the background would have set it to "ignore".
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    stop = threading.Event()
+    supervising = threading.Thread(
+        target=Supervisor(stack, _supervisor_log(workdir)).run, args=(stop,), daemon=True
+    )
     try:
         console.print("starting Redis, Celery worker and beat, candidate, ranker, gateway, UI …")
         stack.start()
+        supervising.start()  # from here on a process that dies is restarted, the rest serve on
         generate_data(out=Path("data/dummy_user_product_interactions.csv"))
         ensure_model(stack.gateway_url)
         console.print(
@@ -283,15 +291,28 @@ def up(no_ui: bool = False, workdir: Path = Path("var")) -> None:
             f"  logs  {workdir}/logs/\nCtrl-C stops everything."
         )
         while True:
-            stack.check_alive()
             time.sleep(1)
     except KeyboardInterrupt:
         console.print("stopping …")
-    except (RuntimeError, TimeoutError) as exc:  # a process died or never came up
+    except (RuntimeError, TimeoutError) as exc:  # a process never came up
         console.print(f"[red]error:[/red] {exc}\nstopping the rest …")
         raise typer.Exit(1) from None
     finally:
+        stop.set()
+        if supervising.is_alive():
+            supervising.join()
         stack.stop()
+
+
+def _supervisor_log(workdir: Path) -> Callable[[str], None]:
+    """Restarts are printed and appended to logs/supervisor.log with the time."""
+
+    def log(line: str) -> None:
+        console.print(f"[yellow]supervisor:[/yellow] {line}")
+        with (workdir / "logs" / "supervisor.log").open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
+    return log
 
 
 def _interrupt(signum: int, frame: object) -> None:
