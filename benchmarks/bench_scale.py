@@ -37,7 +37,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.ml.vector_index import ExactIndex, HnswIndex
+from shared.ml.stage_one.vector_index import ExactIndex, HnswIndex
 
 DEFAULT_OUT = Path("var/bench/bench_scale.json")
 P99_TARGET_MS = 2.0

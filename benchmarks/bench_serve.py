@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.loadgen import LoadConfig, degraded_counts, run_load
-from services.stack import Stack, StackSettings
+from services.launcher.stack import Stack, StackSettings
 from shared.redis_conn import free_port, start_redis_server
 from shared.schemas import TrainParams
 from shared.stats import ranker_members
@@ -147,14 +147,15 @@ def in_process(redis_url: str, version: int, users: Sequence[str], calls: int) -
     """The services' own pipeline, called directly: p50/p99 ms of candidates + ranking."""
     from services.candidate.app import get_settings as candidate_settings
     from services.ranker.app import get_settings as ranker_settings
-    from shared.ml.model import CandidateModel, RankingModel
+    from shared.ml.stage_one.serving import CandidateStage
+    from shared.ml.stage_two.serving import RankingStage
     from shared.registry import ModelRegistry
     from shared.settings import CommonSettings
 
     artifacts = ModelRegistry.from_settings(CommonSettings(redis_url=redis_url)).load_artifacts(
         version
     )
-    cm, rm = CandidateModel.from_artifacts(artifacts), RankingModel.from_artifacts(artifacts)
+    cm, rm = CandidateStage.from_artifacts(artifacts), RankingStage.from_artifacts(artifacts)
     if ranker_settings().compile:  # as the ranker service predicts
         rm.ranker.compile()
     fresh, slots = candidate_settings().fresh_candidates, ranker_settings().fresh_slots
@@ -224,8 +225,9 @@ def closed_loop(url: str, users: Sequence[str], seconds: int) -> float | None:
 
 def sample_users(redis_url: str, version: int, n: int, seed: int) -> list[str]:
     """Real users of the served model who have a history (what a shop's traffic mostly is)."""
-    from shared.ml.features import FeatureStore
-    from shared.ml.model import CATALOG, FEATURES, Catalog
+    from shared.ml.catalog import Catalog
+    from shared.ml.stage_two.features import FeatureStore
+    from shared.ml.version_artifacts import CATALOG, FEATURES
     from shared.registry import ModelRegistry
     from shared.settings import CommonSettings
 

@@ -40,14 +40,14 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.loadgen import LoadConfig, finish_load, start_load
-from services.stack import Stack, StackSettings
+from services.launcher.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
 from shared.redis_conn import free_port, start_redis_server
 from shared.registry import ModelRegistry
 from shared.schemas import TrainParams, TrainRequest
 
 if TYPE_CHECKING:
-    from services.trainer.training import TrainOutput
+    from shared.training.run import TrainOutput
 
 PREFIX = "recsys"  # the services' default key prefix, so they follow this registry
 N_USERS, N_PRODUCTS, N_DAYS = 300, 150, 90  # the tests' SMALL_TRAIN: seconds per model
@@ -113,8 +113,8 @@ class Trained:
 
 
 def train_models(seeds: Sequence[int]) -> list[Trained]:
-    from services.trainer.training import run_training  # heavy; see the load generator note
     from shared.datasets import synthetic
+    from shared.training.run import run_training  # heavy; see the load generator note
 
     out = []
     for seed in seeds:

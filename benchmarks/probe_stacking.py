@@ -56,11 +56,11 @@ import scipy.sparse.linalg as spla
 from rich.console import Console
 from rich.table import Table
 
-from services.trainer.splits import held_out_truth, msr_split, per_user_random_split
 from shared.datasets.base import Dataset
 from shared.datasets.movielens import load
 from shared.ml.baselines import EASE, top_k
 from shared.ml.metrics import ndcg_at_k
+from shared.training.splits import held_out_truth, msr_split, per_user_random_split
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]

@@ -19,13 +19,13 @@ from typing import Any
 
 import typer
 
-from services.trainer.benchmark import baselines, make_split
 from services.trainer.cli import parse_overrides
-from services.trainer.evaluation import evaluate_split
-from services.trainer.pipeline import build_catalog
-from services.trainer.splits import Split, msr_split, temporal_split
 from shared.datasets.base import Dataset
 from shared.schemas import TrainParams, TrainRequest
+from shared.training.comparison import baselines, make_split
+from shared.training.evaluation import evaluate_split
+from shared.training.pipeline import build_catalog
+from shared.training.splits import Split, msr_split, temporal_split
 
 VALID_SEED = 7
 # What `recsys evaluate` uses, so validation and test runs fit the same recipe.

@@ -45,7 +45,7 @@ def same_lengths(model: C, *columns: str) -> C:
     return model
 
 
-class CandidateList(Strict):
+class CandidateListPayload(Strict):
     """Stage one's candidates, best first, as four columns: entry i of each is candidate i.
 
     Columns rather than a list of objects because the ranker validates a few hundred of them on
@@ -59,7 +59,7 @@ class CandidateList(Strict):
     reasons: list[str] = Field(max_length=MAX_CANDIDATES)
 
     @model_validator(mode="after")
-    def _same_length(self) -> CandidateList:
+    def _same_length(self) -> CandidateListPayload:
         return same_lengths(self, "products", "scores", "similarity", "reasons")
 
 
@@ -111,7 +111,7 @@ class CandidateResponse(Strict):
     user: Id
     version: int
     known_user: bool
-    candidates: CandidateList
+    candidates: CandidateListPayload
     live: LiveHistory | None = None  # left out when the user took nothing since training
     # The user's age where the training data tells it: answers in stage one's order (ranker
     # down) carry it as ranked answers do.

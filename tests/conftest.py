@@ -18,7 +18,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from services.stack import Stack, StackSettings
+from services.launcher.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
 from shared.redis_conn import free_port, start_redis_server
 from shared.registry import ModelRegistry

@@ -15,8 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.candidate.catalog import catalog_items, popular_items
 from shared.events import EventStore, live_history
-from shared.ml.model import CANDIDATE_ARTIFACTS, CandidateModel, LiveEvent
-from shared.ml.vector_index import AnnParams
+from shared.ml.stage_one.serving import CandidateStage, LiveEvent
+from shared.ml.stage_one.vector_index import AnnParams
+from shared.ml.version_artifacts import CANDIDATE_ARTIFACTS
 from shared.redis_conn import async_client
 from shared.schemas import (
     CandidateRequest,
@@ -60,9 +61,9 @@ def ann_params(common: CommonSettings) -> AnnParams:
     )
 
 
-def load_model(artifacts: dict[str, bytes], ann: AnnParams) -> CandidateModel:
+def load_model(artifacts: dict[str, bytes], ann: AnnParams) -> CandidateStage:
     """A version's candidate stage, its k-NN through the configured backend (HNSW built here)."""
-    model = CandidateModel.from_artifacts(artifacts)
+    model = CandidateStage.from_artifacts(artifacts)
     model.index.use_backend(ann)
     return model
 

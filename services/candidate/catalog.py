@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.ml.model import CandidateModel
+from shared.ml.stage_one.serving import CandidateStage
 from shared.schemas import CatalogItem, RecommendedItem
 
 
-def popular_items(model: CandidateModel, n: int) -> list[RecommendedItem]:
+def popular_items(model: CandidateStage, n: int) -> list[RecommendedItem]:
     """The `n` most popular items, best first; `score` is the item's popularity."""
     order = model.index.popular(n, np.empty(0, dtype=np.int64))
     cat = model.catalog
@@ -26,7 +26,7 @@ def popular_items(model: CandidateModel, n: int) -> list[RecommendedItem]:
     ]
 
 
-def catalog_items(model: CandidateModel, products: list[str]) -> list[CatalogItem]:
+def catalog_items(model: CandidateStage, products: list[str]) -> list[CatalogItem]:
     """Title, price and category of each known product, in the order asked; unknown ones are
     left out (an id from another version, or a typo)."""
     cat = model.catalog

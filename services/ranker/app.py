@@ -11,7 +11,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.ranker.native import NativeCompiler
-from shared.ml.model import RANKER_ARTIFACTS, RankingModel
+from shared.ml.stage_two.serving import RankingStage
+from shared.ml.version_artifacts import RANKER_ARTIFACTS
 from shared.model_holder import Loaded
 from shared.observability import RANKER_MEMBERS, RANKER_NATIVE_MEMBERS
 from shared.schemas import RankRequest, RankResponse
@@ -37,14 +38,14 @@ def get_settings() -> RankerSettings:
     return RankerSettings()
 
 
-def _load(artifacts: dict[str, bytes], compiler: NativeCompiler | None) -> RankingModel:
-    model = RankingModel.from_artifacts(artifacts)
+def _load(artifacts: dict[str, bytes], compiler: NativeCompiler | None) -> RankingStage:
+    model = RankingStage.from_artifacts(artifacts)
     if compiler is not None:
         compiler.submit(model)
     return model
 
 
-def _members(loaded: Loaded[RankingModel] | None, native: bool) -> float:
+def member_mask(loaded: Loaded[RankingStage] | None, native: bool) -> float:
     if loaded is None:
         return 0.0
     ranker = loaded.model.ranker
@@ -64,8 +65,8 @@ def create_app() -> FastAPI:
         partial(_load, compiler=compiler),
         on_shutdown=compiler.close if compiler else None,
     )
-    RANKER_MEMBERS.set_function(lambda: _members(holder.get(), native=False))
-    RANKER_NATIVE_MEMBERS.set_function(lambda: _members(holder.get(), native=True))
+    RANKER_MEMBERS.set_function(lambda: member_mask(holder.get(), native=False))
+    RANKER_NATIVE_MEMBERS.set_function(lambda: member_mask(holder.get(), native=True))
 
     @app.post(
         "/rank",

@@ -14,21 +14,21 @@ import threading
 import time
 import weakref
 
-from shared.ml.compiled import stop_compiles
-from shared.ml.model import RankingModel
-from shared.ml.ranker import RankerModel
+from shared.ml.stage_two.compiled import stop_compiles
+from shared.ml.stage_two.model import RankerEnsemble
+from shared.ml.stage_two.serving import RankingStage
 
 log = logging.getLogger(__name__)
 
 
 class NativeCompiler:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[weakref.ref[RankerModel] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[weakref.ref[RankerEnsemble] | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, model: RankingModel) -> None:
+    def submit(self, model: RankingStage) -> None:
         """Queue `model`'s ranker (called from the loader's thread, after a load)."""
         # A weak reference: a queued compile must not keep a dropped version in memory.
         self._queue.put(weakref.ref(model.ranker))

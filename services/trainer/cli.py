@@ -133,12 +133,12 @@ def train(
     param: ParamOpt = None,
 ) -> None:
     """Train both stages and publish a new model version; the ranker in this process or on Dask."""
-    from services.trainer.engines import EngineError
     from services.trainer.publish import train_and_publish
     from services.trainer.settings import get_settings
     from shared.datasets.loader import DatasetError
     from shared.registry import ModelRegistry
     from shared.settings import get_common_settings
+    from shared.training.engines import EngineError
 
     common = get_common_settings()
     registry = ModelRegistry.from_settings(common)
@@ -216,9 +216,9 @@ def evaluate(
     param: ParamOpt = None,
 ) -> None:
     """Fit popularity, item-kNN, EASE, ALS and the two-stage model on one split; compare them."""
-    from services.trainer.benchmark import print_table, run_benchmark, write_outputs
     from shared.datasets.loader import DatasetError, load_with_report
     from shared.settings import get_common_settings
+    from shared.training.comparison import print_table, run_benchmark, write_outputs
 
     if protocol not in ("temporal", "msr"):
         raise typer.BadParameter(f"unknown protocol {protocol!r}; choose temporal or msr")
@@ -267,8 +267,8 @@ def generate_data(
 @app.command()
 def up(no_ui: bool = False, workdir: Path = Path("var")) -> None:
     """Start Redis, Celery worker and beat, candidate, ranker, gateway and UI; Ctrl-C stops."""
-    from services.stack import Stack, StackSettings
-    from services.supervisor import Supervisor
+    from services.launcher.stack import Stack, StackSettings
+    from services.launcher.supervisor import Supervisor
 
     stack = Stack(StackSettings(), workdir, with_ui=not no_ui)
     # Ctrl-C, and SIGTERM from a supervisor, stop everything; SIGINT is re-armed because a shell

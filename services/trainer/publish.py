@@ -6,15 +6,15 @@ import logging
 import math
 from pathlib import Path
 
-from services.trainer.engines import resolve_engine
 from services.trainer.ingest import events_dir, load_events, with_events
-from services.trainer.pipeline import ProgressFn
 from services.trainer.settings import TrainerSettings
-from services.trainer.training import run_training
 from shared.datasets.loader import load_with_report
 from shared.registry import ModelRegistry
 from shared.schemas import TrainRequest, TrainResult
 from shared.settings import get_common_settings
+from shared.training.engines import resolve_engine
+from shared.training.pipeline import ProgressFn
+from shared.training.run import run_training
 
 log = logging.getLogger(__name__)
 GATE_METRIC = "valid_ndcg@10"

@@ -15,8 +15,8 @@ from benchmarks.probe_stacking import (
     session_gram,
     validation_fold,
 )
-from services.trainer.splits import msr_split
 from shared.datasets import synthetic
+from shared.training.splits import msr_split
 
 HOUR = 3600
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from benchmarks.tune_quality import main, validation_split
-from services.trainer.benchmark import make_split
 from shared.datasets import synthetic
 from shared.ml.interactions import DAY
+from shared.training.comparison import make_split
 
 
 def _rows(frame: pd.DataFrame) -> set[tuple[str, str, int]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.stack import Stack, StackSettings
+from services.launcher.stack import Stack, StackSettings
 from shared.datasets import synthetic
 from tests.conftest import SMALL_TRAIN
 

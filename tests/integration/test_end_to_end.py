@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 from shared.stats import ranker_members
 from tests.conftest import (
     DATA_DIR,

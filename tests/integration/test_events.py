@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 
 pytestmark = pytest.mark.integration
 

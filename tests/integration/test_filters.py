@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 from shared.datasets import synthetic
 from tests.conftest import SMALL_TRAIN
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 import redis
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 from shared.registry import ModelRegistry
 from shared.settings import CommonSettings
 from tests.conftest import SMALL_TRAIN, wait_for_job, wait_for_version

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 from shared.redis_conn import free_port, redis_url, start_redis_server
 from shared.registry import ModelRegistry
 from shared.settings import CommonSettings

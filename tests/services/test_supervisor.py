@@ -1,4 +1,4 @@
-"""The restart policy of `services.supervisor`, on stand-in processes and a hand-driven clock."""
+"""The restart policy of `services.launcher.supervisor`, on stand-in processes and a fake clock."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, cast
 
-from services.stack import Stack, StackSettings
-from services.supervisor import Supervisor
+from services.launcher.stack import Stack, StackSettings
+from services.launcher.supervisor import Supervisor
 
 
 class FakeProc:

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 from shared.redis_conn import free_port
 from tests.conftest import ROOT, running_stack
 

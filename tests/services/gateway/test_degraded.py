@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from shared.schemas import (
-    CandidateList,
+    CandidateListPayload,
     CandidateResponse,
     CatalogItem,
     ItemsRequest,
@@ -34,7 +34,7 @@ def candidate_stage(items_mode: str) -> tuple[FastAPI, list[list[str]]]:
 
     @app.post("/candidates")
     async def candidates(body: dict[str, Any]) -> CandidateResponse:
-        columns = CandidateList(
+        columns = CandidateListPayload(
             products=["C3", "A1", "B2"],
             scores=[0.9, 0.8, 0.7],
             similarity=[0.0, 0.0, 0.0],

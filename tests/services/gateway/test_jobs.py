@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.gateway.jobs import job_status
-from services.stack import Stack
+from services.launcher.stack import Stack
 from services.trainer.celery_app import celery_app
 from shared.schemas import TrainJobsResponse, TrainResult
 from tests.conftest import wait_for_job

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 from shared.registry import ModelRegistry
 from shared.schemas import EvaluationSummary, ModelDetail
 from shared.settings import get_common_settings

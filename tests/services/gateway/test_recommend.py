@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from services.gateway.admission import InFlightLimit
 from shared.schemas import (
-    CandidateList,
+    CandidateListPayload,
     CandidateResponse,
     PopularResponse,
     RankResponse,
@@ -57,7 +57,7 @@ class HeldStages:
                 self.held += 1
                 self._arrived.notify_all()
             await self.release.wait()
-            one = CandidateList(
+            one = CandidateListPayload(
                 products=["R1"], scores=[1.0], similarity=[0.0], reasons=["similar_to:P1"]
             )
             return CandidateResponse(

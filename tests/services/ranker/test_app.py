@@ -90,7 +90,7 @@ def test_openapi_documents_the_body(app: FastAPI) -> None:
     body = schema["paths"]["/rank"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/RankRequest"}
     components = schema["components"]["schemas"]
-    assert {"RankRequest", "CandidateResponse", "CandidateList"} <= components.keys()
+    assert {"RankRequest", "CandidateResponse", "CandidateListPayload"} <= components.keys()
     assert "$defs" not in components["RankRequest"]
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from services.ranker.native import NativeCompiler
-from shared.ml import compiled
-from shared.ml.model import RankingModel
+from shared.ml.stage_two import compiled
+from shared.ml.stage_two.serving import RankingStage
 
 
 class FakeRanker:
@@ -39,8 +39,8 @@ class Broken(FakeRanker):
         raise RuntimeError("LLVM said no")
 
 
-def model(ranker: object) -> RankingModel:
-    holder = RankingModel.__new__(RankingModel)
+def model(ranker: object) -> RankingStage:
+    holder = RankingStage.__new__(RankingStage)
     holder.ranker = ranker  # type: ignore[assignment]
     return holder
 

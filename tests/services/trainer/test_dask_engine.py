@@ -21,7 +21,18 @@ from distributed import Client, LocalCluster
 from typer.testing import CliRunner
 
 from services.trainer.cli import app
-from services.trainer.dask_engine import (
+from services.trainer.settings import get_settings
+from shared.artifacts import FsspecArtifactStore
+from shared.datasets import synthetic
+from shared.datasets.base import Dataset
+from shared.ml.catalog import Catalog
+from shared.ml.stage_two.features import FEATURE_NAMES
+from shared.ml.stage_two.model import RankerEnsemble, RankingData, ranker_params, stage_one_prior
+from shared.ml.version_artifacts import RANKER
+from shared.registry import ModelRegistry
+from shared.schemas import TrainParams
+from shared.settings import get_common_settings
+from shared.training.dask_engine import (
     early_stopping_iteration,
     fit_on_cluster,
     label_gain,
@@ -32,23 +43,8 @@ from services.trainer.dask_engine import (
     select_best_iteration,
     sklearn_params,
 )
-from services.trainer.pipeline import (
-    build_catalog,
-    fit_two_stage,
-    ranking_rows,
-    stage_one,
-    temporal_windows,
-)
-from services.trainer.settings import get_settings
-from shared.artifacts import FsspecArtifactStore
-from shared.datasets import synthetic
-from shared.datasets.base import Dataset
-from shared.ml.features import FEATURE_NAMES
-from shared.ml.model import RANKER, Catalog
-from shared.ml.ranker import RankerModel, RankingData, ranker_params, stage_one_prior
-from shared.registry import ModelRegistry
-from shared.schemas import TrainParams
-from shared.settings import get_common_settings
+from shared.training.lists import ranking_rows, temporal_windows
+from shared.training.pipeline import build_catalog, fit_two_stage, stage_one
 
 # The demo's defaults (600 users, 300 products, 120 days): validation lists of ~190 users.
 # One ranker: the tolerances below were measured with one (the default averages five).
@@ -206,7 +202,7 @@ def test_best_iteration_is_kept_and_saved_as_text() -> None:
     best = model.best_iteration
     curve = ndcg_curve(booster, valid, 10, label_gain(booster.params))
     assert best == early_stopping_iteration(curve, 10) < 80
-    reloaded = RankerModel.from_text(model.to_text())
+    reloaded = RankerEnsemble.from_text(model.to_text())
     assert reloaded.booster.current_iteration() == best  # only the kept trees are saved
     np.testing.assert_allclose(
         reloaded.score(valid.x), booster.predict(valid.x, num_iteration=best), rtol=1e-12
@@ -235,7 +231,7 @@ def test_dask_training_matches_local_ndcg(scheduler: str, demo: tuple[Dataset, C
     assert abs(dask_ndcg - local_ndcg) <= NDCG_TOLERANCE
 
     text = dist.ranker.to_text()
-    model = RankerModel.from_text(text)  # LightGBM text, loadable by the services
+    model = RankerEnsemble.from_text(text)  # LightGBM text, loadable by the services
     assert model.booster.feature_name() == FEATURE_NAMES
     assert model.booster.current_iteration() == dist.ranker.best_iteration
     # Same parameters, learnt data-parallel ("data") instead of on one machine ("serial").
@@ -320,7 +316,7 @@ def test_cli_trains_on_dask_and_publishes(
     assert manifest.metrics["valid_ndcg@10"] > 0.15
     artifacts = registry.load_artifacts(1)  # sha256-checked, from the file:// store
     assert (store / "v1" / RANKER).read_bytes() == artifacts[RANKER]
-    ranker = RankerModel.from_text(artifacts[RANKER].decode())
+    ranker = RankerEnsemble.from_text(artifacts[RANKER].decode())
     assert ranker.booster.current_iteration() == manifest.metrics["ranker_best_iteration"]
     assert ranker.prior_weight == 1.5  # served with the prior its trees were grown from
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.trainer.engines import EngineError, ranker_fit, resolve_engine
 from services.trainer.publish import train_and_publish
 from services.trainer.settings import TrainerSettings
-from shared.ml.ranker import fit_ranker
+from shared.ml.stage_two.model import fit_ranker
 from shared.registry import ModelRegistry
 from shared.schemas import TrainParams, TrainRequest
+from shared.training.engines import EngineError, ranker_fit, resolve_engine
 
 CONFIGURED = "tcp://dask-scheduler:8786"
 

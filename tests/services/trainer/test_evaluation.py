@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from services.trainer.evaluation import Evaluation
 from shared.schemas import EvaluationSummary
+from shared.training.evaluation import Evaluation
 
 
 def test_summary_keeps_models_and_curves_but_no_nan() -> None:

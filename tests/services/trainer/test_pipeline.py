@@ -6,20 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.trainer.pipeline import (
-    build_catalog,
-    random_windows,
-    ranking_rows,
-    relevance_label,
-    stage_one,
-    temporal_windows,
-)
-from services.trainer.splits import held_out_strength
-from services.trainer.training import TrainOutput, run_training
 from shared.datasets import synthetic
 from shared.ml.interactions import DAY
-from shared.ml.model import CandidateModel, Proposals, RankingModel
+from shared.ml.stage_one.candidate_list import CandidateList
+from shared.ml.stage_one.serving import CandidateStage
+from shared.ml.stage_two.serving import RankingStage
 from shared.schemas import TrainParams
+from shared.training.lists import random_windows, ranking_rows, relevance_label, temporal_windows
+from shared.training.pipeline import build_catalog, stage_one
+from shared.training.run import TrainOutput, run_training
+from shared.training.splits import held_out_strength
 
 PARAMS = TrainParams(n_users=300, n_products=150, n_days=90)
 
@@ -49,8 +45,8 @@ def test_two_stage_beats_popularity_on_held_out_window(trained: TrainOutput) -> 
 
 
 def test_artifacts_serve_both_stages(trained: TrainOutput) -> None:
-    cm = CandidateModel.from_artifacts(trained.artifacts)
-    rm = RankingModel.from_artifacts(trained.artifacts)
+    cm = CandidateStage.from_artifacts(trained.artifacts)
+    rm = RankingStage.from_artifacts(trained.artifacts)
     known, cands = cm.candidates("U1", 50)
     assert known and len(cands) == 50
     items = rm.rank("U1", cands, 10)
@@ -58,7 +54,7 @@ def test_artifacts_serve_both_stages(trained: TrainOutput) -> None:
     scores = [i.score for i in items]
     assert scores == sorted(scores, reverse=True)
     assert all(i.price is not None and i.price > 0 and i.title for i in items)
-    assert rm.rank("U1", Proposals(), 10) == []
+    assert rm.rank("U1", CandidateList(), 10) == []
 
 
 def test_ranker_labels_come_after_their_features_and_are_new() -> None:

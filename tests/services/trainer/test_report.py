@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from services.trainer.report import write_html_report
+from shared.training.report import write_html_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

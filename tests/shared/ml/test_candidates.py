@@ -8,24 +8,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets.base import Dataset
-from shared.ml.candidates import CandidateIndex, _best_first
-from shared.ml.model import CandidateModel, LiveEvent
+from shared.ml.stage_one.index import CandidateIndex
+from shared.ml.stage_one.search import _best_first
+from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.schemas import TrainParams
+from shared.training.pipeline import build_catalog, stage_one
 
 
 class CandidateGeneratorContract:
     """Subclass and implement `make` to hold another candidate generator to the same bar."""
 
-    def make(self, data: Dataset) -> CandidateModel:
+    def make(self, data: Dataset) -> CandidateStage:
         raise NotImplementedError
 
     @pytest.fixture
-    def model(self, blocks: Dataset) -> CandidateModel:
+    def model(self, blocks: Dataset) -> CandidateStage:
         return self.make(blocks)
 
-    def test_candidates_follow_the_users_block(self, model: CandidateModel) -> None:
+    def test_candidates_follow_the_users_block(self, model: CandidateStage) -> None:
         for user in ("U0", "U1"):  # U0 is in group A (P0..P9), U1 in group B (P10..P19)
             block = (
                 {f"P{i}" for i in range(10)} if user == "U0" else {f"P{i}" for i in range(10, 20)}
@@ -36,7 +37,7 @@ class CandidateGeneratorContract:
             assert similar, "no candidate came from the user's history"
             assert set(similar) <= block
 
-    def test_excludes_what_the_user_has_and_respects_n(self, model: CandidateModel) -> None:
+    def test_excludes_what_the_user_has_and_respects_n(self, model: CandidateStage) -> None:
         seen = set(
             np.asarray(model.catalog.items.ids)[
                 model.history.indices[model.history.row(model.catalog.users.get("U0"))]
@@ -49,7 +50,7 @@ class CandidateGeneratorContract:
             assert len(set(products)) == n
             assert not set(products) & seen
 
-    def test_scores_sorted_and_own_block_first(self, model: CandidateModel) -> None:
+    def test_scores_sorted_and_own_block_first(self, model: CandidateStage) -> None:
         _, cands = model.candidates("U0", 14)  # every item U0 does not have yet
         scores = [c.score for c in cands]
         assert scores == sorted(scores, reverse=True)
@@ -57,13 +58,13 @@ class CandidateGeneratorContract:
         # U0 has 6 of 10: 4 left, ranked first
         assert {c.product for c in cands.head(4)} <= own_block
 
-    def test_unknown_user_gets_popular_items(self, model: CandidateModel) -> None:
+    def test_unknown_user_gets_popular_items(self, model: CandidateStage) -> None:
         known, cands = model.candidates("stranger", 3)
         assert not known
         assert [c.reason for c in cands] == ["popular"] * 3
         assert cands[0].product == "P20"  # taken by everybody
 
-    def test_repeat_purchase_mode_proposes_what_the_user_has(self, model: CandidateModel) -> None:
+    def test_repeat_purchase_mode_proposes_what_the_user_has(self, model: CandidateStage) -> None:
         u0 = model.catalog.users.get("U0")
         seen = set(
             np.asarray(model.catalog.items.ids)[model.history.indices[model.history.row(u0)]]
@@ -71,7 +72,7 @@ class CandidateGeneratorContract:
         _, again = model.candidates("U0", 14, exclude_history=False)
         assert {c.product for c in again} & seen  # a repeat-purchase shop shows them again
 
-    def test_live_events_exclude_by_type(self, model: CandidateModel) -> None:
+    def test_live_events_exclude_by_type(self, model: CandidateStage) -> None:
         for exclude in (True, False):
             event = LiveEvent("P11", 5.0, exclude)  # U0 (block A) suddenly looks at block B
             _, cands = model.candidates("U0", 14, [event])
@@ -82,7 +83,7 @@ class CandidateGeneratorContract:
             # a seed never recommends itself: if it comes back, another seed brought it
             assert all(c.reason != "similar_to:P11" for c in cands if c.product == "P11")
 
-    def test_fresh_products_reached_by_content(self, model: CandidateModel) -> None:
+    def test_fresh_products_reached_by_content(self, model: CandidateStage) -> None:
         if not len(model.content.fresh):
             pytest.skip("this generator was built without fresh catalog items")
         fresh = set(np.asarray(model.catalog.items.ids)[model.content.fresh])
@@ -96,7 +97,7 @@ class CandidateGeneratorContract:
         _, none = model.candidates("U0", 10)  # fresh=0: the list is neighbours only
         assert all(c.reason != "cold_start" for c in none)
 
-    def test_round_trip_through_bytes(self, model: CandidateModel) -> None:
+    def test_round_trip_through_bytes(self, model: CandidateStage) -> None:
         index = model.index
         again = CandidateIndex.from_bytes(index.to_bytes())
         np.testing.assert_array_equal(again.embeddings, index.embeddings)
@@ -109,26 +110,26 @@ class CandidateGeneratorContract:
             np.testing.assert_array_equal(again.lowrank.right, index.lowrank.right)
 
 
-def knn_stage(data: Dataset, params: TrainParams) -> CandidateModel:
+def knn_stage(data: Dataset, params: TrainParams) -> CandidateStage:
     data = with_new_arrivals(data)
     end = float(data.interactions["ts"].max()) + 1
     return stage_one(data, build_catalog(data), end, params)
 
 
 class TestKnnCandidates(CandidateGeneratorContract):
-    def make(self, data: Dataset) -> CandidateModel:
+    def make(self, data: Dataset) -> CandidateStage:
         return knn_stage(data, TrainParams(embedding_dim=4, graph_lowrank=0))
 
 
 class TestEmbeddingOnlyCandidates(CandidateGeneratorContract):
-    def make(self, data: Dataset) -> CandidateModel:
+    def make(self, data: Dataset) -> CandidateStage:
         model = knn_stage(data, TrainParams(embedding_dim=4, graph_neighbours=0))
         assert model.index.graph is None and model.index.lowrank is None
         return model
 
 
 class TestLowRankCandidates(CandidateGeneratorContract):
-    def make(self, data: Dataset) -> CandidateModel:
+    def make(self, data: Dataset) -> CandidateStage:
         model = knn_stage(data, TrainParams(embedding_dim=4, graph_lowrank=2))
         assert model.index.lowrank is not None
         return model

@@ -10,9 +10,9 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from shared.ml import compiled
-from shared.ml.features import CATEGORICAL, FEATURE_NAMES
-from shared.ml.ranker import CASCADE_ROWS, RankerModel, RankingData, fit_ranker
+from shared.ml.stage_two import compiled
+from shared.ml.stage_two.features import CATEGORICAL, FEATURE_NAMES
+from shared.ml.stage_two.model import CASCADE_ROWS, RankerEnsemble, RankingData, fit_ranker
 
 CATEGORICAL_COLUMNS = [FEATURE_NAMES.index(name) for name in CATEGORICAL]
 
@@ -33,15 +33,15 @@ def _lists(rng: np.random.Generator, n_lists: int) -> RankingData:
 
 
 @pytest.fixture(scope="module")
-def members() -> list[RankerModel]:
+def members() -> list[RankerEnsemble]:
     rng = np.random.default_rng(3)
     train, valid = _lists(rng, 300), _lists(rng, 60)
     return [fit_ranker(train, valid, 60, seed) for seed in (1, 2, 3)]
 
 
-def test_compiled_members_give_lightgbms_scores(members: list[RankerModel]) -> None:
-    plain = RankerModel.average(members)
-    native = RankerModel.from_text(plain.to_text())
+def test_compiled_members_give_lightgbms_scores(members: list[RankerEnsemble]) -> None:
+    plain = RankerEnsemble.average(members)
+    native = RankerEnsemble.from_text(plain.to_text())
     assert native.compile() == 3
     x = _lists(np.random.default_rng(9), 10).x
     x[0, :] = np.nan  # a row with nothing known
@@ -49,17 +49,17 @@ def test_compiled_members_give_lightgbms_scores(members: list[RankerModel]) -> N
     x[2, FEATURE_NAMES.index("item_category")] = 99  # a category the trees never saw
     assert len(x) > CASCADE_ROWS  # the cascade runs: members 2 and 3 re-score the best rows
     np.testing.assert_allclose(native.score(x), plain.score(x), rtol=0, atol=1e-12)
-    one = RankerModel.from_text(members[0].to_text())
+    one = RankerEnsemble.from_text(members[0].to_text())
     one.compile()
     np.testing.assert_allclose(one.score(x), members[0].score(x), rtol=0, atol=1e-12)
     assert native.score(x[:0]).shape == (0,)
 
 
 def test_compiled_scores_are_not_lightgbms_call(
-    members: list[RankerModel], monkeypatch: pytest.MonkeyPatch
+    members: list[RankerEnsemble], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The compiled predictor really is the one used after compile(), not LightGBM's."""
-    ranker = RankerModel.from_text(members[0].to_text())
+    ranker = RankerEnsemble.from_text(members[0].to_text())
     ranker.compile()
 
     def refuse(*args: object, **kwargs: object) -> None:
@@ -70,10 +70,10 @@ def test_compiled_scores_are_not_lightgbms_call(
 
 
 def test_without_lleaves_lightgbm_predicts(
-    members: list[RankerModel], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    members: list[RankerEnsemble], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "lleaves", None)  # import fails
-    ranker = RankerModel.from_text(members[0].to_text())
+    ranker = RankerEnsemble.from_text(members[0].to_text())
     with caplog.at_level(logging.WARNING):
         assert ranker.compile() == 0
     assert "lleaves is not installed" in caplog.text
@@ -82,7 +82,7 @@ def test_without_lleaves_lightgbm_predicts(
 
 
 def test_a_compiled_forest_that_disagrees_with_lightgbm_is_refused(
-    members: list[RankerModel], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    members: list[RankerEnsemble], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     real_lightgbm = compiled.lightgbm_predict
 
@@ -98,10 +98,10 @@ def test_a_compiled_forest_that_disagrees_with_lightgbm_is_refused(
 
 
 def test_a_compile_that_does_not_finish_is_logged_and_refused(
-    members: list[RankerModel], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    members: list[RankerEnsemble], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(compiled, "COMPILE_TIMEOUT_S", 0.01)  # the child is killed
-    ranker = RankerModel.from_text(members[0].to_text())
+    ranker = RankerEnsemble.from_text(members[0].to_text())
     with caplog.at_level(logging.ERROR):
         assert ranker.compile() == 0
     assert "compiling the ranker failed" in caplog.text and "timed out" in caplog.text

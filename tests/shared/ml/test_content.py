@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.ml.content import ContentIndex, content_matrix
-from shared.ml.model import reserve_slots
+from shared.ml.stage_one.content import ContentIndex
+from shared.ml.stage_one.fit import content_matrix
+from shared.ml.stage_two.serving import reserve_slots
 
 TITLES = ["Acme Lamp", "Acme Vase", "Nova Headphones", "Nova Charger", "Acme Lamp Mini", None]
 CATEGORIES = ["home", "home", "electronics", "electronics", "home", None]

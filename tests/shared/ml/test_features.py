@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from shared.datasets.base import Dataset
-from shared.ml.features import (
+from shared.ml.interactions import IdMap
+from shared.ml.stage_two.features import (
     FEATURE_NAMES,
     NO_HISTORY_DAYS,
     FeatureStore,
@@ -17,7 +18,6 @@ from shared.ml.features import (
     build_feature_store,
     pair_features,
 )
-from shared.ml.interactions import IdMap
 
 DAY = 86_400.0
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}

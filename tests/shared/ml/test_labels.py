@@ -7,9 +7,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shared.ml.baselines import EASE
-from shared.ml.candidates import neighbour_graph
 from shared.ml.interactions import IdMap, UserItemStats, user_item_stats
-from shared.ml.labels import item_label_groups
+from shared.ml.stage_one.fit import neighbour_graph
+from shared.ml.stage_one.labels import item_label_groups
 
 
 def _items(rows: list[tuple[str, str | None, str | None]]) -> pd.DataFrame:

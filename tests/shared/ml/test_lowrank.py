@@ -7,18 +7,18 @@ import io
 import numpy as np
 import pytest
 
-from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets.base import Dataset
 from shared.ml.baselines import binarize
-from shared.ml.candidates import CandidateIndex, LowRankFilter
-from shared.ml.model import CandidateModel
+from shared.ml.stage_one.index import CandidateIndex, LowRankFilter
+from shared.ml.stage_one.serving import CandidateStage
 from shared.schemas import TrainParams
+from shared.training.pipeline import build_catalog, stage_one
 
 WEIGHT = 0.5
 
 
 @pytest.fixture
-def model(blocks: Dataset) -> CandidateModel:
+def model(blocks: Dataset) -> CandidateStage:
     end = float(blocks.interactions["ts"].max()) + 1
     params = TrainParams(embedding_dim=4, graph_lowrank=2, graph_lowrank_weight=WEIGHT)
     return stage_one(blocks, build_catalog(blocks), end, params)
@@ -29,7 +29,7 @@ def dense_weights(f: LowRankFilter) -> np.ndarray:
     return out
 
 
-def test_weights_keep_to_the_planted_blocks(model: CandidateModel) -> None:
+def test_weights_keep_to_the_planted_blocks(model: CandidateStage) -> None:
     assert model.index.lowrank is not None
     w = dense_weights(model.index.lowrank)
     pos = model.catalog.items.positions([f"P{i}" for i in range(20)])
@@ -41,7 +41,7 @@ def test_weights_keep_to_the_planted_blocks(model: CandidateModel) -> None:
         assert within > across
 
 
-def test_scores_spread_as_widely_as_weight_times_the_graphs(model: CandidateModel) -> None:
+def test_scores_spread_as_widely_as_weight_times_the_graphs(model: CandidateStage) -> None:
     graph, lowrank = model.index.graph, model.index.lowrank
     assert graph is not None and lowrank is not None
     x = binarize(model.history.matrix(model.index.n_items))
@@ -50,7 +50,7 @@ def test_scores_spread_as_widely_as_weight_times_the_graphs(model: CandidateMode
     assert lowrank_spread == pytest.approx(WEIGHT * graph_spread, rel=1e-4)
 
 
-def test_candidate_scores_are_graph_plus_filter(model: CandidateModel) -> None:
+def test_candidate_scores_are_graph_plus_filter(model: CandidateStage) -> None:
     graph, lowrank = model.index.graph, model.index.lowrank
     assert graph is not None and lowrank is not None
     user = model.catalog.users.get("U0")
@@ -67,7 +67,7 @@ def test_factors_of_different_sizes_are_refused() -> None:
         LowRankFilter(np.zeros((5, 2), np.float32), np.zeros((2, 4), np.float32))
 
 
-def test_an_index_whose_filter_covers_other_items_is_refused(model: CandidateModel) -> None:
+def test_an_index_whose_filter_covers_other_items_is_refused(model: CandidateStage) -> None:
     lowrank = model.index.lowrank
     assert lowrank is not None
     short = LowRankFilter(lowrank.left[:-1], lowrank.right[:, :-1])  # one item fewer

@@ -7,11 +7,11 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from shared.ml.features import COL, FEATURE_NAMES
-from shared.ml.ranker import (
+from shared.ml.stage_two.features import COL, FEATURE_NAMES
+from shared.ml.stage_two.model import (
     CASCADE_ROWS,
     PRIOR_HEADER,
-    RankerModel,
+    RankerEnsemble,
     RankingData,
     fit_ranker,
     stage_one_prior,
@@ -34,17 +34,17 @@ def test_average_scores_the_members_mean_and_round_trips_as_text() -> None:
     rng = np.random.default_rng(0)
     train, valid = _lists(rng, 300), _lists(rng, 60)
     members = [fit_ranker(train, valid, 40, seed) for seed in (1, 2, 3)]
-    mean = RankerModel.average(members)
+    mean = RankerEnsemble.average(members)
     x = valid.x[:CASCADE_ROWS]
     expected = np.mean([m.score(x) for m in members], axis=0)
     np.testing.assert_allclose(mean.score(x), expected, rtol=1e-9)
-    again = RankerModel.from_text(mean.to_text())
+    again = RankerEnsemble.from_text(mean.to_text())
     assert len(again.boosters) == 3
     np.testing.assert_allclose(again.score(x), expected, rtol=1e-6)
     contrib = again.contributions(x)
     np.testing.assert_allclose(contrib.sum(axis=1), expected, rtol=1e-4, atol=1e-6)
     assert np.isfinite(mean.valid_ndcg)
-    single = RankerModel.from_text(members[0].to_text())  # one member: LightGBM's own format
+    single = RankerEnsemble.from_text(members[0].to_text())  # one member: LightGBM's own format
     assert (
         len(single.boosters) == 1 and members[0].to_text() == members[0].booster.model_to_string()
     )
@@ -58,13 +58,13 @@ def test_members_after_the_first_rescore_only_its_best_rows() -> None:
     first = members[0].score(x)
     top = np.argsort(-first, kind="stable")[:CASCADE_ROWS]
     rest = np.setdiff1d(np.arange(len(x)), top)
-    scores = RankerModel.average(members).score(x)
+    scores = RankerEnsemble.average(members).score(x)
     expected_top = np.mean([m.score(x[top]) for m in members], axis=0)
     np.testing.assert_allclose(scores[top], expected_top, rtol=1e-9)
     assert scores[top].min() > scores[rest].max()  # the re-scored rows come first
     order = rest[np.argsort(-scores[rest], kind="stable")]
     np.testing.assert_array_equal(order, rest[np.argsort(-first[rest], kind="stable")])
-    assert RankerModel.average(members).score(x[:0]).shape == (0,)
+    assert RankerEnsemble.average(members).score(x[:0]).shape == (0,)
 
 
 def _stage_one_lists(rng: np.random.Generator, n_lists: int) -> RankingData:
@@ -102,18 +102,18 @@ def test_trees_boost_from_the_prior_in_training_and_serving() -> None:
     prior = stage_one_prior(x, 2.0)
     raw = members[0].booster.predict(x, raw_score=True)
     np.testing.assert_allclose(members[0].score(x), raw + prior, rtol=1e-9)
-    mean = RankerModel.average(members)
+    mean = RankerEnsemble.average(members)
     expected = np.mean([m.score(x) for m in members], axis=0)
     np.testing.assert_allclose(mean.score(x), expected, rtol=1e-9)
     # Explanations still add up to the score: the prior counts for its feature.
     np.testing.assert_allclose(mean.contributions(x).sum(axis=1), expected, rtol=1e-4, atol=1e-6)
     text = mean.to_text()
     assert text.startswith(f"{PRIOR_HEADER}2.0 --#\n")
-    again = RankerModel.from_text(text)
+    again = RankerEnsemble.from_text(text)
     assert again.prior_weight == 2.0 and len(again.boosters) == 2
     np.testing.assert_allclose(again.score(x), expected, rtol=1e-6)
     # Artifacts from before priors existed (no header) load and score from zero.
-    old = RankerModel.from_text(plain.to_text())
+    old = RankerEnsemble.from_text(plain.to_text())
     assert old.prior_weight == 0.0
     np.testing.assert_allclose(old.score(x), plain.booster.predict(x, raw_score=True))
 
@@ -123,9 +123,9 @@ def test_members_with_different_priors_or_a_bad_header_are_refused() -> None:
     train, valid = _stage_one_lists(rng, 60), _stage_one_lists(rng, 20)
     one, other = fit_ranker(train, valid, 5, 1, prior_weight=1.0), fit_ranker(train, valid, 5, 1)
     with pytest.raises(ValueError, match="different stage-one priors"):
-        RankerModel.average([one, other])
+        RankerEnsemble.average([one, other])
     trees = one.booster.model_to_string()
     for bad in ("x", "nan", "inf"):
         with pytest.raises(ValueError, match="prior weight"):
-            RankerModel.from_text(f"{PRIOR_HEADER}{bad} --#\n{trees}")
-    assert isinstance(RankerModel.from_text(one.to_text()).booster, lgb.Booster)
+            RankerEnsemble.from_text(f"{PRIOR_HEADER}{bad} --#\n{trees}")
+    assert isinstance(RankerEnsemble.from_text(one.to_text()).booster, lgb.Booster)

@@ -6,8 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from shared.ml.baselines import EASE
-from shared.ml.candidates import neighbour_graph, sessions
 from shared.ml.interactions import UserItemStats, user_item_stats
+from shared.ml.stage_one.fit import neighbour_graph, sessions
 
 MINUTE = 60.0
 DAY = 86_400.0

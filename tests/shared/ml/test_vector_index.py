@@ -9,12 +9,12 @@ import pytest
 
 import tests.shared.ml.test_candidates as knn_contract
 from services.candidate.app import ann_params, load_model
-from services.trainer.pipeline import build_catalog, stage_one
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
-from shared.ml.candidates import CandidateIndex, generate_candidates
-from shared.ml.model import CandidateModel
-from shared.ml.vector_index import (
+from shared.ml.stage_one.index import CandidateIndex
+from shared.ml.stage_one.search import generate_candidates
+from shared.ml.stage_one.serving import CandidateStage
+from shared.ml.stage_one.vector_index import (
     AnnBackend,
     AnnParams,
     ExactIndex,
@@ -24,6 +24,7 @@ from shared.ml.vector_index import (
 )
 from shared.schemas import TrainParams
 from shared.settings import CommonSettings
+from shared.training.pipeline import build_catalog, stage_one
 
 HNSW = AnnParams(backend="hnsw", min_items=0)
 
@@ -162,7 +163,7 @@ def test_candidate_service_loads_models_with_the_configured_backend(
     blocks: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = knn_contract.TestKnnCandidates().make(blocks)
-    monkeypatch.setattr(CandidateModel, "from_artifacts", classmethod(lambda cls, a: model))
+    monkeypatch.setattr(CandidateStage, "from_artifacts", classmethod(lambda cls, a: model))
     monkeypatch.setenv("RECSYS_ANN_BACKEND", "hnsw")
     monkeypatch.setenv("RECSYS_ANN_MIN_ITEMS", "0")
     loaded = load_model({}, ann_params(CommonSettings()))
@@ -172,7 +173,7 @@ def test_candidate_service_loads_models_with_the_configured_backend(
 class TestHnswCandidates(knn_contract.TestKnnCandidates):
     """The k-NN candidate stage with an HNSW index meets the same contract as with exact search."""
 
-    def make(self, data: Dataset) -> CandidateModel:
+    def make(self, data: Dataset) -> CandidateStage:
         model = super().make(data)
         model.index.use_backend(HNSW)
         assert isinstance(model.index.vectors, HnswIndex)

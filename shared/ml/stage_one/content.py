@@ -7,58 +7,12 @@ interactions, so without this a product added to the catalog could never be reco
 
 from __future__ import annotations
 
-import contextlib
 import io
-from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from shared.ml.interactions import sparse_arrays, sparse_from
-
-PRICE_BANDS = 8
-# Relative weight of each block before rows are normalised: the title says most about a product,
-# its category a lot, its price band a little.
-TITLE_WEIGHT, CATEGORY_WEIGHT, PRICE_WEIGHT = 1.0, 0.6, 0.3
-
-
-def content_matrix(
-    titles: Sequence[str | None], categories: Sequence[str | None], prices: Sequence[float | None]
-) -> sp.csr_matrix:
-    """(items x features) unit rows: title TF-IDF | category one-hot | log-price band one-hot.
-    Items with no content at all keep an all-zero row and are similar to nothing."""
-    n = len(titles)
-    docs = [t or "" for t in titles]
-    blocks: list[sp.csr_matrix] = []
-    if any(d.strip() for d in docs):
-        tfidf = TfidfVectorizer(lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b")
-        # ValueError: every title was single letters or digits; the other blocks still hold.
-        with contextlib.suppress(ValueError):
-            blocks.append(sp.csr_matrix(tfidf.fit_transform(docs)) * TITLE_WEIGHT)
-    vocab = {c: i for i, c in enumerate(sorted({c for c in categories if c}))}
-    rows = [i for i, c in enumerate(categories) if c]
-    cols = [vocab[c] for c in categories if c]
-    blocks.append(
-        sp.csr_matrix(
-            (np.full(len(rows), CATEGORY_WEIGHT), (rows, cols)), shape=(n, max(len(vocab), 1))
-        )
-    )
-    known = [(i, float(p)) for i, p in enumerate(prices) if p is not None and p > 0]
-    band = np.zeros(0, dtype=np.int64)
-    if known:
-        logp = np.log([p for _, p in known])
-        edges = np.quantile(logp, np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
-        band = np.searchsorted(edges, logp)
-    blocks.append(
-        sp.csr_matrix(
-            (np.full(len(known), PRICE_WEIGHT), ([i for i, _ in known], band)),
-            shape=(n, PRICE_BANDS),
-        )
-    )
-    stacked = sp.hstack(blocks, format="csr", dtype=np.float32)
-    return sp.csr_matrix(normalize(stacked, norm="l2", axis=1))
 
 
 class ContentIndex:

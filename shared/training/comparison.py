@@ -9,13 +9,13 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from services.trainer.evaluation import Evaluation, evaluate_split
-from services.trainer.pipeline import build_catalog
-from services.trainer.report import versus_line, write_html_report
-from services.trainer.splits import Split, msr_split, temporal_split
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.schemas import TrainParams
+from shared.training.evaluation import Evaluation, evaluate_split
+from shared.training.pipeline import build_catalog
+from shared.training.report import versus_line, write_html_report
+from shared.training.splits import Split, msr_split, temporal_split
 
 METRICS = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
 # Result keys the table (or a line of their own) already shows, or too long to print.

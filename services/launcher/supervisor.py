@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from services.stack import Stack
+from services.launcher.stack import Stack
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The ranker trained on a Dask cluster: `lightgbm.dask.DaskLGBMRanker`, data-parallel.
 
-Same LightGBM parameters as local training (`shared.ml.ranker.ranker_params`), same output: a
-booster saved with `model_to_string()`, which the services load like any other version.
+Same LightGBM parameters as local training (`shared.ml.stage_two.model.ranker_params`), same
+output: a booster saved with `model_to_string()`, which the services load like any other version.
 
 - Lambdarank needs each query (one user's candidate list) whole on one machine: the lists are
   cut into partitions at group boundaries only, and each partition travels with its own group
@@ -30,17 +30,17 @@ from dask.delayed import delayed
 from distributed import Client, Future
 from lightgbm.dask import DaskLGBMRanker
 
-from services.trainer.pipeline import ranking_rows
-from shared.ml.features import CATEGORICAL, FEATURE_NAMES
-from shared.ml.model import CandidateModel
-from shared.ml.ranker import (
+from shared.ml.stage_one.serving import CandidateStage
+from shared.ml.stage_two.features import CATEGORICAL, FEATURE_NAMES
+from shared.ml.stage_two.model import (
     EARLY_STOPPING_ROUNDS,
-    RankerModel,
+    RankerEnsemble,
     RankingData,
     ranker_params,
     stage_one_prior,
 )
 from shared.schemas import TrainParams
+from shared.training.lists import ranking_rows
 
 VALID_NAME = "valid_0"  # as lgb.train names its first validation set
 NDCG_AT = 10
@@ -100,8 +100,8 @@ def fit_ranker_dask(
     scheduler: str,
     parts_per_worker: int = 1,
     prior_weight: float = 0.0,
-) -> RankerModel:
-    """`shared.ml.ranker.fit_ranker`, with the trees grown on the cluster at `scheduler`."""
+) -> RankerEnsemble:
+    """`shared.ml.stage_two.model.fit_ranker`, the trees grown on the cluster at `scheduler`."""
     # The default client while it is open: lightgbm.dask waits on its parts through it.
     with Client(scheduler) as client:  # type: ignore[no-untyped-call]
         n_workers = max(1, len(client.scheduler_info()["workers"]))
@@ -118,11 +118,11 @@ def fit_ranker_dask(
 
 
 def fit_windows_on_cluster(
-    windows: Sequence[tuple[CandidateModel, Mapping[str, dict[str, float]]]],
+    windows: Sequence[tuple[CandidateStage, Mapping[str, dict[str, float]]]],
     valid: RankingData,
     params: TrainParams,
     parts_per_worker: int = 1,
-) -> RankerModel:
+) -> RankerEnsemble:
     """The ranker fitted on training lists that are built on the workers (one partition of
     users per worker and window) and never gathered: for lists too big for one machine."""
     if params.scheduler is None:
@@ -156,7 +156,7 @@ def fit_on_cluster(
     num_boost_round: int,
     seed: int,
     prior_weight: float = 0.0,
-) -> RankerModel:
+) -> RankerEnsemble:
     """Fit on partitions already on the workers: futures of (x, y, group sizes) tuples; the
     trees boost from `stage_one_prior` of each row (computed where the rows are)."""
     if not parts or sum(i.groups for i in infos) == 0:
@@ -215,13 +215,13 @@ def select_best_iteration(
     valid: RankingData,
     patience: int = EARLY_STOPPING_ROUNDS,
     prior_weight: float = 0.0,
-) -> RankerModel:
+) -> RankerEnsemble:
     """Early stopping after the fact: keep the trees up to the best validation NDCG@10.
 
     Without validation lists (or positives in them) every tree is kept, as lgb.train does.
     """
     if not len(valid.groups) or valid.y.sum() <= 0:
-        return RankerModel(
+        return RankerEnsemble(
             lgb.Booster(model_str=booster.model_to_string()), prior_weight=prior_weight
         )
     curve = ndcg_curve(booster, valid, NDCG_AT, label_gain(booster.params), prior_weight)
@@ -229,7 +229,7 @@ def select_best_iteration(
     final = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     final.best_iteration = best
     final.best_score = {VALID_NAME: {METRIC: float(curve[best - 1])}}
-    return RankerModel(final, prior_weight=prior_weight)
+    return RankerEnsemble(final, prior_weight=prior_weight)
 
 
 def label_gain(params: Mapping[str, Any]) -> np.ndarray:
@@ -293,7 +293,7 @@ def early_stopping_iteration(curve: np.ndarray, patience: int) -> int:
 
 def ranking_rows_on_cluster(
     client: Client,
-    cm: CandidateModel,
+    cm: CandidateStage,
     labels: Mapping[str, dict[str, float]],
     n_candidates: int,
     n_parts: int,
@@ -319,7 +319,7 @@ def ranking_rows_on_cluster(
 
 
 def _rows_part(
-    cm: CandidateModel, labels: dict[str, dict[str, float]], n_candidates: int, graded: bool
+    cm: CandidateStage, labels: dict[str, dict[str, float]], n_candidates: int, graded: bool
 ) -> Part:
     rows = ranking_rows(cm, labels, n_candidates, graded)
     return rows.x.astype(np.float32), rows.y.astype(np.float32), rows.groups.astype(np.int64)

@@ -26,7 +26,7 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 log = logging.getLogger(__name__)
 
-CHILD_MODULE = "shared.ml.compile_child"
+CHILD_MODULE = "shared.ml.stage_two.compile_child"
 # Compiles in progress, so that a service shutting down can stop them (see stop_compiles).
 _running: set[subprocess.Popen[bytes]] = set()
 _stopped: set[subprocess.Popen[bytes]] = set()  # of those, the ones stop_compiles() ended

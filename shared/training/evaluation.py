@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from services.trainer.pipeline import LabelScheme, fit_two_stage
-from services.trainer.splits import Split
 from shared.ml.baselines import Recommender
+from shared.ml.catalog import Catalog
 from shared.ml.metrics import evaluate_rankings, ndcg_at_k, ndcg_curve, paired_ratio_ci, roc_auc
-from shared.ml.model import Catalog
 from shared.schemas import EvaluationSummary, TrainParams
+from shared.training.pipeline import LabelScheme, fit_two_stage
+from shared.training.splits import Split
 
 CURVE_MAX_K = 50
 BOOTSTRAP_SAMPLES = 2000

@@ -10,8 +10,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from shared.ml.compiled import Predict, compile_boosters, lightgbm_predict
-from shared.ml.features import CATEGORICAL, COL, FEATURE_NAMES
+from shared.ml.stage_two.compiled import Predict, compile_boosters, lightgbm_predict
+from shared.ml.stage_two.features import CATEGORICAL, COL, FEATURE_NAMES
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def stage_one_prior(x: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-class RankerModel:
+class RankerEnsemble:
     """One LightGBM booster, or several (different seeds) whose scores are averaged: the
     members' seed-to-seed spread is larger than most recipe changes, and the mean cuts it."""
 
@@ -100,7 +100,7 @@ class RankerModel:
         return self.boosters[0]
 
     @classmethod
-    def average(cls, members: list[RankerModel]) -> RankerModel:
+    def average(cls, members: list[RankerEnsemble]) -> RankerEnsemble:
         weights = {m.prior_weight for m in members}
         if len(weights) != 1:
             raise ValueError(f"members boost from different stage-one priors: {sorted(weights)}")
@@ -155,7 +155,7 @@ class RankerModel:
         return f"{PRIOR_HEADER}{self.prior_weight!r} --#\n{trees}"
 
     @classmethod
-    def from_text(cls, text: str) -> RankerModel:
+    def from_text(cls, text: str) -> RankerEnsemble:
         prior_weight = 0.0
         if text.startswith(PRIOR_HEADER):
             header, _, text = text.partition("\n")
@@ -208,7 +208,7 @@ def fit_ranker(
     num_boost_round: int,
     seed: int,
     prior_weight: float = 0.0,
-) -> RankerModel:
+) -> RankerEnsemble:
     """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window;
     the trees boost from `stage_one_prior` (0: from zero)."""
     params = ranker_params(seed)
@@ -238,4 +238,4 @@ def fit_ranker(
         valid_sets=valid_sets,
         callbacks=callbacks,
     )
-    return RankerModel(booster, prior_weight=prior_weight)
+    return RankerEnsemble(booster, prior_weight=prior_weight)

@@ -1,4 +1,4 @@
-"""Child process of `shared.ml.compiled`: compile FOLDER/m{i}.txt into FOLDER/m{i}.o for i < N.
+"""Child process of `shared.ml.stage_two.compiled`: compile FOLDER/m{i}.txt to FOLDER/m{i}.o, i < N.
 
 Its own module, importing nothing heavy before it lowers its priority: a version serves with
 LightGBM until this is done, so compiling a few seconds later costs less than taking CPU from

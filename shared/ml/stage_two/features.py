@@ -7,6 +7,7 @@ user and a candidate list into the feature matrix. Neither touches pandas on the
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -283,3 +284,11 @@ def _stored_pair_features(
         out[hit, COL["user_item_count"]] = store.ui_count[sl][pos[hit]]
         out[hit, COL["user_item_days_since"]] = (store.as_of - store.ui_last_ts[sl][pos[hit]]) / DAY
     return out
+
+
+def user_age(store: FeatureStore, user: int) -> float | None:
+    """The age of user position `user` (-1: unknown user), None where the data has none."""
+    if user < 0:
+        return None
+    age = float(store.user_age[user])
+    return None if math.isnan(age) else age

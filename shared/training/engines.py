@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from shared.ml.ranker import RankerModel, RankingData, fit_ranker
+from shared.ml.stage_two.model import RankerEnsemble, RankingData, fit_ranker
 from shared.schemas import TrainParams, TrainRequest
 
 # (train lists, validation lists, num_boost_round, seed) -> a fitted ranker
-FitRanker = Callable[[RankingData, RankingData, int, int], RankerModel]
+FitRanker = Callable[[RankingData, RankingData, int, int], RankerEnsemble]
 
 
 class EngineError(ValueError):
@@ -30,13 +30,15 @@ def ranker_fit(params: TrainParams) -> FitRanker:
     if scheduler is None:
         raise EngineError("engine 'dask' needs a scheduler address (tcp://host:8786)")
     try:
-        from services.trainer.dask_engine import fit_ranker_dask
+        from shared.training.dask_engine import fit_ranker_dask
     except ImportError as exc:  # the `dask` extra is not installed
         raise EngineError(
             f"engine 'dask' needs dask[distributed]: pip install 'recsys[dask]' ({exc})"
         ) from exc
 
-    def fit(train: RankingData, valid: RankingData, num_boost_round: int, seed: int) -> RankerModel:
+    def fit(
+        train: RankingData, valid: RankingData, num_boost_round: int, seed: int
+    ) -> RankerEnsemble:
         return fit_ranker_dask(
             train, valid, num_boost_round, seed, scheduler=scheduler, prior_weight=prior_weight
         )

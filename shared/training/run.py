@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.trainer.evaluation import evaluate_split
-from services.trainer.pipeline import (
+from shared.datasets.base import Dataset
+from shared.ml.baselines import EASE, Popularity, Recommender
+from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX, RANKER
+from shared.schemas import EvaluationSummary, TrainParams
+from shared.training.evaluation import evaluate_split
+from shared.training.pipeline import (
     LabelScheme,
     ProgressFn,
     build_catalog,
     fit_two_stage,
     no_progress,
 )
-from services.trainer.splits import msr_split, temporal_split
-from shared.datasets.base import Dataset
-from shared.ml.baselines import EASE, Popularity, Recommender
-from shared.ml.model import CATALOG, CONTENT, FEATURES, INDEX, RANKER
-from shared.schemas import EvaluationSummary, TrainParams
+from shared.training.splits import msr_split, temporal_split
 
 
 @dataclass(frozen=True)

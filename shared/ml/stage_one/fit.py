@@ -1,0 +1,181 @@
+"""Fitting stage one: item embeddings, EASE neighbour graph, low-rank filter, content vectors.
+
+Training code only: the candidate service never imports it (it loads `index.CandidateIndex`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from shared.ml.baselines import EASE, binarize
+from shared.ml.interactions import UserItemStats
+from shared.ml.stage_one.index import LowRankFilter
+
+
+def truncated_svd(m: sp.spmatrix, rank: int, seed: int) -> TruncatedSVD:
+    """The top `rank` singular directions of `m` (fewer if `m` has fewer), randomized solver."""
+    k = max(1, min(rank, min(m.shape) - 1))
+    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=7)
+    svd.fit(m)
+    return svd
+
+
+def item_embeddings(stats: UserItemStats, n_items: int, dim: int, seed: int) -> np.ndarray:
+    """L2-normalised item vectors from a truncated SVD of the user x item matrix.
+
+    Rows are scaled by 1/sqrt(activity) so heavy users do not define the space alone; cosine between
+    the resulting vectors approximates item-item co-occurrence similarity.
+    """
+    m = stats.matrix(n_items, "strength").astype(np.float64)
+    m.data = np.log1p(m.data)
+    activity = np.asarray(m.getnnz(axis=1), dtype=np.float64)
+    m = m.multiply(1.0 / np.sqrt(np.maximum(activity, 1.0))[:, None]).tocsr()
+    svd = truncated_svd(m, dim, seed)
+    vectors: np.ndarray = (svd.components_.T * svd.singular_values_).astype(np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)  # items nobody took stay all-zero
+    return unit
+
+
+def neighbour_graph(
+    stats: UserItemStats,
+    n_items: int,
+    l2: float,
+    top: int,
+    session_minutes: float = 0.0,
+    session_weight: float = 2.0,
+    label_groups: Sequence[np.ndarray] = (),
+    label_weight: float = 0.0,
+) -> sp.csr_matrix:
+    """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
+
+    Cosine in a low-rank embedding space blurs what exactly co-occurs; EASE's full-rank weights
+    keep it, and pruned to the strongest neighbours per item they stay a k-NN lookup table.
+    With `session_minutes`, two items one user took in one session (no gap longer than that)
+    count `session_weight` more than two they took months apart; l2 grows with the Gram matrix
+    (x (1 + w/2)). Each of `label_groups` (items sharing a category or tag, `item_label_groups`)
+    counts as `label_weight` more users who took all of its items.
+    """
+    extra = None
+    if session_minutes > 0 and session_weight > 0:
+        # Each session counts as one more (pseudo-)user: X^T X + w Z^T Z is the Gram matrix of
+        # X with the session rows Z appended, so it stays positive definite with l2 added.
+        z = sessions(stats, n_items, session_minutes * 60.0)
+        extra = (z.T @ z).tocsr() * session_weight
+        l2 *= 1.0 + session_weight / 2.0
+    ease = EASE(l2=l2)
+    ease.fit(stats.matrix(n_items), extra, label_groups, label_weight)
+    b = ease.item_weights
+    keep = min(top, n_items - 1)
+    idx = (
+        np.argpartition(-b, keep - 1, axis=1)[:, :keep] if keep > 0 else np.empty((n_items, 0), int)
+    )
+    rows = np.repeat(np.arange(n_items), idx.shape[1])
+    vals = np.take_along_axis(b, idx, axis=1).ravel()
+    graph = sp.csr_matrix((vals, (rows, idx.ravel())), shape=(n_items, n_items), dtype=np.float32)
+    graph.eliminate_zeros()
+    return graph
+
+
+def sessions(stats: UserItemStats, n_items: int, gap: float) -> sp.csr_matrix:
+    """Sessions x items, 0/1: each user's items in time order (by their last times), a new
+    session wherever more than `gap` seconds pass between two of them."""
+    users = np.repeat(np.arange(stats.n_users), np.diff(stats.indptr))
+    ts = stats.last_ts.astype(np.float64)
+    order = np.lexsort((ts, users))
+    users, ts, items = users[order], ts[order], stats.indices[order]
+    starts = np.ones(len(users), dtype=bool)
+    starts[1:] = (users[1:] != users[:-1]) | (np.diff(ts) > gap)
+    session = np.cumsum(starts) - 1
+    shape = (int(starts.sum()), n_items)
+    return sp.csr_matrix((np.ones(len(items)), (session, items)), shape=shape)
+
+
+def lowrank_filter(
+    stats: UserItemStats, graph: sp.csr_matrix, rank: int, weight: float, seed: int
+) -> LowRankFilter:
+    """An ideal low-pass filter (GF-CF, Shen et al. 2021) to add to the neighbour graph's scores.
+
+    The top `rank` right singular vectors V of the binary user x item matrix normalised by
+    1/sqrt(user and item degrees) give item -> item weights D^-1/2 V V^T D^1/2: what a user's
+    items share with the catalog's main directions of taste, which a graph pruned to a few
+    neighbours per item cannot hold. Scaled so its scores spread `weight` times as widely as the
+    graph's over the users' histories (MovieLens validation: docs/benchmarks.md).
+    """
+    n_items = graph.shape[0]
+    x = binarize(stats.matrix(n_items))
+    item_deg = np.maximum(np.asarray(x.sum(axis=0)).ravel(), 1.0)
+    user_deg = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1.0)
+    norm = sp.diags(1.0 / np.sqrt(user_deg)) @ x @ sp.diags(1.0 / np.sqrt(item_deg))
+    v = truncated_svd(norm, rank, seed).components_.T  # items x rank
+    left, right = v / np.sqrt(item_deg)[:, None], v.T * np.sqrt(item_deg)[None, :]
+    # Spread of both scores over (a sample of) the users' rows and every item, from sums: the
+    # dense scores of 2000 users x 20k items would take 320 MB.
+    sample = x[np.random.default_rng(seed).permutation(x.shape[0])[:2000]]
+    cells = sample.shape[0] * n_items
+    by_graph = (sample @ graph).tocsr()
+    graph_spread = _spread(by_graph.sum(), np.square(by_graph.data).sum(), cells)
+    proj = np.asarray(sample @ left)  # users x k; the scores are proj @ right
+    total = proj.sum(axis=0) @ right.sum(axis=1)
+    squares = np.sum((proj.T @ proj) * (right @ right.T))  # sum of squared entries of proj @ right
+    lowrank_spread = _spread(total, squares, cells)
+    scale = weight * graph_spread / lowrank_spread if lowrank_spread > 0 else 0.0
+    return LowRankFilter((left * scale).astype(np.float32), right.astype(np.float32))
+
+
+def _spread(total: float, squares: float, cells: int) -> float:
+    """Standard deviation of `cells` values from their sum and their sum of squares."""
+    mean = float(total) / cells
+    return float(np.sqrt(max(float(squares) / cells - mean * mean, 0.0)))
+
+
+PRICE_BANDS = 8
+
+
+# Relative weight of each block before rows are normalised: the title says most about a product,
+# its category a lot, its price band a little.
+TITLE_WEIGHT, CATEGORY_WEIGHT, PRICE_WEIGHT = 1.0, 0.6, 0.3
+
+
+def content_matrix(
+    titles: Sequence[str | None], categories: Sequence[str | None], prices: Sequence[float | None]
+) -> sp.csr_matrix:
+    """(items x features) unit rows: title TF-IDF | category one-hot | log-price band one-hot.
+    Items with no content at all keep an all-zero row and are similar to nothing."""
+    n = len(titles)
+    docs = [t or "" for t in titles]
+    blocks: list[sp.csr_matrix] = []
+    if any(d.strip() for d in docs):
+        tfidf = TfidfVectorizer(lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b")
+        # ValueError: every title was single letters or digits; the other blocks still hold.
+        with contextlib.suppress(ValueError):
+            blocks.append(sp.csr_matrix(tfidf.fit_transform(docs)) * TITLE_WEIGHT)
+    vocab = {c: i for i, c in enumerate(sorted({c for c in categories if c}))}
+    rows = [i for i, c in enumerate(categories) if c]
+    cols = [vocab[c] for c in categories if c]
+    blocks.append(
+        sp.csr_matrix(
+            (np.full(len(rows), CATEGORY_WEIGHT), (rows, cols)), shape=(n, max(len(vocab), 1))
+        )
+    )
+    known = [(i, float(p)) for i, p in enumerate(prices) if p is not None and p > 0]
+    band = np.zeros(0, dtype=np.int64)
+    if known:
+        logp = np.log([p for _, p in known])
+        edges = np.quantile(logp, np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
+        band = np.searchsorted(edges, logp)
+    blocks.append(
+        sp.csr_matrix(
+            (np.full(len(known), PRICE_WEIGHT), ([i for i, _ in known], band)),
+            shape=(n, PRICE_BANDS),
+        )
+    )
+    stacked = sp.hstack(blocks, format="csr", dtype=np.float32)
+    return sp.csr_matrix(normalize(stacked, norm="l2", axis=1))

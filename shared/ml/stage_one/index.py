@@ -1,0 +1,156 @@
+"""Stage one's artifact: item embeddings, learned neighbour graph, low-rank filter, popularity.
+
+Loaded by the candidate service; fitted by `shared.ml.stage_one.fit`.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from shared.ml.interactions import sparse_arrays, sparse_from
+from shared.ml.stage_one.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
+
+# Catalogs up to TABLE_MAX_ITEMS keep each item's TABLE_WIDTH nearest neighbours in a table
+# (20k items: 20 MB); bigger ones search per request (exact or HNSW).
+TABLE_MAX_ITEMS = 20_000
+
+
+TABLE_WIDTH = 128
+
+
+class CandidateIndex:
+    """Cosine k-NN over item embeddings; popularity serves cold users and top-ups.
+
+    Vectors are unit length; `similar` searches them through a `VectorIndex`: exact (one matrix
+    product and a partial sort) unless `use_backend` installs HNSW for a big catalog.
+    """
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        popularity: np.ndarray,
+        graph: sp.csr_matrix | None = None,
+        lowrank: LowRankFilter | None = None,
+    ) -> None:
+        self.embeddings = embeddings.astype(np.float32)
+        self.popularity = popularity.astype(np.float32)
+        # Optional learned item -> item neighbour weights (top-M per item): see `neighbour_graph`.
+        self.graph = graph
+        # Optional dense low-rank item -> item weights added to the graph's: see `lowrank_filter`.
+        self.lowrank = lowrank if graph is not None else None
+        n = len(self.embeddings)
+        sizes = {
+            "graph": n if graph is None else graph.shape[0],
+            "low-rank filter": n if self.lowrank is None else self.lowrank.left.shape[0],
+        }
+        for name, size in sizes.items():
+            if size != n:  # refused when a version loads, not when a request meets it
+                raise ValueError(f"the {name} covers {size} items, the catalog {n}")
+        self._popular_order = np.argsort(-self.popularity, kind="stable")
+        self.vectors: VectorIndex = ExactIndex(self.embeddings)
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
+
+    def use_backend(self, params: AnnParams | None) -> None:
+        """Search through the backend `params` choose (exact below `params.min_items` items).
+
+        Called once at model load, before the index serves. An HNSW graph is built here from the
+        embeddings, never stored: the artifact stays the plain embeddings (one format, checked by
+        sha256, readable without hnswlib), at the cost of the build time in docs/benchmarks.md.
+        """
+        self.vectors = build_vector_index(self.embeddings, params)
+        self._table = None
+        if self._table_fits():
+            self.neighbour_table()  # now, not in the first request
+
+    @property
+    def n_items(self) -> int:
+        return len(self.embeddings)
+
+    def similar(self, seeds: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(neighbour positions, cosine similarities), each (len(seeds), min(n, n_items))."""
+        if n <= TABLE_WIDTH and self._table_fits():
+            ids, sims = self.neighbour_table()
+            return ids[seeds, :n], sims[seeds, :n]
+        return self.vectors.search(self.embeddings[seeds], n)
+
+    def _table_fits(self) -> bool:
+        return isinstance(self.vectors, ExactIndex) and self.n_items <= TABLE_MAX_ITEMS
+
+    def neighbour_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's TABLE_WIDTH nearest items, computed once: seeds are catalog items, so a
+        request (or each of the trainer's thousands of lists) looks its seeds up instead of
+        multiplying them against the whole catalog again."""
+        if self._table is None:
+            parts = [
+                self.vectors.search(self.embeddings[i : i + 2048], TABLE_WIDTH)
+                for i in range(0, self.n_items, 2048)
+            ]
+            self._table = (
+                np.vstack([ids for ids, _ in parts]),
+                np.vstack([sims for _, sims in parts]),
+            )
+        return self._table
+
+    def popular(self, n: int, exclude: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The n most popular items outside `exclude` (and inside the `allowed` mask, if any)."""
+        order: np.ndarray = self._popular_order
+        mask = ~member_mask(exclude, self.n_items)[order]
+        if allowed is not None:
+            mask &= allowed[order]
+        picked: np.ndarray = order[mask][:n]
+        return picked
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        g = self.graph if self.graph is not None else sp.csr_matrix((0, 0), dtype=np.float32)
+        graph = sparse_arrays(g, "graph_")
+        lowrank: dict[str, Any] = {}
+        if self.lowrank is not None:
+            lowrank = {"lowrank_left": self.lowrank.left, "lowrank_right": self.lowrank.right}
+        np.savez(buf, embeddings=self.embeddings, popularity=self.popularity, **graph, **lowrank)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CandidateIndex:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            graph = sparse_from(npz, "graph_")
+            lowrank = None
+            if "lowrank_left" in npz.files:
+                lowrank = LowRankFilter(npz["lowrank_left"], npz["lowrank_right"])
+            return cls(
+                npz["embeddings"], npz["popularity"], graph if graph.shape[0] else None, lowrank
+            )
+
+
+@dataclass(frozen=True)
+class LowRankFilter:
+    """Item -> item weights left @ right (items x rank, rank x items), kept as the two factors:
+    a user's score is (their items' rows of left, summed) @ right, rank x items per request."""
+
+    left: np.ndarray
+    right: np.ndarray
+
+    def __post_init__(self) -> None:
+        n, rank = self.left.shape
+        if self.right.shape != (rank, n):
+            raise ValueError(f"low-rank factors {self.left.shape} and {self.right.shape} differ")
+
+    def scores(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        # float32 like the factors: a float64 copy of `right` would cost more than the product
+        summed = np.asarray(weights, dtype=np.float32) @ self.left[items]
+        out: np.ndarray = (summed @ self.right).astype(np.float64)
+        return out
+
+
+# Serving-path helpers on a CSR matrix's own arrays: scipy's fancy row indexing builds
+# intermediate matrices on every call, which was a third of the candidate stage's time.
+def member_mask(items: np.ndarray, n: int) -> np.ndarray:
+    """A boolean mask over n items, True at `items` (np.isin sorts: many times slower here)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[items] = True
+    return mask

@@ -1,0 +1,127 @@
+"""The ranking stage as the ranker service runs it: a version's features and ranker ensemble,
+ordering stage one's `CandidateListPayload` (or its payload) for a user.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.ml.catalog import Catalog
+from shared.ml.stage_one.candidate_list import COLD_START, CandidateList
+from shared.ml.stage_two.features import (
+    FEATURE_NAMES,
+    FeatureStore,
+    LiveItems,
+    pair_features,
+    user_age,
+)
+from shared.ml.stage_two.model import RankerEnsemble
+from shared.ml.version_artifacts import CATALOG, FEATURES, RANKER
+from shared.schemas import CandidateListPayload, Explanation, LiveHistory, RecommendedItem
+
+
+class RankingStage:
+    def __init__(self, catalog: Catalog, store: FeatureStore, ranker: RankerEnsemble) -> None:
+        self.catalog, self.store, self.ranker = catalog, store, ranker
+
+    @classmethod
+    def from_artifacts(cls, a: dict[str, bytes]) -> RankingStage:
+        return cls(
+            Catalog.from_bytes(a[CATALOG]),
+            FeatureStore.from_bytes(a[FEATURES]),
+            RankerEnsemble.from_text(a[RANKER].decode()),
+        )
+
+    def _live_items(self, live: LiveHistory | None) -> LiveItems | None:
+        if live is None:
+            return None
+        return LiveItems(
+            self.catalog.items.positions(live.products),
+            np.asarray(live.counts, dtype=np.float64),
+            np.asarray(live.last_ts, dtype=np.float64),
+        )
+
+    def score_positions(
+        self, user: int, items: np.ndarray, cand_scores: np.ndarray, cand_similarity: np.ndarray
+    ) -> np.ndarray:
+        return self.ranker.score(
+            pair_features(self.store, user, items, cand_scores, cand_similarity)
+        )
+
+    def rank(
+        self,
+        user_id: str,
+        candidates: CandidateList | CandidateListPayload,
+        k: int,
+        explain: bool = False,
+        fresh_slots: int = 0,
+        live: LiveHistory | None = None,
+    ) -> list[RecommendedItem]:
+        """The k best candidates by the ranker's score. Up to `fresh_slots` of them are kept
+        for cold-start candidates: the ranker learned from items with a history and scores a
+        product nobody took yet low, so without a reserved place it would never be seen.
+        `live`: what the user took since training, counted as history in their features."""
+        user = self.catalog.users.get(user_id)
+        positions = self.catalog.items.positions(candidates.products)
+        rows = np.flatnonzero(positions >= 0)  # products this version never saw are dropped
+        if not len(rows):
+            return []
+        items = positions[rows]
+        x = pair_features(
+            self.store,
+            user,
+            items,
+            np.asarray(candidates.scores, np.float32)[rows],
+            np.asarray(candidates.similarity, np.float32)[rows],
+            self._live_items(live),
+        )
+        scores = self.ranker.score(x)
+        reasons = candidates.reasons
+        order = reserve_slots(
+            np.argsort(-scores, kind="stable"),
+            np.array([reasons[r] == COLD_START for r in rows.tolist()], dtype=bool),
+            k,
+            fresh_slots,
+        )
+        explanations: dict[int, Explanation] = {}
+        if explain:
+            contrib = self.ranker.contributions(x[order])
+            for at, j in enumerate(order.tolist()):
+                reason = reasons[rows[j]]
+                explanations[j] = Explanation(
+                    seed=reason.split(":", 1)[1] if reason.startswith("similar_to:") else None,
+                    contributions=dict(zip(FEATURE_NAMES, contrib[at, :-1].tolist(), strict=True)),
+                    bias=float(contrib[at, -1]),
+                )
+        age = user_age(self.store, user)
+        cat, products = self.catalog, candidates.products
+        return [
+            RecommendedItem(
+                product=products[r],
+                score=float(scores[j]),
+                price=cat.prices[i],
+                age=age,
+                title=cat.titles[i],
+                category=cat.categories[i],
+                reason=reasons[r],
+                explanation=explanations.get(j),
+            )
+            for j, r, i in zip(
+                order.tolist(), rows[order].tolist(), items[order].tolist(), strict=True
+            )
+        ]
+
+
+def reserve_slots(order: np.ndarray, fresh: np.ndarray, k: int, slots: int) -> np.ndarray:
+    """The first k of `order`, with the best `slots` fresh entries guaranteed a place (they take
+    the places of the lowest-scored others); the result stays in `order`'s order."""
+    top = order[:k]
+    wanted = min(slots, k, int(fresh.sum())) - int(fresh[top].sum())
+    if wanted <= 0:
+        return top
+    extra = order[k:][fresh[order[k:]]][:wanted]
+    others = top[~fresh[top]]
+    keep = np.concatenate([top[fresh[top]], others[: len(others) - wanted], extra])
+    rank_of = np.empty(len(order), dtype=np.int64)
+    rank_of[order] = np.arange(len(order))
+    return keep[np.argsort(rank_of[keep], kind="stable")]
