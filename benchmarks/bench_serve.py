@@ -39,8 +39,8 @@ from rich.table import Table
 from benchmarks.loadgen import LoadConfig, degraded_counts, run_load
 from services.launcher.stack import Stack, StackSettings
 from shared.redis_conn import free_port, start_redis_server
-from shared.schemas import TrainParams
 from shared.stats import ranker_members
+from shared.training.params import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("var/bench/bench_serve.json")

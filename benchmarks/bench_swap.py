@@ -44,7 +44,8 @@ from services.launcher.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
 from shared.redis_conn import free_port, start_redis_server
 from shared.registry import ModelRegistry
-from shared.schemas import TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
+from shared.training.params import TrainParams
 
 if TYPE_CHECKING:
     from shared.training.run import TrainOutput

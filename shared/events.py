@@ -8,7 +8,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from shared.schemas import Event, EventIn, LiveHistory
+from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.settings import CommonSettings
 
 

@@ -20,7 +20,7 @@ import redis
 
 from shared.artifacts import ArtifactStore, CorruptArtifactError, make_store, sha256_hex
 from shared.redis_conn import sync_client
-from shared.schemas import ArtifactInfo, EvaluationSummary, ModelManifest, ModelPublished
+from shared.schemas.models import ArtifactInfo, EvaluationSummary, ModelManifest, ModelPublished
 from shared.settings import CommonSettings
 
 # Move `current` forward only: a slow job finishing after a newer one must not roll serving back.

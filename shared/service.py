@@ -19,7 +19,7 @@ from shared.observability import instrument, setup_logging
 from shared.redis_conn import mask_url
 from shared.registry import ModelRegistry
 from shared.runtime import freeze_startup_heap
-from shared.schemas import Health
+from shared.schemas.serving import Health
 from shared.settings import CommonSettings
 
 T = TypeVar("T")

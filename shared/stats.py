@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.schemas import ServiceStats
+from shared.schemas.serving import ServiceStats
 
 # What each service is for: the route its latency and request rate are measured on (health
 # checks and scrapes would otherwise dilute them).

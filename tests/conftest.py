@@ -22,7 +22,7 @@ from services.launcher.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
 from shared.redis_conn import free_port, start_redis_server
 from shared.registry import ModelRegistry
-from shared.schemas import TrainJobStatus
+from shared.schemas.training import TrainJobStatus
 from shared.settings import get_common_settings
 
 ROOT = Path(__file__).resolve().parents[1]

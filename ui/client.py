@@ -15,17 +15,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from shared.schemas import (
+from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
+from shared.schemas.serving import EventAccepted, EventIn, EventType, RecommendedItem, StatsResponse
+from shared.schemas.training import (
     DatasetName,
-    EventAccepted,
-    EventIn,
-    EventType,
     JobAccepted,
-    ModelActivated,
-    ModelDetail,
-    ModelsResponse,
-    RecommendedItem,
-    StatsResponse,
     TrainJobsResponse,
     TrainJobStatus,
     TrainRequest,

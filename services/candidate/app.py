@@ -19,7 +19,7 @@ from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.ml.stage_one.vector_index import AnnParams
 from shared.ml.version_artifacts import CANDIDATE_ARTIFACTS
 from shared.redis_conn import async_client
-from shared.schemas import (
+from shared.schemas.serving import (
     CandidateRequest,
     CandidateResponse,
     ErrorBody,

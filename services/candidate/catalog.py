@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.ml.stage_one.serving import CandidateStage
-from shared.schemas import CatalogItem, RecommendedItem
+from shared.schemas.serving import CatalogItem, RecommendedItem
 
 
 def popular_items(model: CandidateStage, n: int) -> list[RecommendedItem]:

@@ -32,7 +32,7 @@ from shared.observability import (
 from shared.redis_conn import async_client, mask_url, sync_client
 from shared.registry import ModelRegistry
 from shared.runtime import freeze_startup_heap
-from shared.schemas import ErrorBody, Health
+from shared.schemas.serving import ErrorBody, Health
 from shared.settings import get_common_settings
 
 log = logging.getLogger(__name__)

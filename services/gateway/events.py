@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from shared.events import EventStore
-from shared.schemas import EventAccepted, EventIn
+from shared.schemas.serving import EventAccepted, EventIn
 
 log = logging.getLogger(__name__)
 router = APIRouter()

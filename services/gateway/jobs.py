@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.security import AdminDep, ConfinedTrainRequest
 from services.trainer.celery_app import TRAIN_TASK, celery_app
-from shared.schemas import (
+from shared.schemas.training import (
     JobAccepted,
     TrainJobRecord,
     TrainJobsResponse,

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.gateway.security import AdminDep
 from services.gateway.settings import RegistryDep
 from shared.registry import ModelRegistry, UnknownVersionError
-from shared.schemas import ModelActivated, ModelDetail, ModelsResponse, ModelSummary
+from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse, ModelSummary
 
 router = APIRouter()
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from services.gateway.downstream import Stage, StageError
-from shared.schemas import ItemFilters, PopularResponse, RecommendedItem
+from shared.schemas.serving import ItemFilters, PopularResponse, RecommendedItem
 
 log = logging.getLogger(__name__)
 MIN_GAP_SECONDS = 0.5

@@ -30,7 +30,7 @@ from services.gateway.settings import (
     StagesDep,
 )
 from shared.observability import DEGRADED
-from shared.schemas import (
+from shared.schemas.serving import (
     CandidateResponse,
     CatalogItem,
     ErrorBody,

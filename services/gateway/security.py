@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader
 
 from services.gateway.settings import SettingsDep
 from shared.datasets.loader import DatasetError, check_confined
-from shared.schemas import TrainRequest
+from shared.schemas.training import TrainRequest
 from shared.settings import get_common_settings
 
 API_KEY_HEADER = "X-API-Key"

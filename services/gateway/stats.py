@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from services.gateway.settings import HttpDep, RegistryDep, SettingsDep
 from shared.registry import ModelRegistry
-from shared.schemas import ServiceStats, StatsResponse
+from shared.schemas.serving import ServiceStats, StatsResponse
 from shared.stats import service_stats, unreachable
 
 log = logging.getLogger(__name__)

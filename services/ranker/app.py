@@ -15,7 +15,7 @@ from shared.ml.stage_two.serving import RankingStage
 from shared.ml.version_artifacts import RANKER_ARTIFACTS
 from shared.model_holder import Loaded
 from shared.observability import RANKER_MEMBERS, RANKER_NATIVE_MEMBERS
-from shared.schemas import RankRequest, RankResponse
+from shared.schemas.serving import RankRequest, RankResponse
 from shared.service import body_schema, create_model_service, json_body
 from shared.settings import get_common_settings
 

@@ -17,7 +17,8 @@ from rich.progress import Progress
 
 from services.trainer.cli_models import app as models_app
 from services.trainer.console import console
-from shared.schemas import CsvOptions, DatasetName, TrainJobStatus, TrainParams, TrainRequest
+from shared.schemas.training import CsvOptions, DatasetName, TrainJobStatus, TrainRequest
+from shared.training.params import TrainParams
 
 app = typer.Typer(help="Two-stage product recommender.", no_args_is_help=True, add_completion=False)
 app.add_typer(models_app, name="models")

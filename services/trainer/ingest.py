@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import redis
 
 from shared.datasets.base import Dataset
-from shared.schemas import Event
+from shared.schemas.serving import Event
 
 GROUP = "trainer"
 COLUMNS = ["id", "user", "product", "type", "ts"]

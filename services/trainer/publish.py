@@ -10,7 +10,7 @@ from services.trainer.ingest import events_dir, load_events, with_events
 from services.trainer.settings import TrainerSettings
 from shared.datasets.loader import load_with_report
 from shared.registry import ModelRegistry
-from shared.schemas import TrainRequest, TrainResult
+from shared.schemas.training import TrainRequest, TrainResult
 from shared.settings import get_common_settings
 from shared.training.engines import resolve_engine
 from shared.training.pipeline import ProgressFn

@@ -15,7 +15,7 @@ from services.trainer.settings import get_settings
 from shared.observability import TRAINING_SECONDS
 from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
-from shared.schemas import TrainProgress, TrainRequest
+from shared.schemas.training import TrainProgress, TrainRequest
 from shared.settings import get_common_settings
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 from shared.datasets import csv_interactions, movielens, synthetic, uci_retail
 from shared.datasets.base import Dataset
 from shared.datasets.report import DatasetError, LoadReport
-from shared.schemas import ID_PATTERN, PRODUCT_ID_PATTERN, CsvOptions, TrainRequest
+from shared.schemas.base import ID_PATTERN, PRODUCT_ID_PATTERN
+from shared.schemas.training import CsvOptions, TrainRequest
 
 __all__ = [
     "DatasetError",
@@ -55,7 +56,7 @@ def load_with_report(
 
 
 def keep_api_ids(data: Dataset, report: LoadReport) -> Dataset:
-    """Interactions whose user and product ids fit the API's id patterns (shared/schemas.py)."""
+    """Interactions whose user and product ids fit the API's id patterns (shared.schemas.base)."""
     ints = data.interactions
     users_ok = _fits(ints["user_id"], ID_PATTERN)
     products_ok = _fits(ints["product_id"], PRODUCT_ID_PATTERN)

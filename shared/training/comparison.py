@@ -11,8 +11,8 @@ from rich.table import Table
 
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
-from shared.schemas import TrainParams
 from shared.training.evaluation import Evaluation, evaluate_split
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog
 from shared.training.report import versus_line, write_html_report
 from shared.training.splits import Split, msr_split, temporal_split

@@ -39,8 +39,8 @@ from shared.ml.stage_two.model import (
     ranker_params,
     stage_one_prior,
 )
-from shared.schemas import TrainParams
 from shared.training.lists import ranking_rows
+from shared.training.params import TrainParams
 
 VALID_NAME = "valid_0"  # as lgb.train names its first validation set
 NDCG_AT = 10

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from functools import partial
 
 from shared.ml.stage_two.model import RankerEnsemble, RankingData, fit_ranker
-from shared.schemas import TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
+from shared.training.params import TrainParams
 
 # (train lists, validation lists, num_boost_round, seed) -> a fitted ranker
 FitRanker = Callable[[RankingData, RankingData, int, int], RankerEnsemble]

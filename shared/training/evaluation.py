@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from shared.ml.baselines import Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.metrics import evaluate_rankings, ndcg_at_k, ndcg_curve, paired_ratio_ci, roc_auc
-from shared.schemas import EvaluationSummary, TrainParams
+from shared.schemas.models import EvaluationSummary
+from shared.training.params import TrainParams
 from shared.training.pipeline import LabelScheme, fit_two_stage
 from shared.training.splits import Split
 

@@ -25,9 +25,9 @@ from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.features import build_feature_store
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.ml.stage_two.serving import RankingStage
-from shared.schemas import TrainParams
 from shared.training.engines import ranker_fit
 from shared.training.lists import LabelWindow, random_windows, ranking_rows, temporal_windows
+from shared.training.params import TrainParams
 
 ProgressFn = Callable[[str, float], None]
 # How ranker labels are carved out of training data: later time windows, or random held-out items.

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from shared.datasets.base import Dataset
 from shared.ml.baselines import EASE, Popularity, Recommender
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX, RANKER
-from shared.schemas import EvaluationSummary, TrainParams
+from shared.schemas.models import EvaluationSummary
 from shared.training.evaluation import evaluate_split
+from shared.training.params import TrainParams
 from shared.training.pipeline import (
     LabelScheme,
     ProgressFn,

@@ -9,7 +9,7 @@ import uuid
 
 from shared.events import EventStore, live_history
 from shared.redis_conn import async_client
-from shared.schemas import Event, EventIn, EventType
+from shared.schemas.serving import Event, EventIn, EventType
 from shared.settings import CommonSettings
 
 DAY = 86_400

@@ -24,7 +24,7 @@ from shared.redis_conn import (
     sync_client,
 )
 from shared.registry import ModelRegistry
-from shared.schemas import EventIn
+from shared.schemas.serving import EventIn
 from shared.settings import CommonSettings
 
 PASSWORD = 'p@ss:w/rd "with" spaces'

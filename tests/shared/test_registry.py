@@ -9,7 +9,7 @@ import redis
 
 from shared.artifacts import CorruptArtifactError, FileArtifactStore, sha256_hex
 from shared.registry import ModelRegistry, UnknownVersionError
-from shared.schemas import ModelPublished
+from shared.schemas.models import ModelPublished
 
 
 def _publish(registry: ModelRegistry, payload: bytes = b"model", **kw: object) -> int:

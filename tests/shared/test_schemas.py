@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.schemas import DATASET_PARAMS, TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
+from shared.training.params import DATASET_PARAMS, TrainParams
 
 MOVIELENS = DATASET_PARAMS["movielens-100k"]
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 def _header(metrics: dict[str, float]) -> AppTest:
     def script(metrics: dict[str, float]) -> None:
-        from shared.schemas import ModelsResponse
+        from shared.schemas.models import ModelsResponse
         from ui.views.header import render_header
 
         version = {"version": 2, "created_at": "2024-05-03T10:00:00Z", "dataset": "x"}

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from shared.schemas import DATASET_PARAMS, TrainJobRecord
+from shared.schemas.training import TrainJobRecord
+from shared.training.params import DATASET_PARAMS
 from tests.conftest import SMALL_TRAIN, wait_for_version
 from tests.ui.conftest import FakeGateway, Reply, fake_gateway, reply
 from ui.views.training import DATASET_KEY, DONE_TEXT, START_KEY, history_row

@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from shared.schemas import EvaluationSummary, ModelDetail
+from shared.schemas.models import EvaluationSummary, ModelDetail
 from ui.client import GatewayClient
 
 VERSION_KEY = "evaluation_version"

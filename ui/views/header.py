@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from shared.schemas import ModelsResponse
+from shared.schemas.models import ModelsResponse
 
 # Held-out metrics worth a glance, for the two-stage model against a baseline fitted with it.
 HEADLINE = [("NDCG@10", "ndcg@10"), ("Recall@10", "recall@10"), ("Precision@10", "precision@10")]

@@ -16,7 +16,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from shared.schemas import ServiceStats, StatsResponse
+from shared.schemas.serving import ServiceStats, StatsResponse
 from shared.stats import Window, window
 from ui.client import GatewayClient, GatewayError, GatewayUnavailable
 from ui.settings import UISettings

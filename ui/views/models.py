@@ -7,7 +7,7 @@ from typing import Literal
 
 import streamlit as st
 
-from shared.schemas import ModelsResponse, ModelSummary
+from shared.schemas.models import ModelsResponse, ModelSummary
 from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
 from ui.views.recommendations import EXAMPLE_USERS

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from shared.schemas import EventType, Explanation, RecommendedItem
+from shared.schemas.serving import EventType, Explanation, RecommendedItem
 from ui.client import GatewayClient, GatewayError, GatewayUnavailable, ModelNotReady
 from ui.settings import UISettings, get_settings
 from ui.views import status

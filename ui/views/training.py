@@ -9,13 +9,8 @@ from typing import Any, get_args
 import streamlit as st
 from pydantic import ValidationError
 
-from shared.schemas import (
-    DatasetName,
-    TrainJobRecord,
-    TrainJobStatus,
-    TrainParams,
-    TrainRequest,
-)
+from shared.schemas.training import DatasetName, TrainJobRecord, TrainJobStatus, TrainRequest
+from shared.training.params import TrainParams
 from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
 from ui.views.serving import wait_until_served

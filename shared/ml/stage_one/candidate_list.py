@@ -1,6 +1,6 @@
 """Stage one's output in-process: `CandidateListPayload`, best first, as columns.
 
-Over HTTP the same list travels as `shared.schemas.CandidateListPayload` (same fields).
+Over HTTP the same list travels as `shared.schemas.serving.CandidateListPayload` (same fields).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ class Candidate(NamedTuple):
 @dataclass(slots=True)
 class CandidateList:
     """Stage one's candidates, best first, as columns: what the candidate service sends
-    (`shared.schemas.CandidateListPayload`; orjson writes this dataclass as that JSON object). Plain
-    lists, not objects per candidate: building and serializing 200 objects per request cost a
-    third of the in-process pipeline, and the ranker reads the columns directly."""
+    (`CandidateListPayload`; orjson writes this dataclass as that JSON object). Plain lists, not
+    objects per candidate, because the ranker reads the columns directly and building and
+    serializing one object per candidate was a large share of the pipeline's time."""
 
     products: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)

@@ -16,7 +16,7 @@ from shared.ml.stage_one.index import CandidateIndex
 from shared.ml.stage_one.search import SearchResult, generate_candidates
 from shared.ml.stage_two.features import FeatureStore, user_age
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX
-from shared.schemas import ItemFilters
+from shared.schemas.serving import ItemFilters
 
 
 class LiveEvent(NamedTuple):

@@ -17,7 +17,7 @@ from shared.ml.stage_two.features import (
 )
 from shared.ml.stage_two.model import RankerEnsemble
 from shared.ml.version_artifacts import CATALOG, FEATURES, RANKER
-from shared.schemas import CandidateListPayload, Explanation, LiveHistory, RecommendedItem
+from shared.schemas.serving import CandidateListPayload, Explanation, LiveHistory, RecommendedItem
 
 
 class RankingStage:

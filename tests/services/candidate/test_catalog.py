@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from services.candidate.catalog import catalog_items, popular_items
-from shared.schemas import TrainParams
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
 from tests.shared.ml.conftest import blocks_dataset
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from shared.schemas import (
+from shared.schemas.serving import (
     CandidateListPayload,
     CandidateResponse,
     CatalogItem,

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.gateway.jobs import job_status
 from services.launcher.stack import Stack
 from services.trainer.celery_app import celery_app
-from shared.schemas import TrainJobsResponse, TrainResult
+from shared.schemas.training import TrainJobsResponse, TrainResult
 from tests.conftest import wait_for_job
 from tests.services.gateway.conftest import asgi_get
 

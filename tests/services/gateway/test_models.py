@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.launcher.stack import Stack
 from shared.registry import ModelRegistry
-from shared.schemas import EvaluationSummary, ModelDetail
+from shared.schemas.models import EvaluationSummary, ModelDetail
 from shared.settings import get_common_settings
 from tests.services.gateway.conftest import asgi_get
 

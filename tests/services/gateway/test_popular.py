@@ -10,7 +10,7 @@ from services.gateway.breaker import CircuitBreaker
 from services.gateway.downstream import Stage, new_session
 from services.gateway.popular import PopularCache, PopularList, pick
 from shared.redis_conn import free_port
-from shared.schemas import ItemFilters, RecommendedItem
+from shared.schemas.serving import ItemFilters, RecommendedItem
 
 
 def _item(product: str, category: str | None, price: float | None) -> RecommendedItem:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
 
 from services.gateway.admission import InFlightLimit
-from shared.schemas import (
+from shared.schemas.serving import (
     CandidateListPayload,
     CandidateResponse,
     PopularResponse,

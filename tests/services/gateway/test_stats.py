@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
 from services.gateway.settings import get_settings
-from shared.schemas import StatsResponse
+from shared.schemas.serving import StatsResponse
 from shared.settings import get_common_settings
 from tests.services.gateway.conftest import gateway_app, gateway_client
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from services.ranker import app as ranker
 from services.ranker.native import NativeCompiler
-from shared.schemas import RankRequest
+from shared.schemas.serving import RankRequest
 from tests.conftest import asgi_post
 
 COLUMNS: dict[str, list[Any]] = {

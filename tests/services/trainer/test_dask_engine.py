@@ -30,7 +30,6 @@ from shared.ml.stage_two.features import FEATURE_NAMES
 from shared.ml.stage_two.model import RankerEnsemble, RankingData, ranker_params, stage_one_prior
 from shared.ml.version_artifacts import RANKER
 from shared.registry import ModelRegistry
-from shared.schemas import TrainParams
 from shared.settings import get_common_settings
 from shared.training.dask_engine import (
     early_stopping_iteration,
@@ -44,6 +43,7 @@ from shared.training.dask_engine import (
     sklearn_params,
 )
 from shared.training.lists import ranking_rows, temporal_windows
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, fit_two_stage, stage_one
 
 # The demo's defaults (600 users, 300 products, 120 days): validation lists of ~190 users.

@@ -12,8 +12,9 @@ from services.trainer.publish import train_and_publish
 from services.trainer.settings import TrainerSettings
 from shared.ml.stage_two.model import fit_ranker
 from shared.registry import ModelRegistry
-from shared.schemas import TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
 from shared.training.engines import EngineError, ranker_fit, resolve_engine
+from shared.training.params import TrainParams
 
 CONFIGURED = "tcp://dask-scheduler:8786"
 

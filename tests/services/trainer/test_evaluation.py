@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from shared.schemas import EvaluationSummary
+from shared.schemas.models import EvaluationSummary
 from shared.training.evaluation import Evaluation
 
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from services.trainer.ingest import ingest, load_events
 from shared.events import EventStore
-from shared.schemas import EventIn, EventType
+from shared.schemas.serving import EventIn, EventType
 from shared.settings import CommonSettings
 
 N = 10_000

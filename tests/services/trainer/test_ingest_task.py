@@ -9,7 +9,8 @@ from services.trainer.ingest import with_events
 from services.trainer.tasks import retrain_request, threshold_reached
 from shared.datasets.base import Dataset
 from shared.registry import ModelRegistry
-from shared.schemas import TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
+from shared.training.params import TrainParams
 
 
 def test_threshold_counts_across_batches_and_restarts(redis_client: redis.Redis) -> None:

@@ -11,8 +11,8 @@ from shared.ml.interactions import DAY
 from shared.ml.stage_one.candidate_list import CandidateList
 from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.serving import RankingStage
-from shared.schemas import TrainParams
 from shared.training.lists import random_windows, ranking_rows, relevance_label, temporal_windows
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
 from shared.training.run import TrainOutput, run_training
 from shared.training.splits import held_out_strength

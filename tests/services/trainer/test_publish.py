@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from services.trainer.publish import data_identity, promotion_decision
 from shared.registry import ModelRegistry
-from shared.schemas import TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
+from shared.training.params import TrainParams
 
 REQ = TrainRequest(dataset="synthetic", params=TrainParams(n_users=100))
 

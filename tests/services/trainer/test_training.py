@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.datasets import synthetic
-from shared.schemas import TrainParams
+from shared.training.params import TrainParams
 from shared.training.run import run_training
 
 PARAMS = TrainParams(n_users=200, n_products=100, n_days=60, num_boost_round=50)

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from shared.datasets import report as report_module
 from shared.datasets.loader import DatasetError, check_confined, load_dataset, load_with_report
-from shared.schemas import CsvOptions, TrainRequest
+from shared.schemas.training import CsvOptions, TrainRequest
 from tests.conftest import DATA_DIR
 
 

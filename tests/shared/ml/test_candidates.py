@@ -12,7 +12,7 @@ from shared.datasets.base import Dataset
 from shared.ml.stage_one.index import CandidateIndex
 from shared.ml.stage_one.search import _best_first
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
-from shared.schemas import TrainParams
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
 
 

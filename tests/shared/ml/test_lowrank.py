@@ -11,7 +11,7 @@ from shared.datasets.base import Dataset
 from shared.ml.baselines import binarize
 from shared.ml.stage_one.index import CandidateIndex, LowRankFilter
 from shared.ml.stage_one.serving import CandidateStage
-from shared.schemas import TrainParams
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
 
 WEIGHT = 0.5

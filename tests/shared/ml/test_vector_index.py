@@ -22,8 +22,8 @@ from shared.ml.stage_one.vector_index import (
     VectorIndex,
     build_vector_index,
 )
-from shared.schemas import TrainParams
 from shared.settings import CommonSettings
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
 
 HNSW = AnnParams(backend="hnsw", min_items=0)

@@ -1,0 +1,104 @@
+"""Payloads of training jobs: what POST /train takes, and a job's status and result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from shared.schemas.base import Strict
+from shared.training.params import TrainParams, with_dataset_defaults
+
+DatasetName = Literal["synthetic", "online-retail", "movielens-100k", "csv"]
+
+
+JobState = Literal["PENDING", "PROGRESS", "SUCCESS", "FAILURE"]
+
+
+# CSV header names: printable (no control characters, so they cannot forge log or error lines).
+ColumnName = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class CsvOptions(Strict):
+    """How to read a dataset="csv" file: which columns hold what, and an optional item table."""
+
+    user_col: ColumnName = "user_id"
+    item_col: ColumnName = "product_id"
+    rating_col: ColumnName | None = None  # without it every row is a positive (rating 1.0)
+    time_col: ColumnName | None = None  # unix seconds or datetime text; without it: row order
+    # CSV with item_col plus any of title/category/price; relative to the data folder.
+    items_path: str | None = Field(
+        default=None, min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> CsvOptions:
+        named = [c for c in (self.user_col, self.item_col, self.rating_col, self.time_col) if c]
+        if len(set(named)) != len(named):
+            raise ValueError(f"user/item/rating/time columns must differ, got {named}")
+        return self
+
+
+class TrainRequest(Strict):
+    dataset: DatasetName = "synthetic"
+    # Relative to the data folder (RECSYS_DATA_DIR); API requests may not leave it.
+    data_path: str | None = Field(default=None, max_length=4096)
+    params: TrainParams = Field(default_factory=TrainParams)
+    # Merge events ingested from POST /events into the training data (weights by event type).
+    include_events: bool = False
+    csv: CsvOptions | None = None  # only for dataset="csv"; None means CsvOptions() defaults
+
+    @model_validator(mode="after")
+    def _dataset_params(self) -> TrainRequest:
+        self.params = with_dataset_defaults(self.dataset, self.params)
+        return self
+
+
+class TrainJobStatus(Strict):
+    job_id: str
+    state: JobState
+    progress: float = Field(ge=0.0, le=1.0)
+    stage: str | None = None
+    model_version: int | None = None
+    promoted: bool | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+class TrainJobRecord(TrainJobStatus):
+    """One job of GET /train (history): its status plus when it was submitted and ended."""
+
+    submitted_at: datetime
+    finished_at: datetime | None = None  # when it succeeded or failed; None while it runs
+    dataset: str | None = None  # None until a worker has picked the job up
+
+
+class TrainJobsResponse(Strict):
+    jobs: list[TrainJobRecord]  # newest first
+
+
+class TrainProgress(Strict):
+    """Celery PROGRESS meta."""
+
+    stage: str
+    progress: float = Field(ge=0.0, le=1.0)
+
+
+class TrainResult(Strict):
+    """What the Celery task returns (its SUCCESS result)."""
+
+    model_version: int
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+
+
+class JobAccepted(Strict):
+    job_id: str
