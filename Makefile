@@ -25,7 +25,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/recsys up
 
-## make test: lint, format check, types, then the whole pytest suite (starts its own servers).
+## make test: lint, format check, types, then the whole pytest suite (starts its own servers);
+## of tests/research only the smoke runs (`pytest -m research tests/research`: the rest).
 test: $(TEST_STAMP) lint typecheck
 	$(BIN)/pytest
 
@@ -33,6 +34,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# research/ is left out: experiments, not product code (research/README.md).
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy shared services ui tests benchmarks
 

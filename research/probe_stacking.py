@@ -1,7 +1,7 @@
 """Probe whether a stacked ranker, session-weighted EASE, a time-span filter or a low-pass filter
 beats plain EASE on MovieLens 100K.
 
-    .venv/bin/python -m benchmarks.probe_stacking --data-path ../shared/data/movielens-100k \
+    .venv/bin/python -m research.probe_stacking --data-path ../shared/data/movielens-100k \
         --seeds 7,8,9,10
 
 Backs the rows of docs/benchmarks.md on why a stacked LightGBM ranker does not beat EASE on

@@ -1,6 +1,6 @@
 """Tune the two-stage recipe on a validation split carved from the training part only.
 
-    .venv/bin/python -m benchmarks.tune_quality --dataset online-retail \
+    .venv/bin/python -m research.tune_quality --dataset online-retail \
         --data-path ../shared/data/online-retail/online_retail.csv.gz n_candidates=300
 
 The validation split is the evaluation protocol applied again to the test split's training part
@@ -21,9 +21,10 @@ import typer
 
 from services.trainer.cli import parse_overrides
 from shared.datasets.base import Dataset
-from shared.schemas import TrainParams, TrainRequest
+from shared.schemas.training import TrainRequest
 from shared.training.comparison import baselines, make_split
 from shared.training.evaluation import evaluate_split
+from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog
 from shared.training.splits import Split, msr_split, temporal_split
 

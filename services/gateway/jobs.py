@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.gateway.security import AdminDep, ConfinedTrainRequest
-from services.trainer.celery_app import TRAIN_TASK, celery_app
+from shared.queue import TRAIN_TASK, producer
 from shared.schemas.training import (
     JobAccepted,
     TrainJobRecord,
@@ -33,7 +33,7 @@ def _jobs_key() -> str:
 
 
 def _submit(req: TrainRequest, request: Request) -> str:
-    result = celery_app.send_task(TRAIN_TASK, args=[req.model_dump(mode="json")])
+    result = producer().send_task(TRAIN_TASK, args=[req.model_dump(mode="json")])
     # Remember our own job ids: Celery reports PENDING for ids it never saw, we answer 404.
     request.app.state.redis.zadd(_jobs_key(), {result.id: time.time()})
     return str(result.id)
@@ -47,7 +47,7 @@ async def train(req: ConfinedTrainRequest, request: Request, _: AdminDep) -> Job
 def job_status(job_id: str) -> TrainJobStatus:
     # One read of the stored result: AsyncResult's `state` and `info` are two reads, and a job
     # ending between them gave a PROGRESS state with the finished result as its info (a 500).
-    meta = celery_app.backend.get_task_meta(job_id)
+    meta = producer().backend.get_task_meta(job_id)
     state, info = meta.get("status"), meta.get("result")
     if state == "SUCCESS":
         done = TrainResult.model_validate(info)
@@ -85,7 +85,7 @@ async def train_status(job_id: JobId, request: Request) -> Any:
 
 
 def _result_ttl_seconds() -> float:
-    expires = celery_app.conf.result_expires
+    expires = producer().conf.result_expires
     return expires.total_seconds() if isinstance(expires, timedelta) else float(expires or 0)
 
 
@@ -120,7 +120,7 @@ def job_history(client: redis.Redis, limit: int) -> TrainJobsResponse:
     for raw_id, submitted in entries:
         job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
         status = job_status(job_id)
-        meta = celery_app.backend.get_task_meta(job_id)
+        meta = producer().backend.get_task_meta(job_id)
         done = status.state in ("SUCCESS", "FAILURE")
         jobs.append(
             TrainJobRecord(

@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException
 from fastapi.security import APIKeyHeader
 
 from services.gateway.settings import SettingsDep
-from shared.datasets.loader import DatasetError, check_confined
+from shared.paths import PathRefused, check_confined
 from shared.schemas.training import TrainRequest
 from shared.settings import get_common_settings
 
@@ -52,7 +52,7 @@ def confined_train_request(req: TrainRequest) -> TrainRequest:
             continue
         try:
             check_confined(raw, root)
-        except DatasetError as exc:
+        except PathRefused as exc:
             raise HTTPException(
                 422, [{"loc": list(loc), "msg": str(exc), "type": "data_path_refused"}]
             ) from None

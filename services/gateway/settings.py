@@ -38,9 +38,8 @@ class GatewaySettings(BaseSettings):
     popular_refresh_seconds: float = Field(default=30.0, gt=0)
     # Load shedding: at most this many /recommend requests inside the candidate -> ranker
     # pipeline at once; the excess is answered from the popular list (`X-Degraded: overload`).
-    # 0 = no limit, the default: on two cores 16 turned 400 req/s from ~1,000 of 4,000 past a 2 s
-    # deadline into none, but it also shed during the stalls at 200 req/s and raised the full
-    # answers' p50 there from ~9 to ~13 ms (docs/benchmarks.md, "Overload"). Set it where
+    # 0 = no limit, the default: a limit keeps answers inside the deadline past capacity, but it
+    # also sheds during short stalls below it (measured: docs/benchmarks.md). Set it where
     # overload is likelier than a tight p50 matters; with more cores per replica, higher.
     max_in_flight: int = Field(default=0, ge=0, le=10_000)
     # Guards POST /train and POST /models/{version}/activate (header X-API-Key) when set.

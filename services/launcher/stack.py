@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import ui
@@ -37,6 +38,17 @@ class StackSettings(BaseSettings):
     redis_password: str | None = None
     # On SIGTERM a service stops accepting, finishes in-flight requests for up to this long.
     graceful_shutdown_seconds: int = 10
+    # The gateway's admin key (the gateway reads the same variables): `recsys up` sends it with
+    # the first training request.
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GATEWAY_ADMIN_API_KEY", "RECSYS_ADMIN_API_KEY"),
+    )
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _empty_is_off(cls, v: SecretStr | None) -> SecretStr | None:
+        return v if v is not None and v.get_secret_value() else None
 
     @classmethod
     def on_free_ports(cls) -> StackSettings:

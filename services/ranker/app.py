@@ -45,7 +45,7 @@ def _load(artifacts: dict[str, bytes], compiler: NativeCompiler | None) -> Ranki
     return model
 
 
-def member_mask(loaded: Loaded[RankingStage] | None, native: bool) -> float:
+def _member_count(loaded: Loaded[RankingStage] | None, native: bool) -> float:
     if loaded is None:
         return 0.0
     ranker = loaded.model.ranker
@@ -65,8 +65,8 @@ def create_app() -> FastAPI:
         partial(_load, compiler=compiler),
         on_shutdown=compiler.close if compiler else None,
     )
-    RANKER_MEMBERS.set_function(lambda: member_mask(holder.get(), native=False))
-    RANKER_NATIVE_MEMBERS.set_function(lambda: member_mask(holder.get(), native=True))
+    RANKER_MEMBERS.set_function(lambda: _member_count(holder.get(), native=False))
+    RANKER_NATIVE_MEMBERS.set_function(lambda: _member_count(holder.get(), native=True))
 
     @app.post(
         "/rank",

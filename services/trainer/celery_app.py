@@ -10,42 +10,18 @@ from prometheus_client import start_http_server
 
 from services.trainer.settings import TrainerSettings, get_settings
 from shared.observability import setup_logging
+from shared.queue import INGEST_TASK, TRAIN_TASK, QueueSettings, make_celery
 from shared.redis_conn import mask_url
 from shared.settings import CommonSettings, get_common_settings
 
-TRAIN_TASK = "trainer.train"
-INGEST_TASK = "trainer.ingest_events"
-
 
 def create_celery(common: CommonSettings, settings: TrainerSettings) -> Celery:
-    app = Celery(
-        "recsys",
-        broker=common.redis_url,
-        backend=common.redis_url,
-        include=["services.trainer.tasks"],
-    )
+    """The worker's (and beat's) app: the shared queue configuration, the tasks, the schedule."""
+    app = make_celery(common, QueueSettings().queue, include=["services.trainer.tasks"])
     app.conf.update(
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],  # never unpickle what came over the network
-        result_accept_content=["json"],
-        task_routes={"trainer.*": {"queue": settings.queue}},
         task_acks_late=True,  # training is idempotent: a killed worker's job is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_track_started=True,
-        # Results also keep the task's arguments: the gateway's job history shows the dataset.
-        result_extended=True,
-        result_expires=7 * 86_400,
-        broker_connection_retry_on_startup=True,
-        # Redis restarts: the worker reconnects by itself, however long Redis is away (kombu
-        # retries every 2, 4, ... up to 30 s); clients ping idle connections before reuse.
-        broker_connection_retry=True,
-        broker_connection_max_retries=None,
-        broker_transport_options={"health_check_interval": 10, "socket_keepalive": True},
-        redis_backend_health_check_interval=10,
-        redis_socket_keepalive=True,
-        redis_retry_on_timeout=True,
         worker_hijack_root_logger=False,
     )
     schedule: dict[str, dict[str, object]] = {}

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from services.trainer.console import console
+from shared.console import console
 from shared.registry import ModelRegistry, UnknownVersionError
 from shared.settings import get_common_settings
 

@@ -11,7 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TrainerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINER_", env_file=".env", extra="ignore")
 
-    queue: str = "trainer"
     # Celery beat retrain period in seconds; 0 = off (the default).
     schedule_seconds: float = Field(default=0.0, ge=0)
     schedule_dataset: str = "synthetic"

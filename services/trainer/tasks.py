@@ -8,11 +8,12 @@ from typing import Any
 import redis
 from celery import Task
 
-from services.trainer.celery_app import INGEST_TASK, TRAIN_TASK, celery_app
+from services.trainer.celery_app import celery_app
 from services.trainer.ingest import events_dir, ingest
 from services.trainer.publish import train_and_publish
 from services.trainer.settings import get_settings
 from shared.observability import TRAINING_SECONDS
+from shared.queue import INGEST_TASK, TRAIN_TASK
 from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
 from shared.schemas.training import TrainProgress, TrainRequest

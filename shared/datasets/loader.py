@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,13 +11,13 @@ import pandas as pd
 from shared.datasets import csv_interactions, movielens, synthetic, uci_retail
 from shared.datasets.base import Dataset
 from shared.datasets.report import DatasetError, LoadReport
+from shared.paths import PathRefused, locate
 from shared.schemas.base import ID_PATTERN, PRODUCT_ID_PATTERN
 from shared.schemas.training import CsvOptions, TrainRequest
 
 __all__ = [
     "DatasetError",
     "LoadReport",
-    "check_confined",
     "load_dataset",
     "load_with_report",
     "resolve_path",
@@ -138,7 +137,10 @@ def resolve_path(
     given = default if raw is None else raw
     if given is None:
         raise DatasetError("no data path given")
-    path, inside = _locate(given, data_root)
+    try:
+        path, inside = locate(given, data_root)
+    except PathRefused as exc:
+        raise DatasetError(str(exc)) from None
     if not allow_outside and not inside:
         raise DatasetError(f"data path {str(given)!r} is outside the data folder")
     try:
@@ -149,26 +151,3 @@ def resolve_path(
         where = "" if raw is not None else f" (the default location under {data_root})"
         raise DatasetError(f"data path {str(given)!r} does not exist{where}")
     return path
-
-
-def check_confined(raw: str | Path, data_root: Path) -> Path:
-    """`raw` relative to `data_root`, if it stays inside it (lexically: nothing is read, so the
-    gateway can refuse a request before queueing it); DatasetError otherwise."""
-    path, inside = _locate(raw, data_root)
-    if not inside:
-        raise DatasetError(f"data path {str(raw)!r} is outside the data folder")
-    return path
-
-
-def _locate(given: str | Path, data_root: Path) -> tuple[Path, bool]:
-    """The normalized path `given` names under `data_root`, and whether it stays inside."""
-    if "\x00" in str(given):  # some path calls reject it, others quietly answer "no such file"
-        raise DatasetError(f"data path {str(given)!r} is not usable: it contains a NUL byte")
-    try:
-        root = Path(os.path.normpath(data_root.absolute()))
-        # An absolute `given` replaces root. Lexical normalization catches "../" escapes while
-        # symlinks an admin put inside the data folder keep working.
-        path = Path(os.path.normpath(root / given))
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"data path {str(given)!r} is not usable: {exc}") from None
-    return path, path.is_relative_to(root)

@@ -219,7 +219,7 @@ class EASE(_ScoreRecommender):
             _add_groups(gram, groups, group_weight)
         gram[np.diag_indices_from(gram)] += self.l2
         # The Gram matrix plus l2 I is symmetric positive definite: a Cholesky-based inverse costs
-        # about half of numpy's LU inverse, which is what keeps 3.6k items well under 15 s.
+        # about half of numpy's LU inverse.
         chol, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)
         if info != 0:
             raise np.linalg.LinAlgError(f"Cholesky factorization failed (info={info})")

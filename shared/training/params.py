@@ -38,42 +38,35 @@ class TrainParams(BaseModel):
     graph_l2: float = Field(default=500.0, gt=0)
     graph_max_items: int = Field(default=20_000, ge=0, le=50_000)
     # Two items one user took in one session (no gap longer than graph_session_minutes between
-    # their times) count graph_session_weight more in the graph; 0 = off, the default: 1 minute
-    # lifts MovieLens' validation 1.006 -> 1.033 x EASE and costs Online Retail's 1.148 -> 1.120 x
-    # (three validation windows; docs/benchmarks.md).
+    # their times) count graph_session_weight more in the graph; 0 = off (it helps some data and
+    # costs other: docs/decisions.md).
     graph_session_minutes: float = Field(default=0.0, ge=0, le=525_600)
     graph_session_weight: float = Field(default=2.0, gt=0, le=10)
     # Each item label (its category, each of its tags) counts as this many more users who took
-    # all the items carrying it; 0 = off, the default: 20 lifts MovieLens' validation (1.017 ->
-    # 1.021 x EASE, 1.044 -> 1.049 x with sessions; two splits) and costs the synthetic demo
-    # data's 1.9 % (docs/benchmarks.md); data without labels are unchanged.
+    # all the items carrying it; 0 = off (data-dependent: docs/decisions.md).
     graph_label_weight: float = Field(default=0.0, ge=0, le=100_000)
     # Each word of an item's title (4+ letters) is one more label: a shop without categories
     # still names its products ("... LUNCH BAG", "... T-LIGHT HOLDER"). Off by default.
     graph_title_labels: bool = False
     # A low-rank filter of that many dimensions added to the graph's scores (0 = off), its
-    # scores spread graph_lowrank_weight times as widely as the graph's: validation
-    # MovieLens 0.969 -> 0.992 x EASE, Online Retail 1.165 -> 1.171 x (docs/benchmarks.md).
+    # scores spread graph_lowrank_weight times as widely as the graph's: it holds the catalog's
+    # main directions of taste, which a graph pruned to a few neighbours per item cannot.
     graph_lowrank: int = Field(default=32, ge=0, le=256)
     graph_lowrank_weight: float = Field(default=0.5, ge=0, le=10)
     n_candidates: int = Field(default=100, ge=10, le=2000)
     label_days: int = Field(default=14, ge=1, le=365)
     # Ranker training windows stacked back in time (more lists, same features code).
     train_windows: int = Field(default=1, ge=1, le=12)
-    # Data without a usable time order: how many random held-out quarters build ranker lists
-    # (MovieLens validation 0.935 -> 0.953 x EASE from 1 to 3; docs/benchmarks.md).
+    # Data without a usable time order: how many random held-out quarters build ranker lists.
     label_folds: int = Field(default=3, ge=1, le=12)
     test_days: int = Field(default=14, ge=1, le=365)
     num_boost_round: int = Field(default=300, ge=1, le=5000)
-    # LightGBM rankers fitted with seeds seed, seed+1, ... whose scores are averaged: one
-    # ranker's seed-to-seed spread (Online Retail validation 1.06-1.17 x EASE) is cut by the mean.
-    # 5 lift Online Retail from 1.369 to 1.409 x EASE (docs/benchmarks.md); served compiled to
-    # native code, five cost less CPU per request than one did with LightGBM's own predict.
+    # LightGBM rankers fitted with seeds seed, seed+1, ... whose scores are averaged: the mean
+    # cuts one ranker's seed-to-seed spread; served compiled, they stay cheap per request.
     ranker_models: int = Field(default=5, ge=1, le=10)
     # The ranker's trees boost from this weight x stage one's relative score instead of from
-    # zero: they correct stage one's order and keep it where they find nothing better
-    # (validation vs EASE, 0 -> 1: MovieLens 0.992 -> 1.006 x, Online Retail 1.171 -> 1.207 x,
-    # the demo data 0.995 -> 1.012 x; docs/benchmarks.md). 0 = from zero, as before.
+    # zero: they correct stage one's order and keep it where they find nothing better. 0 = from
+    # zero.
     ranker_prior_weight: float = Field(default=1.0, ge=0, le=20)
     # Ranker labels as strong as the interaction (event weight, rating); False: 0/1.
     graded_labels: bool = True
@@ -96,14 +89,7 @@ class TrainParams(BaseModel):
 
 
 # What each bundled dataset's own validation splits chose beyond TrainParams' defaults (never its
-# test split; docs/benchmarks.md), for every field a request leaves unset. MovieLens' ratings come
-# in sittings (half of a user's consecutive ratings share their second) and its movies carry
-# genres: sessions, genre labels and the unpruned graph lift its two validation splits from
-# 1.006 / 1.027 to 1.034 / 1.069 x EASE. Online Retail has no categories, but its product
-# names share words (LUNCH BAG, T-LIGHT HOLDER): as labels they lift its three validation
-# windows from 1.207 / 1.097 / 1.139 to 1.270 / 1.165 / 1.205 x. Each costs other data
-# (sessions: Online Retail's validation 6 %, labels: the demo data 1.9 %), so none is a
-# global default.
+# test split), for every field a request leaves unset; the measurements: docs/decisions.md.
 DATASET_PARAMS: dict[str, dict[str, float | bool]] = {
     "movielens-100k": {
         "graph_session_minutes": 1.0,

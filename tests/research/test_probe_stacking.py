@@ -1,12 +1,17 @@
-"""benchmarks/probe_stacking.py: its session co-rating counts, its time-span push-down, and that it
+"""research/probe_stacking.py: its session co-rating counts, its time-span push-down, and that it
 only ever scores a validation split carved from the msr training part."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from benchmarks.probe_stacking import (
+from research import probe_stacking
+from research.probe_stacking import (
     Catalog,
     Fold,
     lowpass_weights,
@@ -16,7 +21,10 @@ from benchmarks.probe_stacking import (
     validation_fold,
 )
 from shared.datasets import synthetic
+from shared.datasets.base import Dataset
 from shared.training.splits import msr_split
+
+pytestmark = pytest.mark.research  # the default run has test_smoke.py's run only
 
 HOUR = 3600
 
@@ -88,3 +96,17 @@ def test_the_validation_fold_lies_inside_the_msr_training_part() -> None:
     assert (inside["_merge"] == "both").all() and len(fold.fit) < len(train)
     for user, items in fold.truth.items():
         assert items <= set(train.loc[train["user_id"] == user, "product_id"])
+
+
+def test_every_experiment_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole script, `stack` included (test_smoke.py runs the cheap experiments only)."""
+
+    def load(folder: Path) -> tuple[Dataset, None]:  # in place of the MovieLens 100K loader
+        return synthetic.generate(n_users=120, n_products=120, n_days=60, seed=5), None
+
+    monkeypatch.setattr(probe_stacking, "load", load)
+    out = tmp_path / "probe.json"
+    probe_stacking.main(["--data-path", str(tmp_path), "--seeds", "7", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["summary"]["stack_ratio_mean"] > 0
+    assert len(result["stack"][0]["best_iterations"]) == probe_stacking.N_RANKERS

@@ -1,4 +1,4 @@
-"""benchmarks/tune_quality.py carves its validation split from the test split's training part."""
+"""research/tune_quality.py carves its validation split from the test split's training part."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.tune_quality import main, validation_split
+from research.tune_quality import main, validation_split
 from shared.datasets import synthetic
 from shared.ml.interactions import DAY
 from shared.training.comparison import make_split
+
+pytestmark = pytest.mark.research  # the default run has test_smoke.py's run only
 
 
 def _rows(frame: pd.DataFrame) -> set[tuple[str, str, int]]:

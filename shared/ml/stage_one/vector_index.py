@@ -152,8 +152,8 @@ class AnnParams:
 
     backend: AnnBackend = "exact"
     min_items: int = 50_000  # HNSW only from this catalog size on; below it exact is fast enough
-    # Tuned on 1M clustered 64-d vectors: recall@100 ~0.97 at well under 1 ms per query
-    # (M=16 needed a wider beam for 0.95, so it was slower per query; docs/benchmarks.md).
+    # Tuned on 1M clustered 64-d vectors (`make bench-scale`; results in docs/benchmarks.md):
+    # a smaller M needed a wider beam for the same recall, so it was slower per query.
     m: int = 32
     ef_construction: int = 200
     ef_search: int = 150

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.gateway.jobs import job_status
 from services.launcher.stack import Stack
-from services.trainer.celery_app import celery_app
+from shared.queue import producer
 from shared.schemas.training import TrainJobsResponse, TrainResult
 from tests.conftest import wait_for_job
 from tests.services.gateway.conftest import asgi_get
@@ -68,7 +68,7 @@ def test_a_job_ending_while_its_status_is_read_is_reported_consistently(
             {"status": "SUCCESS", "result": finished.model_dump(mode="json")},
         ]
     )
-    monkeypatch.setattr(celery_app.backend, "get_task_meta", lambda *a, **k: next(metas))
+    monkeypatch.setattr(producer().backend, "get_task_meta", lambda *a, **k: next(metas))
     first = job_status("job-1")
     assert (first.state, first.stage, first.progress) == ("PROGRESS", "ranker", 0.5)
     second = job_status("job-1")

@@ -9,8 +9,9 @@ import pytest
 from kombu import serialization
 from kombu.exceptions import ContentDisallowed
 
-from services.trainer.celery_app import TRAIN_TASK, create_celery
+from services.trainer.celery_app import create_celery
 from services.trainer.settings import TrainerSettings
+from shared.queue import TRAIN_TASK
 from shared.settings import CommonSettings
 
 # kombu is untyped: its codec functions, as the worker calls them.

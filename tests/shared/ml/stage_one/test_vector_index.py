@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-import tests.shared.ml.test_candidates as knn_contract
+import tests.shared.ml.stage_one.test_candidates as knn_contract
 from services.candidate.app import ann_params, load_model
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
