@@ -173,7 +173,7 @@ def _reset_recipe() -> None:
 def _recipe_inputs(dataset: DatasetName, disabled: bool) -> dict[str, float]:
     """The recipe knobs, starting from the dataset's defaults (TrainParams' and its own choices,
     DATASET_PARAMS); only the values changed from those are sent, so the server's defaults
-    (docs/benchmarks.md says how they were chosen) stay the reference."""
+    (docs/decisions.md says how they were chosen) stay the reference."""
     defaults = TrainRequest(dataset=dataset).params
     schema = TrainParams.model_json_schema()["properties"]
     changed = {}
