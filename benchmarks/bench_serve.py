@@ -254,6 +254,9 @@ def main(
     ranker_models: Annotated[
         int, typer.Option(help="LightGBM rankers averaged (TrainParams.ranker_models)")
     ] = TrainParams.model_fields["ranker_models"].default,
+    tune_budget: Annotated[
+        float, typer.Option(help="seconds of recipe search (TrainParams.tune_budget_seconds)")
+    ] = TrainParams.model_fields["tune_budget_seconds"].default,
     out: Path = DEFAULT_OUT,
     workdir: Path = Path("var/bench/serve"),
 ) -> None:
@@ -274,7 +277,8 @@ def main(
     result: dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
     try:
         stack.start()
-        request: dict[str, Any] = {"dataset": dataset, "params": {"ranker_models": ranker_models}}
+        params = {"ranker_models": ranker_models, "tune_budget_seconds": tune_budget}
+        request: dict[str, Any] = {"dataset": dataset, "params": params}
         if data_path:
             request["data_path"] = data_path
         console.print(f"training on {dataset} through the queue (logs in {workdir}/logs) …")

@@ -20,7 +20,13 @@ import redis
 
 from shared.artifacts import ArtifactStore, CorruptArtifactError, make_store, sha256_hex
 from shared.redis_conn import sync_client
-from shared.schemas.models import ArtifactInfo, EvaluationSummary, ModelManifest, ModelPublished
+from shared.schemas.models import (
+    ArtifactInfo,
+    EvaluationSummary,
+    ModelManifest,
+    ModelPublished,
+    TuningReport,
+)
 from shared.settings import CommonSettings
 
 # Move `current` forward only: a slow job finishing after a newer one must not roll serving back.
@@ -63,6 +69,7 @@ class ModelRegistry:
         metrics: Mapping[str, float],
         activate: bool = True,
         evaluation: EvaluationSummary | None = None,
+        tuning: TuningReport | None = None,
     ) -> tuple[ModelManifest, bool]:
         """Store a new version; make it current if `activate` and it is the newest.
 
@@ -83,6 +90,7 @@ class ModelRegistry:
             metrics={k: float(v) for k, v in metrics.items() if math.isfinite(v)},
             artifacts=infos,
             evaluation=evaluation,
+            tuning=tuning,
         )
         self._r.set(f"{self._p}:manifest:{version}", manifest.model_dump_json())
         self._r.zadd(f"{self._p}:versions", {str(version): version})

@@ -28,7 +28,9 @@ from shared.settings import get_common_settings
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data"))
 # Small enough to train in seconds, big enough for the planted structure to show.
-SMALL_TRAIN = {"dataset": "synthetic", "params": {"n_users": 300, "n_products": 150, "n_days": 90}}
+# No recipe search (tune_budget_seconds 0): the same recipe every time, trained in seconds.
+SMALL_DATA = {"n_users": 300, "n_products": 150, "n_days": 90}
+SMALL_TRAIN = {"dataset": "synthetic", "params": {**SMALL_DATA, "tune_budget_seconds": 0}}
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ def _detail(registry: ModelRegistry, version: int) -> ModelDetail:
         current=registry.current_version() == m.version,
         params=m.params,
         evaluation=m.evaluation,
+        tuning=m.tuning,
     )
 
 

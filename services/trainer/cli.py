@@ -136,6 +136,7 @@ def train(
     from shared.datasets.loader import DatasetError
     from shared.registry import ModelRegistry
     from shared.settings import get_common_settings
+    from shared.training.comparison import tuning_line
     from shared.training.engines import EngineError
 
     common = get_common_settings()
@@ -178,13 +179,20 @@ def train(
     console.print(f"model version {result.model_version}: {state} ({result.reason})")
     for key in ("ndcg@10", "popularity_ndcg@10", "precision@10", "recall@10", "ranker_auc"):
         console.print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
+    tuning = registry.manifest(result.model_version).tuning
+    if tuning is not None:
+        console.print(tuning_line(tuning))
 
 
 def _train_params(overrides: list[str] | None, **values: object) -> TrainParams:
     """TrainParams from the command's options, then its `--param` pairs; refused as a usage
     error (exit 2, what is wrong) when pydantic refuses them."""
+    # Options left at their defaults are not "set": training's tuner may choose those knobs,
+    # while every value the user gave (as an option or a --param) stays as given.
+    defaults = TrainParams()
+    given = {k: v for k, v in values.items() if v != getattr(defaults, k)}
     try:
-        return TrainParams.model_validate({**values, **parse_overrides(overrides or [])})
+        return TrainParams.model_validate({**given, **parse_overrides(overrides or [])})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise typer.BadParameter(problems) from None

@@ -77,10 +77,16 @@ def train_and_publish(
     manifest, made_current = registry.publish(
         output.artifacts,
         dataset=request.dataset,
-        params={**request.model_dump(mode="json"), "data": data_identity(request)},
+        params={
+            **request.model_dump(mode="json"),
+            "data": data_identity(request),
+            # what was trained: the request's params as tuning set them
+            "recipe": (output.params or request.params).model_dump(mode="json"),
+        },
         metrics=output.metrics,
         activate=promote,
         evaluation=output.evaluation,
+        tuning=output.tuning,
     )
     if promote and not made_current:
         reason = "a newer version was published meanwhile"

@@ -15,6 +15,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from shared.ml.memory import require_dense
+
 # Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked.
 BATCH_USERS = 1024
 
@@ -181,6 +183,11 @@ def _add_groups(gram: np.ndarray, groups: Sequence[np.ndarray], weight: float) -
             gram[np.ix_(members[start : start + GROUP_BLOCK], members)] += weight
 
 
+# Past this many items a dense items x items fit (EASE) is refused whatever memory is free: its
+# cubic-time inverse would take many minutes on a small machine (and its memory grows squared).
+DENSE_MAX_ITEMS = 20_000
+
+
 class EASE(_ScoreRecommender):
     """Steck (2019) embarrassingly shallow autoencoder, closed form.
 
@@ -190,10 +197,14 @@ class EASE(_ScoreRecommender):
 
     name = "ease"
 
-    def __init__(self, l2: float = 500.0) -> None:
+    # Its fit holds about four float64 items x items matrices at once (Gram, inverse, weights).
+    DENSE_COPIES = 4.0
+
+    def __init__(self, l2: float = 500.0, max_items: int | None = DENSE_MAX_ITEMS) -> None:
         if l2 <= 0:
             raise ValueError(f"l2 must be > 0, got {l2}")
         self.l2 = l2
+        self.max_items = max_items
         self.item_weights = np.zeros((0, 0), dtype=np.float32)
         self._x = sp.csr_matrix((0, 0), dtype=np.float32)
 
@@ -208,6 +219,7 @@ class EASE(_ScoreRecommender):
         sparse, added cell by cell, so that no second dense items x items matrix is made.
         `groups`: arrays of distinct item positions (e.g. the items of one category), each
         counting as `group_weight` more users who took all of its items."""
+        require_dense("EASE", train.shape[1], self.DENSE_COPIES, self.max_items)
         x = binarize(train)
         gram = (x.T @ x).toarray()
         if extra_gram is not None:

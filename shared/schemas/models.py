@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field
 
 from shared.schemas.base import Strict
 
@@ -27,6 +26,36 @@ class EvaluationSummary(Strict):
     ndcg_curves: dict[str, list[float]] = Field(default_factory=dict)  # [K - 1] is NDCG@K
 
 
+Knob = float | int | bool | str
+
+
+class TuningTrial(Strict):
+    """One recipe tried on the validation splits: its knobs and mean validation NDCG@10."""
+
+    number: int
+    stage: Literal["stage_one", "ranker"]
+    params: dict[str, Knob]
+    score: float | None  # None: pruned after a bad first split, or failed
+    state: Literal["complete", "pruned", "failed"]
+    seconds: float
+
+
+class TuningReport(Strict):
+    """How training chose its recipe (shared/training/tuning.py): the trials, what won, and the
+    served pipeline against the baselines on the same validation splits."""
+
+    budget_seconds: float
+    spent_seconds: float
+    validation: str  # how the validation splits were carved from the training data
+    n_splits: int
+    trials: list[TuningTrial] = Field(default_factory=list)
+    chosen: dict[str, Knob] = Field(default_factory=dict)  # the fields the search set
+    validation_ndcg: dict[str, float] = Field(default_factory=dict)  # per model, @10
+    decision: str  # "two_stage", or "stage_one" when the ranker steps aside
+    reason: str
+    note: str | None = None  # e.g. why the fixed defaults were used
+
+
 class ModelManifest(Strict):
     version: int
     created_at: datetime
@@ -35,6 +64,7 @@ class ModelManifest(Strict):
     metrics: dict[str, float] = Field(default_factory=dict)
     artifacts: dict[str, ArtifactInfo]
     evaluation: EvaluationSummary | None = None  # None for versions trained before it was kept
+    tuning: TuningReport | None = None  # None for versions trained before training tuned
 
 
 class ModelSummary(Strict):
@@ -55,6 +85,7 @@ class ModelDetail(ModelSummary):
     current: bool
     params: dict[str, object]
     evaluation: EvaluationSummary | None
+    tuning: TuningReport | None = None
 
 
 class ModelActivated(Strict):

@@ -12,7 +12,7 @@ from pydantic import (
 )
 
 from shared.schemas.base import Strict
-from shared.training.params import TrainParams, with_dataset_defaults
+from shared.training.params import TrainParams
 
 DatasetName = Literal["synthetic", "online-retail", "movielens-100k", "csv"]
 
@@ -54,11 +54,6 @@ class TrainRequest(Strict):
     # Merge events ingested from POST /events into the training data (weights by event type).
     include_events: bool = False
     csv: CsvOptions | None = None  # only for dataset="csv"; None means CsvOptions() defaults
-
-    @model_validator(mode="after")
-    def _dataset_params(self) -> TrainRequest:
-        self.params = with_dataset_defaults(self.dataset, self.params)
-        return self
 
 
 class TrainJobStatus(Strict):
@@ -102,3 +97,5 @@ class TrainResult(Strict):
 
 class JobAccepted(Strict):
     job_id: str
+    # True: an identical request was already queued or running; this is that job.
+    joined: bool = False

@@ -11,16 +11,28 @@ from rich.table import Table
 
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
+from shared.schemas.models import TuningReport
 from shared.training.evaluation import Evaluation, evaluate_split
 from shared.training.params import TrainParams
-from shared.training.pipeline import build_catalog
+from shared.training.pipeline import LabelScheme, build_catalog
 from shared.training.report import versus_line, write_html_report
 from shared.training.splits import Split, msr_split, temporal_split
+from shared.training.tuning import tune
 
 METRICS = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
 # Result keys the table (or a line of their own) already shows, or too long to print.
 NOT_PRINTED_AS_IS = frozenset(
-    {"dataset", "protocol", "k", "n_users", "models", "split", "params", "versus_best_baseline"}
+    {
+        "dataset",
+        "protocol",
+        "k",
+        "n_users",
+        "models",
+        "split",
+        "params",
+        "versus_best_baseline",
+        "tuning",
+    }
 )
 
 
@@ -44,6 +56,10 @@ def run_benchmark(
     split = make_split(data, protocol, params.test_days, has_time)
     console.print(split.note)
     catalog = build_catalog(data)  # the full catalog: metrics rank over every item
+    scheme: LabelScheme = "temporal" if split.protocol == "temporal" else "random"
+    # The recipe is chosen on validation splits carved from the split's training part only.
+    params, tuning = tune(split.train, catalog, params, scheme, has_time, console.print)
+    console.print(tuning_line(tuning))
     ev = evaluate_split(
         split, catalog, params, k, baselines(), lambda m: console.print(f"fitting {m} …")
     )
@@ -57,9 +73,21 @@ def run_benchmark(
         "models": ev.models,
         **ev.extra,
         "versus_best_baseline": ev.versus,
+        "skipped_models": ev.skipped,
         "params": params.model_dump(mode="json"),  # the recipe these numbers came from
+        "tuning": tuning.model_dump(mode="json"),
     }
     return result, ev
+
+
+def tuning_line(t: TuningReport) -> str:
+    if t.note:
+        return f"tuning: {t.note}"
+    done = sum(1 for x in t.trials if x.state == "complete")
+    return (
+        f"tuning: {len(t.trials)} trials ({done} complete) in {t.spent_seconds:.0f} s on "
+        f"{t.n_splits} validation split(s); chose {t.chosen}; served: {t.decision} ({t.reason})"
+    )
 
 
 def print_table(result: dict[str, Any], console: Console) -> None:
@@ -71,10 +99,14 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     for m in METRICS:
         table.add_column(f"{m}@{k}", justify="right")
     table.add_column("seconds", justify="right")
+    table.add_column("peak MB", justify="right")
     ranked = sorted(result["models"].items(), key=lambda kv: -kv[1][f"ndcg@{k}"])
     for name, metrics in ranked:
         table.add_row(
-            name, *(f"{metrics[f'{m}@{k}']:.4f}" for m in METRICS), f"{metrics['fit_seconds']:.1f}"
+            name,
+            *(f"{metrics[f'{m}@{k}']:.4f}" for m in METRICS),
+            f"{metrics['fit_seconds']:.1f}",
+            f"{metrics.get('peak_rss_mb', float('nan')):.0f}",
         )
     console.print(table)
     for key, value in result.items():

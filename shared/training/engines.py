@@ -26,7 +26,7 @@ def ranker_fit(params: TrainParams) -> FitRanker:
     `ranker_prior_weight`)."""
     prior_weight = params.ranker_prior_weight
     if params.engine == "local":
-        return partial(fit_ranker, prior_weight=prior_weight)
+        return partial(fit_ranker, prior_weight=prior_weight, num_leaves=params.ranker_leaves)
     scheduler = params.scheduler
     if scheduler is None:
         raise EngineError("engine 'dask' needs a scheduler address (tcp://host:8786)")

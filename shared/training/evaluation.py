@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from shared.ml.baselines import Recommender
 from shared.ml.catalog import Catalog
+from shared.ml.memory import ModelTooLarge, PeakRss
 from shared.ml.metrics import evaluate_rankings, ndcg_at_k, ndcg_curve, paired_ratio_ci, roc_auc
 from shared.schemas.models import EvaluationSummary
 from shared.training.params import TrainParams
@@ -32,6 +33,8 @@ class Evaluation:
     extra: dict[str, float] = field(default_factory=dict)
     # two_stage against the best baseline: NDCG@K ratio with a paired bootstrap interval
     versus: dict[str, object] = field(default_factory=dict)
+    # baselines refused before they allocated (too big for this machine), with the reason
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def flat(self, main: str = "two_stage") -> dict[str, float]:
         """One flat dict for a model manifest: `main`'s metrics bare, the others prefixed."""
@@ -92,12 +95,21 @@ def evaluate_split(
     seconds: dict[str, float] = {}
     x = train_matrix(split, catalog)
     user_arr = np.array(users, dtype=np.int64)
+    peaks: dict[str, float] = {}
+    skipped: dict[str, str] = {}
     for model in baselines:
         progress(model.name)
         start = time.perf_counter()
-        model.fit(x)
-        ranked = model.recommend(user_arr, depth, x)
+        try:
+            with PeakRss() as peak:
+                model.fit(x)
+                ranked = model.recommend(user_arr, depth, x)
+        except ModelTooLarge as exc:  # refused before allocating: skipped, with the reason
+            skipped[model.name] = str(exc)
+            progress(f"{model.name} skipped: {exc}")
+            continue
         seconds[model.name] = time.perf_counter() - start
+        peaks[model.name] = peak.mb
         lists[model.name] = {
             u: [i for i in row if i >= 0] for u, row in zip(users, ranked.tolist(), strict=True)
         }
@@ -105,7 +117,9 @@ def evaluate_split(
     progress("two_stage")
     start = time.perf_counter()
     scheme: LabelScheme = "temporal" if split.protocol == "temporal" else "random"
-    cm, rm, valid_ndcg = fit_two_stage(split.train, catalog, params, scheme)
+    with PeakRss() as peak:
+        cm, rm, valid_ndcg = fit_two_stage(split.train, catalog, params, scheme)
+    peaks["two_stage"] = peaks["candidates_only"] = peak.mb
     two, cands, reached, aucs = {}, {}, [], []
     for u in users:
         c = cm.positions(u, max(params.n_candidates, depth))
@@ -123,12 +137,14 @@ def evaluate_split(
     for name, per_user in lists.items():
         metrics = evaluate_rankings(per_user, relevant, k, len(catalog.items))
         metrics["fit_seconds"] = seconds[name]
+        metrics["peak_rss_mb"] = peaks[name]
         result.models[name] = metrics
         curves = [ndcg_curve(per_user[u], relevant[u], CURVE_MAX_K) for u in users]
         mean = np.mean(curves, axis=0) if curves else np.zeros(CURVE_MAX_K)
         result.ndcg_curves[name] = [float(x) for x in mean]
+    result.skipped = skipped
     result.versus = versus_best_baseline(
-        lists, relevant, users, k, [m.name for m in baselines], result.models
+        lists, relevant, users, k, [m.name for m in baselines if m.name in lists], result.models
     )
     result.extra = {
         f"candidate_recall@{max(params.n_candidates, depth)}": float(np.mean(reached))

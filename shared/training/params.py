@@ -37,6 +37,10 @@ class TrainParams(BaseModel):
     graph_neighbours: int = Field(default=100, ge=0, le=2000)
     graph_l2: float = Field(default=500.0, gt=0)
     graph_max_items: int = Field(default=20_000, ge=0, le=50_000)
+    # What the graph's weights are: EASE (dense closed form, up to graph_max_items items and what
+    # memory allows) or item-kNN cosine (sparse, any size); "ease" falls back to item-kNN where
+    # EASE cannot run.
+    graph_kind: Literal["ease", "item_knn"] = "ease"
     # Two items one user took in one session (no gap longer than graph_session_minutes between
     # their times) count graph_session_weight more in the graph; 0 = off (it helps some data and
     # costs other: docs/decisions.md).
@@ -64,10 +68,18 @@ class TrainParams(BaseModel):
     # LightGBM rankers fitted with seeds seed, seed+1, ... whose scores are averaged: the mean
     # cuts one ranker's seed-to-seed spread; served compiled, they stay cheap per request.
     ranker_models: int = Field(default=5, ge=1, le=10)
+    # Leaves per tree of the ranker (small, regularised trees by default).
+    ranker_leaves: int = Field(default=15, ge=2, le=255)
+    # False: the ranker steps aside and stage one's order is served (the tuner chooses this where
+    # the ranker does not beat stage one alone on validation).
+    use_ranker: bool = True
     # The ranker's trees boost from this weight x stage one's relative score instead of from
     # zero: they correct stage one's order and keep it where they find nothing better. 0 = from
     # zero.
     ranker_prior_weight: float = Field(default=1.0, ge=0, le=20)
+    # Seconds training may spend choosing the recipe on validation splits carved from the training
+    # data (Optuna; shared/training/tuning.py); 0 = these fixed values, no search.
+    tune_budget_seconds: float = Field(default=180.0, ge=0, le=86_400)
     # Ranker labels as strong as the interaction (event weight, rating); False: 0/1.
     graded_labels: bool = True
     # Where the ranker is fitted: in the training process, or on a Dask cluster (lightgbm.dask)
@@ -86,26 +98,3 @@ class TrainParams(BaseModel):
             if not 0 < int(self.scheduler.rsplit(":", 1)[1]) < 65536:
                 raise ValueError(f"scheduler port out of range in {self.scheduler!r}")
         return self
-
-
-# What each bundled dataset's own validation splits chose beyond TrainParams' defaults (never its
-# test split), for every field a request leaves unset; the measurements: docs/decisions.md.
-DATASET_PARAMS: dict[str, dict[str, float | bool]] = {
-    "movielens-100k": {
-        "graph_session_minutes": 1.0,
-        "graph_label_weight": 20.0,
-        "graph_neighbours": 2000,
-    },
-    "online-retail": {"graph_label_weight": 50.0, "graph_title_labels": True},
-}
-
-
-def with_dataset_defaults(dataset: str, params: TrainParams) -> TrainParams:
-    """`params` with the dataset's own choices (DATASET_PARAMS) where it leaves a field unset: a
-    request that names a value keeps it, and a request sent on (as JSON, every field set) keeps
-    what it was resolved to."""
-    preset = DATASET_PARAMS.get(dataset, {})
-    unset = {k: v for k, v in preset.items() if k not in params.model_fields_set}
-    if not unset:
-        return params
-    return TrainParams.model_validate({**params.model_dump(exclude_unset=True), **unset})

@@ -9,26 +9,32 @@ Without a usable time order, a random quarter of each user's items are the label
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from shared.datasets.base import Dataset
+from shared.ml.baselines import ItemKNN
 from shared.ml.catalog import Catalog
 from shared.ml.interactions import IdMap
+from shared.ml.memory import ModelTooLarge
 from shared.ml.stage_one.content import ContentIndex
 from shared.ml.stage_one.fit import content_matrix, item_embeddings, lowrank_filter, neighbour_graph
 from shared.ml.stage_one.index import CandidateIndex
 from shared.ml.stage_one.labels import item_label_groups
 from shared.ml.stage_one.serving import CandidateStage
-from shared.ml.stage_two.features import build_feature_store
+from shared.ml.stage_two.features import FeatureStore, build_feature_store
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.ml.stage_two.serving import RankingStage
 from shared.training.engines import ranker_fit
 from shared.training.lists import LabelWindow, random_windows, ranking_rows, temporal_windows
 from shared.training.params import TrainParams
 
+log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, float], None]
 # How ranker labels are carved out of training data: later time windows, or random held-out items.
 LabelScheme = Literal["temporal", "random"]
@@ -60,7 +66,22 @@ def build_catalog(data: Dataset) -> Catalog:
     )
 
 
-def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams) -> CandidateStage:
+@dataclass(frozen=True)
+class StageOneBase:
+    """What stage one's fit shares across recipes on the same data: features, embeddings,
+    popularity and content vectors (the tuner fits many graphs on one base)."""
+
+    data: Dataset
+    catalog: Catalog
+    store: FeatureStore
+    vectors: np.ndarray
+    popularity: np.ndarray
+    content: ContentIndex
+
+
+def stage_one_base(
+    data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
+) -> StageOneBase:
     store = build_feature_store(
         data, catalog.users, catalog.items, catalog.category_vocab, catalog.segment_vocab, as_of
     )
@@ -68,57 +89,78 @@ def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams
         store.user_items, len(catalog.items), params.embedding_dim, params.seed
     )
     popularity = store.item_log_pop_30d + 0.01 * store.item_log_pop_all
-    graph, lowrank = None, None
-    if params.graph_neighbours > 0 and len(catalog.items) <= params.graph_max_items:
-        labels = (
-            item_label_groups(catalog.items, data.items, params.graph_title_labels)
-            if params.graph_label_weight > 0
-            else []
-        )
-        graph = neighbour_graph(
-            store.user_items,
-            len(catalog.items),
-            params.graph_l2,
-            params.graph_neighbours,
-            params.graph_session_minutes,
-            params.graph_session_weight,
-            labels,
-            params.graph_label_weight,
-        )
-        if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:
-            lowrank = lowrank_filter(
-                store.user_items,
-                graph,
-                params.graph_lowrank,
-                params.graph_lowrank_weight,
-                params.seed,
-            )
     # Items nobody took before `as_of` are reachable through their content only.
     content = ContentIndex(
         content_matrix(catalog.titles, catalog.categories, catalog.prices),
         np.flatnonzero(store.item_log_pop_all == 0),
     )
-    return CandidateStage(
-        catalog, store, CandidateIndex(vectors, popularity, graph, lowrank), content
-    )
+    return StageOneBase(data, catalog, store, vectors, popularity, content)
 
 
-def fit_two_stage(
+def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
+    """The learned item -> item weights `params` ask for: EASE where it can run on this catalog
+    and machine, item-kNN cosine otherwise (or when asked)."""
+    n_items, stats = len(base.catalog.items), base.store.user_items
+    if params.graph_kind == "ease" and n_items <= params.graph_max_items:
+        labels = (
+            item_label_groups(base.catalog.items, base.data.items, params.graph_title_labels)
+            if params.graph_label_weight > 0
+            else []
+        )
+        try:
+            return neighbour_graph(
+                stats,
+                n_items,
+                params.graph_l2,
+                params.graph_neighbours,
+                params.graph_session_minutes,
+                params.graph_session_weight,
+                labels,
+                params.graph_label_weight,
+            )
+        except ModelTooLarge as exc:
+            log.warning("stage one: %s; item-kNN weights instead", exc)
+    knn = ItemKNN(neighbours=params.graph_neighbours)
+    knn.fit(stats.matrix(n_items))
+    return knn.similarity
+
+
+def stage_one_from(base: StageOneBase, params: TrainParams) -> CandidateStage:
+    graph, lowrank = None, None
+    if params.graph_neighbours > 0:
+        graph = item_graph(base, params)
+        if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:
+            lowrank = lowrank_filter(
+                base.store.user_items,
+                graph,
+                params.graph_lowrank,
+                params.graph_lowrank_weight,
+                params.seed,
+            )
+    index = CandidateIndex(base.vectors, base.popularity, graph, lowrank)
+    return CandidateStage(base.catalog, base.store, index, base.content)
+
+
+def stage_one(data: Dataset, catalog: Catalog, as_of: float, params: TrainParams) -> CandidateStage:
+    return stage_one_from(stage_one_base(data, catalog, as_of, params), params)
+
+
+def ranker_lists(
     data: Dataset,
     catalog: Catalog,
     params: TrainParams,
     scheme: LabelScheme,
     progress: ProgressFn = no_progress,
-    span: tuple[float, float] = (0.0, 1.0),
-) -> tuple[CandidateStage, RankingStage, float]:
-    """Both stages on all of `data`; returns them and the ranker's best validation NDCG@10."""
-    lo, hi = span
+    at: float = 0.0,
+) -> tuple[RankingData | list[tuple[CandidateStage, dict[str, dict[str, float]]]], RankingData]:
+    """The ranker's training and validation lists on `data` (labels carved from later windows or
+    held-out items); with the Dask engine's `dask_rows`, the windows themselves for the cluster."""
     as_of = float(data.interactions["ts"].max()) + 1
     if scheme == "temporal":
         train_ws, valid_w = temporal_windows(data, as_of, params.label_days, params.train_windows)
     else:
         train_ws, valid_w = random_windows(data, params.seed, params.label_folds)
-    progress("features", lo)
+    progress("features", at)
     stage_ones: dict[int, CandidateStage] = {}  # windows sharing their features share stage one
 
     def stage(w: LabelWindow) -> CandidateStage:
@@ -132,25 +174,68 @@ def fit_two_stage(
     # Learn from graded labels; early-stop (and gate promotion) on the 0/1 NDCG that is reported.
     valid = rows(valid_w, graded=False)
     if params.engine == "dask" and params.dask_rows:
+        return [(stage(w), w.labels) for w in train_ws], valid
+    return RankingData.concat([rows(w, params.graded_labels) for w in train_ws]), valid
+
+
+def fit_ranker_on(train: RankingData, valid: RankingData, params: TrainParams) -> RankerEnsemble:
+    """The ranker of `params` on prepared lists; with `use_ranker` off, none: stage one's order."""
+    if not params.use_ranker:
+        return RankerEnsemble(prior_weight=1.0)
+    if not len(train.groups):
+        raise ValueError(
+            "no user took a candidate item in the ranker's training window: too little data"
+        )
+    fit = ranker_fit(params)
+    return RankerEnsemble.average(
+        [
+            fit(train, valid, params.num_boost_round, params.seed + j)
+            for j in range(params.ranker_models)
+        ]
+    )
+
+
+def lists_ndcg(lists: RankingData, scores: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over the lists (groups) of `lists` ordered by `scores` (linear gains, as the
+    ranker's own metric); lists without a relevant item count as LightGBM counts them, 1."""
+    out, start = [], 0
+    for size in lists.groups.tolist():
+        y, s = lists.y[start : start + size], scores[start : start + size]
+        start += size
+        ideal = np.sort(y)[::-1][:k]
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        best = float(ideal @ discount[: len(ideal)])
+        if best <= 0:
+            out.append(1.0)
+            continue
+        top = y[np.argsort(-s, kind="stable")][:k]
+        out.append(float(top @ discount[: len(top)]) / best)
+    return float(np.mean(out)) if out else float("nan")
+
+
+def fit_two_stage(
+    data: Dataset,
+    catalog: Catalog,
+    params: TrainParams,
+    scheme: LabelScheme,
+    progress: ProgressFn = no_progress,
+    span: tuple[float, float] = (0.0, 1.0),
+) -> tuple[CandidateStage, RankingStage, float]:
+    """Both stages on all of `data`; returns them and the ranker's validation NDCG@10 (with the
+    ranker stepped aside, stage one's own on the same lists)."""
+    lo, hi = span
+    as_of = float(data.interactions["ts"].max()) + 1
+    lists, valid = ranker_lists(data, catalog, params, scheme, progress, lo)
+    progress("ranker", lo + 0.5 * (hi - lo))
+    if isinstance(lists, list):
         from shared.training.dask_engine import fit_windows_on_cluster  # the optional extra
 
-        progress("ranker", lo + 0.5 * (hi - lo))
-        ranker = fit_windows_on_cluster([(stage(w), w.labels) for w in train_ws], valid, params)
+        ranker = fit_windows_on_cluster(lists, valid, params)
     else:
-        train = RankingData.concat([rows(w, params.graded_labels) for w in train_ws])
-        if not len(train.groups):
-            raise ValueError(
-                "no user took a candidate item in the ranker's training window: too little data"
-            )
-        progress("ranker", lo + 0.5 * (hi - lo))
-        fit = ranker_fit(params)
-        ranker = RankerEnsemble.average(
-            [
-                fit(train, valid, params.num_boost_round, params.seed + j)
-                for j in range(params.ranker_models)
-            ]
-        )
+        ranker = fit_ranker_on(lists, valid, params)
     valid_ndcg = ranker.valid_ndcg
+    if not ranker.boosters:
+        valid_ndcg = lists_ndcg(valid, ranker.score(valid.x))
     progress("candidates", lo + 0.8 * (hi - lo))
     cm = stage_one(data, catalog, as_of, params)
     return cm, RankingStage(catalog, cm.store, ranker), valid_ndcg

@@ -162,6 +162,65 @@ def _ndcg_curves(curves: dict[str, list[float]], k: int) -> Figure:
     return fig
 
 
+def _tuning_plot(trials: list[dict[str, Any]]) -> Figure:
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    for stage, marker in (("stage_one", "o"), ("ranker", "s")):
+        done = [t for t in trials if t["stage"] == stage and t["score"] is not None]
+        if not done:
+            continue
+        xs, ys = [t["number"] for t in done], [t["score"] for t in done]
+        ax.scatter(xs, ys, marker=marker, label=f"{stage} trials", alpha=0.7)
+        ax.plot(xs, np.maximum.accumulate(ys), linewidth=1, label=f"{stage} best so far")
+    ax.set_xlabel("trial (per search)")
+    ax.set_ylabel("validation NDCG@10")
+    ax.set_title("Recipe search")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _tuning_section(tuning: dict[str, Any] | None) -> str:
+    """How training chose the recipe: decision, validation scores, chosen knobs, every trial."""
+    if not tuning:
+        return ""
+    esc = html.escape
+    parts = [
+        "<h2>How the recipe was chosen</h2>",
+        f"<p>served: <b>{esc(str(tuning['decision']))}</b> &middot; {esc(str(tuning['reason']))}"
+        f"</p><p class='meta'>{len(tuning['trials'])} trials in {tuning['spent_seconds']} s "
+        f"(budget {tuning['budget_seconds']} s) on {tuning['n_splits']} validation split(s): "
+        f"{esc(str(tuning['validation']))}</p>",
+    ]
+    if tuning.get("note"):
+        parts.append(f"<p>{esc(str(tuning['note']))}</p>")
+    if tuning["validation_ndcg"]:
+        rows = "".join(
+            f"<tr><td>{esc(n)}</td><td>{_fmt(v)}</td></tr>"
+            for n, v in sorted(tuning["validation_ndcg"].items(), key=lambda kv: -kv[1])
+        )
+        parts.append(f"<h3>Validation NDCG@10</h3><table><tbody>{rows}</tbody></table>")
+    if tuning["chosen"]:
+        rows = "".join(
+            f"<tr><td>{esc(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in tuning["chosen"].items()
+        )
+        parts.append(f"<h3>Chosen knobs</h3><table><tbody>{rows}</tbody></table>")
+    if tuning["trials"]:
+        parts.append(_png(_tuning_plot(tuning["trials"])))
+        rows = "".join(
+            f"<tr><td>{t['number']}</td><td>{esc(t['stage'])}</td><td>{esc(t['state'])}</td>"
+            f"<td>{_fmt(t['score']) if t['score'] is not None else '-'}</td>"
+            f"<td>{t['seconds']}</td><td>{esc(str(t['params']))}</td></tr>"
+            for t in tuning["trials"]
+        )
+        parts.append(
+            "<h3>Trials</h3><table><thead><tr><th>#</th><th>search</th><th>state</th>"
+            "<th>NDCG@10</th><th>s</th><th>knobs</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+    return "\n".join(parts)
+
+
 def write_html_report(
     result: dict[str, Any], ndcg_curves: dict[str, list[float]], path: Path
 ) -> None:
@@ -196,6 +255,7 @@ def write_html_report(
 {_metrics_table(models, columns)}
 {_versus(result, k)}
 {_extras_table(result)}
+{_tuning_section(result.get("tuning"))}
 <h2>Charts</h2>
 {"".join(charts)}
 </body>

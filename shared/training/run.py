@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from shared.datasets.base import Dataset
 from shared.ml.baselines import EASE, Popularity, Recommender
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX, RANKER
-from shared.schemas.models import EvaluationSummary
+from shared.schemas.models import EvaluationSummary, TuningReport
 from shared.training.evaluation import evaluate_split
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
@@ -18,6 +18,7 @@ from shared.training.pipeline import (
     no_progress,
 )
 from shared.training.splits import msr_split, temporal_split
+from shared.training.tuning import tune
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class TrainOutput:
     artifacts: dict[str, bytes]
     metrics: dict[str, float]
     evaluation: EvaluationSummary | None = None
+    params: TrainParams | None = None  # the recipe trained: the request's, as tuning chose it
+    tuning: TuningReport | None = None
 
 
 def run_training(
@@ -35,6 +38,12 @@ def run_training(
     scheme: LabelScheme = "temporal" if has_time else "random"
     split = (
         temporal_split(data, params.test_days) if has_time else msr_split(data, seed=params.seed)
+    )
+    # The recipe is chosen on validation splits of the evaluation's training part only: the
+    # held-out test part below scores the chosen recipe as it would any other.
+    progress("tuning", 0.08)
+    params, tuning = tune(
+        split.train, catalog, params, scheme, has_time, lambda line: progress(line, 0.08)
     )
     progress("evaluation", 0.1)
     baselines: list[Recommender] = [Popularity()]
@@ -57,5 +66,9 @@ def run_training(
         RANKER: rm.ranker.to_text().encode(),
     }
     return TrainOutput(
-        artifacts=artifacts, metrics=metrics, evaluation=evaluation.summary(split.protocol)
+        artifacts=artifacts,
+        metrics=metrics,
+        evaluation=evaluation.summary(split.protocol),
+        params=params,
+        tuning=tuning,
     )

@@ -17,7 +17,7 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "bench_serve.json"
     args = ["--dataset", "synthetic", "--rates", "20", "--seconds", "2", "--inproc-calls", "30"]
     args += ["--wrk-seconds", "1", "--users", "50", "--out", str(out)]
-    args += ["--workdir", str(tmp_path / "work")]
+    args += ["--workdir", str(tmp_path / "work"), "--tune-budget", "0"]
     proc = run_benchmark("bench_serve", args, timeout=280)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())

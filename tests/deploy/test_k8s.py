@@ -23,6 +23,7 @@ from services.candidate.app import CandidateSettings
 from services.gateway.settings import GatewaySettings
 from services.ranker.app import RankerSettings
 from services.trainer.settings import TrainerSettings
+from shared.queue import QueueSettings
 from shared.settings import CommonSettings
 from ui.settings import UISettings
 
@@ -49,6 +50,7 @@ SETTINGS: tuple[type[BaseSettings], ...] = (
     CandidateSettings,
     RankerSettings,
     TrainerSettings,
+    QueueSettings,
     UISettings,
 )
 # Read by something other than our settings classes: the Redis server (its password).

@@ -11,11 +11,11 @@ import pytest
 
 from services.launcher.stack import Stack, StackSettings
 from shared.datasets import synthetic
-from tests.conftest import SMALL_TRAIN
+from tests.conftest import SMALL_DATA
 
 pytestmark = pytest.mark.integration
 
-PARAMS = SMALL_TRAIN["params"]
+PARAMS = SMALL_DATA
 assert isinstance(PARAMS, dict)
 DATA = synthetic.generate(**PARAMS)
 # SMALL_TRAIN keeps the default of 10 synthetic products that nobody took yet.

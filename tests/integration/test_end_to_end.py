@@ -154,7 +154,8 @@ def test_train_on_online_retail_through_the_queue_serves_real_products(
 ) -> None:
     # A stack of its own (Redis database 2): the shared one keeps serving synthetic users.
     with running_stack(redis_url, 2, tmp_path, train=False) as stack:
-        r = httpx.post(f"{stack.gateway_url}/train", json={"dataset": "online-retail"}, timeout=10)
+        body = {"dataset": "online-retail", "params": {"tune_budget_seconds": 30}}
+        r = httpx.post(f"{stack.gateway_url}/train", json=body, timeout=10)
         assert r.status_code == 202
         status = wait_for_job(stack.gateway_url, r.json()["job_id"], timeout=800)
         assert status.state == "SUCCESS", status.error
@@ -171,6 +172,12 @@ def test_train_on_online_retail_through_the_queue_serves_real_products(
         mine = next(v for v in models["versions"] if v["version"] == status.model_version)
         assert mine["dataset"] == "online-retail"
         assert mine["metrics"]["ndcg@10"] > mine["metrics"]["popularity_ndcg@10"]
+        # the worker chose the recipe on validation splits and the version says how
+        detail = httpx.get(f"{stack.gateway_url}/models/{status.model_version}", timeout=10).json()
+        tuning = detail["tuning"]
+        assert tuning["trials"] and tuning["decision"] in ("two_stage", "stage_one")
+        assert {"two_stage", "stage_one", "popularity"} <= tuning["validation_ndcg"].keys()
+        assert detail["params"]["recipe"]["tune_budget_seconds"] == 30
 
 
 def test_path_outside_the_data_root_is_refused(stack: Stack) -> None:

@@ -7,11 +7,11 @@ import pytest
 
 from services.launcher.stack import Stack
 from shared.datasets import synthetic
-from tests.conftest import SMALL_TRAIN
+from tests.conftest import SMALL_DATA
 
 pytestmark = pytest.mark.integration
 
-PARAMS = SMALL_TRAIN["params"]
+PARAMS = SMALL_DATA
 assert isinstance(PARAMS, dict)
 DATA = synthetic.generate(**PARAMS, n_new_products=10)  # what the stack was trained on
 

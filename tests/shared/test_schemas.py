@@ -1,44 +1,33 @@
-"""TrainRequest fills in a bundled dataset's own recipe choices wherever a request is silent."""
+"""No recipe in the code names a dataset: every dataset starts from the same defaults, and
+training's tuner chooses from there."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from shared.schemas.training import TrainRequest
-from shared.training.params import DATASET_PARAMS, TrainParams
+from shared.training.params import TrainParams
 
-MOVIELENS = DATASET_PARAMS["movielens-100k"]
-
-
-def test_a_silent_request_gets_the_datasets_choices() -> None:
-    params = TrainRequest(dataset="movielens-100k").params
-    assert {key: getattr(params, key) for key in MOVIELENS} == MOVIELENS
-    assert params.graph_session_minutes > 0 and params.graph_label_weight > 0
-    # every other field stays TrainParams' default
-    rest = params.model_dump(exclude=set(MOVIELENS))
-    assert rest == TrainParams().model_dump(exclude=set(MOVIELENS))
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_fields_a_request_names_are_kept_even_when_they_equal_the_global_default() -> None:
+@pytest.mark.parametrize("dataset", ["synthetic", "online-retail", "movielens-100k", "csv"])
+def test_every_dataset_gets_the_same_defaults(dataset: str) -> None:
+    assert TrainRequest.model_validate({"dataset": dataset}).params == TrainParams()
+
+
+def test_fields_a_request_names_are_kept_and_marked_as_set() -> None:
     body = {"dataset": "movielens-100k", "params": {"graph_session_minutes": 0, "seed": 7}}
     params = TrainRequest.model_validate(body).params
     assert params.graph_session_minutes == 0 and params.seed == 7
-    assert params.graph_label_weight == MOVIELENS["graph_label_weight"]
+    assert params.model_fields_set == {"graph_session_minutes", "seed"}  # the tuner keeps them
 
 
-def test_resolved_requests_travel_unchanged() -> None:
-    request = TrainRequest.model_validate(
-        {"dataset": "movielens-100k", "params": {"graph_neighbours": 100}}
-    )
-    again = TrainRequest.model_validate(request.model_dump(mode="json"))
-    assert again == request and again.params.graph_neighbours == 100
-
-
-def test_online_retail_names_its_labels_by_title_words() -> None:
-    params = TrainRequest(dataset="online-retail").params
-    assert params.graph_title_labels and params.graph_label_weight > 0
-    assert params.graph_session_minutes == 0  # its baskets are no sittings
-
-
-def test_other_datasets_keep_the_global_defaults() -> None:
-    for dataset in ("synthetic", "csv"):
-        assert dataset not in DATASET_PARAMS
-        assert TrainRequest.model_validate({"dataset": dataset}).params == TrainParams()
+def test_no_training_or_model_code_names_a_bundled_dataset() -> None:
+    names = ("movielens", "online-retail", "online_retail", "uci_retail")
+    for folder in ("shared/training", "shared/ml"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text().lower()
+            assert not [n for n in names if n in text], path

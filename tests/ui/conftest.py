@@ -125,3 +125,79 @@ def card_products(at: AppTest) -> list[str]:
     ranked = sorted((int(m.group(1)), m.group(2)) for m in found)
     assert [rank for rank, _ in ranked] == list(range(1, len(ranked) + 1)), ranked
     return [product for _, product in ranked]
+
+
+# A recipe search as training reports it (shared/schemas/models.py TuningReport): stage one's
+# trials, then the ranker's; one pruned, one failed.
+TUNING: dict[str, Any] = {
+    "budget_seconds": 60.0,
+    "spent_seconds": 41.5,
+    "validation": "the last 14 days of the training part",
+    "n_splits": 2,
+    "trials": [
+        {
+            "number": 0,
+            "stage": "stage_one",
+            "params": {"graph_lowrank": 32, "graph_kind": "ease"},
+            "score": 0.2811,
+            "state": "complete",
+            "seconds": 3.24,
+        },
+        {
+            "number": 1,
+            "stage": "stage_one",
+            "params": {"graph_lowrank": 64, "graph_kind": "item_knn"},
+            "score": 0.295,
+            "state": "complete",
+            "seconds": 2.9,
+        },
+        {
+            "number": 2,
+            "stage": "stage_one",
+            "params": {"graph_lowrank": 0, "graph_kind": "ease"},
+            "score": None,
+            "state": "pruned",
+            "seconds": 1.05,
+        },
+        {
+            "number": 3,
+            "stage": "ranker",
+            "params": {"ranker_leaves": 31, "ranker_prior_weight": 1.5},
+            "score": 0.3102,
+            "state": "complete",
+            "seconds": 8.4,
+        },
+        {
+            "number": 4,
+            "stage": "ranker",
+            "params": {"ranker_leaves": 7, "ranker_prior_weight": 0.5},
+            "score": None,
+            "state": "failed",
+            "seconds": 0.3,
+        },
+    ],
+    "chosen": {"graph_kind": "item_knn", "graph_lowrank": 64, "ranker_leaves": 31},
+    "validation_ndcg": {
+        "stage_one": 0.295,
+        "two_stage": 0.3102,
+        "popularity": 0.1203,
+        "ease": 0.279,
+    },
+    "decision": "two_stage",
+    "reason": "the ranker beats stage one alone on validation (0.3102 vs 0.2950)",
+    "note": None,
+}
+
+
+def model_detail(version: int, current: bool, tuning: dict[str, Any] | None) -> dict[str, Any]:
+    """GET /models/{version}'s answer (ModelDetail) for a synthetic-data version."""
+    return {
+        "version": version,
+        "created_at": f"2024-05-0{version}T10:00:00Z",
+        "dataset": "synthetic",
+        "metrics": {"ndcg@10": 0.2 + version / 100},
+        "current": current,
+        "params": {},
+        "evaluation": None,
+        "tuning": tuning,
+    }

@@ -12,10 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from shared.schemas.training import TrainJobRecord
-from shared.training.params import DATASET_PARAMS
+from shared.training.params import TrainParams
 from tests.conftest import SMALL_TRAIN, wait_for_version
-from tests.ui.conftest import FakeGateway, Reply, fake_gateway, reply
-from ui.views.training import DATASET_KEY, DONE_TEXT, START_KEY, history_row
+from tests.ui.conftest import TUNING, FakeGateway, Reply, fake_gateway, model_detail, reply
+from ui.views.training import DATASET_KEY, DATASETS, DONE_TEXT, RECIPE, START_KEY, history_row
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 PAGE = "app_pages/training.py"
@@ -56,6 +56,7 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:
             ("GET", "/train"): reply({"jobs": [_FAILED, _DONE]}),
             ("POST", "/train"): _start,
             ("GET", "/train/cccccccc-3333"): reply(new_job),
+            ("GET", "/models/4"): reply(model_detail(4, current=True, tuning=TUNING)),
             # wait_until_served probes the gateway until it answers with the new version
             ("GET", "/recommend"): reply([], headers={"X-Model-Version": "4"}),
         }
@@ -121,6 +122,7 @@ def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
         "train_graph_lowrank",
         "train_ranker_prior_weight",
         "train_graph_session_minutes",
+        "train_tune_budget_seconds",
     }
     assert {n.key for n in at.number_input} == {
         "train_n_users",
@@ -167,6 +169,33 @@ def test_start_follows_the_job_to_its_end(gateway: FakeGateway) -> None:
     bars = at.get("progress")
     assert [(b.proto.value, b.proto.text) for b in bars] == [(100, DONE_TEXT)]
     assert not at.button(key=START_KEY).disabled  # no job running any more
+    # The new version's recipe search, in short, and where to see its trials.
+    assert "**How version 4's recipe was chosen**" in [m.value for m in at.markdown]
+    decision = [m.value for m in at.markdown if str(m.value).startswith("**Served pipeline:**")]
+    assert decision == [
+        "**Served pipeline:** two-stage: stage one's candidates reordered by the ranker  \n"
+        "the ranker beats stage one alone on validation (0.3102 vs 0.2950)"
+    ]
+    assert {m.label: m.value for m in at.metric} == {
+        "Trials": "5",
+        "Best validation NDCG@10": "0.3102",
+        "Search time": "42 s of 60 s",
+    }
+    links = at.get("page_link")
+    assert [(link.proto.label, link.proto.page) for link in links] == [
+        ("Version 4's trials, validation scores and chosen knobs: Models", "models")
+    ]
+    assert all("trial" not in t.value.columns for t in at.table)  # the trials: Models page
+
+    # It stays while the page is used, and goes when the next job starts.
+    at.number_input(key="train_n_users").set_value(400).run()
+    assert "**How version 4's recipe was chosen**" in [m.value for m in at.markdown]
+    gateway.routes[("GET", "/train/cccccccc-3333")] = reply(
+        {"job_id": "cccccccc-3333", "state": "FAILURE", "progress": 1.0, "error": "out of memory"}
+    )
+    at.button(key=START_KEY).click().run()
+    assert [e.value for e in at.error] == ["Training failed: out of memory"]
+    assert not at.metric and not at.get("page_link")
 
 
 def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> None:
@@ -176,6 +205,7 @@ def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> Non
     at.number_input(key="train_graph_lowrank").set_value(0).run()
     at.number_input(key="train_ranker_prior_weight").set_value(2.5).run()
     at.number_input(key="train_graph_session_minutes").set_value(1.0).run()
+    at.number_input(key="train_tune_budget_seconds").set_value(0.0).run()
 
     at.button(key=START_KEY).click().run()
 
@@ -185,12 +215,12 @@ def test_changed_recipe_knobs_are_sent_with_the_job(gateway: FakeGateway) -> Non
     assert posted == [
         {
             "dataset": "online-retail",
-            "params": {
-                **DATASET_PARAMS["online-retail"],
+            "params": {  # just what was changed: no dataset's own choices are added
                 "ranker_models": 1,
                 "graph_lowrank": 0,
                 "ranker_prior_weight": 2.5,
                 "graph_session_minutes": 1.0,
+                "tune_budget_seconds": 0.0,
             },
         }
     ]
@@ -238,27 +268,44 @@ def test_train_from_the_page_against_live_gateway(
         wait_for_version(live_gateway_url, original)
 
 
-def test_recipe_starts_from_the_datasets_own_choices(gateway: FakeGateway) -> None:
+def test_every_dataset_starts_from_trainparams_defaults(gateway: FakeGateway) -> None:
+    defaults = TrainParams()
     at = _open()
-    assert at.number_input(key="train_graph_session_minutes").value == 0  # synthetic: off
-    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
-    assert at.number_input(key="train_graph_session_minutes").value == 1  # DATASET_PARAMS
-    at.number_input(key="train_ranker_models").set_value(1).run()
+    for dataset in DATASETS:
+        at.selectbox(key=DATASET_KEY).select(dataset).run()
+        knobs = {field: at.number_input(key=f"train_{field}").value for field in RECIPE}
+        assert knobs == {field: getattr(defaults, field) for field in RECIPE}, dataset
+    budget = at.number_input(key="train_tune_budget_seconds")
+    assert (budget.min, budget.max, budget.value) == (0.0, 86_400.0, 180.0)  # TrainParams' own
+    assert budget.label == "Tuning budget (s)"
+    assert "0 = the fixed defaults" in budget.help and "validation splits" in budget.help
 
+    # Nothing changed: no params at all, the server's defaults (and its search) apply.
+    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
+    at.button(key=START_KEY).click().run()
+    # The budget alone: only it is sent.
+    at = _open()
+    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
+    at.number_input(key="train_tune_budget_seconds").set_value(600.0).run()
     at.button(key=START_KEY).click().run()
 
     assert not at.exception
+    assert not at.error, [e.value for e in at.error]
     posted = [body for method, path, body in gateway.requests if method == "POST"]
     assert posted == [
-        {
-            "dataset": "movielens-100k",
-            "params": {**DATASET_PARAMS["movielens-100k"], "ranker_models": 1},
-        }
+        {"dataset": "movielens-100k"},
+        {"dataset": "movielens-100k", "params": {"tune_budget_seconds": 600.0}},
     ]
 
-    at = _open()  # switching it off is sent as such, not replaced by the dataset's choice
-    at.selectbox(key=DATASET_KEY).select("movielens-100k").run()
-    at.number_input(key="train_graph_session_minutes").set_value(0.0).run()
+
+def test_changed_knob_is_kept_when_the_dataset_changes(gateway: FakeGateway) -> None:
+    # The defaults are the same for every dataset: switching does not undo a choice.
+    at = _open()
+    at.number_input(key="train_tune_budget_seconds").set_value(0.0).run()
+    at.selectbox(key=DATASET_KEY).select("online-retail").run()
+    assert at.number_input(key="train_tune_budget_seconds").value == 0.0
+
     at.button(key=START_KEY).click().run()
+
     last = [body for method, path, body in gateway.requests if method == "POST"][-1]
-    assert isinstance(last, dict) and last["params"]["graph_session_minutes"] == 0
+    assert last == {"dataset": "online-retail", "params": {"tune_budget_seconds": 0.0}}

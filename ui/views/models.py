@@ -1,4 +1,5 @@
-"""Registry operations: every model version, how they compare, and switching the served one."""
+"""Registry operations: every model version, how they compare, switching the served one, and how
+a version's recipe was chosen."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
 from ui.views.recommendations import EXAMPLE_USERS
 from ui.views.serving import wait_until_served
+from ui.views.tuning import FINISHED_KEY, SECTION_TITLE, render_tuning
 
 # Marker in the table's "current" column; the tests look for it.
 CURRENT_MARK = "★ current"
@@ -26,6 +28,7 @@ METRIC_COLUMNS = [
 ]
 CHART_METRICS = [("two-stage model", "ndcg@10"), ("popularity", "popularity_ndcg@10")]
 
+TUNING_VERSION_KEY = "tuning_version"
 CHOICE_KEY = "activate_choice"
 ACTIVATE_KEY = "activate"
 CONFIRM_KEY = "activate_confirm"
@@ -57,6 +60,7 @@ def render_models(client: GatewayClient, settings: UISettings) -> None:
     st.table([_row(m, models.current) for m in newest_first], hide_index=True)
     _render_chart(models.versions)
     _render_activation(client, settings, models, newest_first)
+    _render_tuning(client, models, newest_first)
 
 
 def _row(model: ModelSummary, current: int | None) -> dict[str, str | int]:
@@ -138,6 +142,30 @@ def _render_activation(
     if cancel.button("Cancel", key=CANCEL_KEY):
         del st.session_state[PENDING_KEY]
         st.rerun()
+
+
+def _render_tuning(
+    client: GatewayClient, models: ModelsResponse, newest_first: list[ModelSummary]
+) -> None:
+    """How the picked version's recipe was chosen; it opens on the version the last training job
+    of this session produced, else on the current one."""
+    st.subheader(SECTION_TITLE)
+    versions = [m.version for m in newest_first]
+    finished: int | None = st.session_state.get(FINISHED_KEY)
+    opening = models.current if finished is None else finished
+    version: int = st.selectbox(
+        "Version to explain",
+        versions,
+        index=versions.index(opening) if opening in versions else 0,
+        key=TUNING_VERSION_KEY,
+        format_func=lambda v: f"{v} (current)" if v == models.current else str(v),
+    )
+    try:
+        detail = client.model(version)
+    except GatewayError as err:  # e.g. 404: retention deleted it since the list was read
+        st.warning(f"Could not read version {version}: HTTP {err.status_code}: {err.detail}")
+        return
+    render_tuning(detail)
 
 
 def _describe(model: ModelSummary) -> str:

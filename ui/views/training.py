@@ -14,6 +14,7 @@ from shared.training.params import TrainParams
 from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
 from ui.views.serving import wait_until_served
+from ui.views.tuning import FINISHED_KEY, render_tuning_summary
 
 # Session state survives reruns (any widget interaction), so a job started before is resumed,
 # on whichever page the user is: both pages follow the same job.
@@ -37,12 +38,14 @@ def render_retrain(client: GatewayClient, settings: UISettings, user: str) -> No
     running = JOB_KEY in st.session_state
     if st.button("Retrain", disabled=running, help="Train a new model on the synthetic dataset"):
         st.session_state[JOB_KEY] = client.train("synthetic")
+        st.session_state.pop(FINISHED_KEY, None)
     follow_job(client, settings, user)
 
 
 def render_training(client: GatewayClient, settings: UISettings, probe_user: str) -> None:
     """The Training page: options, start, progress of the running job, recent jobs."""
     show_outcome()
+    _finished_version(client)
     running = JOB_KEY in st.session_state
     request = _training_form(disabled=running)
     start = st.button(
@@ -51,6 +54,7 @@ def render_training(client: GatewayClient, settings: UISettings, probe_user: str
     if start and request is not None:
         try:
             st.session_state[JOB_KEY] = client.train_request(request)
+            st.session_state.pop(FINISHED_KEY, None)
         except GatewayError as err:  # 422 on bad options, 401/403 without a key...
             st.error(f"Could not start training: {err.detail}")
     # Reserved above the history, filled last: the polling loop must not hold back the table.
@@ -58,6 +62,21 @@ def render_training(client: GatewayClient, settings: UISettings, probe_user: str
     render_history(client)
     with progress_area:
         follow_job(client, settings, probe_user)
+
+
+def _finished_version(client: GatewayClient) -> None:
+    """How the recipe of the version the last job produced was chosen, in short."""
+    version: int | None = st.session_state.get(FINISHED_KEY)
+    if version is None:
+        return
+    try:
+        detail = client.model(version)
+    except GatewayError as err:  # e.g. 404: retention deleted it meanwhile
+        st.caption(f"Could not read version {version}: HTTP {err.status_code}: {err.detail}")
+        return
+    with st.container(border=True):
+        st.markdown(f"**How version {version}'s recipe was chosen**")
+        render_tuning_summary(detail)
 
 
 def _training_form(disabled: bool) -> TrainRequest | None:
@@ -68,7 +87,6 @@ def _training_form(disabled: bool) -> TrainRequest | None:
         key=DATASET_KEY,
         disabled=disabled,
         help="What to train on",
-        on_change=_reset_recipe,
     )
     body: dict[str, Any] = {"dataset": dataset}
     if dataset == "synthetic":
@@ -124,7 +142,7 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             ),
         }
         body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
-    if recipe := _recipe_inputs(dataset, disabled):
+    if recipe := _recipe_inputs(disabled):
         body["params"] = {**body.get("params", {}), **recipe}
     if st.checkbox(
         "Merge the events received through POST /events",
@@ -160,21 +178,21 @@ RECIPE: dict[str, tuple[str, float, str]] = {
         "Items a user took in one session (no longer gap between them) count more in stage "
         "one's graph; 0 turns it off. Helps rating sites' sittings, not shops' baskets.",
     ),
+    "tune_budget_seconds": (
+        "Tuning budget (s)",
+        30,
+        "Seconds training may spend choosing the recipe (Optuna) on validation splits carved "
+        "from the training data, never the held-out test split; 0 = the fixed defaults, no "
+        "search.",
+    ),
 }
 
 
-def _reset_recipe() -> None:
-    # Another dataset: its recipe knobs start again from its own defaults (a keyed widget
-    # would keep the value it had for the dataset before).
-    for field in RECIPE:
-        st.session_state.pop(f"train_{field}", None)
-
-
-def _recipe_inputs(dataset: DatasetName, disabled: bool) -> dict[str, float]:
-    """The recipe knobs, starting from the dataset's defaults (TrainParams' and its own choices,
-    DATASET_PARAMS); only the values changed from those are sent, so the server's defaults
-    (docs/decisions.md says how they were chosen) stay the reference."""
-    defaults = TrainRequest(dataset=dataset).params
+def _recipe_inputs(disabled: bool) -> dict[str, float]:
+    """The recipe knobs, starting from TrainParams' defaults, the same for every dataset; only
+    the values changed from those are sent, so the server's defaults (docs/decisions.md says how
+    they were chosen) stay the reference."""
+    defaults = TrainParams()
     schema = TrainParams.model_json_schema()["properties"]
     changed = {}
     with st.expander("Recipe"):
@@ -289,6 +307,7 @@ def follow_job(client: GatewayClient, settings: UISettings, user: str) -> None:
         st.error(f"Lost track of training job {job_id}: {err.detail}")
         return
     # GatewayUnavailable propagates on purpose: the job id stays, and polling resumes on rerun.
+    st.session_state[FINISHED_KEY] = job.model_version if job.state == "SUCCESS" else None
     if job.state == "SUCCESS" and job.promoted is not False and job.model_version is not None:
         bar.progress(1.0, text=f"Waiting for the services to load version {job.model_version}…")
         wait_until_served(client, settings, user, job.model_version)

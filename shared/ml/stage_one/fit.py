@@ -107,7 +107,7 @@ def lowrank_filter(
     1/sqrt(user and item degrees) give item -> item weights D^-1/2 V V^T D^1/2: what a user's
     items share with the catalog's main directions of taste, which a graph pruned to a few
     neighbours per item cannot hold. Scaled so its scores spread `weight` times as widely as the
-    graph's over the users' histories (MovieLens validation: docs/decisions.md).
+    graph's over the users' histories (measurements: docs/decisions.md).
     """
     n_items = graph.shape[0]
     x = binarize(stats.matrix(n_items))

@@ -61,12 +61,12 @@ def stage_one_prior(x: np.ndarray, weight: float) -> np.ndarray:
 
 class RankerEnsemble:
     """One LightGBM booster, or several (different seeds) whose scores are averaged: the
-    members' seed-to-seed spread is larger than most recipe changes, and the mean cuts it."""
+    members' seed-to-seed spread is larger than most recipe changes, and the mean cuts it.
+    With no booster at all the ranker steps aside: the score is stage one's prior alone, so
+    stage one's order is served (what training chooses where the trees do not beat it)."""
 
-    def __init__(
-        self, booster: lgb.Booster, *others: lgb.Booster, prior_weight: float = 0.0
-    ) -> None:
-        self.boosters = [booster, *others]
+    def __init__(self, *boosters: lgb.Booster, prior_weight: float = 0.0) -> None:
+        self.boosters = list(boosters)
         self.prior_weight = prior_weight
         for b in self.boosters:
             names = b.feature_name()
@@ -112,6 +112,8 @@ class RankerEnsemble:
         of k <= CASCADE_ROWS items is the full ensemble's order at a fraction of its CPU)."""
         x = np.ascontiguousarray(x, dtype=np.float64)  # once, not once per member
         prior = stage_one_prior(x, self.prior_weight)
+        if not self.boosters:
+            return prior
         first: np.ndarray = self._predict[0](x) + prior
         if len(self.boosters) == 1 or not len(first):
             return first
@@ -133,20 +135,22 @@ class RankerEnsemble:
         parts = [
             np.asarray(b.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64)
             for b in self.boosters
-        ]
+        ] or [np.zeros((len(x), len(FEATURE_NAMES) + 1))]
         out: np.ndarray = np.mean(parts, axis=0) if len(parts) > 1 else parts[0]
         out[:, COL[PRIOR_FEATURE]] += stage_one_prior(x, self.prior_weight)
         return out
 
     @property
     def best_iteration(self) -> int:
+        if not self.boosters:
+            return 0
         return int(self.booster.best_iteration or self.booster.current_iteration())
 
     @property
     def valid_ndcg(self) -> float:
         """The members' mean best validation NDCG@10 (NaN without validation lists)."""
         scores = [b.best_score.get("valid_0", {}).get("ndcg@10", np.nan) for b in self.boosters]
-        return float(np.mean(scores))
+        return float(np.mean(scores)) if scores else float("nan")
 
     def to_text(self) -> str:
         trees = ENSEMBLE_SEPARATOR.join(str(b.model_to_string()) for b in self.boosters)
@@ -166,7 +170,8 @@ class RankerEnsemble:
                 raise ValueError(f"ranker artifact: unreadable prior weight {value!r}") from None
             if not np.isfinite(prior_weight):
                 raise ValueError(f"ranker artifact: prior weight {value!r} is not finite")
-        boosters = [lgb.Booster(model_str=part) for part in text.split(ENSEMBLE_SEPARATOR)]
+        parts = text.split(ENSEMBLE_SEPARATOR) if text.strip() else []  # none: stepped aside
+        boosters = [lgb.Booster(model_str=part) for part in parts]
         return cls(*boosters, prior_weight=prior_weight)
 
 
@@ -182,14 +187,14 @@ MAX_RELEVANCE = 30
 EARLY_STOPPING_ROUNDS = 30
 
 
-def ranker_params(seed: int) -> dict[str, object]:
+def ranker_params(seed: int, num_leaves: int = 15) -> dict[str, object]:
     """LightGBM parameters of the ranker, shared by local and distributed (Dask) training."""
     return {
         "objective": "lambdarank",
         "metric": "ndcg",
         "eval_at": [10],
         "learning_rate": 0.05,
-        "num_leaves": 15,
+        "num_leaves": num_leaves,
         "min_data_in_leaf": 100,  # small, regularised trees: chosen on validation splits
         "feature_fraction": 0.9,
         "bagging_fraction": 0.8,
@@ -208,10 +213,11 @@ def fit_ranker(
     num_boost_round: int,
     seed: int,
     prior_weight: float = 0.0,
+    num_leaves: int = 15,
 ) -> RankerEnsemble:
     """Lambdarank on train lists, early-stopped on NDCG@10 of the later validation window;
     the trees boost from `stage_one_prior` (0: from zero)."""
-    params = ranker_params(seed)
+    params = ranker_params(seed, num_leaves)
 
     def dataset(d: RankingData, reference: lgb.Dataset | None = None) -> lgb.Dataset:
         return lgb.Dataset(

@@ -50,6 +50,8 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
             "graph_session_minutes=30",
             "--param",
             "ranker_models=2",  # after --ranker-models (default 5): the later word wins
+            "--param",
+            "tune_budget_seconds=8",
         ],
     )
     assert r.exit_code == 0, r.output
@@ -59,13 +61,22 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
     assert result["params"]["graph_session_minutes"] == 30
     assert result["params"]["ranker_models"] == 2
     assert result["params"]["test_days"] == 14
+    # the recipe was searched on validation, around the knobs the command set itself
+    tuning = result["tuning"]
+    assert tuning["note"] is None and tuning["trials"] and tuning["n_splits"] >= 1
+    assert all(t["params"].get("graph_lowrank", 0) == 0 for t in tuning["trials"])
+    assert all(t["params"].get("ranker_prior_weight", 0.5) == 0.5 for t in tuning["trials"])
+    assert tuning["decision"] in ("two_stage", "stage_one") and "tuning:" in r.output
+    for key, value in tuning["chosen"].items():
+        assert result["params"][key] == value
     _check_shape(result, 5)
     assert result["protocol"] == "temporal" and result["n_users"] > 100
     m = result["models"]
     assert m["two_stage"]["ndcg@5"] > m["popularity"]["ndcg@5"]
     assert "two_stage" in r.output and "ndcg@5" in r.output
     html = report.read_text()
-    assert html.count("data:image/png;base64,") >= 2
+    assert html.count("data:image/png;base64,") >= 3  # with the recipe search's plot
+    assert "How the recipe was chosen" in html
     # two_stage against the best baseline, with the spread over users that the ratio carries
     versus = result["versus_best_baseline"]
     baselines = {"popularity", "item_knn", "ease", "als"}
@@ -96,6 +107,8 @@ def test_evaluate_movielens_msr(tmp_path: Path) -> None:
             str(out),
             "--ranker-models",
             "1",  # the baselines are what is checked here: one ranker is enough, and faster
+            "--param",
+            "tune_budget_seconds=0",
         ],
     )
     assert r.exit_code == 0, r.output

@@ -26,7 +26,10 @@ def _request(**params: object) -> TrainRequest:
 def test_local_engine_is_lightgbm_in_process() -> None:
     local = ranker_fit(TrainParams(ranker_prior_weight=0.5))
     assert isinstance(local, partial) and local.func is fit_ranker
-    assert local.keywords == {"prior_weight": 0.5}  # the job's prior reaches the fit
+    assert local.keywords == {
+        "prior_weight": 0.5,
+        "num_leaves": 15,
+    }  # the job's knobs reach the fit
     assert ranker_fit(TrainParams(engine="dask", scheduler=CONFIGURED)) is not fit_ranker
     with pytest.raises(EngineError, match="scheduler"):
         ranker_fit(TrainParams(engine="dask"))

@@ -17,7 +17,7 @@ from shared.training.pipeline import build_catalog, stage_one
 from shared.training.run import TrainOutput, run_training
 from shared.training.splits import held_out_strength
 
-PARAMS = TrainParams(n_users=300, n_products=150, n_days=90)
+PARAMS = TrainParams(n_users=300, n_products=150, n_days=90, tune_budget_seconds=0)
 
 
 @pytest.fixture(scope="module")

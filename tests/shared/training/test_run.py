@@ -8,7 +8,9 @@ from shared.datasets import synthetic
 from shared.training.params import TrainParams
 from shared.training.run import run_training
 
-PARAMS = TrainParams(n_users=200, n_products=100, n_days=60, num_boost_round=50)
+PARAMS = TrainParams(
+    n_users=200, n_products=100, n_days=60, num_boost_round=50, tune_budget_seconds=4
+)
 
 
 def test_evaluation_matches_the_flat_metrics() -> None:
@@ -29,3 +31,7 @@ def test_evaluation_matches_the_flat_metrics() -> None:
         assert curve[9] == pytest.approx(ev.models[name]["ndcg@10"], abs=1e-5)
     # Small enough to live in every manifest.
     assert len(ev.model_dump_json()) < 8_000
+    # the recipe it trained is the one its tuning chose, from validation splits of the data
+    assert out.tuning is not None and out.tuning.trials and out.params is not None
+    for key, value in out.tuning.chosen.items():
+        assert getattr(out.params, key) == value

@@ -1,0 +1,276 @@
+"""Training chooses its own recipe: Optuna searches stage one's and the ranker's knobs on
+validation splits carved from the training data only (never the test split), within a budget.
+
+Two searches, cheapest first:
+1. stage one's knobs (graph kind, neighbours, L2, low-rank filter, sessions, label weights), each
+   trial scored by the candidate list's own NDCG@10 on up to two validation splits (a trial bad
+   on the first is pruned). The baselines stage one can become are tried first (EASE unpruned,
+   item-kNN), so the chosen stage one is at least as good as they are on validation.
+2. the ranker's knobs (prior weight, leaves, rounds, members) on lists built once for the chosen
+   stage one, each trial scored by the two-stage NDCG@10 on the first validation split.
+Then the served pipeline is chosen against its baselines on the same split: where the ranker does
+not beat stage one alone, it steps aside (`use_ranker` off). The report says what won and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+
+from shared.datasets.base import Dataset
+from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
+from shared.ml.catalog import Catalog
+from shared.ml.memory import ModelTooLarge
+from shared.schemas.models import TuningReport, TuningTrial
+from shared.training.params import TrainParams
+from shared.training.pipeline import (
+    LabelScheme,
+    fit_ranker_on,
+    ranker_lists,
+    stage_one_from,
+)
+from shared.training.search_space import ranker_space, stage_one_space, with_knobs
+from shared.training.validation import (
+    MIN_VALID_USERS,
+    CandidateLists,
+    Validation,
+    baseline_ndcg,
+    make_validation,
+    stage_one_ndcg,
+    validation_splits,
+)
+
+log = logging.getLogger(__name__)
+
+
+# Share of the budget the stage-one search may use; the ranker's search gets the rest.
+STAGE_ONE_SHARE = 0.5
+MAX_TRIALS = 60  # per search: past this, small data has been searched enough
+
+
+def _record(trial: optuna.trial.FrozenTrial, stage: str) -> TuningTrial:
+    state = {
+        optuna.trial.TrialState.COMPLETE: "complete",
+        optuna.trial.TrialState.PRUNED: "pruned",
+    }.get(trial.state, "failed")
+    seconds = (
+        (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if trial.datetime_complete and trial.datetime_start
+        else 0.0
+    )
+    return TuningTrial(
+        number=trial.number,
+        stage=stage,  # type: ignore[arg-type]
+        params={k: v for k, v in trial.user_attrs.get("knobs", trial.params).items()},
+        score=trial.value if state == "complete" else None,
+        state=state,  # type: ignore[arg-type]
+        seconds=round(seconds, 2),
+    )
+
+
+def fixed(params: TrainParams, budget: float, note: str) -> tuple[TrainParams, TuningReport]:
+    return params, TuningReport(
+        budget_seconds=budget,
+        spent_seconds=0.0,
+        validation="none",
+        n_splits=0,
+        decision="two_stage" if params.use_ranker else "stage_one",
+        reason="the recipe's fixed values",
+        note=note,
+    )
+
+
+def tune(
+    data: Dataset,
+    catalog: Catalog,
+    params: TrainParams,
+    scheme: LabelScheme,
+    has_time: bool,
+    progress: Callable[[str], None] = lambda line: None,
+) -> tuple[TrainParams, TuningReport]:
+    """The recipe chosen on validation splits of `data` within `params.tune_budget_seconds`, and
+    the report of how. `data` must be training data only: the caller's test split stays out."""
+    budget = params.tune_budget_seconds
+    if budget <= 0:
+        return fixed(params, budget, "tune_budget_seconds is 0: the fixed defaults")
+    start = time.monotonic()
+    splits = validation_splits(data, catalog, params, scheme)
+    if not splits:
+        return fixed(
+            params, budget, f"too little data for a validation split (< {MIN_VALID_USERS} users)"
+        )
+    validations = [make_validation(s, catalog, params) for s in splits]
+    deadline = start + budget
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    # 1. stage one
+    def objective_one(trial: optuna.Trial) -> float:
+        knobs = stage_one_space(trial, data, len(catalog.items), params, has_time)
+        trial.set_user_attr("knobs", knobs)
+        recipe = with_knobs(params, knobs)
+        scores = []
+        for i, v in enumerate(validations):
+            scores.append(stage_one_ndcg(stage_one_from(v.base, recipe), v))
+            trial.report(float(np.mean(scores)), i)
+            if i + 1 < len(validations) and trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(scores))
+
+    one = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=params.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
+    )
+    defaults = {
+        "graph_kind": params.graph_kind,
+        "graph_neighbours": params.graph_neighbours,
+        "graph_lowrank": params.graph_lowrank,
+        "graph_lowrank_weight": params.graph_lowrank_weight,
+        "graph_l2": params.graph_l2,
+    }
+    one.enqueue_trial(defaults, skip_if_exists=True)
+    if len(catalog.items) <= params.graph_max_items:  # the EASE baseline, as stage one's scorer
+        one.enqueue_trial(
+            {
+                "graph_kind": "ease",
+                "graph_neighbours": 2000,
+                "graph_lowrank": 0,
+                "graph_l2": 500.0,
+                "graph_session_minutes": 0.0,
+                "graph_label_weight": 0.0,
+            },
+            skip_if_exists=True,
+        )
+    one.enqueue_trial(
+        {"graph_kind": "item_knn", "graph_neighbours": 100, "graph_lowrank": 0}, skip_if_exists=True
+    )
+    progress(f"tuning stage one ({len(validations)} validation splits)")
+    one.optimize(
+        objective_one,
+        n_trials=MAX_TRIALS,
+        timeout=max(1.0, start + STAGE_ONE_SHARE * budget - time.monotonic()),
+        catch=(ModelTooLarge, ValueError, np.linalg.LinAlgError),
+    )
+    completed = [t for t in one.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not completed:
+        return fixed(params, budget, f"the budget ({budget:.0f} s) ended before one trial did")
+    best_one = max(completed, key=lambda t: t.value or -math.inf)
+    recipe = with_knobs(params, best_one.user_attrs["knobs"])
+    trials = [_record(t, "stage_one") for t in one.trials]
+
+    # 2. the ranker, on lists built once for the chosen stage one (first validation split)
+    v = validations[0]
+    progress("tuning the ranker")
+    cm = stage_one_from(v.base, recipe)
+    candidates = CandidateLists.build(cm, v, recipe.n_candidates)
+    stage_one_alone = candidates.ndcg(v)
+    lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme)
+    if isinstance(lists, list):  # the Dask engine's lists stay on the cluster: no search
+        return recipe, _report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
+
+    def objective_two(trial: optuna.Trial) -> float:
+        knobs = ranker_space(trial, params)
+        trial.set_user_attr("knobs", knobs)
+        # One member per trial: the members' mean is as good or better, at a multiple of the time.
+        r = with_knobs(recipe, {**knobs, "ranker_models": 1})
+        return candidates.ndcg(v, fit_ranker_on(lists, valid, r))
+
+    two = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=params.seed)
+    )
+    two.enqueue_trial(
+        {
+            "ranker_prior_weight": params.ranker_prior_weight,
+            "ranker_leaves": params.ranker_leaves,
+            "num_boost_round": params.num_boost_round,
+        },
+        skip_if_exists=True,
+    )
+    if len(lists.groups):
+        # The first trial (the defaults) runs even past the budget: the choice between the ranker
+        # and stage one alone below needs one ranker's validation score.
+        two.optimize(objective_two, n_trials=1, catch=(ValueError,))
+        left = deadline - time.monotonic()
+        if left > 0:
+            two.optimize(objective_two, n_trials=MAX_TRIALS - 1, timeout=left, catch=(ValueError,))
+    trials += [_record(t, "ranker") for t in two.trials]
+    done = [t for t in two.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    two_stage = -math.inf
+    if done:
+        best_two = max(done, key=lambda t: t.value or -math.inf)
+        two_stage = float(best_two.value or -math.inf)
+        recipe = with_knobs(recipe, best_two.user_attrs["knobs"])
+
+    # 3. the served pipeline against its baselines, on the same split
+    scores = {"two_stage": two_stage, "stage_one": stage_one_alone}
+    for model in _baselines(len(catalog.items), params):
+        try:
+            scores[model.name] = baseline_ndcg(model, v, catalog)
+        except ModelTooLarge as exc:
+            log.info("tuning: baseline %s skipped: %s", model.name, exc)
+    if two_stage >= stage_one_alone:
+        decision, why = (
+            "two_stage",
+            (
+                f"the ranker lifts stage one on validation "
+                f"({two_stage:.4f} vs {stage_one_alone:.4f})"
+            ),
+        )
+    else:
+        recipe = with_knobs(recipe, {"use_ranker": False})
+        decision, why = (
+            "stage_one",
+            (
+                f"the ranker did not beat stage one alone on validation ({two_stage:.4f} vs "
+                f"{stage_one_alone:.4f}): it steps aside and stage one's order is served"
+            ),
+        )
+    served = max(two_stage, stage_one_alone)
+    others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
+    if others:
+        best = max(others, key=lambda n: others[n])
+        if others[best] > served:
+            why += (
+                f"; {best} ({others[best]:.4f}) is above it on validation and is not one of the "
+                "scorers stage one can become"
+            )
+        else:
+            why += f"; best baseline {best} {others[best]:.4f}"
+    return recipe, _report(params, recipe, trials, start, validations, scores, decision, why)
+
+
+def _baselines(n_items: int, params: TrainParams) -> list[Recommender]:
+    models: list[Recommender] = [Popularity(), ItemKNN()]
+    if n_items <= params.graph_max_items:
+        models.append(EASE())
+    models.append(ALS())
+    return models
+
+
+def _report(
+    params: TrainParams,
+    recipe: TrainParams,
+    trials: list[TuningTrial],
+    start: float,
+    validations: list[Validation],
+    scores: dict[str, float],
+    decision: str,
+    reason: str,
+) -> TuningReport:
+    before, after = params.model_dump(), recipe.model_dump()
+    return TuningReport(
+        budget_seconds=params.tune_budget_seconds,
+        spent_seconds=round(time.monotonic() - start, 1),
+        validation=", ".join(v.split.note or v.split.protocol for v in validations),
+        n_splits=len(validations),
+        trials=trials,
+        chosen={k: after[k] for k in after if after[k] != before[k]},
+        validation_ndcg={k: round(v, 6) for k, v in scores.items() if math.isfinite(v)},
+        decision=decision,
+        reason=reason,
+    )

@@ -1,0 +1,99 @@
+"""Training chooses its recipe on validation splits of the training data, within its budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.datasets import synthetic
+from shared.datasets.base import Dataset
+from shared.ml.stage_two.model import RankerEnsemble
+from shared.training.params import TrainParams
+from shared.training.pipeline import build_catalog
+from shared.training.splits import temporal_split
+from shared.training.tuning import tune
+from shared.training.validation import MIN_VALID_USERS, validation_splits
+
+PARAMS = TrainParams(n_users=300, n_products=150, n_days=90, tune_budget_seconds=12)
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return synthetic.generate(n_users=300, n_products=150, n_days=90)
+
+
+def test_validation_splits_come_from_the_training_part_only(data: Dataset) -> None:
+    test = temporal_split(data, PARAMS.test_days)
+    cut = test.train.interactions["ts"].max()
+    splits = validation_splits(test.train, build_catalog(data), PARAMS, "temporal")
+    assert len(splits) == 2
+    for s in splits:
+        assert s.train.interactions["ts"].max() <= cut
+        assert len(s.truth) >= MIN_VALID_USERS
+    # the second split lies wholly before the first one's held-out window
+    assert splits[1].train.interactions["ts"].max() < splits[0].train.interactions["ts"].max()
+
+
+def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) -> None:
+    train = temporal_split(data, PARAMS.test_days).train
+    lines: list[str] = []
+    recipe, report = tune(train, build_catalog(data), PARAMS, "temporal", True, lines.append)
+    assert report.note is None and report.n_splits == 2
+    stages = {t.stage for t in report.trials if t.state == "complete"}
+    assert stages == {"stage_one", "ranker"}
+    # the searches stop at the budget; a trial under way, the ranker's first fit and the
+    # baselines' scores may run past it
+    assert report.spent_seconds <= 3 * PARAMS.tune_budget_seconds
+    # the first trials are the defaults and the baselines stage one can become
+    first = report.trials[0]
+    assert first.params["graph_kind"] == "ease" and first.params["graph_neighbours"] == 100
+    assert report.trials[2].params == {
+        "graph_kind": "item_knn",
+        "graph_neighbours": 100,
+        "graph_lowrank": 0,
+    }
+    # what it chose is what the recipe says, and the served pipeline is the better of the two
+    for key, value in report.chosen.items():
+        assert getattr(recipe, key) == value
+    scores = report.validation_ndcg
+    assert {"two_stage", "stage_one", "popularity", "item_knn", "ease", "als"} <= scores.keys()
+    assert report.decision == ("two_stage" if recipe.use_ranker else "stage_one")
+    served = max(scores["two_stage"], scores["stage_one"])
+    assert served == pytest.approx(scores[report.decision])
+    assert served >= scores["ease"] - 1e-9 and served >= scores["item_knn"] - 1e-9
+    assert lines and "tuning stage one" in lines[0]
+
+
+def test_knobs_the_request_set_are_not_searched(data: Dataset) -> None:
+    params = TrainParams(tune_budget_seconds=6, graph_lowrank=0, ranker_leaves=7)
+    _, report = tune(data, build_catalog(data), params, "temporal", True)
+    assert all(t.params["graph_lowrank"] == 0 for t in report.trials if t.stage == "stage_one")
+    assert all(t.params["ranker_leaves"] == 7 for t in report.trials if t.stage == "ranker")
+
+
+def test_budget_zero_means_the_fixed_defaults(data: Dataset) -> None:
+    params = TrainParams(tune_budget_seconds=0)
+    recipe, report = tune(data, build_catalog(data), params, "temporal", True)
+    assert recipe == params and report.trials == [] and report.note is not None
+    assert "fixed defaults" in report.note
+
+
+def test_data_too_small_for_a_validation_split_keeps_the_defaults() -> None:
+    tiny = synthetic.generate(n_users=20, n_products=30, n_days=60)
+    params = TrainParams(tune_budget_seconds=30)
+    recipe, report = tune(tiny, build_catalog(tiny), params, "temporal", True)
+    assert recipe == params and report.note is not None
+    assert "too little data" in report.note
+
+
+def test_a_ranker_that_steps_aside_serves_stage_ones_order() -> None:
+    ranker = RankerEnsemble(prior_weight=1.0)
+    again = RankerEnsemble.from_text(ranker.to_text())
+    assert again.boosters == [] and again.prior_weight == 1.0
+    x = np.zeros((4, 22))
+    from shared.ml.stage_two.features import COL
+
+    x[:, COL["cand_score_rel"]] = [1.0, 0.2, 0.7, -0.1]
+    order = np.argsort(-again.score(x), kind="stable")
+    assert order.tolist() == [0, 2, 1, 3]
+    assert again.contributions(x).shape == (4, 23)
