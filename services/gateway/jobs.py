@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, cast
 
+import orjson
 import redis
 from anyio import to_thread
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.gateway.security import AdminDep, ConfinedTrainRequest
+from services.gateway.settings import SettingsDep
 from shared.queue import TRAIN_TASK, producer
 from shared.schemas.training import (
     JobAccepted,
@@ -25,6 +29,7 @@ from shared.schemas.training import (
 from shared.settings import get_common_settings
 
 router = APIRouter()
+RETRY_AFTER_SECONDS = 30
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
 
 
@@ -32,16 +37,73 @@ def _jobs_key() -> str:
     return f"{get_common_settings().key_prefix}:jobs"
 
 
-def _submit(req: TrainRequest, request: Request) -> str:
-    result = producer().send_task(TRAIN_TASK, args=[req.model_dump(mode="json")])
+# A job being queued or run: an identical request joins it instead of queueing another.
+ACTIVE = ("PENDING", "PROGRESS")
+# How long the pointer from a request to its job lives (a job still queued after that is
+# counted again); the job history keeps the job itself as long as Celery keeps its result.
+SAME_REQUEST_TTL = 86_400
+# Jobs looked at when counting the queue (the newest submitted).
+QUEUE_LOOKUP = 100
+
+
+def _same_request_key(req: TrainRequest) -> str:
+    body = orjson.dumps(req.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return f"{get_common_settings().key_prefix}:train:same:{hashlib.sha256(body).hexdigest()}"
+
+
+def _active_jobs(client: redis.Redis) -> int:
+    since = time.time() - SAME_REQUEST_TTL
+    ids = cast(list[bytes], client.zrevrangebyscore(_jobs_key(), "+inf", since, 0, QUEUE_LOOKUP))
+    return sum(1 for raw in ids if job_status(raw.decode()).state in ACTIVE)
+
+
+def _joined(client: redis.Redis, key: str) -> str | None:
+    """The id of the queued or running job of the same request, if there is one."""
+    raw = cast(bytes | None, client.get(key))
+    if raw is None:
+        return None
+    job_id = raw.decode()
+    if job_status(job_id).state in ACTIVE:
+        return job_id
+    client.delete(key)  # that one finished: a new job may take its place
+    return None
+
+
+def _submit(req: TrainRequest, request: Request, limit: int) -> JobAccepted:
+    client: redis.Redis = request.app.state.redis
+    key = _same_request_key(req)
+    if (same := _joined(client, key)) is not None:
+        return JobAccepted(job_id=same, joined=True)
+    if limit and (active := _active_jobs(client)) >= limit:
+        raise HTTPException(
+            429,
+            f"{active} training jobs are queued or running (GATEWAY_MAX_ACTIVE_TRAININGS = "
+            f"{limit}); try again when one has finished",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    job_id = str(uuid.uuid4())
+    if not client.set(key, job_id, nx=True, ex=SAME_REQUEST_TTL):
+        # An identical request got here first, between our look and now: join it.
+        if (same := _joined(client, key)) is not None:
+            return JobAccepted(job_id=same, joined=True)
+        client.set(key, job_id, ex=SAME_REQUEST_TTL)
     # Remember our own job ids: Celery reports PENDING for ids it never saw, we answer 404.
-    request.app.state.redis.zadd(_jobs_key(), {result.id: time.time()})
-    return str(result.id)
+    client.zadd(_jobs_key(), {job_id: time.time()})
+    producer().send_task(TRAIN_TASK, args=[req.model_dump(mode="json")], task_id=job_id)
+    return JobAccepted(job_id=job_id)
 
 
-@router.post("/train", status_code=202, response_model=JobAccepted)
-async def train(req: ConfinedTrainRequest, request: Request, _: AdminDep) -> JobAccepted:
-    return JobAccepted(job_id=await to_thread.run_sync(_submit, req, request))
+@router.post(
+    "/train",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={429: {"description": "too many training jobs queued or running"}},
+)
+async def train(
+    req: ConfinedTrainRequest, request: Request, settings: SettingsDep, _: AdminDep
+) -> JobAccepted:
+    limit = settings.max_active_trainings
+    return await to_thread.run_sync(_submit, req, request, limit)
 
 
 def job_status(job_id: str) -> TrainJobStatus:

@@ -54,6 +54,9 @@ class GatewaySettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Request bodies above this are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # POST /train answers 429 (Retry-After) while this many training jobs are queued or running
+    # (an identical request joins its job instead); 0 = no limit.
+    max_active_trainings: int = Field(default=4, ge=0, le=1000)
 
     @field_validator("admin_api_key")
     @classmethod
