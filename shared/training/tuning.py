@@ -126,15 +126,17 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=params.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
     )
+    dense_fits = len(catalog.items) <= params.graph_max_items
     defaults = {
-        "graph_kind": params.graph_kind,
+        # past EASE's reach the search knows item-kNN only
+        "graph_kind": params.graph_kind if dense_fits else "item_knn",
         "graph_neighbours": params.graph_neighbours,
         "graph_lowrank": params.graph_lowrank,
         "graph_lowrank_weight": params.graph_lowrank_weight,
         "graph_l2": params.graph_l2,
     }
     one.enqueue_trial(defaults, skip_if_exists=True)
-    if len(catalog.items) <= params.graph_max_items:  # the EASE baseline, as stage one's scorer
+    if dense_fits:  # the EASE baseline, as stage one's scorer
         one.enqueue_trial(
             {
                 "graph_kind": "ease",

@@ -97,3 +97,15 @@ def test_a_ranker_that_steps_aside_serves_stage_ones_order() -> None:
     order = np.argsort(-again.score(x), kind="stable")
     assert order.tolist() == [0, 2, 1, 3]
     assert again.contributions(x).shape == (4, 23)
+
+
+def test_past_the_dense_limit_the_search_uses_item_knn_without_a_failed_trial(
+    data: Dataset,
+) -> None:
+    params = TrainParams(tune_budget_seconds=5, graph_max_items=50)  # the demo catalog is bigger
+    recipe, report = tune(data, build_catalog(data), params, "temporal", True)
+    first = [t for t in report.trials if t.stage == "stage_one"]
+    assert first and all(t.params["graph_kind"] == "item_knn" for t in first)
+    assert not [t for t in report.trials if t.state == "failed"]
+    assert "ease" not in report.validation_ndcg  # the EASE baseline is out of reach too
+    assert recipe.graph_kind in ("ease", "item_knn")
