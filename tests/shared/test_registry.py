@@ -75,7 +75,7 @@ def test_load_artifacts_verifies_sha256(registry: ModelRegistry, redis_client: r
 def test_publish_announces_on_the_channel(
     registry: ModelRegistry, redis_client: redis.Redis
 ) -> None:
-    pubsub = redis_client.pubsub()  # type: ignore[no-untyped-call]
+    pubsub = redis_client.pubsub()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8.2
     pubsub.subscribe(registry.channel)
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
     v = _publish(registry)
