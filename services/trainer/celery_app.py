@@ -29,7 +29,7 @@ def create_celery(common: CommonSettings, settings: TrainerSettings) -> Celery:
         schedule["retrain"] = {
             "task": TRAIN_TASK,
             "schedule": settings.schedule_seconds,
-            "args": [{"dataset": settings.schedule_dataset}],
+            "args": [{"dataset": settings.schedule_dataset, "params": settings.schedule_params}],
         }
     if settings.ingest_seconds > 0:
         schedule["ingest-events"] = {"task": INGEST_TASK, "schedule": settings.ingest_seconds}

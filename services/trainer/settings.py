@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,9 @@ class TrainerSettings(BaseSettings):
     # Celery beat retrain period in seconds; 0 = off (the default).
     schedule_seconds: float = Field(default=0.0, ge=0)
     schedule_dataset: str = "synthetic"
+    # Training params of the scheduled retrain as JSON (POST /train's `params`), e.g.
+    # {"tune_budget_seconds": 600}; empty: the defaults.
+    schedule_params: dict[str, Any] = Field(default_factory=dict)
     # A retrained model becomes current unless its validation NDCG@10 is worse by more than this.
     promotion_tolerance: float = Field(default=0.01, ge=0)
     # Move events from the Redis Stream into Parquet this often (s) through beat; 0 = off.

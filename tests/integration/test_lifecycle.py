@@ -150,7 +150,12 @@ def test_beat_schedule_retrains_through_the_queue(
     stack: Stack, stack_registry: ModelRegistry, tmp_path: Path
 ) -> None:
     before = max(stack_registry.versions())
-    env = {**stack.env(), "TRAINER_SCHEDULE_SECONDS": "3", "TRAINER_SCHEDULE_DATASET": "synthetic"}
+    env = {
+        **stack.env(),
+        "TRAINER_SCHEDULE_SECONDS": "3",
+        "TRAINER_SCHEDULE_DATASET": "synthetic",
+        "TRAINER_SCHEDULE_PARAMS": '{"tune_budget_seconds": 0}',  # seconds, not minutes
+    }
     log = tmp_path / "beat.log"
     with log.open("wb") as out:
         beat = subprocess.Popen(

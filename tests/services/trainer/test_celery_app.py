@@ -67,3 +67,14 @@ def test_the_worker_reconnects_however_long_redis_is_away() -> None:
     assert conf.broker_connection_max_retries is None  # retry forever, never give up and exit
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.task_routes["trainer.*"]["queue"] == "trainer" and TRAIN_TASK.startswith("trainer.")
+
+
+def test_the_scheduled_retrain_sends_its_dataset_and_params(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRAINER_SCHEDULE_PARAMS", '{"tune_budget_seconds": 600}')
+    settings = TrainerSettings(schedule_seconds=86_400, schedule_dataset="online-retail")
+    beat = create_celery(CommonSettings(redis_url="redis://127.0.0.1:1/0"), settings).conf
+    retrain = beat.beat_schedule["retrain"]
+    assert retrain["task"] == TRAIN_TASK and retrain["schedule"] == 86_400
+    assert retrain["args"] == [{"dataset": "online-retail", "params": {"tune_budget_seconds": 600}}]
