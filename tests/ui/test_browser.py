@@ -212,7 +212,7 @@ def test_pick_user_retrain_and_every_page(
         page.wait_for_timeout(500)  # the expander's opening animation
         taken.append(_shoot(page, shots, "recommendations"))
 
-        page.get_by_role("link", name="Training").click()
+        page.get_by_role("link", name="Training", exact=True).click()
         expect(page.get_by_text("Recent jobs")).to_be_visible(timeout=60_000)
         _settled(page)
         history = page.get_by_test_id("stTable").last.locator("tbody tr")
@@ -220,13 +220,15 @@ def test_pick_user_retrain_and_every_page(
         expect(history.first).to_contain_text(f"version {after}, served")
         taken.append(_shoot(page, shots, "training"))
 
-        page.get_by_role("link", name="Models").click()
+        page.get_by_role("link", name="Models", exact=True).click()
         expect(page.get_by_text("2 versions in the registry")).to_be_visible(timeout=60_000)
         _settled(page)
-        _charts_drawn(page, 1)
+        # the versions' metrics, and the recipe search of the version the retrain produced
+        expect(page.get_by_text("How this recipe was chosen")).to_be_visible()
+        _charts_drawn(page, 2)
         taken.append(_shoot(page, shots, "models"))
 
-        page.get_by_role("link", name="Evaluation").click()
+        page.get_by_role("link", name="Evaluation", exact=True).click()
         expect(page.get_by_text("Ranking metrics @10 by model")).to_be_visible(timeout=60_000)
         _settled(page)
         _charts_drawn(page, 2)
@@ -236,7 +238,7 @@ def test_pick_user_retrain_and_every_page(
         traffic = threading.Thread(target=_traffic, args=(browser_stack.gateway_url, stop))
         traffic.start()
         try:
-            page.get_by_role("link", name="Live").click()
+            page.get_by_role("link", name="Live", exact=True).click()
             # Rates need two samples, the charts a third: a few refreshes.
             _charts_drawn(page, 2)
             expect(page.get_by_text(re.compile(r"^Since it started: \d+ requests"))).to_have_count(
