@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, split in splits.items():
         ratios = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            # the dataset's own choices (DATASET_PARAMS) where `values` leave a field unset
+            # TrainParams' defaults where `values` leave a field unset (no dataset has its own)
             params = TrainRequest.model_validate(
                 {"dataset": args.dataset, "params": {**values, "seed": seed}}
             ).params

@@ -240,7 +240,7 @@ def evaluate(
     request = _request(
         dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
     )
-    params = request.params  # with the dataset's own choices (DATASET_PARAMS) filled in
+    params = request.params
     try:
         # A local user may name any file of theirs; API-triggered jobs stay inside the data root.
         data, load = load_with_report(request, get_common_settings().data_dir, allow_outside=True)
