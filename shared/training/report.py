@@ -11,6 +11,7 @@ import html
 import io
 import math
 import numbers
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +102,13 @@ def _extras_table(result: dict[str, Any]) -> str:
     }
     if not extras:
         return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(str(key))}</td><td>{_fmt(value)}</td></tr>"
-        for key, value in extras.items()
-    )
-    return f"<h2>Other results</h2><table><tbody>{rows}</tbody></table>"
+    return f"<h2>Other results</h2>{_pairs_table(extras.items())}"
+
+
+def _pairs_table(pairs: Iterable[tuple[object, object]]) -> str:
+    """A two-column table: a name, its formatted value."""
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>" for k, v in pairs)
+    return f"<table><tbody>{rows}</tbody></table>"
 
 
 def versus_line(versus: dict[str, Any], k: int) -> str:
@@ -195,16 +198,10 @@ def _tuning_section(tuning: dict[str, Any] | None) -> str:
     if tuning.get("note"):
         parts.append(f"<p>{esc(str(tuning['note']))}</p>")
     if tuning["validation_ndcg"]:
-        rows = "".join(
-            f"<tr><td>{esc(n)}</td><td>{_fmt(v)}</td></tr>"
-            for n, v in sorted(tuning["validation_ndcg"].items(), key=lambda kv: -kv[1])
-        )
-        parts.append(f"<h3>Validation NDCG@10</h3><table><tbody>{rows}</tbody></table>")
+        best_first = sorted(tuning["validation_ndcg"].items(), key=lambda kv: -kv[1])
+        parts.append(f"<h3>Validation NDCG@10</h3>{_pairs_table(best_first)}")
     if tuning["chosen"]:
-        rows = "".join(
-            f"<tr><td>{esc(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in tuning["chosen"].items()
-        )
-        parts.append(f"<h3>Chosen knobs</h3><table><tbody>{rows}</tbody></table>")
+        parts.append(f"<h3>Chosen knobs</h3>{_pairs_table(tuning['chosen'].items())}")
     if tuning["trials"]:
         parts.append(_png(_tuning_plot(tuning["trials"])))
         rows = "".join(

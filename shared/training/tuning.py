@@ -26,7 +26,8 @@ from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge
-from shared.schemas.models import TuningReport, TuningTrial
+from shared.schemas.models import Knob, TuningReport, TuningTrial
+from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
     LabelScheme,
@@ -66,7 +67,7 @@ def _record(trial: optuna.trial.FrozenTrial, stage: str) -> TuningTrial:
     return TuningTrial(
         number=trial.number,
         stage=stage,  # type: ignore[arg-type]
-        params={k: v for k, v in trial.user_attrs.get("knobs", trial.params).items()},
+        params=dict(trial.user_attrs.get("knobs", trial.params)),
         score=trial.value if state == "complete" else None,
         state=state,  # type: ignore[arg-type]
         seconds=round(seconds, 2),
@@ -175,12 +176,18 @@ def tune(
     if isinstance(lists, list):  # the Dask engine's lists stay on the cluster: no search
         return recipe, _report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
 
+    scored: dict[tuple[tuple[str, Knob], ...], float] = {}  # TPE proposes a recipe again, often
+
     def objective_two(trial: optuna.Trial) -> float:
         knobs = ranker_space(trial, params)
         trial.set_user_attr("knobs", knobs)
-        # One member per trial: the members' mean is as good or better, at a multiple of the time.
-        r = with_knobs(recipe, {**knobs, "ranker_models": 1})
-        return candidates.ndcg(v, fit_ranker_on(lists, valid, r))
+        key = tuple(sorted(knobs.items()))
+        if key not in scored:
+            # One member per trial: the members' mean is as good or better, at a multiple of
+            # the time.
+            r = with_knobs(recipe, {**knobs, "ranker_models": 1})
+            scored[key] = candidates.ndcg(v, fit_ranker_on(lists, valid, r))
+        return scored[key]
 
     two = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=params.seed)
@@ -210,9 +217,10 @@ def tune(
 
     # 3. the served pipeline against its baselines, on the same split
     scores = {"two_stage": two_stage, "stage_one": stage_one_alone}
+    x = train_matrix(v.split, catalog)  # once for every baseline
     for model in _baselines(len(catalog.items), params):
         try:
-            scores[model.name] = baseline_ndcg(model, v, catalog)
+            scores[model.name] = baseline_ndcg(model, v, x)
         except ModelTooLarge as exc:
             log.info("tuning: baseline %s skipped: %s", model.name, exc)
     if two_stage >= stage_one_alone:

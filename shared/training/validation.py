@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from shared.datasets.base import Dataset
 from shared.ml.baselines import Recommender
@@ -13,7 +14,6 @@ from shared.ml.metrics import ndcg_at_k
 from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.features import pair_features
 from shared.ml.stage_two.model import RankerEnsemble
-from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
     LabelScheme,
@@ -126,8 +126,9 @@ class CandidateLists:
         return _ndcg(lists, v)
 
 
-def baseline_ndcg(model: Recommender, v: Validation, catalog: Catalog) -> float:
-    x = train_matrix(v.split, catalog)
+def baseline_ndcg(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:
+    """`model` fitted on the split's training matrix `x` (`train_matrix`), scored as the
+    pipeline is."""
     model.fit(x)
     ranked = model.recommend(np.array(v.users, dtype=np.int64), K, x)
     return float(
