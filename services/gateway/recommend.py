@@ -30,6 +30,7 @@ from services.gateway.settings import (
     StagesDep,
 )
 from shared.observability import DEGRADED
+from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.serving import (
     CandidateResponse,
     CatalogItem,
@@ -50,7 +51,7 @@ RETRY_AFTER_SECONDS = 1
 # Titles and prices for an answer in candidate order are worth a short wait, not the deadline.
 DETAILS_SECONDS = 0.5
 
-UserParam = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+UserParam = Annotated[str, Query(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 # Free text from a shop's catalog (spaces, accents): printable, bounded.
 Label = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -98,7 +99,7 @@ async def recommend(
     min_price: Annotated[float | None, Query(ge=0)] = None,
     max_price: Annotated[float | None, Query(ge=0)] = None,
     exclude: Annotated[
-        str | None, Query(max_length=6600, description="comma-separated ids")
+        str | None, Query(max_length=13_000, description="comma-separated ids (at most 100)")
     ] = None,
     segment: Annotated[
         str | None,

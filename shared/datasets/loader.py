@@ -12,7 +12,7 @@ from shared.datasets import csv_interactions, movielens, synthetic, uci_retail
 from shared.datasets.base import Dataset
 from shared.datasets.report import DatasetError, LoadReport
 from shared.paths import PathRefused, locate
-from shared.schemas.base import ID_PATTERN, PRODUCT_ID_PATTERN
+from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.training import CsvOptions, TrainRequest
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-ID_MAX_CHARS = 64
 
 # Where the team's copies live under the data root (see the data folder's README).
 DEFAULT_PATHS = {
@@ -57,16 +56,14 @@ def load_with_report(
 def keep_api_ids(data: Dataset, report: LoadReport) -> Dataset:
     """Interactions whose user and product ids fit the API's id patterns (shared.schemas.base)."""
     ints = data.interactions
-    users_ok = _fits(ints["user_id"], ID_PATTERN)
-    products_ok = _fits(ints["product_id"], PRODUCT_ID_PATTERN)
-    for bad, what, pattern in (
-        (~users_ok, "user", ID_PATTERN),
-        (~products_ok, "product", PRODUCT_ID_PATTERN),
-    ):
+    users_ok = _fits(ints["user_id"])
+    products_ok = _fits(ints["product_id"])
+    for bad, what in ((~users_ok, "user"), (~products_ok, "product")):
         if bad.any():
             col = f"{what}_id"
             examples = ", ".join(repr(v) for v in ints.loc[bad, col].drop_duplicates().head(3))
-            reason = f"{what} id not usable by the API (1-64 chars matching {pattern})"
+            reason = f"{what} id not usable by the API: 1-{ID_MAX_CHARS} printable characters, "
+            reason += "no commas, no spaces at either end"
             report.drop(reason, int(bad.sum()))
             report.notes.append(f"{reason}: e.g. {examples}")
     keep = users_ok & products_ok
@@ -76,9 +73,9 @@ def keep_api_ids(data: Dataset, report: LoadReport) -> Dataset:
     return replace(data, interactions=ints[keep].reset_index(drop=True))
 
 
-def _fits(ids: pd.Series, pattern: str) -> pd.Series:
+def _fits(ids: pd.Series) -> pd.Series:
     text = ids.astype(str)
-    return text.str.fullmatch(pattern) & (text.str.len() <= ID_MAX_CHARS)
+    return text.str.fullmatch(ID_PATTERN) & (text.str.len() <= ID_MAX_CHARS)
 
 
 def _load(

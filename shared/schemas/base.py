@@ -10,21 +10,15 @@ from pydantic import (
     StringConstraints,
 )
 
-# Ids come from shops' catalogs and URLs: keep them printable, bounded and free of separators.
-ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
+# Ids are the shop's own: e-mail addresses, UUIDs, accented names, codes with spaces ("BANK
+# CHARGES", "ISBN 978-3-16"). One rule for users and products on every endpoint: printable text
+# (no control characters) without surrounding spaces or commas (the `exclude=` separator), at most
+# ID_MAX_CHARS characters. In paths and queries they travel URL-encoded.
+ID_MAX_CHARS = 128
+ID_PATTERN = r"^[^\s,\x00-\x1f\x7f-\x9f](?:[^,\x00-\x1f\x7f-\x9f]*[^\s,\x00-\x1f\x7f-\x9f])?$"
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
-
-
-# Product codes are the shop's own ("BANK CHARGES", "85123A", "ISBN 978-3-16"): any printable
-# text without commas (the `exclude=` separator) or surrounding spaces, at most 64 characters.
-PRODUCT_ID_PATTERN = r"^[^\s,\x00-\x1f\x7f](?:[^,\x00-\x1f\x7f]*[^\s,\x00-\x1f\x7f])?$"
-
-
-ProductId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=PRODUCT_ID_PATTERN)
-]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 
 
 class Strict(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.schemas.base import Id, ProductId, Strict, same_lengths
+from shared.schemas.base import Id, Strict, same_lengths
 
 MAX_CANDIDATES = 2000
 
@@ -26,7 +26,7 @@ class CandidateListPayload(Strict):
     (50 vs 180 us for 200 candidates), in 40 % fewer bytes on the wire.
     """
 
-    products: list[ProductId] = Field(max_length=MAX_CANDIDATES)
+    products: list[Id] = Field(max_length=MAX_CANDIDATES)
     scores: list[float] = Field(max_length=MAX_CANDIDATES)
     similarity: list[float] = Field(max_length=MAX_CANDIDATES)  # embedding k-NN score
     reasons: list[str] = Field(max_length=MAX_CANDIDATES)
@@ -42,7 +42,7 @@ class ItemFilters(Strict):
     category: str | None = Field(default=None, min_length=1, max_length=64)
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
-    exclude: list[ProductId] = Field(default_factory=list, max_length=100)
+    exclude: list[Id] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _price_range(self) -> ItemFilters:
@@ -60,7 +60,7 @@ class LiveHistory(Strict):
     `RECSYS_HISTORY_EVENT_TYPE`), per product: how often and when last (epoch seconds). Stage
     one passes it on so that the ranker's user features count it as history."""
 
-    products: list[ProductId] = Field(min_length=1, max_length=1000)
+    products: list[Id] = Field(min_length=1, max_length=1000)
     counts: list[int] = Field(max_length=1000)
     last_ts: list[FiniteFloat] = Field(max_length=1000)
 
@@ -151,7 +151,7 @@ class ItemsRequest(Strict):
     asks when the ranker failed, so that an answer in candidate order still shows titles and
     prices."""
 
-    products: list[ProductId] = Field(min_length=1, max_length=MAX_ITEM_LOOKUP)
+    products: list[Id] = Field(min_length=1, max_length=MAX_ITEM_LOOKUP)
 
 
 class CatalogItem(Strict):
@@ -184,7 +184,7 @@ class EventIn(Strict):
     """POST /events: something a user did with a product."""
 
     user: Id
-    product: ProductId
+    product: Id
     type: EventType
     ts: datetime | None = None  # when it happened; the gateway's clock if absent
 

@@ -63,6 +63,22 @@ def test_an_event_changes_the_next_answer_within_a_second(stack: Stack) -> None:
     assert with_live.keys() == without.keys() and with_live != without
 
 
+@pytest.mark.parametrize(
+    "user", ["zoë.müller@example.com", "9b2f0c1e-5d4a-4c3e-8f21-0a6b7c8d9e10", "KUNDE 0042 / B"]
+)
+def test_ids_as_shops_have_them_work_url_encoded(stack: Stack, user: str) -> None:
+    """E-mail addresses, accents, UUIDs and codes with spaces are ids like any other."""
+    product = str(_recommend(stack, "U2")[0]["product"])
+    r = httpx.post(
+        f"{stack.gateway_url}/events",
+        json={"user": user, "product": product, "type": "click"},
+        timeout=10,
+    )
+    assert r.status_code == 202, r.text
+    warm = _recommend(stack, user)  # httpx URL-encodes the query
+    assert any(w["reason"] == f"similar_to:{product}" for w in warm)
+
+
 def test_a_new_user_with_one_event_gets_similar_items(stack: Stack) -> None:
     cold = _recommend(stack, "brand-new-visitor")
     assert {c["reason"] for c in cold} == {"popular"}
@@ -87,8 +103,10 @@ def test_a_new_user_with_one_event_gets_similar_items(stack: Stack) -> None:
     [
         {"user": "U1", "product": "P1", "type": "like"},
         {"user": "U1", "type": "view"},
-        {"user": "U 1", "product": "P1", "type": "view"},
-        {"user": "U1", "product": "P" * 65, "type": "view"},
+        {"user": " U1", "product": "P1", "type": "view"},  # surrounding space
+        {"user": "U\x01", "product": "P1", "type": "view"},  # a control character
+        {"user": "U1", "product": "P" * 129, "type": "view"},  # longer than 128
+        {"user": "U1", "product": "a,b", "type": "view"},  # the exclude= separator
         {"user": "U1", "product": "P1", "type": "view", "ts": "yesterday"},
         {"user": "U1", "product": "P1", "type": "view", "extra": 1},
     ],

@@ -44,7 +44,7 @@ MANY = b'{"products": ["' + b'", "'.join(b"P%d" % i for i in range(101)) + b'"]}
         ("/candidates", b'{"n": 50}', ["body", "user"]),
         ("/candidates", b'{"user": "U1", "n": 0}', ["body", "n"]),
         ("/candidates", b'{"user": "U1", "n": 2001}', ["body", "n"]),
-        ("/candidates", b'{"user": "a b"}', ["body", "user"]),
+        ("/candidates", b'{"user": "a b "}', ["body", "user"]),  # trailing space
         (
             "/candidates",
             b'{"user": "U1", "filters": {"min_price": 5, "max_price": 1}}',

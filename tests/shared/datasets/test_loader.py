@@ -125,17 +125,18 @@ def test_csv_options_are_validated() -> None:
 
 
 def test_ids_the_api_cannot_carry_are_dropped_and_reported(tmp_path: Path) -> None:
-    long_user = "u" * 65
+    long_user = "u" * 129
     (tmp_path / "ints.csv").write_text(
         "user_id,product_id\n"
         "c1,BANK CHARGES\n"  # a real Online Retail code: spaces inside are fine
-        "c1,85123A\n"
+        "zoë@example.com,85123A\n"  # so are e-mail addresses and accents, for users too
         f"{long_user},85123A\n"  # longer than any id the API accepts
         'c2,"a,b"\n'  # a comma would split `exclude=` lists
-        "c 3,85123A\n"  # user ids stay strict: they travel in URLs and Redis keys
+        '"c\t3",85123A\n'  # control characters are not printable text
     )
     data, report = load_with_report(request(dataset="csv", data_path="ints.csv"), tmp_path)
     assert sorted(data.interactions["product_id"]) == ["85123A", "BANK CHARGES"]
+    assert sorted(data.interactions["user_id"]) == ["c1", "zoë@example.com"]
     assert report.rows_kept == 2
     assert sum(report.dropped.values()) == 3
     assert any("product id not usable by the API" in n and "'a,b'" in n for n in report.notes)
