@@ -1,15 +1,24 @@
 """Accepted events: appended to a bounded Redis Stream (for the trainer) and to the user's bounded
 recent-history list (read by the candidate stage on the next request: read-your-writes), which
-expires `recent_events_ttl_days` after the user's last event."""
+expires `recent_events_ttl_days` after the user's last event. Products a user hid or disliked
+(`hide_event_types`) also go to the user's hidden set, which never expires: never again."""
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
 from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.settings import CommonSettings
+
+
+class UserEvents(NamedTuple):
+    """What the candidate stage reads of a user per request, in one round trip."""
+
+    recent: list[Event]  # newest first
+    hidden: list[str]  # products never to be shown to the user again
 
 
 class EventStore:
@@ -20,6 +29,9 @@ class EventStore:
 
     def _recent_key(self, user: str) -> str:
         return f"{self._s.key_prefix}:recent:{user}"
+
+    def _hidden_key(self, user: str) -> str:
+        return f"{self._s.key_prefix}:hidden:{user}"
 
     async def record(self, event: EventIn) -> str:
         """Store one event in both places atomically (MULTI/EXEC); returns the stream entry id."""
@@ -35,6 +47,8 @@ class EventStore:
             pipe.ltrim(key, 0, self._s.recent_events_per_user - 1)
             if self._s.recent_events_ttl_days > 0:
                 pipe.expire(key, round(self._s.recent_events_ttl_days * 86_400))
+            if event.type in self._s.hide_event_types:
+                pipe.sadd(self._hidden_key(event.user), event.product)
             entry_id, *_ = await pipe.execute()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -43,13 +57,29 @@ class EventStore:
         raw = await self._r.lrange(self._recent_key(user), 0, -1)
         return [Event.model_validate_json(item) for item in raw]
 
+    async def of_user(self, user: str) -> UserEvents:
+        """The user's newest events and hidden products."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.lrange(self._recent_key(user), 0, -1)
+            pipe.smembers(self._hidden_key(user))
+            raw, hidden = await pipe.execute()
+        return UserEvents(
+            [Event.model_validate_json(item) for item in raw],
+            sorted(h.decode() if isinstance(h, bytes) else str(h) for h in hidden),
+        )
+
+    async def hidden(self, user: str) -> list[str]:
+        """The products the user hid or disliked."""
+        members = await self._r.smembers(self._hidden_key(user))
+        return sorted(h.decode() if isinstance(h, bytes) else str(h) for h in members)
+
     def weight(self, event: Event) -> float:
         """The configured weight of the event's type."""
         return self._s.event_weights.get(event.type, 1.0)
 
     def excludes(self, event: Event) -> bool:
         """Whether the user now has the product (e.g. bought it) and must not get it again."""
-        return event.type in self._s.exclude_event_types
+        return event.type in self._s.exclude_event_types or event.type in self._s.hide_event_types
 
 
 def live_history(events: list[Event], kind: str, since: float) -> LiveHistory | None:

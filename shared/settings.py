@@ -24,13 +24,24 @@ class CommonSettings(BaseSettings):
     work_dir: Path = Path("var")
     log_level: str = "INFO"
     model_check_seconds: float = Field(default=5.0, gt=0)
-    # Strength of each event type: seeds of the candidate stage (and later labels and features).
+    # Strength of each event type: seeds of the candidate stage and interactions of the next
+    # training. 0 or less: neither (negative feedback such as dislike and hide).
     event_weights: dict[str, float] = Field(
-        default_factory=lambda: {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 5.0}
+        default_factory=lambda: {
+            "view": 1.0,
+            "click": 2.0,
+            "add_to_cart": 3.0,
+            "purchase": 5.0,
+            "dislike": 0.0,
+            "hide": 0.0,
+        }
     )
     # What a user already has is not recommended again: live events of these types, and the
     # trained history when `history_event_type` is among them. Repeat-purchase shops: [].
     exclude_event_types: list[str] = Field(default_factory=lambda: ["purchase"])
+    # Never again for that user: products a user marked with these event types are kept in a
+    # per-user set without expiry (unlike the bounded recent list) and left out of every answer.
+    hide_event_types: list[str] = Field(default_factory=lambda: ["dislike", "hide"])
     history_event_type: str = "purchase"  # what the training interactions stand for
     # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
     events_stream_max: int = Field(default=1_000_000, ge=1000)

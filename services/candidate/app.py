@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.candidate.catalog import catalog_items, popular_items
-from shared.events import EventStore, live_history
+from shared.events import EventStore, UserEvents, live_history
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.ml.stage_one.vector_index import AnnParams
 from shared.ml.version_artifacts import CANDIDATE_ARTIFACTS
@@ -88,10 +88,10 @@ def create_app() -> FastAPI:
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         try:
-            recent = await events.recent(request.user)
+            recent, hidden = await events.of_user(request.user)
         except redis.RedisError as exc:  # the model still answers from what it was trained on
             log.warning("recent events unavailable: %s", exc)
-            recent = []
+            recent, hidden = UserEvents([], [])
         live = [LiveEvent(e.product, events.weight(e), events.excludes(e)) for e in recent]
         known, items = loaded.model.candidates(
             request.user,
@@ -101,6 +101,7 @@ def create_app() -> FastAPI:
             request.segment,
             exclude_history=exclude_history,
             fresh=settings.fresh_candidates,
+            hidden=hidden,
         )
         # A CandidateResponse, written by orjson straight from stage one's columns (a dataclass).
         answer = {"user": request.user, "version": loaded.version, "known_user": known,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
@@ -24,11 +25,13 @@ from services.gateway.downstream import StageError, Stages
 from services.gateway.popular import PopularCache, pick
 from services.gateway.settings import (
     AdmissionDep,
+    EventsDep,
     GatewaySettings,
     PopularDep,
     SettingsDep,
     StagesDep,
 )
+from shared.events import EventStore
 from shared.observability import DEGRADED
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.serving import (
@@ -50,6 +53,8 @@ JSON = "application/json"
 RETRY_AFTER_SECONDS = 1
 # Titles and prices for an answer in candidate order are worth a short wait, not the deadline.
 DETAILS_SECONDS = 0.5
+# A popular answer leaves out what the user hid if Redis tells it this fast.
+HIDDEN_SECONDS = 0.2
 
 UserParam = Annotated[str, Query(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 # Free text from a shop's catalog (spaces, accents): printable, bounded.
@@ -94,6 +99,7 @@ async def recommend(
     popular: PopularDep,
     settings: SettingsDep,
     admission: AdmissionDep,
+    events: EventsDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     category: Label | None = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
@@ -125,11 +131,28 @@ async def recommend(
         ]
         return JSONResponse({"detail": errors}, status_code=422)
     if not admission.try_enter():
-        return _shed(popular, admission, k, filters)
+        return _shed(popular, admission, k, await _without_hidden(events, user, filters))
     try:
-        return await _two_stages(stages, popular, settings, user, k, filters, segment, explain)
+        answer = await _two_stages(stages, popular, settings, user, k, filters, segment, explain)
+        if answer is None:  # the candidate stage failed: popular items, never a hidden one
+            answer = _popular_answer(popular, k, await _without_hidden(events, user, filters))
+        return answer
     finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
         admission.leave()
+
+
+async def _without_hidden(events: EventStore, user: str, filters: ItemFilters) -> ItemFilters:
+    """`filters` excluding also what the user hid, as far as Redis tells it in time (a popular
+    answer is a fallback: it does not wait for a Redis that is down)."""
+    try:
+        async with asyncio.timeout(HIDDEN_SECONDS):
+            hidden = await events.hidden(user)
+    except (redis.RedisError, TimeoutError) as exc:
+        log.info("hidden products of a user unknown for a popular answer: %s", exc)
+        return filters
+    if not hidden:
+        return filters
+    return filters.model_copy(update={"exclude": [*filters.exclude, *hidden]})
 
 
 async def _two_stages(
@@ -141,8 +164,9 @@ async def _two_stages(
     filters: ItemFilters,
     segment: str | None,
     explain: bool,
-) -> Response:
-    """Candidates, then the ranker over them; the fallbacks when either fails."""
+) -> Response | None:
+    """Candidates, then the ranker over them; candidate order when the ranker fails; None when
+    the candidate stage failed (the caller answers popular items)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.deadline_seconds
 
@@ -162,13 +186,14 @@ async def _two_stages(
             },
         )
     except StageError as exc:
-        return _popular_answer(popular, k, filters, exc)
+        log.warning("candidate stage failed (%s)", exc)
+        return None
     # Stage one's answer goes to the ranker as it came, unparsed: the ranker validates it.
     body = RankRequest.forward(user, k, explain, stage_one)
     try:
         ranked = await stages.ranker.call("POST", "/rank", RankResponse, time_left(), content=body)
     except StageError as exc:
-        return await _candidate_order(stages, popular, k, stage_one, filters, exc, time_left)
+        return await _candidate_order(stages, popular, k, stage_one, exc, time_left)
     stages.candidate.breaker.success()  # the ranker took its answer: it was a usable one
     popular.seen_version(ranked.version)
     headers = {"X-Model-Version": str(ranked.version)}
@@ -182,16 +207,17 @@ async def _candidate_order(
     popular: PopularCache,
     k: int,
     stage_one: bytes,
-    filters: ItemFilters,
     exc: StageError,
     time_left: Callable[[], float],
-) -> Response:
+) -> Response | None:
     """Ranker down, slow or refusing: stage one's order still answers, flagged as degraded,
-    with the titles, prices and user age the candidate stage can still tell."""
+    with the titles, prices and user age the candidate stage can still tell; None when stage
+    one's answer is unusable too."""
     try:
         cands = stages.candidate.parse(stage_one, CandidateResponse)
     except StageError as invalid:  # the ranker refused it for that reason: popular items, then
-        return _popular_answer(popular, k, filters, invalid)
+        log.warning("candidate stage answered what the ranker refused: %s", invalid)
+        return None
     log.warning("ranker failed (%s); answering in candidate order", exc)
     DEGRADED.labels("gateway", "ranker").inc()
     popular.seen_version(cands.version)
@@ -238,17 +264,14 @@ async def _details(
     return {item.product: item for item in found.items}
 
 
-def _popular_answer(
-    popular: PopularCache, k: int, filters: ItemFilters, exc: StageError
-) -> Response:
+def _popular_answer(popular: PopularCache, k: int, filters: ItemFilters) -> Response:
     """Candidate stage down, slow or refusing: the cached popular items, flagged as degraded."""
     answer = _from_popular(popular, k, filters, "candidate")
     if answer is None:
-        log.warning("candidate stage failed (%s) and no popular list is cached", exc)
+        log.warning("no popular list is cached to answer with")
         return JSONResponse(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
         )
-    log.warning("candidate stage failed (%s); answering cached popular items", exc)
     DEGRADED.labels("gateway", "candidate").inc()
     return answer
 

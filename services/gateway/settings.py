@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.gateway.admission import InFlightLimit
 from services.gateway.downstream import Stages
 from services.gateway.popular import PopularCache
+from shared.events import EventStore
 from shared.registry import ModelRegistry
 
 
@@ -102,6 +103,11 @@ async def get_popular(request: Request) -> PopularCache:
     return popular
 
 
+async def get_events(request: Request) -> EventStore:
+    events: EventStore = request.app.state.events
+    return events
+
+
 async def get_admission(request: Request) -> InFlightLimit:
     admission: InFlightLimit = request.app.state.admission
     return admission
@@ -113,3 +119,4 @@ PopularDep = Annotated[PopularCache, Depends(get_popular)]
 HttpDep = Annotated[aiohttp.ClientSession, Depends(get_http)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 AdmissionDep = Annotated[InFlightLimit, Depends(get_admission)]
+EventsDep = Annotated[EventStore, Depends(get_events)]

@@ -87,7 +87,9 @@ def load_events(out_dir: Path) -> pd.DataFrame:
 
 
 def with_events(data: Dataset, events: pd.DataFrame, weights: dict[str, float]) -> Dataset:
-    """The dataset plus ingested events as interactions, each as strong as its type's weight."""
+    """The dataset plus ingested events as interactions, each as strong as its type's weight;
+    events whose type weighs 0 or less (dislike, hide) are negative feedback, not interactions."""
+    events = events[events["type"].map(lambda t: weights.get(t, 1.0)).astype(float) > 0]
     if events.empty:
         return data
     extra = pd.DataFrame(

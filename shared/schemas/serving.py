@@ -177,7 +177,8 @@ class PopularResponse(Strict):
     items: list[RecommendedItem]
 
 
-EventType = Literal["view", "click", "add_to_cart", "purchase"]
+# `dislike` and `hide`: never recommend that product to that user again (RECSYS_HIDE_EVENT_TYPES).
+EventType = Literal["view", "click", "add_to_cart", "purchase", "dislike", "hide"]
 
 
 class EventIn(Strict):

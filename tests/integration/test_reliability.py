@@ -279,6 +279,10 @@ def test_candidate_killed_answers_cached_popular_items(rstack: Stack) -> None:
     items = r.json()
     cutoff = sorted(i["price"] for i in items)[5]
     filtered = recommend(rstack, k=10, max_price=cutoff, exclude=items[0]["product"])
+    # what a user hid stays hidden in the popular answer too
+    hide = {"user": "hider", "product": items[1]["product"], "type": "hide"}
+    assert httpx.post(f"{url}/events", json=hide, timeout=10).status_code == 202
+    hider = recommend(rstack, k=10, user="hider")
     recovery = restart(rstack, "candidate")
     figures = load.stop().summary()
     print(
@@ -296,6 +300,8 @@ def test_candidate_killed_answers_cached_popular_items(rstack: Stack) -> None:
     assert filtered.status_code == 200 and filtered.headers["X-Degraded"] == "candidate"
     assert kept and all(i["price"] <= cutoff for i in kept)
     assert items[0]["product"] not in {i["product"] for i in kept}
+    assert hider.headers["X-Degraded"] == "candidate"
+    assert items[1]["product"] not in {i["product"] for i in hider.json()}
     assert figures["non_200"] == 0 and figures["5xx_or_no_answer"] == 0
     assert figures["degraded"] > 0
 

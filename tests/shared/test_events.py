@@ -85,3 +85,27 @@ def test_live_history_counts_the_training_kind_since_training() -> None:
     assert (live.products, live.counts, live.last_ts) == (["P2", "P1"], [2, 1], [130.0, 120.0])
     assert live_history(recent, "purchase", since=200.0) is None
     assert live_history(recent[1:2], "purchase", since=0.0) is None
+
+
+def test_hidden_products_stay_hidden_past_the_recent_list(redis_url: str) -> None:
+    common = settings(redis_url, recent_events_per_user=3, recent_events_ttl_days=90)
+
+    async def scenario() -> tuple[list[str], list[str], list[str], int, bool]:
+        client = async_client(redis_url)
+        store = EventStore(client, common)
+        await store.record(EventIn(user="U1", product="P0", type="hide"))
+        await store.record(EventIn(user="U1", product="P1", type="dislike"))
+        for i in range(5):  # pushes both out of the recent list (3 newest only)
+            await store.record(EventIn(user="U1", product=f"V{i}", type="view"))
+        got = await store.of_user("U1")
+        ttl = await client.ttl(f"{common.key_prefix}:hidden:U1")
+        excluded = store.excludes(Event(user="U1", product="P0", type="hide", ts=0.0))
+        hidden = await store.hidden("U1")
+        await client.aclose()
+        return [e.product for e in got.recent], got.hidden, hidden, ttl, excluded
+
+    recent, hidden, hidden_alone, ttl, excluded = asyncio.run(scenario())
+    assert recent == ["V4", "V3", "V2"]
+    assert hidden == hidden_alone == ["P0", "P1"]
+    assert ttl == -1  # never expires
+    assert excluded

@@ -26,6 +26,7 @@ EVENT_BUTTONS: list[tuple[EventType, str]] = [
     ("view", ":material/visibility: View"),
     ("click", ":material/ads_click: Click"),
     ("purchase", ":material/shopping_bag: Buy"),
+    ("hide", ":material/visibility_off: Hide"),
 ]
 CARDS_PER_ROW = 2
 # Contributions shown per item: the strongest ones, either sign.

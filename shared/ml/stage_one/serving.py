@@ -74,10 +74,17 @@ class CandidateStage:
     def user_age(self, user_id: str) -> float | None:
         return user_age(self.store, self.catalog.users.get(user_id))
 
-    def allowed(self, filters: ItemFilters) -> np.ndarray | None:
-        """Boolean mask of items passing `filters`; None when nothing is filtered."""
+    def allowed(self, filters: ItemFilters, hidden: Sequence[str] = ()) -> np.ndarray | None:
+        """Boolean mask of items passing `filters` and not `hidden` (products the user hid);
+        None when nothing is filtered."""
         f, cat = filters, self.catalog
-        if f.category is None and f.min_price is None and f.max_price is None and not f.exclude:
+        if (
+            f.category is None
+            and f.min_price is None
+            and f.max_price is None
+            and not f.exclude
+            and not hidden
+        ):
             return None
         mask = np.ones(len(cat.items), dtype=bool)
         if f.category is not None:
@@ -89,8 +96,9 @@ class CandidateStage:
                 mask &= (self._item_price >= lo) & (
                     self._item_price <= hi
                 )  # unknown prices never satisfy a bound
-        excluded = cat.items.positions(f.exclude)
-        mask[excluded[excluded >= 0]] = False
+        for products in (f.exclude, hidden):
+            excluded = cat.items.positions(list(products))
+            mask[excluded[excluded >= 0]] = False
         return mask
 
     def positions(
@@ -178,11 +186,13 @@ class CandidateStage:
         segment: str | None = None,
         exclude_history: bool = True,
         fresh: int = 0,
+        hidden: Sequence[str] = (),
     ) -> tuple[bool, CandidateList]:
         """(known user, candidates): neighbours of what the user took, best first, with up to
-        `fresh` content matches among items nobody took yet in place of the last ones."""
+        `fresh` content matches among items nobody took yet in place of the last ones; never
+        a `hidden` product."""
         user = self.catalog.users.get(user_id)
-        allowed = self.allowed(filters) if filters else None
+        allowed = self.allowed(filters or ItemFilters(), hidden)
         has_history = user >= 0 and self.history.indptr[user + 1] > self.history.indptr[user]
         if not has_history and not live:
             cold = self.cold_start(user, segment, n, allowed)

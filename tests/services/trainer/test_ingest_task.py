@@ -45,14 +45,15 @@ def test_events_become_interactions_weighted_by_type() -> None:
     )
     events = pd.DataFrame(
         {
-            "id": ["1-0", "2-0"],
-            "user": ["U1", "U9"],
-            "product": ["P2", "P1"],
-            "type": ["purchase", "view"],
-            "ts": [200.0, 300.0],
+            "id": ["1-0", "2-0", "3-0"],
+            "user": ["U1", "U9", "U1"],
+            "product": ["P2", "P1", "P3"],
+            "type": ["purchase", "view", "hide"],
+            "ts": [200.0, 300.0, 400.0],
         }
     )
-    merged = with_events(base, events, {"view": 1.0, "purchase": 5.0}).interactions
+    weights = {"view": 1.0, "purchase": 5.0, "hide": 0.0}
+    merged = with_events(base, events, weights).interactions  # a hide is no interaction
     assert merged["rating"].tolist() == [1.0, 5.0, 1.0]
     assert merged["ts"].tolist() == [100, 200, 300]
     assert with_events(base, events.iloc[0:0], {}) is base
