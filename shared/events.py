@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.settings import CommonSettings
+from shared.trending import Trending
 
 
 class UserEvents(NamedTuple):
@@ -26,6 +27,7 @@ class EventStore:
         self._r = client
         self._s = settings
         self.stream = f"{settings.key_prefix}:events"
+        self.trending = Trending(client, settings.key_prefix)
 
     def _recent_key(self, user: str) -> str:
         return f"{self._s.key_prefix}:recent:{user}"
@@ -49,6 +51,8 @@ class EventStore:
                 pipe.expire(key, round(self._s.recent_events_ttl_days * 86_400))
             if event.type in self._s.hide_event_types:
                 pipe.sadd(self._hidden_key(event.user), event.product)
+            weight = self._s.event_weights.get(event.type, 1.0)
+            await self.trending.add(pipe, event.product, weight, ts)
             entry_id, *_ = await pipe.execute()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

@@ -13,7 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.candidate.catalog import catalog_items, popular_items
+from services.candidate.catalog import (
+    catalog_items,
+    popular_items,
+    similar_items,
+    trending_items,
+)
 from shared.events import EventStore, UserEvents, live_history
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.ml.stage_one.vector_index import AnnParams
@@ -26,11 +31,16 @@ from shared.schemas.serving import (
     ItemsRequest,
     ItemsResponse,
     PopularResponse,
+    SimilarRequest,
+    SimilarResponse,
+    TrendingRequest,
 )
 from shared.service import body_schema, create_model_service, json_body
 from shared.settings import CommonSettings, get_common_settings
 
 log = logging.getLogger(__name__)
+# Trending products read per request: enough that filters leave k of them.
+TRENDING_DEPTH = 1000
 
 
 class CandidateSettings(BaseSettings):
@@ -48,6 +58,8 @@ def get_settings() -> CandidateSettings:
 
 CandidateBody = Annotated[CandidateRequest, Depends(json_body(CandidateRequest))]
 ItemsBody = Annotated[ItemsRequest, Depends(json_body(ItemsRequest))]
+SimilarBody = Annotated[SimilarRequest, Depends(json_body(SimilarRequest))]
+TrendingBody = Annotated[TrendingRequest, Depends(json_body(TrendingRequest))]
 
 
 def ann_params(common: CommonSettings) -> AnnParams:
@@ -121,6 +133,47 @@ def create_app() -> FastAPI:
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         return PopularResponse(version=loaded.version, items=popular_items(loaded.model, n))
+
+    @app.post(
+        "/trending",
+        response_model=PopularResponse,
+        responses={503: {"description": "no model yet", "model": ErrorBody}},
+        openapi_extra=body_schema(app, TrendingRequest),
+    )
+    async def trending(request: TrendingBody) -> Any:
+        """What users take now (recent events, decayed), then the version's popular items."""
+        loaded = holder.get()
+        if loaded is None:
+            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+        try:
+            recent = await events.trending.top(request.window, TRENDING_DEPTH)
+        except redis.RedisError as exc:  # the version's popularity still answers
+            log.warning("trending events unavailable: %s", exc)
+            recent = []
+        allowed = loaded.model.allowed(request.filters)
+        items = trending_items(loaded.model, recent, request.n, allowed)
+        return PopularResponse(version=loaded.version, items=items)
+
+    @app.post(
+        "/similar",
+        response_model=SimilarResponse,
+        responses={
+            404: {"description": "the version does not know the product", "model": ErrorBody},
+            503: {"description": "no model yet", "model": ErrorBody},
+        },
+        openapi_extra=body_schema(app, SimilarRequest),
+    )
+    async def similar(request: SimilarBody) -> Any:
+        """Items taken together with a product, then those whose embedding is close."""
+        loaded = holder.get()
+        if loaded is None:
+            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+        allowed = loaded.model.allowed(request.filters)
+        items = similar_items(loaded.model, request.product, request.n, allowed)
+        if items is None:
+            detail = f"unknown product {request.product!r} (model version {loaded.version})"
+            return JSONResponse({"detail": detail}, status_code=404)
+        return SimilarResponse(version=loaded.version, product=request.product, items=items)
 
     @app.post(
         "/items",

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from services.gateway import events, jobs, models, recommend, stats
+from services.gateway import events, jobs, models, recommend, similar, stats, trending
 from services.gateway.admission import InFlightLimit
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.downstream import Stage, Stages, new_session
@@ -98,6 +98,8 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": "Redis is unavailable, retry later"}, status_code=503)
 
     app.include_router(recommend.router)
+    app.include_router(trending.router)
+    app.include_router(similar.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(events.router)

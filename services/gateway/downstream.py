@@ -39,10 +39,11 @@ def new_session(limit: int = 200) -> aiohttp.ClientSession:
 class StageError(Exception):
     """The stage did not give a usable answer; `cause` says why (a metric label)."""
 
-    def __init__(self, stage: str, cause: str, detail: str) -> None:
+    def __init__(self, stage: str, cause: str, detail: str, status: int | None = None) -> None:
         super().__init__(f"{stage}: {cause}: {detail}")
         self.stage = stage
         self.cause = cause
+        self.status = status  # the stage's HTTP status, when it answered one
 
 
 class Stage:
@@ -129,15 +130,17 @@ class Stage:
                 self.breaker.failure()
             else:
                 self.breaker.success()
-            raise self._failed("status", f"answered {status}", start)
+            raise self._failed("status", f"answered {status}", start, status)
         STAGE_LATENCY.labels("gateway", self.name, "ok").observe(time.perf_counter() - start)
         return body
 
-    def _failed(self, cause: str, detail: str, start: float | None) -> StageError:
+    def _failed(
+        self, cause: str, detail: str, start: float | None, status: int | None = None
+    ) -> StageError:
         STAGE_FAILURES.labels(self.name, cause).inc()
         if start is not None:  # a call went out: its latency counts too
             STAGE_LATENCY.labels("gateway", self.name, cause).observe(time.perf_counter() - start)
-        return StageError(self.name, cause, detail)
+        return StageError(self.name, cause, detail, status)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from typing import Annotated, Any
 import redis
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import TypeAdapter, ValidationError
 
 from services.gateway.admission import InFlightLimit
+from services.gateway.answers import items_answer
 from services.gateway.downstream import StageError, Stages
+from services.gateway.filters import FiltersDep
 from services.gateway.popular import PopularCache, pick
 from services.gateway.settings import (
     AdmissionDep,
@@ -47,8 +48,6 @@ from shared.schemas.serving import (
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-ITEMS = TypeAdapter(list[RecommendedItem])
-JSON = "application/json"
 # A shed request's client may retry this soon: overload passes in seconds, or the limit is wrong.
 RETRY_AFTER_SECONDS = 1
 # Titles and prices for an answer in candidate order are worth a short wait, not the deadline.
@@ -57,8 +56,6 @@ DETAILS_SECONDS = 0.5
 HIDDEN_SECONDS = 0.2
 
 UserParam = Annotated[str, Query(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
-# Free text from a shop's catalog (spaces, accents): printable, bounded.
-Label = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 _HEADERS = {
     "X-Model-Version": {
@@ -100,13 +97,8 @@ async def recommend(
     settings: SettingsDep,
     admission: AdmissionDep,
     events: EventsDep,
+    filters: FiltersDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
-    category: Label | None = None,
-    min_price: Annotated[float | None, Query(ge=0)] = None,
-    max_price: Annotated[float | None, Query(ge=0)] = None,
-    exclude: Annotated[
-        str | None, Query(max_length=13_000, description="comma-separated ids (at most 100)")
-    ] = None,
     segment: Annotated[
         str | None,
         Query(
@@ -118,18 +110,6 @@ async def recommend(
     ] = None,
     explain: Annotated[bool, Query(description="add seed items and feature contributions")] = False,
 ) -> Any:
-    try:
-        filters = ItemFilters(
-            category=category,
-            min_price=min_price,
-            max_price=max_price,
-            exclude=[e for e in (exclude or "").split(",") if e],
-        )
-    except ValidationError as exc:
-        errors = [
-            {"loc": ["query", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
     if not admission.try_enter():
         return _shed(popular, admission, k, await _without_hidden(events, user, filters))
     try:
@@ -196,10 +176,7 @@ async def _two_stages(
         return await _candidate_order(stages, popular, k, stage_one, exc, time_left)
     stages.candidate.breaker.success()  # the ranker took its answer: it was a usable one
     popular.seen_version(ranked.version)
-    headers = {"X-Model-Version": str(ranked.version)}
-    # `explanation` only when asked for: it is large, and most callers never want it.
-    drop = None if explain else {"__all__": {"explanation"}}
-    return Response(ITEMS.dump_json(ranked.items, exclude=drop), media_type=JSON, headers=headers)
+    return items_answer(ranked.items, ranked.version, explain=explain)
 
 
 async def _candidate_order(
@@ -238,11 +215,7 @@ async def _candidate_order(
                 reason=reason,
             )
         )
-    return Response(
-        ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),
-        media_type=JSON,
-        headers={"X-Model-Version": str(cands.version), "X-Degraded": "ranker"},
-    )
+    return items_answer(items, cands.version, "ranker")
 
 
 async def _details(
@@ -307,8 +280,4 @@ def _from_popular(
     if cached is None:
         return None
     items = pick(cached.items, k, filters)
-    return Response(
-        ITEMS.dump_json(items, exclude={"__all__": {"explanation"}}),
-        media_type=JSON,
-        headers={"X-Model-Version": str(cached.version), "X-Degraded": mode},
-    )
+    return items_answer(items, cached.version, mode)

@@ -178,6 +178,35 @@ class PopularResponse(Strict):
 
 
 # `dislike` and `hide`: never recommend that product to that user again (RECSYS_HIDE_EVENT_TYPES).
+class SimilarRequest(Strict):
+    """POST /similar on the candidate service: the items most like one product."""
+
+    product: Id
+    n: int = Field(default=10, ge=1, le=100)
+    filters: ItemFilters = Field(default_factory=ItemFilters)
+
+
+class SimilarResponse(Strict):
+    """Items like `product`, best first: taken together with it (`together_with:`, the neighbour
+    graph: baskets, sessions) before those whose embedding is close (`similar_to:`)."""
+
+    version: int
+    product: str
+    items: list[RecommendedItem]
+
+
+TrendingWindow = Literal["1h", "1d", "7d", "30d"]
+
+
+class TrendingRequest(Strict):
+    """POST /trending on the candidate service: what users take now, decayed with a half-life
+    of `window`; the version's popular items fill the list up."""
+
+    n: int = Field(default=10, ge=1, le=100)
+    window: TrendingWindow = "1d"
+    filters: ItemFilters = Field(default_factory=ItemFilters)
+
+
 EventType = Literal["view", "click", "add_to_cart", "purchase", "dislike", "hide"]
 
 
