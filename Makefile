@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck fmt clean install bench bench-swap bench-scale
+.PHONY: run test lint typecheck fmt clean install bench bench-swap bench-scale soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,17 @@ fmt: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## make bench: /recommend over three HTTP hops vs an in-process and a trivial-endpoint floor, at
-## 50-400 req/s on an Online Retail model trained through the queue (a few minutes).
+## make bench: /recommend on the whole `make run` stack (UI, worker, beat included) vs an in-process
+## and a trivial-endpoint floor, 50-400 req/s, 5 runs per rate, CPU per request per process, on
+## an Online Retail model trained through the queue (10-15 minutes).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_serve
+
+## make soak: the `make run` stack at 150 req/s for SOAK_MINUTES (30) with a retrain every 5 min,
+## a ranker kill and a Redis restart; errors, degraded answers, latency and RSS per minute, a plot.
+SOAK_MINUTES ?= 30
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_soak --minutes $(SOAK_MINUTES)
 
 ## make bench-swap: publish 10 model versions under 100 req/s; failures, mixed versions, swap delay.
 bench-swap: $(STAMP)

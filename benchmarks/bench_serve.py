@@ -1,22 +1,27 @@
-"""`make bench`: what the three HTTP hops cost, measured against two floors in one run.
+"""`make bench`: what the three HTTP hops cost on the `make run` stack, against two floors.
 
-1. Starts its own Redis and stack (gateway, candidate, ranker, worker) on free ports and trains a
-   model on real data through the queue (Online Retail from the data folder by default); the job's
-   wall time is the "full retrain" figure.
+1. Starts the stack `make run` starts, every process of it (Redis, Celery worker and beat,
+   candidate, ranker, gateway, Streamlit UI; `benchmarks/makerun.py`), on free ports with the
+   services' default settings, and trains a model on real data through the queue (Online Retail
+   from the data folder by default); the job's wall time is the "full retrain" figure.
 2. In-process floor: the same candidate + ranking code the services run, called directly for the
    same users (no HTTP, no JSON).
 3. HTTP floor: a trivial FastAPI endpoint (`benchmarks/trivial_app.py`, one uvicorn worker)
    answering a list of the same size.
 4. An open-loop generator in its own process sends GET /recommend?k=10 for random real users at
-   each fixed rate to the gateway and to the trivial endpoint; p50/p95/p99, achieved rate, errors.
+   each fixed rate to the gateway and to the trivial endpoint, alternately, `--repeats` times
+   per rate: p50/p95/p99 (median over the repeats, with their min and max), achieved rate,
+   errors; and each process's CPU time around every run, per request sent.
 5. Closed loop (`wrk -t2 -c32`, if installed): maximum requests/s of both.
+6. The targets (issue 27), met or missed.
 
-    .venv/bin/python -m benchmarks.bench_serve [--rates 50,100,200,400] [--seconds 10]
+    .venv/bin/python -m benchmarks.bench_serve [--rates 50,100,200,400] [--seconds 10] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
 import random
 import re
@@ -25,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,18 +41,28 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.loadgen import LoadConfig, degraded_counts, run_load
-from services.launcher.stack import Stack, StackSettings
-from shared.redis_conn import free_port, start_redis_server
+from benchmarks.loadgen import LoadConfig, degraded_counts, finish_load, start_load
+from benchmarks.makerun import (
+    PROCESSES,
+    admin_headers,
+    cpu_ms_per_request,
+    make_run_stack,
+    sample_cpu,
+    sampler_name,
+    stack_pids,
+    stack_redis_url,
+)
+from services.launcher.stack import Stack
+from shared.redis_conn import free_port
 from shared.stats import ranker_members
 from shared.training.params import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path("var/bench/bench_serve.json")
 K = 10
-N_CANDIDATES = 200
-TARGETS = {"p50_ms_at_200": 8.0, "p99_ms_at_200": 20.0, "p50_vs_floor": 3.0, "inproc_p50_ms": 2.0,
-           "closed_loop_share": 0.25, "retrain_s": 60.0}  # fmt: skip
+# Issue 27's targets, on the `make run` stack; the latencies are the median over the repeats.
+TARGETS = {"p50_vs_floor_at_200": 3.0, "p99_ms_at_200": 20.0, "errors_at_200": 0,
+           "p99_ms_at_400": 50.0, "errors_at_400": 0, "closed_loop_share": 0.35}  # fmt: skip
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0] if __doc__ else None)
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -82,7 +97,8 @@ def percentiles_ms(latencies: Sequence[float], prefix: str) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def trivial_server(workdir: Path) -> Iterator[str]:
+def trivial_server(workdir: Path) -> Iterator[tuple[str, int]]:
+    """The floor's uvicorn on a free port: (its URL, its pid)."""
     port = free_port()
     log = (workdir / "logs" / "trivial.log").open("ab")
     proc = subprocess.Popen(
@@ -100,7 +116,7 @@ def trivial_server(workdir: Path) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"trivial endpoint did not start; see {log.name}")
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -110,7 +126,9 @@ def trivial_server(workdir: Path) -> Iterator[str]:
 def train_through_queue(stack: Stack, request: dict[str, Any]) -> tuple[int, float]:
     """POST /train and wait: (published version, wall seconds of the job)."""
     start = time.monotonic()
-    job = httpx.post(f"{stack.gateway_url}/train", json=request, timeout=10).json()["job_id"]
+    job = httpx.post(
+        f"{stack.gateway_url}/train", json=request, headers=admin_headers(stack), timeout=10
+    ).json()["job_id"]
     while True:
         stack.check_alive()
         status = httpx.get(f"{stack.gateway_url}/train/{job}", timeout=10).json()
@@ -143,7 +161,9 @@ def wait_until_compiled(stack: Stack, timeout: float = 180) -> tuple[float, floa
         time.sleep(0.5)
 
 
-def in_process(redis_url: str, version: int, users: Sequence[str], calls: int) -> dict[str, Any]:
+def in_process(
+    redis_url: str, version: int, users: Sequence[str], calls: int, n_candidates: int
+) -> dict[str, Any]:
     """The services' own pipeline, called directly: p50/p99 ms of candidates + ranking."""
     from services.candidate.app import get_settings as candidate_settings
     from services.ranker.app import get_settings as ranker_settings
@@ -164,7 +184,7 @@ def in_process(redis_url: str, version: int, users: Sequence[str], calls: int) -
     for i in range(calls + 50):
         user = users[rng.randrange(len(users))]
         t = time.perf_counter()
-        _, cands = cm.candidates(user, N_CANDIDATES, fresh=fresh)
+        _, cands = cm.candidates(user, n_candidates, fresh=fresh)
         rm.rank(user, cands, K, fresh_slots=slots)
         if i >= 50:  # the first calls warm caches and LightGBM's thread pool
             times.append((time.perf_counter() - t) * 1000)
@@ -245,7 +265,8 @@ def main(
     dataset: str = "online-retail",
     data_path: Annotated[str | None, typer.Option(help="file or folder below the data dir")] = None,
     rates: Annotated[str, typer.Option(help="comma-separated req/s")] = "50,100,200,400",
-    seconds: Annotated[float, typer.Option(help="sending time per rate")] = 10.0,
+    seconds: Annotated[float, typer.Option(help="sending time per rate and repeat")] = 10.0,
+    repeats: Annotated[int, typer.Option(min=1, help="runs per rate and endpoint")] = 5,
     timeout: float = 2.0,
     inproc_calls: int = 2000,
     wrk_seconds: Annotated[int, typer.Option(help="closed-loop seconds; 0 = skip")] = 10,
@@ -263,19 +284,14 @@ def main(
     rate_list = [float(r) for r in rates.split(",") if r.strip()]
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "logs").mkdir(parents=True)
-    redis_port = free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     data_dir = os.environ.get("RECSYS_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-    env = {
-        "RECSYS_REDIS_URL": redis_url,
-        "RECSYS_DATA_DIR": data_dir,
-        "RECSYS_MODEL_CHECK_SECONDS": "1",
-        "GATEWAY_N_CANDIDATES": str(N_CANDIDATES),
-    }
-    stack = Stack(StackSettings.on_free_ports(), workdir, False, False, env)
-    redis_proc = start_redis_server(redis_port, workdir / "redis", workdir / "logs" / "redis.log")
+    # Every process of `make run`, with the services' default settings (only ports and the
+    # data folder differ).
+    stack = make_run_stack(workdir, {"RECSYS_DATA_DIR": data_dir})
+    redis_url = stack_redis_url(stack)
     result: dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
     try:
+        console.print("starting the make-run stack: " + ", ".join(PROCESSES) + " …")
         stack.start()
         params = {"ranker_models": ranker_models, "tune_budget_seconds": tune_budget}
         request: dict[str, Any] = {"dataset": dataset, "params": params}
@@ -284,22 +300,37 @@ def main(
         console.print(f"training on {dataset} through the queue (logs in {workdir}/logs) …")
         version, train_s = train_through_queue(stack, request)
         console.print(f"version {version} served after {train_s:.1f} s")
+        from services.gateway.settings import GatewaySettings
         from services.ranker.app import get_settings as ranker_settings
 
         # RANKER_COMPILE=false in this environment reaches the ranker too: nothing to wait for.
         native, compile_s = wait_until_compiled(stack) if ranker_settings().compile else (0, 0.0)
         console.print(f"ranker: {native:g} members compiled to native code {compile_s:.1f} s later")
+        n_candidates = GatewaySettings().n_candidates  # what the gateway asks stage one for
         who = sample_users(redis_url, version, users, seed)
-        inproc = in_process(redis_url, version, who, inproc_calls)
+        inproc = in_process(redis_url, version, who, inproc_calls, n_candidates)
+        pids = stack_pids(stack)
         runs: dict[str, list[dict[str, Any]]] = {"gateway": [], "trivial": []}
-        with trivial_server(workdir) as trivial_url:
-            for target, url in (("gateway", stack.gateway_url), ("trivial", trivial_url)):
-                for rate in rate_list:
-                    cfg = LoadConfig(url, rate, seconds, timeout, seed, tuple(who),
-                                     str(workdir / f"{target}-{rate:g}.json"), k=K)  # fmt: skip
-                    runs[target].append(summarise(run_load(cfg), rate, seconds))
-                    console.print(f"  {target} at {rate:g} req/s done")
-            stack.check_alive()
+        with trivial_server(workdir) as (trivial_url, trivial_pid):
+            endpoints = {"gateway": (stack.gateway_url, pids),
+                         "trivial": (trivial_url, {"trivial": trivial_pid})}  # fmt: skip
+            for rate in rate_list:
+                per: dict[str, list[dict[str, Any]]] = {"gateway": [], "trivial": []}
+                for rep in range(repeats):  # the two endpoints alternate: the same machine phase
+                    for target, (url, procs) in endpoints.items():
+                        records = str(workdir / f"{target}-{rate:g}-{rep}.json")
+                        cfg = LoadConfig(url, rate, seconds, timeout, seed + rep, tuple(who),
+                                         records, k=K)  # fmt: skip
+                        per[target].append(measured_run(cfg, procs))
+                    stack.check_alive()
+                    g, t = per["gateway"][-1], per["trivial"][-1]
+                    console.print(
+                        f"  {rate:g} req/s, repeat {rep + 1}/{repeats}: gateway p50 "
+                        f"{g['p50_ms']:.2f} p99 {g['p99_ms']:.2f} ms ({g['errors']} errors), "
+                        f"trivial p50 {t['p50_ms']:.2f} p99 {t['p99_ms']:.2f} ms"
+                    )
+                for target in runs:
+                    runs[target].append(aggregate(rate, per[target]))
             wrk = {
                 "gateway": closed_loop(stack.gateway_url, who, wrk_seconds)
                 if wrk_seconds
@@ -307,57 +338,200 @@ def main(
                 "trivial": closed_loop(trivial_url, who, wrk_seconds) if wrk_seconds else None,
             }
         result.update(
-            config={"dataset": dataset, "rates": rate_list, "seconds": seconds, "k": K,
-                    "n_candidates": N_CANDIDATES, "users": len(who), "timeout": timeout,
-                    "ranker_models": ranker_models},
+            config={"dataset": dataset, "rates": rate_list, "seconds": seconds, "repeats": repeats,
+                    "k": K, "n_candidates": n_candidates, "users": len(who), "timeout": timeout,
+                    "ranker_models": ranker_models, "tune_budget_seconds": tune_budget,
+                    "stack": sorted(pids, key=_order), "cpu_sampler": sampler_name()},
             ranker_native_members=native, compile_wait_seconds=compile_s,
             retrain_seconds=train_s, model_version=version, in_process=inproc, runs=runs,
             closed_loop_rps=wrk, loadavg_after=list(os.getloadavg()),
         )  # fmt: skip
         result["ratios"] = ratios(result)
+        result["targets"] = evaluate_targets(result)
+        result["all_targets_met"] = all(t["met"] is True for t in result["targets"])
         report(result)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         console.print(f"wrote {out}")
     finally:
         stack.stop()
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+
+
+def _order(name: str) -> int:
+    return PROCESSES.index(name) if name in PROCESSES else len(PROCESSES)
+
+
+def measured_run(cfg: LoadConfig, pids: dict[str, int]) -> dict[str, Any]:
+    """One open-loop run, summarised, with each process's CPU ms per request sent (sampled
+    once the generator is about to send and once every answer is in)."""
+    started = mp.get_context("spawn").Event()
+    proc = start_load(cfg, started)
+    try:
+        before = sample_cpu(pids)
+        records = finish_load(cfg, proc)
+        after = sample_cpu(pids)
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=5)
+    summary = summarise(records, cfg.rate, cfg.duration)
+    cpu = cpu_ms_per_request(before, after, len(records))
+    if len(cpu) > 1:
+        known = [v for v in cpu.values() if v is not None]
+        cpu["total"] = sum(known) if known else None
+    summary["cpu_ms_per_request"] = cpu
+    return summary
+
+
+def spread(values: Sequence[float | None]) -> dict[str, float | None]:
+    """min / median / max of one figure over the repeats (NaN or None if any repeat lacks it)."""
+    if not values or any(v is None for v in values):
+        return {"min": None, "median": None, "max": None}
+    a = np.asarray(values, dtype=float)
+    return {"min": float(a.min()), "median": float(np.median(a)), "max": float(a.max())}
+
+
+def aggregate(rate: float, reps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One rate's repeats: sums of the counts, the median of each percentile (the headline
+    figure) with its spread, the median CPU ms per request of each process."""
+    degraded: dict[str, int] = {}
+    for r in reps:
+        for mode, n in r["degraded"].items():
+            degraded[mode] = degraded.get(mode, 0) + n
+    out: dict[str, Any] = {
+        "rate": rate,
+        "repeats": len(reps),
+        "requests": sum(r["requests"] for r in reps),
+        "errors": sum(r["errors"] for r in reps),
+        "full_answers": sum(r["full_answers"] for r in reps),
+        "degraded": dict(sorted(degraded.items())),
+        "achieved_rate": float(np.median([r["achieved_rate"] for r in reps])),
+    }
+    figures = ("p50_ms", "p95_ms", "p99_ms", "generator_lag_p99_ms")
+    out["spread"] = {key: spread([r[key] for r in reps]) for key in figures}
+    out.update({key: out["spread"][key]["median"] for key in figures})
+    names = list(reps[0]["cpu_ms_per_request"])
+    out["cpu_spread"] = {n: spread([r["cpu_ms_per_request"][n] for r in reps]) for n in names}
+    out["cpu_ms_per_request"] = {n: out["cpu_spread"][n]["median"] for n in names}
+    out["repeat_runs"] = reps
+    return out
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float | None]:
-    def at(target: str, rate: float) -> dict[str, Any] | None:
-        return next((r for r in result["runs"][target] if r["rate"] == rate), None)
-
-    gw, floor = at("gateway", 200.0), at("trivial", 200.0)
+    gw, floor = _at(result, "gateway", 200.0), _at(result, "trivial", 200.0)
     wrk = result["closed_loop_rps"]
     return {
-        "p50_vs_floor_at_200": gw["p50_ms"] / floor["p50_ms"] if gw and floor else None,
+        "p50_vs_floor_at_200": _ratio(gw["p50_ms"], floor["p50_ms"]) if gw and floor else None,
         "closed_loop_share": wrk["gateway"] / wrk["trivial"]
         if wrk["gateway"] and wrk["trivial"]
         else None,
     }
 
 
+def _at(result: dict[str, Any], target: str, rate: float) -> dict[str, Any] | None:
+    return next((r for r in result["runs"][target] if r["rate"] == rate), None)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b and not (np.isnan(a) or np.isnan(b)) else None
+
+
+def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of TARGETS: its value (the median over the repeats), met or not (None: not
+    measured, e.g. a rate not in --rates or no wrk), and in how many single repeats it held."""
+    rows: list[dict[str, Any]] = []
+
+    def add(
+        name: str, key: str, value: float | None, check: Callable[[float], bool],
+        per_repeat: list[bool] | None,
+    ) -> None:  # fmt: skip
+        measured = value is not None and not np.isnan(value)
+        rows.append({
+            "name": name, "key": key, "target": TARGETS[key], "value": value,
+            "met": bool(check(value)) if measured and value is not None else None,
+            "repeats_met": f"{sum(per_repeat)}/{len(per_repeat)}" if per_repeat else None,
+        })  # fmt: skip
+
+    gw200, tr200 = _at(result, "gateway", 200.0), _at(result, "trivial", 200.0)
+    lim = TARGETS["p50_vs_floor_at_200"]
+    if gw200 and tr200:
+        pairs = zip(gw200["repeat_runs"], tr200["repeat_runs"], strict=True)
+        each = [bool(g["p50_ms"] <= lim * t["p50_ms"]) for g, t in pairs]
+        ratio = _ratio(gw200["p50_ms"], tr200["p50_ms"])
+    else:
+        each, ratio = None, None
+    add(f"200 req/s: p50 / trivial p50 <= {lim:g}", "p50_vs_floor_at_200", ratio,
+        lambda v: v <= lim, each)  # fmt: skip
+    for rate, p99_key, err_key in ((200.0, "p99_ms_at_200", "errors_at_200"),
+                                   (400.0, "p99_ms_at_400", "errors_at_400")):  # fmt: skip
+        gw = _at(result, "gateway", rate)
+        p99_lim, err_lim = float(TARGETS[p99_key]), float(TARGETS[err_key])
+        runs = gw["repeat_runs"] if gw else []
+        p99_each = [bool(r["p99_ms"] <= p99_lim) for r in runs]
+        err_each = [bool(r["errors"] <= err_lim) for r in runs]
+        p99 = gw["p99_ms"] if gw else None
+        add(f"{rate:g} req/s: p99 <= {p99_lim:g} ms", p99_key, p99, at_most(p99_lim), p99_each)
+        errors = gw["errors"] if gw else None
+        add(f"{rate:g} req/s: errors <= {err_lim:g}", err_key, errors, at_most(err_lim), err_each)
+    share = TARGETS["closed_loop_share"]
+    add(f"closed loop >= {share:.0%} of trivial", "closed_loop_share",
+        result["ratios"]["closed_loop_share"], lambda v: v >= share, None)  # fmt: skip
+    return rows
+
+
+def at_most(limit: float) -> Callable[[float], bool]:
+    return lambda v: v <= limit
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None or np.isnan(x) else f"{x:.{digits}f}"
+
+
 def report(result: dict[str, Any]) -> None:
-    table = Table(title="GET /recommend?k=10, open loop (ms; percentiles of the full answers)")
+    repeats = result["config"]["repeats"]
+    table = Table(
+        title=f"GET /recommend?k=10, open loop, {repeats} repeats per rate (ms; percentiles of the"
+        " full answers: median over the repeats \\[min-max])"
+    )
     for col in ("target", "rate", "achieved", "p50", "p95", "p99", "errors", "degraded"):
         table.add_column(col, justify="right")
     for target, runs in result["runs"].items():
         for r in runs:
             degraded = ", ".join(f"{mode} {n}" for mode, n in r["degraded"].items()) or "0"
+            sp = r["spread"]
             table.add_row(
-                target, f"{r['rate']:g}", f"{r['achieved_rate']:.1f}", f"{r['p50_ms']:.2f}",
-                f"{r['p95_ms']:.2f}", f"{r['p99_ms']:.2f}", str(r["errors"]), degraded,
+                target, f"{r['rate']:g}", f"{r['achieved_rate']:.1f}",
+                f"{_fmt(r['p50_ms'])} [{_fmt(sp['p50_ms']['min'])}-{_fmt(sp['p50_ms']['max'])}]",
+                _fmt(r["p95_ms"]),
+                f"{_fmt(r['p99_ms'])} [{_fmt(sp['p99_ms']['min'])}-{_fmt(sp['p99_ms']['max'])}]",
+                f"{r['errors']} / {r['requests']}", degraded,
             )  # fmt: skip
     console.print(table)
-    ip, wrk, ra = result["in_process"], result["closed_loop_rps"], result["ratios"]
+    cpu = Table(title="CPU ms per request sent, per process (median over the repeats)")
+    names = [
+        n for n in (*PROCESSES, "total") if n in result["runs"]["gateway"][0]["cpu_ms_per_request"]
+    ]
+    for col in ("rate", *names, "trivial (floor)"):
+        cpu.add_column(col, justify="right")
+    for g, t in zip(result["runs"]["gateway"], result["runs"]["trivial"], strict=True):
+        row = [_fmt(g["cpu_ms_per_request"][n], 3) for n in names]
+        cpu.add_row(f"{g['rate']:g}", *row, _fmt(t["cpu_ms_per_request"]["trivial"], 3))
+    console.print(cpu)
+    ip, wrk = result["in_process"], result["closed_loop_rps"]
     console.print(
-        f"in-process pipeline (k={K} over {N_CANDIDATES} candidates): p50 {ip['p50_ms']:.2f} ms,"
-        f" p99 {ip['p99_ms']:.2f} ms"
+        f"in-process pipeline (k={K} over {result['config']['n_candidates']} candidates): p50 "
+        f"{ip['p50_ms']:.2f} ms, p99 {ip['p99_ms']:.2f} ms"
     )
-    console.print(f"closed loop (wrk -t2 -c32): {wrk}; ratios: {ra}")
+    console.print(f"closed loop (wrk -t2 -c32, full answers/s): {wrk}")
     console.print(f"full retrain through the queue: {result['retrain_seconds']:.1f} s")
+    targets = Table(title="targets (issue 27)")
+    for col in ("target", "value", "single repeats met", "result"):
+        targets.add_column(col, justify="right")
+    for t in result["targets"]:
+        verdict = {True: "[green]met[/]", False: "[red]missed[/]", None: "not measured"}[t["met"]]
+        value = t["value"] if isinstance(t["value"], int) else _fmt(t["value"])
+        targets.add_row(t["name"], str(value), t["repeats_met"] or "-", verdict)
+    console.print(targets)
 
 
 if __name__ == "__main__":

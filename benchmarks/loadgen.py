@@ -35,6 +35,9 @@ class LoadConfig:
     # Kept-alive connections at most: more would be opened in bursts whenever the generator lags,
     # and opening them costs the generator more than the requests (on this 2-core machine).
     connections: int = 64
+    # True: records are appended to `out` as JSON lines about every second while the load runs
+    # (`read_stream`), so a long run keeps little in memory and can be watched as it goes.
+    stream: bool = False
 
 
 def load_process(cfg: LoadConfig, started: MpEvent) -> None:
@@ -42,7 +45,8 @@ def load_process(cfg: LoadConfig, started: MpEvent) -> None:
     # Ctrl-C reaches the whole process group; the parent handles it and terminates us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     records = asyncio.run(generate_load(cfg, started))
-    Path(cfg.out).write_bytes(orjson.dumps(records))
+    if not cfg.stream:  # streamed records are in the file already
+        Path(cfg.out).write_bytes(orjson.dumps(records))
 
 
 async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any]]:
@@ -55,6 +59,20 @@ async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any
     n = int(cfg.rate * cfg.duration)
     records: list[dict[str, Any]] = []
     timeout = aiohttp.ClientTimeout(total=cfg.timeout, connect=min(0.5, cfg.timeout))
+    if cfg.stream:
+        Path(cfg.out).write_bytes(b"")
+
+    def flush() -> None:
+        nonlocal records
+        if cfg.stream and records:
+            done, records = records, []
+            with Path(cfg.out).open("ab") as f:
+                f.write(b"".join(orjson.dumps(r) + b"\n" for r in done))
+
+    async def flush_every_second() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            flush()
 
     async def one(session: aiohttp.ClientSession, scheduled: float, user: str) -> None:
         send = time.monotonic()
@@ -83,8 +101,10 @@ async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any
     # LoadConfig.connections. Waiting for a connection counts as latency (it starts at `send`).
     pool = min(int(cfg.rate * cfg.timeout) + 10, cfg.connections)
     connector = aiohttp.TCPConnector(limit=pool)
+    flusher = asyncio.create_task(flush_every_second()) if cfg.stream else None
     async with aiohttp.ClientSession(cfg.base_url, connector=connector, timeout=timeout) as session:
-        tasks: list[asyncio.Task[None]] = []
+        # only the requests still in flight: a long run does not keep every finished task
+        tasks: set[asyncio.Task[None]] = set()
         started.set()
         t0 = time.monotonic()
         stop_sending = t0 + cfg.duration + cfg.timeout  # bounded even if the loop falls behind
@@ -96,13 +116,20 @@ async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any
             if scheduled > now:
                 await asyncio.sleep(scheduled - now)
             user = cfg.users[rng.randrange(len(cfg.users))]
-            tasks.append(asyncio.create_task(one(session, scheduled, user)))
+            task = asyncio.create_task(one(session, scheduled, user))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         # Every request has its own deadline; this only bounds a client that is stuck anyway.
-        _, pending = await asyncio.wait(tasks, timeout=cfg.timeout + 5) if tasks else (set(), set())
+        _, pending = (
+            await asyncio.wait(set(tasks), timeout=cfg.timeout + 5) if tasks else (set(), set())
+        )
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+    if flusher is not None:
+        flusher.cancel()
+    flush()
     return records
 
 
@@ -114,6 +141,17 @@ def degraded_counts(records: list[dict[str, Any]]) -> dict[str, int]:
         if mode := rec.get("degraded"):
             counts[mode] = counts.get(mode, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def read_stream(path: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The records a streaming generator has written to `path` past byte `offset`, and the offset
+    after the last whole line (a line being written is left for the next call)."""
+    with Path(path).open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    records = [orjson.loads(line) for line in data[:end].splitlines() if line]
+    return records, offset + end
 
 
 def run_load(cfg: LoadConfig, name: str = "loadgen") -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "bench_serve.json"
     args = ["--dataset", "synthetic", "--rates", "20", "--seconds", "2", "--inproc-calls", "30"]
-    args += ["--wrk-seconds", "1", "--users", "50", "--out", str(out)]
+    args += ["--wrk-seconds", "1", "--users", "50", "--out", str(out), "--repeats", "2"]
     args += ["--workdir", str(tmp_path / "work"), "--tune-budget", "0"]
     proc = run_benchmark("bench_serve", args, timeout=280)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -25,10 +25,28 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     # measured once the ranker predicts with native code, as it serves
     assert result["ranker_native_members"] == result["config"]["ranker_models"] >= 1
     assert result["in_process"]["calls"] == 30 and result["in_process"]["p50_ms"] > 0
+    # the stack `make run` starts, every process of it
+    assert result["config"]["stack"] == ["gateway", "candidate", "ranker", "worker", "beat", "ui",
+                                         "redis"]  # fmt: skip
     for target in ("gateway", "trivial"):
         (run,) = result["runs"][target]
-        assert run["rate"] == 20 and run["requests"] == 40
+        assert run["rate"] == 20 and run["repeats"] == 2 and len(run["repeat_runs"]) == 2
+        assert run["requests"] == 80 and [r["requests"] for r in run["repeat_runs"]] == [40, 40]
         assert run["errors"] == 0, run  # every answer a 200, even from a tiny stack
         assert 0 < run["p50_ms"] <= run["p99_ms"]
+        for key in ("p50_ms", "p99_ms"):  # the spread over the repeats
+            spread = run["spread"][key]
+            assert 0 < spread["min"] <= spread["median"] <= spread["max"]
+            assert spread["median"] == run[key]
+    gateway_cpu = result["runs"]["gateway"][0]["cpu_ms_per_request"]
+    assert set(gateway_cpu) == {*result["config"]["stack"], "total"}
+    assert gateway_cpu["gateway"] > 0 and gateway_cpu["total"] >= gateway_cpu["gateway"]
+    assert result["runs"]["trivial"][0]["cpu_ms_per_request"]["trivial"] > 0
     assert set(result["ratios"]) == {"p50_vs_floor_at_200", "closed_loop_share"}
-    assert "GET /recommend?k=10" in proc.stdout
+    assert {t["key"] for t in result["targets"]} == {
+        "p50_vs_floor_at_200", "p99_ms_at_200", "errors_at_200", "p99_ms_at_400",
+        "errors_at_400", "closed_loop_share",
+    }  # fmt: skip
+    # no 200 or 400 req/s in this run: those targets are not measured, not met
+    assert all(t["met"] is None for t in result["targets"] if t["key"] != "closed_loop_share")
+    assert "GET /recommend?k=10" in proc.stdout and "CPU ms per request" in proc.stdout
