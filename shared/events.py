@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.settings import CommonSettings
 from shared.trending import Trending
+from shared.users import UserKeys, UserRecord
 
 
 class UserEvents(NamedTuple):
@@ -20,20 +21,22 @@ class UserEvents(NamedTuple):
 
     recent: list[Event]  # newest first
     hidden: list[str]  # products never to be shown to the user again
+    segment: str | None = None  # from the user's profile (PUT /users/{id}), for cold start
 
 
 class EventStore:
     def __init__(self, client: aioredis.Redis, settings: CommonSettings) -> None:
         self._r = client
         self._s = settings
-        self.stream = f"{settings.key_prefix}:events"
+        self._users = UserKeys(settings.key_prefix)
+        self.stream = self._users.events
         self.trending = Trending(client, settings.key_prefix)
 
     def _recent_key(self, user: str) -> str:
-        return f"{self._s.key_prefix}:recent:{user}"
+        return self._users.recent(user)
 
     def _hidden_key(self, user: str) -> str:
-        return f"{self._s.key_prefix}:hidden:{user}"
+        return self._users.hidden(user)
 
     async def record(self, event: EventIn) -> str:
         """Store one event in both places atomically (MULTI/EXEC); returns the stream entry id."""
@@ -66,10 +69,12 @@ class EventStore:
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.lrange(self._recent_key(user), 0, -1)
             pipe.smembers(self._hidden_key(user))
-            raw, hidden = await pipe.execute()
+            pipe.hget(self._users.profiles, user)
+            raw, hidden, profile = await pipe.execute()
         return UserEvents(
             [Event.model_validate_json(item) for item in raw],
             sorted(h.decode() if isinstance(h, bytes) else str(h) for h in hidden),
+            None if profile is None else UserRecord.model_validate_json(profile).segment,
         )
 
     async def hidden(self, user: str) -> list[str]:

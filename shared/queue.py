@@ -17,6 +17,7 @@ from shared.settings import CommonSettings, get_common_settings
 
 TRAIN_TASK = "trainer.train"
 INGEST_TASK = "trainer.ingest_events"
+ERASE_TASK = "trainer.erase_user"
 
 
 class QueueSettings(BaseSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -34,12 +34,14 @@ def create_model_service(
     build: Callable[[dict[str, bytes]], T],
     max_body_bytes: int = 4 << 20,
     on_shutdown: Callable[[], None] | None = None,
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> tuple[FastAPI, ModelHolder[T]]:
     """A FastAPI app whose lifespan keeps `holder` on the registry's current version.
 
     `max_body_bytes`: internal services take the gateway's lists (up to 2,000 candidates, a few
     hundred KiB); anything far larger is refused with 413 before it is read. `on_shutdown` runs
-    in a thread when the app stops (it may block for a while).
+    in a thread when the app stops (it may block for a while). `background`: coroutines run for
+    the life of the app (e.g. following the live catalog).
     """
     setup_logging(common.log_level, service)
     log.info("%s: registry and events at %s", service, mask_url(common.redis_url))
@@ -51,10 +53,13 @@ def create_model_service(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         freeze_startup_heap()
         watcher = asyncio.create_task(holder.watch(common.redis_url, common.model_check_seconds))
+        tasks = [watcher, *(asyncio.create_task(run()) for run in background)]
         yield
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if on_shutdown is not None:
             await asyncio.to_thread(on_shutdown)
 

@@ -20,9 +20,11 @@ from services.candidate.catalog import (
     trending_items,
 )
 from shared.events import EventStore, UserEvents, live_history
+from shared.live_catalog import CatalogMirror
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.ml.stage_one.vector_index import AnnParams
 from shared.ml.version_artifacts import CANDIDATE_ARTIFACTS
+from shared.model_holder import Loaded
 from shared.redis_conn import async_client
 from shared.schemas.serving import (
     CandidateRequest,
@@ -83,34 +85,56 @@ def load_model(artifacts: dict[str, bytes], ann: AnnParams) -> CandidateStage:
 def create_app() -> FastAPI:
     common, settings = get_common_settings(), get_settings()
     exclude_history = common.history_event_type in common.exclude_event_types
-    app, holder = create_model_service(
-        "candidate", common, CANDIDATE_ARTIFACTS, partial(load_model, ann=ann_params(common))
-    )
     # Creating the client does no I/O; it connects on first use.
-    events = EventStore(async_client(common.redis_url), common)
+    client = async_client(common.redis_url)
+    events = EventStore(client, common)
+    mirror = CatalogMirror(client, common.key_prefix)
+    app, holder = create_model_service(
+        "candidate",
+        common,
+        CANDIDATE_ARTIFACTS,
+        partial(load_model, ann=ann_params(common)),
+        background=[mirror.run],
+    )
+
+    def current(loaded: Loaded[CandidateStage] | None = None) -> Loaded[CandidateStage] | None:
+        """The loaded version (or `loaded`), with what the live catalog says now applied."""
+        loaded = loaded or holder.get()
+        if loaded is not None and loaded.model.live_generation != mirror.generation:
+            loaded.model.set_live(mirror.items, mirror.blocked_ids(), mirror.generation)
+        return loaded
 
     @app.post(
         "/candidates",
         response_model=CandidateResponse,
-        responses={503: {"description": "no model yet"}},
+        responses={
+            409: {"description": "the pinned version cannot be loaded"},
+            503: {"description": "no model yet"},
+        },
         openapi_extra=body_schema(app, CandidateRequest),
     )
     async def candidates(request: CandidateBody) -> Any:
-        loaded = holder.get()
+        if request.version is None:
+            loaded = current()
+        elif (pinned := await holder.get_pinned(request.version)) is None:
+            detail = f"model version {request.version} is not available"
+            return JSONResponse({"detail": detail}, status_code=409)
+        else:
+            loaded = current(pinned)
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         try:
-            recent, hidden = await events.of_user(request.user)
+            recent, hidden, segment = await events.of_user(request.user)
         except redis.RedisError as exc:  # the model still answers from what it was trained on
             log.warning("recent events unavailable: %s", exc)
-            recent, hidden = UserEvents([], [])
+            recent, hidden, segment = UserEvents([], [])
         live = [LiveEvent(e.product, events.weight(e), events.excludes(e)) for e in recent]
         known, items = loaded.model.candidates(
             request.user,
             request.n,
             live,
             request.filters,
-            request.segment,
+            request.segment or segment,
             exclude_history=exclude_history,
             fresh=settings.fresh_candidates,
             hidden=hidden,
@@ -129,7 +153,7 @@ def create_app() -> FastAPI:
     )
     async def popular(n: Annotated[int, Query(ge=1, le=5000)] = 500) -> Any:
         """The gateway's fallback list (kept for when this service is down)."""
-        loaded = holder.get()
+        loaded = current()
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         return PopularResponse(version=loaded.version, items=popular_items(loaded.model, n))
@@ -142,7 +166,7 @@ def create_app() -> FastAPI:
     )
     async def trending(request: TrendingBody) -> Any:
         """What users take now (recent events, decayed), then the version's popular items."""
-        loaded = holder.get()
+        loaded = current()
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         try:
@@ -165,7 +189,7 @@ def create_app() -> FastAPI:
     )
     async def similar(request: SimilarBody) -> Any:
         """Items taken together with a product, then those whose embedding is close."""
-        loaded = holder.get()
+        loaded = current()
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         allowed = loaded.model.allowed(request.filters)
@@ -184,7 +208,7 @@ def create_app() -> FastAPI:
     async def items(request: ItemsBody) -> Any:
         """Title, price and category of products by id (the gateway's answers in candidate
         order, when the ranker failed); ids the version does not know are left out."""
-        loaded = holder.get()
+        loaded = current()
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         return ItemsResponse(

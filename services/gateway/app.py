@@ -15,14 +15,28 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from services.gateway import events, jobs, models, recommend, similar, stats, trending
+from services.gateway import (
+    batch,
+    events,
+    items,
+    jobs,
+    models,
+    recommend,
+    similar,
+    stats,
+    trending,
+    users,
+)
 from services.gateway.admission import InFlightLimit
 from services.gateway.breaker import CircuitBreaker
+from services.gateway.deps import HttpDep, SettingsDep
 from services.gateway.downstream import Stage, Stages, new_session
+from services.gateway.pipeline import Pipeline
 from services.gateway.popular import PopularCache
-from services.gateway.settings import GatewaySettings, HttpDep, SettingsDep, get_settings
+from services.gateway.settings import GatewaySettings, get_settings
 from shared.events import EventStore
 from shared.limits import BodySizeLimit
+from shared.live_catalog import CatalogMirror
 from shared.observability import (
     PIPELINE_IN_FLIGHT,
     REQUEST_ID_HEADER,
@@ -34,6 +48,7 @@ from shared.registry import ModelRegistry
 from shared.runtime import freeze_startup_heap
 from shared.schemas.serving import ErrorBody, Health
 from shared.settings import get_common_settings
+from shared.users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +85,17 @@ def create_app() -> FastAPI:
             app.state.registry = ModelRegistry.from_settings(common)
             events_redis = async_client(common.redis_url)
             app.state.events = EventStore(events_redis, common)
+            app.state.users = UserStore(events_redis, common.key_prefix)
+            app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)
+            follower = asyncio.create_task(catalog.run())
+            app.state.pipeline = Pipeline(
+                app.state.stages, popular, catalog, app.state.events, settings
+            )
             yield
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (refresher, follower):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await events_redis.aclose()
             app.state.redis.close()
 
@@ -85,7 +107,7 @@ def create_app() -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
             expose_headers=["X-Model-Version", "X-Degraded", REQUEST_ID_HEADER],
         )
@@ -98,8 +120,11 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": "Redis is unavailable, retry later"}, status_code=503)
 
     app.include_router(recommend.router)
+    app.include_router(batch.router)
     app.include_router(trending.router)
-    app.include_router(similar.router)
+    app.include_router(similar.router)  # before items: /items/{product}/similar is not an id
+    app.include_router(items.router)
+    app.include_router(users.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(events.router)

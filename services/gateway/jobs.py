@@ -14,8 +14,8 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.gateway.deps import SettingsDep
 from services.gateway.security import AdminDep, ConfinedTrainRequest
-from services.gateway.settings import SettingsDep
 from shared.queue import TRAIN_TASK, producer
 from shared.schemas.training import (
     JobAccepted,

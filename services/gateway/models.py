@@ -8,8 +8,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
+from services.gateway.deps import RegistryDep
 from services.gateway.security import AdminDep
-from services.gateway.settings import RegistryDep
 from shared.registry import ModelRegistry, UnknownVersionError
 from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse, ModelSummary
 

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException
 from fastapi.security import APIKeyHeader
 
-from services.gateway.settings import SettingsDep
+from services.gateway.deps import SettingsDep
 from shared.paths import PathRefused, check_confined
 from shared.schemas.training import TrainRequest
 from shared.settings import get_common_settings

@@ -1,20 +1,12 @@
-"""Gateway settings and the dependencies its routes share."""
+"""Gateway settings (the routes' dependencies: `services/gateway/deps.py`)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated
 
-import aiohttp
-from fastapi import Depends, Request
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from services.gateway.admission import InFlightLimit
-from services.gateway.downstream import Stages
-from services.gateway.popular import PopularCache
-from shared.events import EventStore
-from shared.registry import ModelRegistry
 
 
 class GatewaySettings(BaseSettings):
@@ -75,48 +67,3 @@ class GatewaySettings(BaseSettings):
 @lru_cache
 def get_settings() -> GatewaySettings:
     return GatewaySettings()
-
-
-# The routes' dependencies are coroutines: FastAPI runs plain functions in its thread pool,
-# which cost a thread hand-off per dependency per request (a tenth of the gateway's CPU).
-async def settings_dep() -> GatewaySettings:
-    return get_settings()
-
-
-async def get_http(request: Request) -> aiohttp.ClientSession:
-    client: aiohttp.ClientSession = request.app.state.http
-    return client
-
-
-async def get_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.registry
-    return registry
-
-
-async def get_stages(request: Request) -> Stages:
-    stages: Stages = request.app.state.stages
-    return stages
-
-
-async def get_popular(request: Request) -> PopularCache:
-    popular: PopularCache = request.app.state.popular
-    return popular
-
-
-async def get_events(request: Request) -> EventStore:
-    events: EventStore = request.app.state.events
-    return events
-
-
-async def get_admission(request: Request) -> InFlightLimit:
-    admission: InFlightLimit = request.app.state.admission
-    return admission
-
-
-SettingsDep = Annotated[GatewaySettings, Depends(settings_dep)]
-StagesDep = Annotated[Stages, Depends(get_stages)]
-PopularDep = Annotated[PopularCache, Depends(get_popular)]
-HttpDep = Annotated[aiohttp.ClientSession, Depends(get_http)]
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
-AdmissionDep = Annotated[InFlightLimit, Depends(get_admission)]
-EventsDep = Annotated[EventStore, Depends(get_events)]

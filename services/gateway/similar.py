@@ -6,21 +6,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from services.gateway.answers import items_answer
+from services.gateway.deps import CatalogDep, SettingsDep, StagesDep
 from services.gateway.downstream import StageError
-from services.gateway.filters import FiltersDep
-from services.gateway.settings import SettingsDep, StagesDep
-from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
+from services.gateway.filters import FiltersDep, ProductPath
 from shared.schemas.serving import ErrorBody, RecommendedItem, SimilarRequest, SimilarResponse
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-# `path`: an id may hold a slash ("KUNDE 0042 / B"), which arrives decoded from %2F.
-ProductPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 
 
 @router.get(
@@ -34,6 +30,7 @@ ProductPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern
 async def similar(
     product: ProductPath,
     stages: StagesDep,
+    catalog: CatalogDep,
     settings: SettingsDep,
     filters: FiltersDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -54,4 +51,4 @@ async def similar(
             return JSONResponse({"detail": f"unknown product {product!r}"}, status_code=404)
         log.warning("similar items unavailable: %s", exc)
         return JSONResponse({"detail": "the candidate stage is unavailable"}, status_code=503)
-    return items_answer(got.items, got.version)
+    return items_answer(got.items, got.version, catalog)

@@ -17,7 +17,7 @@ from anyio import to_thread
 from fastapi import APIRouter
 from prometheus_client import REGISTRY, generate_latest
 
-from services.gateway.settings import HttpDep, RegistryDep, SettingsDep
+from services.gateway.deps import HttpDep, RegistryDep, SettingsDep
 from shared.registry import ModelRegistry
 from shared.schemas.serving import ServiceStats, StatsResponse
 from shared.stats import service_stats, unreachable

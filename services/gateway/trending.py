@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from services.gateway.answers import items_answer
+from services.gateway.deps import CatalogDep, PopularDep, SettingsDep, StagesDep
 from services.gateway.downstream import StageError
 from services.gateway.filters import FiltersDep
 from services.gateway.popular import pick
-from services.gateway.settings import PopularDep, SettingsDep, StagesDep
 from shared.observability import DEGRADED
 from shared.schemas.serving import (
     ErrorBody,
@@ -36,6 +36,7 @@ router = APIRouter()
 )
 async def popular_now(
     stages: StagesDep,
+    catalog: CatalogDep,
     cache: PopularDep,
     settings: SettingsDep,
     filters: FiltersDep,
@@ -61,5 +62,7 @@ async def popular_now(
             return JSONResponse({"detail": "no model is served yet"}, status_code=503)
         log.warning("trending unavailable (%s); answering the cached popular list", exc)
         DEGRADED.labels("gateway", "candidate").inc()
-        return items_answer(pick(cached.items, k, filters), cached.version, "candidate")
-    return items_answer(got.items, got.version)
+        return items_answer(
+            pick(catalog.overlay(cached.items), k, filters), cached.version, catalog, "candidate"
+        )
+    return items_answer(got.items, got.version, catalog)

@@ -11,13 +11,17 @@ from pydantic import ValidationError
 from rich.progress import Progress
 
 from services.launcher.up import up
+from services.trainer.cli_catalog import app as catalog_app
 from services.trainer.cli_models import app as models_app
+from services.trainer.cli_recommend import recommend
 from shared.console import console
 from shared.schemas.training import CsvOptions, DatasetName, TrainRequest
 from shared.training.params import TrainParams
 
 app = typer.Typer(help="Two-stage product recommender.", no_args_is_help=True, add_completion=False)
 app.add_typer(models_app, name="models")
+app.add_typer(catalog_app, name="catalog")
+app.command()(recommend)
 app.command()(up)
 
 DatasetOpt = Annotated[

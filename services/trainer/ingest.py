@@ -68,7 +68,9 @@ def ingest(
             entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1] if reply else []
             if not entries:
                 break
-            _write(entries, out_dir)
+            # An entry deleted after it was read (an erased user's event) comes back empty.
+            if kept := [(i, f) for i, f in entries if f]:
+                _write(kept, out_dir)
             client.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
             done += len(entries)
             if start == "0":

@@ -6,9 +6,17 @@ import logging
 import math
 from pathlib import Path
 
+from services.trainer.erasure import erased_hashes, without_erased
 from services.trainer.ingest import events_dir, load_events, with_events
+from services.trainer.live_data import (
+    read_live_catalog,
+    read_profiles,
+    with_live_catalog,
+    with_profiles,
+)
 from services.trainer.settings import TrainerSettings
 from shared.datasets.loader import load_with_report
+from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
 from shared.schemas.training import TrainRequest, TrainResult
 from shared.settings import get_common_settings
@@ -70,6 +78,14 @@ def train_and_publish(
         events = load_events(events_dir())
         log.info("merging %d ingested events into the training data", len(events))
         data = with_events(data, events, get_common_settings().event_weights)
+    common = get_common_settings()
+    data = with_live_catalog(data, *read_live_catalog(common.redis_url, common.key_prefix))
+    data = with_profiles(data, read_profiles(common.redis_url, common.key_prefix))
+    client = sync_client(common.redis_url)
+    try:
+        data = without_erased(data, erased_hashes(client, common.key_prefix))
+    finally:
+        client.close()
     output = run_training(data, request.params, progress, has_time=report.has_time)
     promote, reason = promotion_decision(
         registry, request, output.metrics, settings.promotion_tolerance

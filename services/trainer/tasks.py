@@ -9,11 +9,12 @@ import redis
 from celery import Task
 
 from services.trainer.celery_app import celery_app
+from services.trainer.erasure import erase_from_parquet
 from services.trainer.ingest import events_dir, ingest
 from services.trainer.publish import train_and_publish
 from services.trainer.settings import get_settings
 from shared.observability import TRAINING_SECONDS
-from shared.queue import INGEST_TASK, TRAIN_TASK
+from shared.queue import ERASE_TASK, INGEST_TASK, TRAIN_TASK
 from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
 from shared.schemas.training import TrainProgress, TrainRequest
@@ -43,6 +44,13 @@ def train(self: Task, request: dict[str, Any]) -> dict[str, Any]:
     finally:
         TRAINING_SECONDS.labels(req.dataset, outcome).observe(time.perf_counter() - start)
     return result.model_dump(mode="json")
+
+
+@celery_app.task(name=ERASE_TASK, acks_late=True)  # type: ignore[untyped-decorator]
+def erase_user(hashed: str) -> int:
+    """Remove an erased user's ingested events from Parquet (by the hash of their id: the
+    task's arguments stay in the result backend for days, the id must not)."""
+    return erase_from_parquet(events_dir(), {hashed})
 
 
 @celery_app.task(name=INGEST_TASK, acks_late=True)  # type: ignore[untyped-decorator]

@@ -78,6 +78,9 @@ class CandidateRequest(Strict):
     filters: ItemFilters = Field(default_factory=ItemFilters)
     # For users without history: their segment (country, occupation…) if the caller knows it.
     segment: str | None = Field(default=None, min_length=1, max_length=64)
+    # Answer with this model version (a batch keeps one for all its users); the current one
+    # if None. 409 if it cannot be loaded.
+    version: int | None = Field(default=None, ge=1)
 
 
 class CandidateResponse(Strict):
@@ -177,7 +180,30 @@ class PopularResponse(Strict):
     items: list[RecommendedItem]
 
 
-# `dislike` and `hide`: never recommend that product to that user again (RECSYS_HIDE_EVENT_TYPES).
+MAX_BATCH_USERS = 1000
+
+
+class BatchRequest(Strict):
+    """POST /recommend/batch: lists for many users, streamed as `BatchLine`s."""
+
+    users: list[Id] = Field(min_length=1, max_length=MAX_BATCH_USERS)
+    k: int = Field(default=10, ge=1, le=100)
+    filters: ItemFilters = Field(default_factory=ItemFilters)
+    # Pin a version (`recsys recommend` keeps the first chunk's for every later one); if it
+    # can no longer be loaded, the lines are degraded answers from the popular list.
+    version: int | None = Field(default=None, ge=1)
+
+
+class BatchLine(Strict):
+    """One line of the answer: a user's list, or why there is none."""
+
+    user: str
+    version: int | None
+    items: list[RecommendedItem]
+    degraded: str | None = None  # as X-Degraded of /recommend
+    error: str | None = None
+
+
 class SimilarRequest(Strict):
     """POST /similar on the candidate service: the items most like one product."""
 
@@ -207,6 +233,7 @@ class TrendingRequest(Strict):
     filters: ItemFilters = Field(default_factory=ItemFilters)
 
 
+# `dislike` and `hide`: never recommend that product to that user again (RECSYS_HIDE_EVENT_TYPES).
 EventType = Literal["view", "click", "add_to_cart", "purchase", "dislike", "hide"]
 
 

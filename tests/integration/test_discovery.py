@@ -3,6 +3,7 @@ products answered 404 with a body."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -13,7 +14,7 @@ from services.launcher.stack import Stack
 pytestmark = pytest.mark.integration
 
 
-def _get(stack: Stack, path: str, **params: object) -> httpx.Response:
+def _get(stack: Stack, path: str, **params: Any) -> httpx.Response:
     return httpx.get(f"{stack.gateway_url}{path}", params=params, timeout=10)
 
 

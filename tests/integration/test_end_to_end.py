@@ -53,8 +53,8 @@ def test_unknown_user_gets_cold_start_items(stack: Stack) -> None:
     [
         ({}, "user"),
         ({"user": ""}, "user"),
-        ({"user": "U" * 65}, "user"),
-        ({"user": "U1; DROP"}, "user"),
+        ({"user": "U" * 129}, "user"),
+        ({"user": "U1\x00DROP"}, "user"),
         ({"user": "U1", "k": 0}, "k"),
         ({"user": "U1", "k": 101}, "k"),
         ({"user": "U1", "k": "ten"}, "k"),

@@ -3,6 +3,8 @@ to that user, however many events later, and stays available to everyone else.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -11,7 +13,7 @@ from services.launcher.stack import Stack
 pytestmark = pytest.mark.integration
 
 
-def _products(stack: Stack, user: str, **params: object) -> list[str]:
+def _products(stack: Stack, user: str, **params: Any) -> list[str]:
     r = httpx.get(
         f"{stack.gateway_url}/recommend", params={"user": user, "k": 20, **params}, timeout=10
     )

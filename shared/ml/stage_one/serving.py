@@ -4,15 +4,17 @@ answering with a `CandidateListPayload` per user (history, live events, filters,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from shared.live_catalog import LiveItem
 from shared.ml.catalog import Catalog
 from shared.ml.stage_one.candidate_list import COLD_START, CandidateList
 from shared.ml.stage_one.content import ContentIndex
 from shared.ml.stage_one.index import CandidateIndex
+from shared.ml.stage_one.new_products import NewProducts, tokens
 from shared.ml.stage_one.search import SearchResult, generate_candidates
 from shared.ml.stage_two.features import FeatureStore, user_age
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX
@@ -50,11 +52,15 @@ class CandidateStage:
         self.history = store.user_items
         self.segment_popularity = segment_popularity(store, len(catalog.segment_vocab))
         self._segments = {name: i for i, name in enumerate(catalog.segment_vocab)}
-        # Filter columns as arrays once per load, not per request.
-        self._item_category = np.array(catalog.categories, dtype=object)
-        self._item_price = np.array(
+        # Filter columns as arrays once per load, not per request; `set_live` overrides them.
+        self._trained_category = np.array(catalog.categories, dtype=object)
+        self._trained_price = np.array(
             [np.nan if p is None else p for p in catalog.prices], dtype=np.float64
         )
+        self._item_category, self._item_price = self._trained_category, self._trained_price
+        self._blocked: np.ndarray | None = None  # items no answer may show (live catalog)
+        self.new_products = NewProducts([], [], [], [])
+        self.live_generation = -1  # which state of the live catalog `set_live` applied
         # Ids and reasons as object arrays: a request picks its own with one fancy index. The
         # last reason, "popular", is what seed -1 (a popularity top-up) indexes.
         self._item_ids = np.array(catalog.items.ids, dtype=object)
@@ -71,6 +77,52 @@ class CandidateStage:
             ContentIndex.from_bytes(a[CONTENT]),
         )
 
+    def set_live(
+        self, items: Mapping[str, LiveItem], blocked: Sequence[str], generation: int
+    ) -> None:
+        """What the live catalog says now over this version's items: `blocked` ones (deleted,
+        unavailable) pass no filter, price and category filters read the live values, and the
+        available products this version does not know become `new_products`."""
+        positions = self.catalog.items.positions(list(blocked))
+        mask = np.zeros(len(self.catalog.items), dtype=bool)
+        mask[positions[positions >= 0]] = True
+        self._blocked = mask if mask.any() else None
+        known = list(items)
+        at = self.catalog.items.positions(known)
+        price, category = self._trained_price.copy(), self._trained_category.copy()
+        for product, i in zip(known, at.tolist(), strict=True):
+            if i >= 0:
+                item = items[product]
+                price[i] = np.nan if item.price is None else item.price
+                category[i] = item.category
+        self._item_price, self._item_category = price, category
+        new = [items[p] for p, i in zip(known, at.tolist(), strict=True) if i < 0]
+        new = [item for item in new if item.available]
+        self.new_products = NewProducts(
+            [i.product for i in new],
+            [tokens(i.title, i.category, i.tags) for i in new],
+            [i.category for i in new],
+            [i.price for i in new],
+        )
+        self.live_generation = generation
+
+    def profile(self, user: int, live: Sequence[LiveEvent], n_seeds: int = 20) -> dict[str, float]:
+        """The words of what the user took lately (title words, categories), weighted: how new
+        products are matched to them."""
+        seeds: list[tuple[int, float]] = []
+        if user >= 0:
+            sl = self.history.row(user)
+            recent = np.argsort(-self.history.last_ts[sl], kind="stable")[:n_seeds]
+            seeds += [(int(self.history.indices[sl][j]), 1.0) for j in recent.tolist()]
+        at = self.catalog.items.positions([e.product for e in live])
+        seeds += [(i, e.weight) for i, e in zip(at.tolist(), live, strict=True) if i >= 0]
+        profile: dict[str, float] = {}
+        cat = self.catalog
+        for i, weight in seeds:
+            for t in tokens(cat.titles[i], cat.categories[i]):
+                profile[t] = profile.get(t, 0.0) + weight
+        return profile
+
     def user_age(self, user_id: str) -> float | None:
         return user_age(self.store, self.catalog.users.get(user_id))
 
@@ -85,8 +137,10 @@ class CandidateStage:
             and not f.exclude
             and not hidden
         ):
-            return None
+            return None if self._blocked is None else ~self._blocked
         mask = np.ones(len(cat.items), dtype=bool)
+        if self._blocked is not None:
+            mask &= ~self._blocked
         if f.category is not None:
             mask &= self._item_category == f.category
         if f.min_price is not None or f.max_price is not None:
@@ -206,6 +260,11 @@ class CandidateStage:
             self._reasons[c.seeds].tolist(),
         )
         new = self.fresh(user, live, min(fresh, n), allowed, c.items)
+        if len(self.new_products) and fresh > len(new):
+            profile = self.profile(user, live)
+            new += self.new_products.matches(
+                profile, min(fresh, n) - len(new), filters or ItemFilters(), hidden
+            )
         if new:
             out = out.head(n - len(new)) + new
         return user >= 0 or bool(live), out

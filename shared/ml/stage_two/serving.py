@@ -63,9 +63,15 @@ class RankingStage:
         `live`: what the user took since training, counted as history in their features."""
         user = self.catalog.users.get(user_id)
         positions = self.catalog.items.positions(candidates.products)
-        rows = np.flatnonzero(positions >= 0)  # products this version never saw are dropped
+        # Products this version never saw: new ones of the live catalog (cold start) keep
+        # reserved places below; others (a stale list) are dropped.
+        new = [
+            r for r in np.flatnonzero(positions < 0).tolist() if candidates.reasons[r] == COLD_START
+        ][:fresh_slots]
+        rows = np.flatnonzero(positions >= 0)
         if not len(rows):
-            return []
+            age = user_age(self.store, user)
+            return [self._unknown(candidates, r, 0.0, age) for r in new][:k]
         items = positions[rows]
         x = pair_features(
             self.store,
@@ -95,7 +101,7 @@ class RankingStage:
                 )
         age = user_age(self.store, user)
         cat, products = self.catalog, candidates.products
-        return [
+        ranked = [
             RecommendedItem(
                 product=products[r],
                 score=float(scores[j]),
@@ -110,6 +116,30 @@ class RankingStage:
                 order.tolist(), rows[order].tolist(), items[order].tolist(), strict=True
             )
         ]
+        if not new:
+            return ranked
+        # new products take the places of the lowest-scored items that are not cold start
+        excess = len(ranked) + len(new) - k
+        if excess > 0:
+            others = [i for i, item in enumerate(ranked) if item.reason != COLD_START]
+            drop = set(others[max(0, len(others) - excess) :])
+            ranked = [item for i, item in enumerate(ranked) if i not in drop]
+        floor = min((item.score for item in ranked), default=0.0)
+        return (ranked + [self._unknown(candidates, r, floor - 1e-3, age) for r in new])[:k]
+
+    @staticmethod
+    def _unknown(
+        candidates: CandidateList | CandidateListPayload, r: int, score: float, age: float | None
+    ) -> RecommendedItem:
+        """A new product (unknown to this version) as an answer item: the gateway adds its
+        live title, price and category."""
+        return RecommendedItem(
+            product=candidates.products[r],
+            score=score,
+            price=None,
+            age=age,
+            reason=COLD_START,
+        )
 
 
 def reserve_slots(order: np.ndarray, fresh: np.ndarray, k: int, slots: int) -> np.ndarray:

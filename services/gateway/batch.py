@@ -1,0 +1,69 @@
+"""POST /recommend/batch: one list per user for many users (nightly e-mails), streamed as JSON
+lines in the request's order, every full answer from one model version."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from services.gateway.deps import PipelineDep
+from services.gateway.pipeline import Answer, Pipeline
+from shared.schemas.serving import BatchLine, BatchRequest
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+# Users answered at once: enough to keep both stages busy, few enough to leave room for
+# the interactive /recommend traffic beside a batch.
+CONCURRENCY = 8
+
+
+def _line(user: str, answer: Answer | None) -> bytes:
+    if answer is None:
+        line = BatchLine(user=user, version=None, items=[], error="no model is served yet")
+    else:
+        line = BatchLine(
+            user=user, version=answer.version, items=answer.items, degraded=answer.degraded
+        )
+    return orjson.dumps(line.model_dump(exclude={"items": {"__all__": {"explanation"}}})) + b"\n"
+
+
+async def _lines(pipeline: Pipeline, req: BatchRequest) -> AsyncIterator[bytes]:
+    """The first user's full answer fixes the version; the others are pinned to it."""
+    version = req.version
+    users = req.users
+    i = 0
+    while i < len(users):
+        chunk = users[i : i + (1 if version is None else CONCURRENCY)]
+        answers = await asyncio.gather(
+            *(pipeline.answer(u, req.k, req.filters, version=version) for u in chunk)
+        )
+        for user, answer in zip(chunk, answers, strict=True):
+            if answer is not None:
+                answer = Answer(
+                    pipeline.catalog.overlay(answer.items), answer.version, answer.degraded
+                )
+                if version is None and answer.degraded is None:
+                    version = answer.version
+            yield _line(user, answer)
+        i += len(chunk)
+
+
+@router.post(
+    "/recommend/batch",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "one JSON object per line and user, in the request's order",
+            "content": {"application/x-ndjson": {"schema": BatchLine.model_json_schema()}},
+        },
+    },
+)
+async def recommend_batch(req: BatchRequest, pipeline: PipelineDep) -> Any:
+    """Lists for up to 1,000 users with one request; for millions, `recsys recommend`."""
+    return StreamingResponse(_lines(pipeline, req), media_type="application/x-ndjson")

@@ -1,0 +1,146 @@
+"""Users as a shop knows them: a profile for cold start, their history, and erasure on request.
+
+A profile (`PUT /users/{id}`: age, segment) lives in a Redis hash beside the events; the
+candidate stage reads its segment for a user without history, and the next training takes the
+profiles in. Erasing a user (`DELETE /users/{id}`) removes at once everything Redis holds of
+them (recent events, hidden products, profile, their entries in the event stream) and records
+a hash of the id (not the id) in the erased set: the trainer removes their rows from the
+ingested Parquet files and leaves them out of every later training, whatever the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from pydantic import Field, FiniteFloat
+
+from shared.schemas.base import Id, Strict
+from shared.schemas.serving import Event
+
+# Event stream entries read per step while looking for an erased user's events.
+SCAN_STEP = 10_000
+
+
+class UserProfile(Strict):
+    """`PUT /users/{id}`: what the shop knows of a user, for cold start and training."""
+
+    age: FiniteFloat | None = Field(default=None, ge=0, le=150)
+    segment: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
+
+
+class UserRecord(UserProfile):
+    user: Id
+    updated_at: float
+
+
+class UserHistory(Strict):
+    """`GET /users/{id}/history`: what the service holds of a user now."""
+
+    user: str
+    profile: UserRecord | None
+    events: list[Event]  # the recent list, newest first
+    hidden: list[str]  # products never to be shown to the user again
+
+
+class UserErased(Strict):
+    """`DELETE /users/{id}`: what was erased now, and the job erasing the rest."""
+
+    user: str
+    recent_events: int
+    hidden_products: int
+    profile: bool
+    stream_events: int  # accepted events not yet ingested
+    parquet_job_id: str | None  # the trainer's job removing their ingested events
+    note: str = (
+        "erased from Redis now; the trainer removes the user's ingested events from Parquet "
+        "and leaves the user out of every later training"
+    )
+
+
+def user_hash(user: str) -> str:
+    """How an erased user is remembered: enough to leave them out, not their id."""
+    return hashlib.sha256(user.encode("utf-8")).hexdigest()
+
+
+class UserKeys:
+    """Where a user's data lives in Redis (one place for every role that reads or erases it)."""
+
+    def __init__(self, key_prefix: str) -> None:
+        self.prefix = key_prefix
+        self.profiles = f"{key_prefix}:users"
+        self.erased = f"{key_prefix}:users:erased"
+        self.events = f"{key_prefix}:events"
+
+    def recent(self, user: str) -> str:
+        return f"{self.prefix}:recent:{user}"
+
+    def hidden(self, user: str) -> str:
+        return f"{self.prefix}:hidden:{user}"
+
+
+class UserStore:
+    def __init__(self, client: aioredis.Redis, key_prefix: str) -> None:
+        # Any: redis-py's command annotations change between releases (sync/async unions)
+        self._r: Any = client
+        self.keys = UserKeys(key_prefix)
+
+    async def put(self, user: str, profile: UserProfile) -> UserRecord:
+        record = UserRecord(user=user, updated_at=time.time(), **profile.model_dump())
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.profiles, user, record.model_dump_json())
+            pipe.srem(self.keys.erased, user_hash(user))  # back as a new user
+            await pipe.execute()
+        return record
+
+    async def get(self, user: str) -> UserRecord | None:
+        raw = await self._r.hget(self.keys.profiles, user)
+        return None if raw is None else UserRecord.model_validate_json(raw)
+
+    async def history(self, user: str) -> UserHistory:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.profiles, user)
+            pipe.lrange(self.keys.recent(user), 0, -1)
+            pipe.smembers(self.keys.hidden(user))
+            profile, recent, hidden = await pipe.execute()
+        return UserHistory(
+            user=user,
+            profile=None if profile is None else UserRecord.model_validate_json(profile),
+            events=[Event.model_validate_json(e) for e in recent],
+            hidden=sorted(h.decode() if isinstance(h, bytes) else h for h in hidden),
+        )
+
+    async def erase(self, user: str) -> tuple[int, int, bool, int]:
+        """Erase what Redis holds of `user`; (recent events, hidden products, had a profile,
+        stream entries) removed. The erased set is written first: a training that starts
+        meanwhile already leaves the user out."""
+        await self._r.sadd(self.keys.erased, user_hash(user))
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.llen(self.keys.recent(user))
+            pipe.scard(self.keys.hidden(user))
+            pipe.hdel(self.keys.profiles, user)
+            pipe.delete(self.keys.recent(user), self.keys.hidden(user))
+            recent, hidden, profile, _ = await pipe.execute()
+        return int(recent), int(hidden), bool(profile), await self._erase_stream(user)
+
+    async def _erase_stream(self, user: str) -> int:
+        """XDEL the user's entries of the event stream (those not ingested yet are there; the
+        ingested ones too, until the stream's bound drops them)."""
+        start, removed = "-", 0
+        needle = b'"user":' + orjson.dumps(user)  # as the stored event's JSON writes it
+        while True:
+            entries = await self._r.xrange(self.keys.events, min=start, count=SCAN_STEP)
+            if not entries:
+                return removed
+            mine = [eid for eid, fields in entries if needle in fields.get(b"event", b"")]
+            if mine:
+                removed += int(await self._r.xdel(self.keys.events, *mine))
+            if len(entries) < SCAN_STEP:
+                return removed
+            last = entries[-1][0]
+            start = "(" + (last.decode() if isinstance(last, bytes) else last)

@@ -1,0 +1,74 @@
+"""Batch recommendations against real processes: one line per user in order, one model version,
+filters held; the CLI resumes where it stopped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from services.launcher.stack import Stack
+
+pytestmark = pytest.mark.integration
+USERS = [f"U{i}" for i in range(1, 41)] + ["someone-new", "zoë@example.com"]
+
+
+def test_a_batch_answers_each_user_in_order_with_one_version(stack: Stack) -> None:
+    body = {"users": USERS, "k": 5, "filters": {"max_price": 50}}
+    r = httpx.post(f"{stack.gateway_url}/recommend/batch", json=body, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    lines = [orjson.loads(line) for line in r.text.splitlines()]
+    assert [line["user"] for line in lines] == USERS
+    assert len({line["version"] for line in lines}) == 1
+    assert all(line["degraded"] is None and line["error"] is None for line in lines)
+    assert all(len(line["items"]) == 5 for line in lines)
+    assert all(i["price"] is not None and i["price"] <= 50 for line in lines for i in line["items"])
+    # the same lists /recommend gives those users
+    for line in lines[:3]:
+        single = httpx.get(
+            f"{stack.gateway_url}/recommend",
+            params={"user": line["user"], "k": 5, "max_price": 50},
+            timeout=10,
+        ).json()
+        assert [i["product"] for i in single] == [i["product"] for i in line["items"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"users": [f"u{i}" for i in range(1001)]}, "1000"),
+        ({"users": []}, "users"),
+        ({"users": ["U1"], "k": 0}, "k"),
+        ({"users": ["U1"], "filters": {"min_price": 5, "max_price": 1}}, "min_price"),
+    ],
+)
+def test_bad_batches_are_4xx_saying_why(stack: Stack, body: dict[str, object], says: str) -> None:
+    r = httpx.post(f"{stack.gateway_url}/recommend/batch", json=body, timeout=10)
+    assert r.status_code in (413, 422) and says in r.text
+
+
+def test_the_cli_writes_every_user_once_and_resumes(stack: Stack, tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(f"U{i}" for i in range(1, 61)) + "\n")
+    out = tmp_path / "out.jsonl"
+    recsys = str(Path(sys.executable).parent / "recsys")
+    cmd = [recsys, "recommend", "--users", str(users), "--out", str(out), "--k", "3"]
+    cmd += ["--gateway", stack.gateway_url, "--chunk", "25"]
+    env = {**os.environ, "COLUMNS": "120"}
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    full = out.read_bytes().splitlines()
+    assert len(full) == 60
+    # as if interrupted: 20 whole lines and half of the 21st
+    out.write_bytes(b"\n".join(full[:20]) + b"\n" + full[20][:15])
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming: 20 users" in again.stdout
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [line["user"] for line in lines] == [f"U{i}" for i in range(1, 61)]
+    assert len({line["version"] for line in lines}) == 1

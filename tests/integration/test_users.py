@@ -1,0 +1,126 @@
+"""Users against real processes: a profile answers for a user without history; erasure leaves
+nothing of the user in Redis or in the ingested Parquet, and the next version is trained
+without them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pandas as pd
+import pytest
+import redis
+
+from services.launcher.stack import Stack
+from tests.conftest import SMALL_TRAIN, running_stack, wait_for_job, wait_for_version
+
+pytestmark = pytest.mark.integration
+DB = 7
+
+
+@pytest.fixture(scope="module")
+def ustack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own: its worker's work folder (ingested Parquet) is this test's."""
+    work = tmp_path_factory.mktemp("users-work")
+    env = {"RECSYS_WORK_DIR": str(work)}
+    with running_stack(redis_url, DB, tmp_path_factory.mktemp("ustack"), env=env) as s:
+        yield s
+
+
+def _url(stack: Stack, user: str, tail: str = "") -> str:
+    return f"{stack.gateway_url}/users/{quote(user, safe='')}{tail}"
+
+
+def _recommend(stack: Stack, user: str, **params: Any) -> list[dict[str, Any]]:
+    r = httpx.get(
+        f"{stack.gateway_url}/recommend", params={"user": user, "k": 10, **params}, timeout=10
+    )
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()
+    return items
+
+
+def test_a_profile_answers_for_a_user_without_history(ustack: Stack) -> None:
+    user = "new visitor / zoë"
+    assert {i["reason"] for i in _recommend(ustack, user)} == {"popular"}
+    r = httpx.put(_url(ustack, user), json={"age": 33, "segment": "seg1"}, timeout=10)
+    assert r.status_code == 200 and r.json()["segment"] == "seg1"
+    reasons = {i["reason"] for i in _recommend(ustack, user)}
+    assert "popular_in:seg1" in reasons
+    assert httpx.get(_url(ustack, user), timeout=10).json()["age"] == 33
+    assert httpx.get(_url(ustack, "nobody-here"), timeout=10).status_code == 404
+    for bad in ({"age": -1}, {"age": 1000}, {"segment": ""}, {"colour": "red"}):
+        assert httpx.put(_url(ustack, user), json=bad, timeout=10).status_code == 422
+
+
+def _events_dir(stack: Stack) -> Path:
+    return Path(stack.extra_env["RECSYS_WORK_DIR"]) / "events"
+
+
+def _ingest(stack: Stack) -> None:
+    env = {**os.environ, **stack.extra_env}
+    run = subprocess.run(
+        [sys.executable, "-m", "services.trainer.ingest"], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def _parquet_users(stack: Stack) -> list[str]:
+    files = sorted(_events_dir(stack).glob("events-*.parquet"))
+    return [u for f in files for u in pd.read_parquet(f)["user"].tolist()]
+
+
+def test_erasure_leaves_nothing_and_the_next_version_lacks_the_user(ustack: Stack) -> None:
+    user = "U5"  # a user of the training data, with history
+    assert any(i["reason"].startswith("similar_to:") for i in _recommend(ustack, user))
+    product = str(_recommend(ustack, user)[0]["product"])
+    for kind in ("click", "hide"):
+        event = {"user": user, "product": product, "type": kind}
+        assert httpx.post(f"{ustack.gateway_url}/events", json=event, timeout=10).status_code == 202
+    assert httpx.put(_url(ustack, user), json={"segment": "seg0"}, timeout=10).status_code == 200
+    _ingest(ustack)  # some of their events are in Parquet already
+    other = {"user": "U6", "product": product, "type": "click"}
+    assert httpx.post(f"{ustack.gateway_url}/events", json=other, timeout=10).status_code == 202
+    event = {"user": user, "product": product, "type": "view"}  # and one still in the stream
+    assert httpx.post(f"{ustack.gateway_url}/events", json=event, timeout=10).status_code == 202
+    assert user in _parquet_users(ustack)
+    history = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
+    assert len(history["events"]) == 3 and history["hidden"] == [product]
+
+    r = httpx.delete(_url(ustack, user), timeout=10)
+    assert r.status_code == 200, r.text
+    erased = r.json()
+    assert erased["recent_events"] == 3 and erased["hidden_products"] == 1
+    assert erased["profile"] is True and erased["stream_events"] == 3
+    after = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
+    assert after == {"user": user, "profile": None, "events": [], "hidden": []}
+    client = redis.Redis.from_url(ustack.extra_env["RECSYS_REDIS_URL"])
+    entries: Any = client.xrange("recsys:events")
+    stream: list[bytes] = [f[b"event"] for _, f in entries]
+    assert not any(f'"user":"{user}"'.encode() in e for e in stream)
+    assert any(b'"user":"U6"' in e for e in stream)  # only theirs went
+    assert not [k for k in client.scan_iter(match=f"*{user}*")]  # no key names them
+    client.close()
+    deadline = time.monotonic() + 60
+    while user in _parquet_users(ustack):  # the trainer's erase job
+        assert time.monotonic() < deadline, "the user's rows are still in Parquet"
+        time.sleep(0.5)
+    _ingest(ustack)
+    assert user not in _parquet_users(ustack) and "U6" in _parquet_users(ustack)
+
+    # the next version is trained without them (they are in the synthetic dataset): a user it
+    # does not know, answered cold
+    job = httpx.post(f"{ustack.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()
+    status = wait_for_job(ustack.gateway_url, job["job_id"])
+    assert status.state == "SUCCESS", status.error
+    assert status.model_version is not None
+    wait_for_version(ustack.gateway_url, status.model_version)
+    assert {i["reason"] for i in _recommend(ustack, user)} == {"popular"}
+    assert any(i["reason"].startswith("similar_to:") for i in _recommend(ustack, "U4"))

@@ -1,0 +1,61 @@
+"""The live catalog on a real Redis: writes, the mirror following them, and the overlay every
+answer goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from shared.live_catalog import CatalogMirror, LiveCatalog, LiveItem
+from shared.redis_conn import async_client
+from shared.schemas.serving import RecommendedItem
+
+
+def _item(product: str, price: float | None = 1.0) -> RecommendedItem:
+    return RecommendedItem(
+        product=product, score=1.0, price=price, age=None, title="old", reason="r"
+    )
+
+
+def test_the_mirror_follows_writes_and_overlays_answers(redis_url: str) -> None:
+    prefix = f"cat-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> list[str]:
+        client = async_client(redis_url)
+        store, mirror = LiveCatalog(client, prefix), CatalogMirror(client, prefix)
+        await store.put([LiveItem(product="A", title="Lamp", price=3.0, category="home")])
+        task = asyncio.create_task(mirror.run(poll_seconds=0.05))
+        await asyncio.wait_for(mirror.loaded.wait(), 5)
+        seen = [f"loaded:{sorted(mirror.items)}"]
+        await store.put([LiveItem(product="B", available=False)])
+        await store.delete("C")
+        start = time.monotonic()
+        while not (mirror.blocked("B") and mirror.blocked("C")):
+            assert time.monotonic() - start < 1.0
+            await asyncio.sleep(0.01)
+        answer = mirror.overlay([_item("A"), _item("B"), _item("C"), _item("D")])
+        seen.append(f"overlay:{[(i.product, i.title, i.price) for i in answer]}")
+        assert await store.get("C") is None and await store.is_deleted("C")
+        await store.put([LiveItem(product="C", title="Back")])
+        while mirror.blocked("C"):
+            await asyncio.sleep(0.01)
+        items, cursor = await store.page(0, 10, "home")
+        seen.append(f"page:{[i.product for i in items]}:{cursor}")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == [
+        "loaded:['A']",
+        "overlay:[('A', 'Lamp', 3.0), ('D', 'old', 1.0)]",  # B sold out, C deleted
+        "page:['A']:0",
+    ]
+
+
+def test_an_empty_live_catalog_leaves_answers_alone(redis_url: str) -> None:
+    mirror = CatalogMirror(async_client(redis_url), "nothing-here")
+    items = [_item("A")]
+    assert mirror.overlay(items) is items
