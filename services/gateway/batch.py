@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.gateway.deps import PipelineDep
 from services.gateway.pipeline import Answer, Pipeline
+from shared.schemas.rules import Rules
 from shared.schemas.serving import BatchLine, BatchRequest
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,23 @@ def _line(user: str, answer: Answer | None) -> bytes:
     return orjson.dumps(line.model_dump(exclude={"items": {"__all__": {"explanation"}}})) + b"\n"
 
 
-async def _lines(pipeline: Pipeline, req: BatchRequest) -> AsyncIterator[bytes]:
+async def _answer(
+    pipeline: Pipeline, req: BatchRequest, rules: Rules, user: str, version: int | None
+) -> Answer | None:
+    answer = await pipeline.answer(user, rules.fetch_size(req.k), req.filters, version=version)
+    if answer is not None and rules.active:
+        answer = await pipeline.with_rules(answer, rules, req.k, user, explain=False)
+    return answer
+
+
+async def _lines(pipeline: Pipeline, req: BatchRequest, rules: Rules) -> AsyncIterator[bytes]:
     """The first user's full answer fixes the version; the others are pinned to it."""
     version = req.version
     users = req.users
     i = 0
     while i < len(users):
         chunk = users[i : i + (1 if version is None else CONCURRENCY)]
-        answers = await asyncio.gather(
-            *(pipeline.answer(u, req.k, req.filters, version=version) for u in chunk)
-        )
+        answers = await asyncio.gather(*(_answer(pipeline, req, rules, u, version) for u in chunk))
         for user, answer in zip(chunk, answers, strict=True):
             if answer is not None:
                 answer = Answer(
@@ -66,4 +74,10 @@ async def _lines(pipeline: Pipeline, req: BatchRequest) -> AsyncIterator[bytes]:
 )
 async def recommend_batch(req: BatchRequest, pipeline: PipelineDep) -> Any:
     """Lists for up to 1,000 users with one request; for millions, `recsys recommend`."""
-    return StreamingResponse(_lines(pipeline, req), media_type="application/x-ndjson")
+    rules = req.rules or pipeline.settings.default_rules or Rules()
+    try:
+        rules.check_k(req.k)
+    except ValueError as exc:
+        detail = [{"loc": ["body", "rules", "pin"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return StreamingResponse(_lines(pipeline, req, rules), media_type="application/x-ndjson")

@@ -19,7 +19,9 @@ Label = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f
 
 
 async def query_filters(
-    category: Label | None = None,
+    category: Annotated[
+        list[Label] | None, Query(max_length=20, description="one or more (repeat it)")
+    ] = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
     max_price: Annotated[float | None, Query(ge=0)] = None,
     # Bounded so that the longest request line stays below what the HTTP server reads (about

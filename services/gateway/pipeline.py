@@ -18,10 +18,12 @@ import redis
 
 from services.gateway.downstream import StageError, Stages
 from services.gateway.popular import PopularCache, pick
+from services.gateway.rules import apply
 from services.gateway.settings import GatewaySettings
 from shared.events import EventStore
-from shared.live_catalog import CatalogMirror
+from shared.live_catalog import CatalogMirror, LiveItem
 from shared.observability import DEGRADED
+from shared.schemas.rules import Rules
 from shared.schemas.serving import (
     CandidateResponse,
     CatalogItem,
@@ -71,6 +73,40 @@ class Pipeline:
             if got is not None:
                 DEGRADED.labels("gateway", "candidate").inc()
         return got
+
+    async def with_rules(
+        self, answer: Answer, rules: Rules, k: int, user: str, explain: bool
+    ) -> Answer:
+        """`answer` (ranked for `rules.fetch_size(k)`) cut to k under the business rules.
+        Pinned products come from the answer, else the model's or the live catalog; never one
+        the user hid."""
+        pinned: dict[str, RecommendedItem] = {}
+        if rules.pin:
+            want = [p.product for p in rules.pin]
+            have = {i.product: i for i in answer.items}
+            missing = [p for p in want if p not in have]
+            details = await self._details(missing, answer.version, DETAILS_SECONDS)
+            hidden = set((await self.without_hidden(user, ItemFilters())).exclude)
+            for product in want:
+                if product in hidden:
+                    continue
+                if product in have:
+                    pinned[product] = have[product]
+                    continue
+                known: CatalogItem | LiveItem | None = details.get(product)
+                known = known or self.catalog.items.get(product)
+                if known is not None:
+                    pinned[product] = RecommendedItem(
+                        product=product,
+                        score=0.0,
+                        price=known.price,
+                        age=None,
+                        title=known.title,
+                        category=known.category,
+                        reason="pinned",
+                    )
+        items = apply(answer.items, rules, k, pinned, explain)
+        return Answer(items, answer.version, answer.degraded)
 
     async def without_hidden(self, user: str, filters: ItemFilters) -> ItemFilters:
         """`filters` excluding also what the user hid, as far as Redis tells it in time (a

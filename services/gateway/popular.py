@@ -35,7 +35,7 @@ def pick(items: list[RecommendedItem], k: int, filters: ItemFilters) -> list[Rec
     for item in items:
         if item.product in excluded:
             continue
-        if filters.category is not None and item.category != filters.category:
+        if not filters.takes_category(item.category):
             continue
         if filters.min_price is not None and (item.price is None or item.price < filters.min_price):
             continue

@@ -18,8 +18,10 @@ from services.gateway.answers import items_answer
 from services.gateway.deps import AdmissionDep, PipelineDep
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Pipeline
+from services.gateway.rules import RulesDep
 from shared.observability import DEGRADED
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
+from shared.schemas.rules import Rules
 from shared.schemas.serving import ErrorBody, ItemFilters, RecommendedItem
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ async def recommend(
     pipeline: PipelineDep,
     admission: AdmissionDep,
     filters: FiltersDep,
+    asked: RulesDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     segment: Annotated[
         str | None,
@@ -79,10 +82,19 @@ async def recommend(
     ] = None,
     explain: Annotated[bool, Query(description="add seed items and feature contributions")] = False,
 ) -> Any:
+    rules = asked or pipeline.settings.default_rules or Rules()
+    try:
+        rules.check_k(k)
+    except ValueError as exc:
+        detail = [{"loc": ["query", "pin"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
     if not admission.try_enter():
         return _shed(pipeline, admission, k, await pipeline.without_hidden(user, filters))
     try:
-        answer = await pipeline.answer(user, k, filters, segment, explain)
+        fetch = rules.fetch_size(k)
+        answer = await pipeline.answer(user, fetch, filters, segment, explain)
+        if answer is not None and rules.active:
+            answer = await pipeline.with_rules(answer, rules, k, user, explain)
     finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
         admission.leave()
     if answer is None:

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.schemas.rules import Rules
+
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
@@ -50,6 +52,9 @@ class GatewaySettings(BaseSettings):
     # POST /train answers 429 (Retry-After) while this many training jobs are queued or running
     # (an identical request joins its job instead); 0 = no limit.
     max_active_trainings: int = Field(default=4, ge=0, le=1000)
+    # Business rules for every /recommend and batch that sets none of its own, as JSON, e.g.
+    # {"max_per_category": 3} or {"bury_category": ["GIFT WRAP"], "diversity": 0.3}.
+    default_rules: Rules | None = None
 
     @field_validator("admin_api_key")
     @classmethod

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import (
     Field,
     FiniteFloat,
+    StringConstraints,
     field_validator,
     model_validator,
 )
 
 from shared.schemas.base import Id, Strict, same_lengths
+from shared.schemas.rules import RuleEffect, Rules
 
 MAX_CANDIDATES = 2000
 
@@ -36,13 +38,25 @@ class CandidateListPayload(Strict):
         return same_lengths(self, "products", "scores", "similarity", "reasons")
 
 
+Category = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class ItemFilters(Strict):
     """Constraints every recommended item must meet (GET /recommend query parameters)."""
 
-    category: str | None = Field(default=None, min_length=1, max_length=64)
+    # Items of any of these categories (one category may come as a plain string).
+    category: list[Category] | None = Field(default=None, min_length=1, max_length=20)
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
     exclude: list[Id] = Field(default_factory=list, max_length=100)
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _one_or_more(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    def takes_category(self, category: str | None) -> bool:
+        return self.category is None or category in self.category
 
     @model_validator(mode="after")
     def _price_range(self) -> ItemFilters:
@@ -127,6 +141,7 @@ class Explanation(Strict):
     seed: str | None
     contributions: dict[str, float]
     bias: float
+    rules: RuleEffect | None = None  # when business rules moved or added the item
 
 
 class RecommendedItem(Strict):
@@ -189,6 +204,7 @@ class BatchRequest(Strict):
     users: list[Id] = Field(min_length=1, max_length=MAX_BATCH_USERS)
     k: int = Field(default=10, ge=1, le=100)
     filters: ItemFilters = Field(default_factory=ItemFilters)
+    rules: Rules | None = None  # as /recommend's query parameters; None: the defaults
     # Pin a version (`recsys recommend` keeps the first chunk's for every later one); if it
     # can no longer be loaded, the lines are degraded answers from the popular list.
     version: int | None = Field(default=None, ge=1)

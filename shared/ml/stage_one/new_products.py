@@ -72,7 +72,7 @@ class NewProducts:
 
 
 def _passes(f: ItemFilters, new: NewProducts, j: int) -> bool:
-    if f.category is not None and new._categories[j] != f.category:
+    if not f.takes_category(new._categories[j]):
         return False
     price = new._prices[j]
     if f.min_price is not None and (price is None or price < f.min_price):

@@ -142,7 +142,7 @@ class CandidateStage:
         if self._blocked is not None:
             mask &= ~self._blocked
         if f.category is not None:
-            mask &= self._item_category == f.category
+            mask &= np.isin(self._item_category, f.category)
         if f.min_price is not None or f.max_price is not None:
             lo = -np.inf if f.min_price is None else f.min_price
             hi = np.inf if f.max_price is None else f.max_price
