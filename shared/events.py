@@ -22,6 +22,7 @@ class UserEvents(NamedTuple):
     recent: list[Event]  # newest first
     hidden: list[str]  # products never to be shown to the user again
     segment: str | None = None  # from the user's profile (PUT /users/{id}), for cold start
+    demoted: tuple[str, ...] = ()  # shown too often, not taken (demote_after_impressions)
 
 
 class EventStore:
@@ -43,19 +44,30 @@ class EventStore:
         ts = event.ts.timestamp() if event.ts is not None else time.time()
         stored = Event(user=event.user, product=event.product, type=event.type, ts=ts)
         payload = stored.model_dump_json()
+        ttl = round(self._s.recent_events_ttl_days * 86_400)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.xadd(
                 self.stream, {"event": payload}, maxlen=self._s.events_stream_max, approximate=True
             )
+            # Impressions are counted apart: in the recent list they would push out what the
+            # user did.
             key = self._recent_key(event.user)
-            pipe.lpush(key, payload)
-            pipe.ltrim(key, 0, self._s.recent_events_per_user - 1)
-            if self._s.recent_events_ttl_days > 0:
-                pipe.expire(key, round(self._s.recent_events_ttl_days * 86_400))
+            if event.type != "impression":
+                pipe.lpush(key, payload)
+                pipe.ltrim(key, 0, self._s.recent_events_per_user - 1)
+                if ttl > 0:
+                    pipe.expire(key, ttl)
             if event.type in self._s.hide_event_types:
                 pipe.sadd(self._hidden_key(event.user), event.product)
             weight = self._s.event_weights.get(event.type, 1.0)
             await self.trending.add(pipe, event.product, weight, ts)
+            shown = self._users.shown(event.user)
+            if event.type == "impression":
+                pipe.hincrby(shown, event.product, 1)
+                if ttl > 0:
+                    pipe.expire(shown, ttl)
+            elif weight > 0:  # an interaction: its impressions start again from 0
+                pipe.hdel(shown, event.product)
             entry_id, *_ = await pipe.execute()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -65,16 +77,21 @@ class EventStore:
         return [Event.model_validate_json(item) for item in raw]
 
     async def of_user(self, user: str) -> UserEvents:
-        """The user's newest events and hidden products."""
+        """The user's newest events, hidden products, profile segment and demoted products."""
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.lrange(self._recent_key(user), 0, -1)
             pipe.smembers(self._hidden_key(user))
             pipe.hget(self._users.profiles, user)
-            raw, hidden, profile = await pipe.execute()
+            demote = self._s.demote_after_impressions
+            if demote:
+                pipe.hgetall(self._users.shown(user))
+            raw, hidden, profile, *shown = await pipe.execute()
+        counts = shown[0] if shown else {}
         return UserEvents(
             [Event.model_validate_json(item) for item in raw],
-            sorted(h.decode() if isinstance(h, bytes) else str(h) for h in hidden),
+            sorted(_text(h) for h in hidden),
             None if profile is None else UserRecord.model_validate_json(profile).segment,
+            tuple(sorted(_text(p) for p, n in counts.items() if int(n) >= demote)),
         )
 
     async def hidden(self, user: str) -> list[str]:
@@ -107,3 +124,7 @@ def live_history(events: list[Event], kind: str, since: float) -> LiveHistory | 
     return LiveHistory(
         products=products, counts=[counts[p] for p in products], last_ts=[last[p] for p in products]
     )
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

@@ -34,6 +34,7 @@ class CommonSettings(BaseSettings):
             "purchase": 5.0,
             "dislike": 0.0,
             "hide": 0.0,
+            "impression": 0.0,
         }
     )
     # What a user already has is not recommended again: live events of these types, and the
@@ -43,6 +44,9 @@ class CommonSettings(BaseSettings):
     # per-user set without expiry (unlike the bounded recent list) and left out of every answer.
     hide_event_types: list[str] = Field(default_factory=lambda: ["dislike", "hide"])
     history_event_type: str = "purchase"  # what the training interactions stand for
+    # Products shown to a user this many times (`impression` events) without an interaction
+    # since go last in their answers, until they interact with it; 0 = off (the default).
+    demote_after_impressions: int = Field(default=0, ge=0, le=1000)
     # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
     events_stream_max: int = Field(default=1_000_000, ge=1000)
     recent_events_per_user: int = Field(default=50, ge=1, le=1000)

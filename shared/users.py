@@ -83,6 +83,10 @@ class UserKeys:
     def hidden(self, user: str) -> str:
         return f"{self.prefix}:hidden:{user}"
 
+    def shown(self, user: str) -> str:
+        """Impressions per product since the user last interacted with it."""
+        return f"{self.prefix}:shown:{user}"
+
 
 class UserStore:
     def __init__(self, client: aioredis.Redis, key_prefix: str) -> None:
@@ -124,7 +128,7 @@ class UserStore:
             pipe.llen(self.keys.recent(user))
             pipe.scard(self.keys.hidden(user))
             pipe.hdel(self.keys.profiles, user)
-            pipe.delete(self.keys.recent(user), self.keys.hidden(user))
+            pipe.delete(self.keys.recent(user), self.keys.hidden(user), self.keys.shown(user))
             recent, hidden, profile, _ = await pipe.execute()
         return int(recent), int(hidden), bool(profile), await self._erase_stream(user)
 

@@ -124,10 +124,10 @@ def create_app() -> FastAPI:
         if loaded is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
         try:
-            recent, hidden, segment = await events.of_user(request.user)
+            recent, hidden, segment, demoted = await events.of_user(request.user)
         except redis.RedisError as exc:  # the model still answers from what it was trained on
             log.warning("recent events unavailable: %s", exc)
-            recent, hidden, segment = UserEvents([], [])
+            recent, hidden, segment, demoted = UserEvents([], [])
         live = [LiveEvent(e.product, events.weight(e), events.excludes(e)) for e in recent]
         known, items = loaded.model.candidates(
             request.user,
@@ -144,6 +144,8 @@ def create_app() -> FastAPI:
                   "candidates": items, "user_age": loaded.model.user_age(request.user)}  # fmt: skip
         if taken := live_history(recent, common.history_event_type, loaded.model.store.as_of):
             answer["live"] = taken.model_dump()  # for the ranker's user features
+        if demoted:
+            answer["demoted"] = demoted[:1000]
         return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.get(

@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.ranker.native import NativeCompiler
-from shared.ml.stage_two.serving import RankingStage
+from shared.ml.stage_two.serving import RankingStage, demote
 from shared.ml.version_artifacts import RANKER_ARTIFACTS
 from shared.model_holder import Loaded
 from shared.observability import RANKER_MEMBERS, RANKER_NATIVE_MEMBERS
@@ -86,14 +86,17 @@ def create_app() -> FastAPI:
             return JSONResponse(
                 {"detail": f"model version {request.version} is not available"}, status_code=409
             )
+        demoted = set(request.stage_one.demoted or ())
         items = loaded.model.rank(
             request.user,
             request.stage_one.candidates,
-            request.k,
+            request.k + len(demoted),  # what goes last still leaves k
             request.explain,
             settings.fresh_slots,
             request.stage_one.live,
         )
+        if demoted:
+            items = demote(items, demoted)[: request.k]
         answer = RankResponse.model_construct(
             user=request.user, version=loaded.version, items=items
         )

@@ -103,6 +103,9 @@ class CandidateResponse(Strict):
     known_user: bool
     candidates: CandidateListPayload
     live: LiveHistory | None = None  # left out when the user took nothing since training
+    # Shown RECSYS_DEMOTE_AFTER_IMPRESSIONS times without an interaction: the ranker puts
+    # them last. Left out when there are none.
+    demoted: list[Id] | None = Field(default=None, max_length=1000)
     # The user's age where the training data tells it: answers in stage one's order (ranker
     # down) carry it as ranked answers do.
     user_age: float | None = None
@@ -250,7 +253,8 @@ class TrendingRequest(Strict):
 
 
 # `dislike` and `hide`: never recommend that product to that user again (RECSYS_HIDE_EVENT_TYPES).
-EventType = Literal["view", "click", "add_to_cart", "purchase", "dislike", "hide"]
+# `impression`: the product was shown (RECSYS_DEMOTE_AFTER_IMPRESSIONS).
+EventType = Literal["view", "click", "add_to_cart", "purchase", "dislike", "hide", "impression"]
 
 
 class EventIn(Strict):

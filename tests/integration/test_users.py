@@ -1,6 +1,6 @@
-"""Users against real processes: a profile answers for a user without history; erasure leaves
-nothing of the user in Redis or in the ingested Parquet, and the next version is trained
-without them."""
+"""Users against real processes: a profile answers for a user without history; products shown
+too often without an interaction go last (demotion on in this stack); erasure leaves nothing of
+the user in Redis or in the ingested Parquet, and the next version is trained without them."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ DB = 7
 def ustack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of its own: its worker's work folder (ingested Parquet) is this test's."""
     work = tmp_path_factory.mktemp("users-work")
-    env = {"RECSYS_WORK_DIR": str(work)}
+    env = {"RECSYS_WORK_DIR": str(work), "RECSYS_DEMOTE_AFTER_IMPRESSIONS": "3"}
     with running_stack(redis_url, DB, tmp_path_factory.mktemp("ustack"), env=env) as s:
         yield s
 
@@ -58,6 +58,27 @@ def test_a_profile_answers_for_a_user_without_history(ustack: Stack) -> None:
     assert httpx.get(_url(ustack, "nobody-here"), timeout=10).status_code == 404
     for bad in ({"age": -1}, {"age": 1000}, {"segment": ""}, {"colour": "red"}):
         assert httpx.put(_url(ustack, user), json=bad, timeout=10).status_code == 422
+
+
+def test_products_shown_too_often_go_last_until_taken(ustack: Stack) -> None:
+    user = "U7"
+    top = _recommend(ustack, user)[0]["product"]
+
+    def send(kind: str) -> None:
+        event = {"user": user, "product": top, "type": kind}
+        assert httpx.post(f"{ustack.gateway_url}/events", json=event, timeout=10).status_code == 202
+
+    for _ in range(2):
+        send("impression")
+    assert _recommend(ustack, user)[0]["product"] == top  # twice is not too often
+    send("impression")
+    after = _recommend(ustack, user)
+    assert after[0]["product"] != top
+    assert [i["reason"].endswith(";demoted") for i in after if i["product"] == top] in ([], [True])
+    history = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
+    assert all(e["type"] != "impression" for e in history["events"])  # counted apart
+    send("click")  # an interaction: its impressions count from 0 again
+    assert not any(i["reason"].endswith(";demoted") for i in _recommend(ustack, user))
 
 
 def _events_dir(stack: Stack) -> Path:

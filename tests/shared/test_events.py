@@ -109,3 +109,26 @@ def test_hidden_products_stay_hidden_past_the_recent_list(redis_url: str) -> Non
     assert hidden == hidden_alone == ["P0", "P1"]
     assert ttl == -1  # never expires
     assert excluded
+
+
+def test_impressions_are_counted_apart_and_an_interaction_resets_them(redis_url: str) -> None:
+    common = settings(redis_url, demote_after_impressions=2)
+
+    async def scenario() -> list[object]:
+        client = async_client(redis_url)
+        store = EventStore(client, common)
+        seen: list[object] = []
+        for _ in range(2):
+            await store.record(EventIn(user="U1", product="P1", type="impression"))
+        await store.record(EventIn(user="U1", product="P2", type="impression"))
+        got = await store.of_user("U1")
+        seen += [got.demoted, got.recent]
+        await store.record(EventIn(user="U1", product="P1", type="click"))
+        seen.append((await store.of_user("U1")).demoted)
+        await client.aclose()
+        return seen
+
+    demoted, recent, after_click = asyncio.run(scenario())
+    assert demoted == ("P1",)  # shown twice; P2 once
+    assert recent == []  # impressions stay out of the recent list
+    assert after_click == ()

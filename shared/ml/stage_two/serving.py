@@ -142,6 +142,18 @@ class RankingStage:
         )
 
 
+def demote(items: list[RecommendedItem], products: set[str]) -> list[RecommendedItem]:
+    """`items` with those of `products` (shown too often without an interaction) last, in
+    their order, their reason saying so."""
+    keep = [i for i in items if i.product not in products]
+    last = [
+        i.model_copy(update={"reason": f"{i.reason};demoted"})
+        for i in items
+        if i.product in products
+    ]
+    return keep + last
+
+
 def reserve_slots(order: np.ndarray, fresh: np.ndarray, k: int, slots: int) -> np.ndarray:
     """The first k of `order`, with the best `slots` fresh entries guaranteed a place (they take
     the places of the lowest-scored others); the result stays in `order`'s order."""

@@ -40,5 +40,5 @@ def test_filters_and_hidden_hold() -> None:
     new = _new()
     assert new.matches(profile, 5, ItemFilters(max_price=10), hidden=[]).products == ["N1"]
     assert new.matches(profile, 5, ItemFilters(), hidden=["N1"]).products == ["N3"]
-    assert new.matches(profile, 5, ItemFilters(category="garden"), hidden=[]).products == []
+    assert new.matches(profile, 5, ItemFilters(category=["garden"]), hidden=[]).products == []
     assert new.matches({}, 5, ItemFilters(), hidden=[]).products == []
