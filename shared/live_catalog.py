@@ -41,8 +41,8 @@ class ItemIn(Strict):
         default=None, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
     )
     tags: list[str] = Field(default_factory=list, max_length=50)
-    price: FiniteFloat | None = Field(default=None, ge=0)
-    available: bool = True
+    price: FiniteFloat | None = Field(default=None, ge=0, strict=True)
+    available: bool = Field(default=True, strict=True)
 
 
 class ItemPatch(Strict):
@@ -53,8 +53,8 @@ class ItemPatch(Strict):
         default=None, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
     )
     tags: list[str] | None = Field(default=None, max_length=50)
-    price: FiniteFloat | None = Field(default=None, ge=0)
-    available: bool | None = None
+    price: FiniteFloat | None = Field(default=None, ge=0, strict=True)
+    available: bool | None = Field(default=None, strict=True)
 
 
 class LiveItem(ItemIn):

@@ -28,7 +28,7 @@ SCAN_STEP = 10_000
 class UserProfile(Strict):
     """`PUT /users/{id}`: what the shop knows of a user, for cold start and training."""
 
-    age: FiniteFloat | None = Field(default=None, ge=0, le=150)
+    age: FiniteFloat | None = Field(default=None, ge=0, le=150, strict=True)
     segment: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
     )

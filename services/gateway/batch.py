@@ -22,6 +22,13 @@ router = APIRouter()
 # Users answered at once: enough to keep both stages busy, few enough to leave room for
 # the interactive /recommend traffic beside a batch.
 CONCURRENCY = 8
+# BatchLine's schema for the OpenAPI document: its nested models are the components /recommend
+# already puts there (a schema's own `$defs` would not resolve inside the document).
+_LINE_SCHEMA = {
+    k: v
+    for k, v in BatchLine.model_json_schema(ref_template="#/components/schemas/{model}").items()
+    if k != "$defs"
+}
 
 
 def _line(user: str, answer: Answer | None) -> bytes:
@@ -68,7 +75,7 @@ async def _lines(pipeline: Pipeline, req: BatchRequest, rules: Rules) -> AsyncIt
     responses={
         200: {
             "description": "one JSON object per line and user, in the request's order",
-            "content": {"application/x-ndjson": {"schema": BatchLine.model_json_schema()}},
+            "content": {"application/x-ndjson": {"schema": _LINE_SCHEMA}},
         },
     },
 )

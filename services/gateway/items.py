@@ -67,7 +67,7 @@ async def list_items(
     return ItemPage(items=items, cursor=str(following) if following else None)
 
 
-@router.get("/items/{product:path}", response_model=LiveItem, responses=_NOT_FOUND)
+@router.get("/items/{product}", response_model=LiveItem, responses=_NOT_FOUND)
 async def get_item(
     product: ProductPath, request: Request, stages: StagesDep, settings: SettingsDep
 ) -> Any:
@@ -78,7 +78,7 @@ async def get_item(
     return item if item is not None else _not_found(product)
 
 
-@router.put("/items/{product:path}", response_model=LiveItem)
+@router.put("/items/{product}", response_model=LiveItem)
 async def put_item(product: ProductPath, body: ItemIn, request: Request, _: AdminDep) -> Any:
     """Create or replace a product: in no answer within a second if not `available`; answers
     show its title and price; a product the model does not know is recommended by content."""
@@ -87,7 +87,7 @@ async def put_item(product: ProductPath, body: ItemIn, request: Request, _: Admi
     return await _store(request).get(product)
 
 
-@router.patch("/items/{product:path}", response_model=LiveItem, responses=_NOT_FOUND)
+@router.patch("/items/{product}", response_model=LiveItem, responses=_NOT_FOUND)
 async def patch_item(
     product: ProductPath,
     body: ItemPatch,
@@ -108,7 +108,7 @@ async def patch_item(
     return await _store(request).get(product)
 
 
-@router.delete("/items/{product:path}", response_model=ItemDeleted)
+@router.delete("/items/{product}", response_model=ItemDeleted)
 async def delete_item(product: ProductPath, request: Request, _: AdminDep) -> Any:
     """Gone from every answer within a second, until it is put again."""
     had = await _store(request).delete(product)

@@ -20,7 +20,7 @@ router = APIRouter()
 
 
 @router.get(
-    "/items/{product:path}/similar",
+    "/items/{product}/similar",
     response_model=list[RecommendedItem],
     responses={
         404: {"model": ErrorBody, "description": "the served model does not know the product"},

@@ -20,7 +20,6 @@ from shared.users import UserErased, UserHistory, UserProfile, UserRecord, UserS
 
 router = APIRouter()
 
-# `path`: an id may hold a slash, which arrives decoded from %2F.
 UserPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 
 
@@ -29,14 +28,14 @@ def _store(request: Request) -> UserStore:
     return store
 
 
-@router.get("/users/{user:path}/history", response_model=UserHistory)
+@router.get("/users/{user}/history", response_model=UserHistory)
 async def user_history(user: UserPath, request: Request) -> Any:
     """What the service holds of a user now: profile, recent events, hidden products."""
     return await _store(request).history(user)
 
 
 @router.get(
-    "/users/{user:path}",
+    "/users/{user}",
     response_model=UserRecord,
     responses={404: {"model": ErrorBody, "description": "no profile for this user"}},
 )
@@ -47,14 +46,14 @@ async def get_user(user: UserPath, request: Request) -> Any:
     return record
 
 
-@router.put("/users/{user:path}", response_model=UserRecord)
+@router.put("/users/{user}", response_model=UserRecord)
 async def put_user(user: UserPath, profile: UserProfile, request: Request, _: AdminDep) -> Any:
     """Create or replace a user's profile: their segment answers for them while they have no
     history (cold start); the next training takes age and segment in."""
     return await _store(request).put(user, profile)
 
 
-@router.delete("/users/{user:path}", response_model=UserErased)
+@router.delete("/users/{user}", response_model=UserErased)
 async def erase_user(user: UserPath, request: Request, _: AdminDep) -> Any:
     """Forget a user: everything Redis holds of them now; the trainer removes their ingested
     events from Parquet and leaves them out of every later training."""

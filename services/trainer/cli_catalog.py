@@ -50,6 +50,11 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "tags":
             out[key] = [t.strip() for t in value.split(TAG_SEPARATOR) if t.strip()]
+        elif key == "price":
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise ValueError(f"price must be a number, not {value!r}") from None
         elif key == "available":
             word = value.lower()
             if word not in TRUE | FALSE:

@@ -21,7 +21,7 @@ class RuleEffect(Strict):
 
 class Pin(Strict):
     product: Id
-    position: int = Field(ge=1, le=100)  # 1-based
+    position: int = Field(ge=1, le=100, strict=True)  # 1-based
 
 
 class Rules(Strict):
@@ -29,8 +29,8 @@ class Rules(Strict):
     bury_category: list[str] = Field(default_factory=list, max_length=20)
     boost_product: list[Id] = Field(default_factory=list, max_length=20)
     bury_product: list[Id] = Field(default_factory=list, max_length=20)
-    max_per_category: int | None = Field(default=None, ge=1, le=100)
-    diversity: float = Field(default=0.0, ge=0.0, le=1.0)  # MMR weight over categories
+    max_per_category: int | None = Field(default=None, ge=1, le=100, strict=True)
+    diversity: float = Field(default=0.0, ge=0.0, le=1.0, strict=True)  # MMR weight over categories
     pin: list[Pin] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")

@@ -44,16 +44,11 @@ Category = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 class ItemFilters(Strict):
     """Constraints every recommended item must meet (GET /recommend query parameters)."""
 
-    # Items of any of these categories (one category may come as a plain string).
+    # Items of any of these categories.
     category: list[Category] | None = Field(default=None, min_length=1, max_length=20)
-    min_price: float | None = Field(default=None, ge=0)
-    max_price: float | None = Field(default=None, ge=0)
+    min_price: float | None = Field(default=None, ge=0, strict=True)
+    max_price: float | None = Field(default=None, ge=0, strict=True)
     exclude: list[Id] = Field(default_factory=list, max_length=100)
-
-    @field_validator("category", mode="before")
-    @classmethod
-    def _one_or_more(cls, v: object) -> object:
-        return [v] if isinstance(v, str) else v
 
     def takes_category(self, category: str | None) -> bool:
         return self.category is None or category in self.category
@@ -205,12 +200,12 @@ class BatchRequest(Strict):
     """POST /recommend/batch: lists for many users, streamed as `BatchLine`s."""
 
     users: list[Id] = Field(min_length=1, max_length=MAX_BATCH_USERS)
-    k: int = Field(default=10, ge=1, le=100)
+    k: int = Field(default=10, ge=1, le=100, strict=True)
     filters: ItemFilters = Field(default_factory=ItemFilters)
     rules: Rules | None = None  # as /recommend's query parameters; None: the defaults
     # Pin a version (`recsys recommend` keeps the first chunk's for every later one); if it
     # can no longer be loaded, the lines are degraded answers from the popular list.
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, strict=True)
 
 
 class BatchLine(Strict):
