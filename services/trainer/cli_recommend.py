@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from shared.client import RecsysClient, RecsysError
 from shared.console import console
+from shared.schemas.serving import BatchRequest
 
 CHUNK = 500
 
@@ -68,25 +69,23 @@ def recommend(
     columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())  # fmt: skip
     with (
-        httpx.Client(base_url=gateway, timeout=120) as client,
+        RecsysClient(gateway, timeout=120) as client,
         out.open("ab") as sink,
         Progress(*columns, console=console) as progress,
     ):
         task = progress.add_task("users", total=len(todo))
         for start in range(0, len(todo), chunk):
-            body: dict[str, object] = {"users": todo[start : start + chunk], "k": k}
-            if version is not None:
-                body["version"] = version
-            with client.stream("POST", "/recommend/batch", json=body) as r:
-                if r.status_code != 200:
-                    r.read()
-                    console.print(f"[red]error:[/red] {r.status_code} {r.text[:500]}")
-                    raise typer.Exit(1)
-                for raw in r.iter_lines():
-                    line = orjson.loads(raw)
-                    if version is None and line.get("degraded") is None and line.get("version"):
-                        version = int(line["version"])
-                    sink.write(raw.encode() + b"\n")
+            request = BatchRequest(users=todo[start : start + chunk], k=k, version=version)
+            try:
+                for line in client.iter_recommend_batch(request):
+                    if version is None and line.degraded is None and line.version is not None:
+                        version = line.version
+                    dumped = line.model_dump_json(exclude={"items": {"__all__": {"explanation"}}})
+                    sink.write(dumped.encode() + b"\n")
                     progress.advance(task)
+            except RecsysError as exc:  # what came before is kept: run again to go on
+                sink.flush()
+                console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(1) from None
             sink.flush()
     console.print(f"{len(done) + len(todo)} users in {out} (model version {version})")
