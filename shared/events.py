@@ -11,6 +11,7 @@ from typing import NamedTuple
 import redis.asyncio as aioredis
 
 from shared.schemas.serving import Event, EventIn, LiveHistory
+from shared.served import Attribution
 from shared.settings import CommonSettings
 from shared.trending import Trending
 from shared.users import UserKeys, UserRecord
@@ -39,10 +40,22 @@ class EventStore:
     def _hidden_key(self, user: str) -> str:
         return self._users.hidden(user)
 
-    async def record(self, event: EventIn) -> str:
-        """Store one event in both places atomically (MULTI/EXEC); returns the stream entry id."""
+    async def record(self, event: EventIn, attribution: Attribution | None = None) -> str:
+        """Store one event in both places atomically (MULTI/EXEC); returns the stream entry id.
+        `attribution`: the served list it belongs to, stored with it."""
         ts = event.ts.timestamp() if event.ts is not None else time.time()
-        stored = Event(user=event.user, product=event.product, type=event.type, ts=ts)
+        a = attribution or Attribution()
+        stored = Event(
+            user=event.user,
+            product=event.product,
+            type=event.type,
+            ts=ts,
+            request_id=a.request_id,
+            version=a.version,
+            position=a.position,
+            quantity=event.quantity,
+            price=event.price,
+        )
         payload = stored.model_dump_json()
         ttl = round(self._s.recent_events_ttl_days * 86_400)
         async with self._r.pipeline(transaction=True) as pipe:

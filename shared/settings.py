@@ -47,6 +47,11 @@ class CommonSettings(BaseSettings):
     # Products shown to a user this many times (`impression` events) without an interaction
     # since go last in their answers, until they interact with it; 0 = off (the default).
     demote_after_impressions: int = Field(default=0, ge=0, le=1000)
+    # An event without a request_id belongs to the latest list that showed its product to the
+    # user within this many hours (GET /online/metrics, served-list records kept as long).
+    attribution_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # The served-list stream keeps the newest N records (ingested into Parquet before).
+    served_stream_max: int = Field(default=1_000_000, ge=1000)
     # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
     events_stream_max: int = Field(default=1_000_000, ge=1000)
     recent_events_per_user: int = Field(default=50, ge=1, le=1000)

@@ -21,6 +21,7 @@ from services.gateway import (
     items,
     jobs,
     models,
+    online,
     recommend,
     similar,
     stats,
@@ -47,6 +48,7 @@ from shared.redis_conn import async_client, mask_url, sync_client
 from shared.registry import ModelRegistry
 from shared.runtime import freeze_startup_heap
 from shared.schemas.serving import ErrorBody, Health
+from shared.served import ServedLog
 from shared.settings import get_common_settings
 from shared.users import UserStore
 
@@ -86,6 +88,7 @@ def create_app() -> FastAPI:
             events_redis = async_client(common.redis_url)
             app.state.events = EventStore(events_redis, common)
             app.state.users = UserStore(events_redis, common.key_prefix)
+            app.state.served = ServedLog(events_redis, common)
             app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)
             follower = asyncio.create_task(catalog.run())
             app.state.pipeline = Pipeline(
@@ -129,6 +132,7 @@ def create_app() -> FastAPI:
     app.include_router(models.router)
     app.include_router(events.router)
     app.include_router(stats.router)
+    app.include_router(online.router)
 
     @app.get("/healthz")
     async def healthz() -> Health:

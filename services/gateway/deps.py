@@ -15,6 +15,7 @@ from services.gateway.settings import GatewaySettings, get_settings
 from shared.events import EventStore
 from shared.live_catalog import CatalogMirror
 from shared.registry import ModelRegistry
+from shared.served import ServedLog
 
 
 # The routes' dependencies are coroutines: FastAPI runs plain functions in its thread pool,
@@ -58,6 +59,11 @@ async def get_pipeline(request: Request) -> Pipeline:
     return pipeline
 
 
+async def get_served(request: Request) -> ServedLog:
+    served: ServedLog = request.app.state.served
+    return served
+
+
 async def get_admission(request: Request) -> InFlightLimit:
     admission: InFlightLimit = request.app.state.admission
     return admission
@@ -72,3 +78,4 @@ AdmissionDep = Annotated[InFlightLimit, Depends(get_admission)]
 EventsDep = Annotated[EventStore, Depends(get_events)]
 CatalogDep = Annotated[CatalogMirror, Depends(get_catalog)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+ServedDep = Annotated[ServedLog, Depends(get_served)]

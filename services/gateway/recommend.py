@@ -8,21 +8,24 @@ model was ever served is there nothing to answer with (503).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway.admission import InFlightLimit
 from services.gateway.answers import items_answer
-from services.gateway.deps import AdmissionDep, PipelineDep
+from services.gateway.deps import AdmissionDep, PipelineDep, ServedDep
 from services.gateway.filters import FiltersDep
-from services.gateway.pipeline import Pipeline
+from services.gateway.pipeline import Answer, Pipeline
 from services.gateway.rules import RulesDep
-from shared.observability import DEGRADED
+from shared.observability import DEGRADED, request_id
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.rules import Rules
 from shared.schemas.serving import ErrorBody, ItemFilters, RecommendedItem
+from shared.served import ServedItem, ServedList, ServedLog
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -70,6 +73,7 @@ async def recommend(
     admission: AdmissionDep,
     filters: FiltersDep,
     asked: RulesDep,
+    served: ServedDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     segment: Annotated[
         str | None,
@@ -101,9 +105,27 @@ async def recommend(
         return JSONResponse(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
         )
+    answer = Answer(pipeline.catalog.overlay(answer.items), answer.version, answer.degraded)
+    await log_served(served, user, answer)
     return items_answer(
         answer.items, answer.version, pipeline.catalog, answer.degraded, explain=explain
     )
+
+
+async def log_served(served: ServedLog, user: str, answer: Answer) -> None:
+    """Record the answer as served under the request's id (attribution, online metrics); an
+    answer still goes out when Redis cannot take the record."""
+    rid = request_id()
+    if rid is None:
+        return
+    items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason)
+             for n, i in enumerate(answer.items, start=1)]  # fmt: skip
+    record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version,
+                        degraded=answer.degraded, items=items)  # fmt: skip
+    try:
+        await served.record(record)
+    except redis.RedisError as exc:
+        log.warning("served list %s not logged, Redis unavailable: %s", rid, exc)
 
 
 def _shed(pipeline: Pipeline, admission: InFlightLimit, k: int, filters: ItemFilters) -> Response:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,9 +21,28 @@ import redis
 
 from shared.datasets.base import Dataset
 from shared.schemas.serving import Event
+from shared.served import ServedList
 
 GROUP = "trainer"
-COLUMNS = ["id", "user", "product", "type", "ts"]
+COLUMNS = ["id", "user", "product", "type", "ts", "request_id", "version", "position", "quantity",
+           "price"]  # fmt: skip
+SERVED_COLUMNS = ["id", "request_id", "user", "ts", "version", "arm", "degraded", "items"]
+
+
+def _event_row(entry_id: str, fields: dict[bytes, bytes]) -> tuple[object, ...]:
+    e = Event.model_validate_json(fields[b"event"])
+    return (entry_id, e.user, e.product, e.type, e.ts, e.request_id, e.version, e.position,
+            e.quantity, e.price)  # fmt: skip
+
+
+def _served_row(entry_id: str, fields: dict[bytes, bytes]) -> tuple[object, ...]:
+    s = ServedList.model_validate_json(fields[b"served"])
+    items = orjson.dumps([i.model_dump() for i in s.items]).decode()  # JSON: one column
+    return (entry_id, s.id, s.user, s.ts, s.version, s.arm, s.degraded, items)
+
+
+# What each stream holds, and how its entries become Parquet rows (files named `<kind>-...`).
+KINDS = {"events": (_event_row, COLUMNS), "served": (_served_row, SERVED_COLUMNS)}
 
 
 def _ensure_group(client: redis.Redis, stream: str) -> None:
@@ -33,15 +53,13 @@ def _ensure_group(client: redis.Redis, stream: str) -> None:
             raise
 
 
-def _write(entries: list[tuple[bytes, dict[bytes, bytes]]], out_dir: Path) -> None:
-    rows = []
-    for entry_id, fields in entries:
-        e = Event.model_validate_json(fields[b"event"])
-        rows.append((entry_id.decode(), e.user, e.product, e.type, e.ts))
-    table = pa.Table.from_pandas(pd.DataFrame(rows, columns=COLUMNS), preserve_index=False)
+def _write(entries: list[tuple[bytes, dict[bytes, bytes]]], out_dir: Path, kind: str) -> None:
+    to_row, columns = KINDS[kind]
+    rows = [to_row(entry_id.decode(), fields) for entry_id, fields in entries]
+    table = pa.Table.from_pandas(pd.DataFrame(rows, columns=columns), preserve_index=False)
     first, last = rows[0][0], rows[-1][0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / f"events-{first}-{last}.parquet"
+    final = out_dir / f"{kind}-{first}-{last}.parquet"
     tmp = final.with_suffix(".tmp")
     pq.write_table(table, tmp)
     with tmp.open("rb") as f:
@@ -55,7 +73,12 @@ def _write(entries: list[tuple[bytes, dict[bytes, bytes]]], out_dir: Path) -> No
 
 
 def ingest(
-    client: redis.Redis, stream: str, out_dir: Path, batch: int = 1000, consumer: str = "ingest"
+    client: redis.Redis,
+    stream: str,
+    out_dir: Path,
+    batch: int = 1000,
+    consumer: str = "ingest",
+    kind: str = "events",
 ) -> int:
     """Drain the stream into `out_dir`; returns how many entries were written and acknowledged."""
     _ensure_group(client, stream)
@@ -70,7 +93,7 @@ def ingest(
                 break
             # An entry deleted after it was read (an erased user's event) comes back empty.
             if kept := [(i, f) for i, f in entries if f]:
-                _write(kept, out_dir)
+                _write(kept, out_dir, kind)
             client.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
             done += len(entries)
             if start == "0":
@@ -115,8 +138,17 @@ def main() -> None:
 
     common = get_common_settings()
     batch = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    n = ingest(sync_client(common.redis_url), f"{common.key_prefix}:events", events_dir(), batch)
+    client = sync_client(common.redis_url)
+    n = ingest(client, f"{common.key_prefix}:events", events_dir(), batch)
     print(f"ingested {n} events into {events_dir()}")
+    n = ingest(client, f"{common.key_prefix}:served", served_dir(), batch, kind="served")
+    print(f"ingested {n} served lists into {served_dir()}")
+
+
+def served_dir() -> Path:
+    from shared.settings import get_common_settings
+
+    return get_common_settings().work_dir / "served"
 
 
 def events_dir() -> Path:

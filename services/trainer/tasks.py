@@ -10,7 +10,7 @@ from celery import Task
 
 from services.trainer.celery_app import celery_app
 from services.trainer.erasure import erase_from_parquet
-from services.trainer.ingest import events_dir, ingest
+from services.trainer.ingest import events_dir, ingest, served_dir
 from services.trainer.publish import train_and_publish
 from services.trainer.settings import get_settings
 from shared.observability import TRAINING_SECONDS
@@ -59,6 +59,8 @@ def ingest_events() -> int:
     common, settings = get_common_settings(), get_settings()
     client = sync_client(common.redis_url)
     n = ingest(client, f"{common.key_prefix}:events", events_dir())
+    # The served lists beside the events (attribution, offline estimates of a new version).
+    ingest(client, f"{common.key_prefix}:served", served_dir(), kind="served")
     key = f"{common.key_prefix}:events:since_train"
     if threshold_reached(client, key, n, settings.retrain_after_events):
         request = retrain_request(ModelRegistry.from_settings(common))

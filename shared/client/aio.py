@@ -32,6 +32,7 @@ from shared.schemas.serving import (
     TrendingWindow,
 )
 from shared.schemas.training import JobAccepted, TrainJobsResponse, TrainJobStatus, TrainRequest
+from shared.served import OnlineMetrics
 from shared.users import UserErased, UserHistory, UserProfile, UserRecord
 
 T = TypeVar("T")
@@ -236,6 +237,13 @@ class AsyncRecsysClient:
     async def activate(self, version: int) -> ModelActivated:
         """`POST /models/{version}/activate` (admin): serve that version (rollback)."""
         return await self._run(api.activate(version))
+
+    async def online_metrics(
+        self, window_hours: int = 24, *, version: int | None = None
+    ) -> OnlineMetrics:
+        """`GET /online/metrics`: what the served lists earned per model version over the last
+        `window_hours` (attributed events: CTR, add-to-cart and conversion rates, revenue)."""
+        return await self._run(api.online_metrics(window_hours, version))
 
     async def stats(self) -> StatsResponse:
         """`GET /stats`: what each service serves and how fast, since it started."""

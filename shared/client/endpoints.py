@@ -26,6 +26,7 @@ from shared.schemas.serving import (
     TrendingWindow,
 )
 from shared.schemas.training import JobAccepted, TrainJobsResponse, TrainJobStatus, TrainRequest
+from shared.served import OnlineMetrics
 from shared.users import UserErased, UserHistory, UserProfile, UserRecord
 
 RECOMMEND = Endpoint("GET", "/recommend", "recommend")
@@ -49,6 +50,7 @@ MODELS = Endpoint("GET", "/models", "models")
 MODEL = Endpoint("GET", "/models/{version}", "model")
 ACTIVATE = Endpoint("POST", "/models/{version}/activate", "activate")
 STATS = Endpoint("GET", "/stats", "stats")
+ONLINE_METRICS = Endpoint("GET", "/online/metrics", "online_metrics")
 HEALTH = Endpoint("GET", "/healthz", "health")
 READY = Endpoint("GET", "/readyz", "ready")
 
@@ -75,6 +77,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     MODEL,
     ACTIVATE,
     STATS,
+    ONLINE_METRICS,
     HEALTH,
     READY,
 )
@@ -97,6 +100,7 @@ _MODELS = reader(TypeAdapter(ModelsResponse))
 _MODEL = reader(TypeAdapter(ModelDetail))
 _ACTIVATED = reader(TypeAdapter(ModelActivated))
 _STATS = reader(TypeAdapter(StatsResponse))
+_ONLINE = reader(TypeAdapter(OnlineMetrics))
 _HEALTH = reader(TypeAdapter(Health))
 _READINESS = reader(TypeAdapter(Readiness))
 
@@ -227,7 +231,8 @@ def user_history(user: str) -> Call[UserHistory]:
 
 
 def send_event(event: EventIn) -> Call[EventAccepted]:
-    body = event.model_dump(mode="json", exclude_none=True)  # no ts: the gateway's clock
+    # What the caller set (no ts: the gateway's clock; the gateway's defaults for the rest)
+    body = event.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     return Call(SEND_EVENT, SEND_EVENT.path, _EVENT_ACCEPTED, body=body)
 
 
@@ -261,6 +266,13 @@ def activate(version: int) -> Call[ModelActivated]:
 
 def stats() -> Call[StatsResponse]:
     return Call(STATS, STATS.path, _STATS)
+
+
+def online_metrics(window_hours: int, version: int | None) -> Call[OnlineMetrics]:
+    query: dict[str, int] = {"window_hours": window_hours}
+    if version is not None:
+        query["version"] = version
+    return Call(ONLINE_METRICS, ONLINE_METRICS.path, _ONLINE, query)
 
 
 def health() -> Call[Health]:

@@ -31,6 +31,7 @@ from shared.schemas.serving import (
     TrendingWindow,
 )
 from shared.schemas.training import JobAccepted, TrainJobsResponse, TrainJobStatus, TrainRequest
+from shared.served import OnlineMetrics
 from shared.users import UserErased, UserHistory, UserProfile, UserRecord
 
 T = TypeVar("T")
@@ -234,6 +235,13 @@ class RecsysClient:
     def activate(self, version: int) -> ModelActivated:
         """`POST /models/{version}/activate` (admin): serve that version (rollback)."""
         return self._run(api.activate(version))
+
+    def online_metrics(
+        self, window_hours: int = 24, *, version: int | None = None
+    ) -> OnlineMetrics:
+        """`GET /online/metrics`: what the served lists earned per model version over the last
+        `window_hours` (attributed events: CTR, add-to-cart and conversion rates, revenue)."""
+        return self._run(api.online_metrics(window_hours, version))
 
     def stats(self) -> StatsResponse:
         """`GET /stats`: what each service serves and how fast, since it started."""

@@ -16,6 +16,7 @@ from pydantic import (
 
 from shared.schemas.base import Id, Strict, same_lengths
 from shared.schemas.rules import RuleEffect, Rules
+from shared.served import Attribution
 
 MAX_CANDIDATES = 2000
 
@@ -259,6 +260,13 @@ class EventIn(Strict):
     product: Id
     type: EventType
     ts: datetime | None = None  # when it happened; the gateway's clock if absent
+    # The answer it came from (its X-Request-ID) and the product's place in it; without them
+    # the event belongs to the latest answer that showed the product to the user.
+    request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")
+    position: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    # A purchase's quantity and unit price (revenue per answer in GET /online/metrics).
+    quantity: int = Field(default=1, ge=1, le=1_000_000, strict=True)
+    price: float | None = Field(default=None, ge=0, strict=True, allow_inf_nan=False)
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -283,11 +291,18 @@ class Event(Strict):
     product: str
     type: EventType
     ts: float  # unix seconds
+    # Attribution: the served list it belongs to (None: none within the window).
+    request_id: str | None = None
+    version: int | None = None
+    position: int | None = None
+    quantity: int = 1
+    price: float | None = None
 
 
 class EventAccepted(Strict):
     accepted: Literal[True] = True
     id: str  # the Redis stream entry id
+    attribution: Attribution | None = None  # the served list it was counted for
 
 
 class ServiceStats(Strict):

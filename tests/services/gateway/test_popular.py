@@ -36,10 +36,10 @@ def test_pick_applies_the_request_filters() -> None:
     def ids(**f: object) -> list[str]:
         return [i.product for i in pick(ITEMS, 10, ItemFilters.model_validate(f))]
 
-    assert ids(category="books") == ["P1", "P3", "P4"]
+    assert ids(category=["books"]) == ["P1", "P3", "P4"]
     assert ids(max_price=30) == ["P1", "P4", "P5"]  # unknown prices never pass a bound
     assert ids(min_price=10, max_price=30, exclude=["P1"]) == ["P4"]
-    assert ids(category="garden") == []
+    assert ids(category=["garden"]) == []
 
 
 def test_a_failed_refresh_keeps_the_cached_list() -> None:

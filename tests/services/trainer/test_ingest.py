@@ -1,4 +1,5 @@
-"""Events from the Redis Stream to Parquet: 10,000 events across a killed ingester, exactly once."""
+"""Events and served lists from their Redis Streams to Parquet: 10,000 of each across a killed
+ingester, exactly once."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
+import pandas as pd
 import redis
 import redis.asyncio as aioredis
 
 from services.trainer.ingest import ingest, load_events
 from shared.events import EventStore
 from shared.schemas.serving import EventIn, EventType
+from shared.served import ServedItem, ServedList, ServedLog
 from shared.settings import CommonSettings
 
 N = 10_000
@@ -71,3 +75,43 @@ def test_ten_thousand_events_survive_a_killed_ingester_exactly_once(
     assert ingest(client, f"{prefix}:events", out) == 0  # nothing left: a rerun adds nothing
     assert len(load_events(out)) == N
     client.close()
+
+
+def _serve_lists(redis_url: str, prefix: str) -> None:
+    async def go() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        log = ServedLog(client, CommonSettings(redis_url=redis_url, key_prefix=prefix))
+        for n in range(N):
+            items = [ServedItem(product=f"P{(n + j) % 89}", position=j + 1, score=1.0 - j / 10,
+                                reason="r") for j in range(3)]  # fmt: skip
+            await log.record(
+                ServedList(id=f"req-{n}", user=f"U{n % 97}", ts=time.time(), version=1, items=items)
+            )
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+def test_ten_thousand_served_lists_survive_a_killed_ingester_exactly_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    prefix = f"served-{uuid.uuid4().hex[:6]}"
+    _serve_lists(redis_url, prefix)
+    out = tmp_path / "served"
+    env = {**os.environ, "RECSYS_REDIS_URL": redis_url, "RECSYS_KEY_PREFIX": prefix,
+           "RECSYS_WORK_DIR": str(tmp_path)}  # fmt: skip
+    cmd = [sys.executable, "-m", "services.trainer.ingest", "50"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("served-*.parquet"))) < 5:  # killed somewhere mid-stream
+        assert time.monotonic() < deadline and first.poll() is None, "ingester never got going"
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 0 < len(list(out.glob("served-*.parquet"))) < N // 50, "the kill should land mid-stream"
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    frame = pd.concat([pd.read_parquet(f) for f in out.glob("served-*.parquet")])
+    unique = frame.drop_duplicates("id")  # the stream id: a batch re-written after the kill
+    assert sorted(unique["request_id"]) == sorted(f"req-{n}" for n in range(N))
+    assert orjson.loads(unique.iloc[0]["items"])[0]["position"] == 1

@@ -94,6 +94,7 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "model": ((3,), {}),
     "activate": ((3,), {}),
     "stats": ((), {}),
+    "online_metrics": ((), {"window_hours": 48, "version": 2}),
     "health": ((), {}),
     "ready": ((), {}),
 }

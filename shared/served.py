@@ -1,0 +1,221 @@
+"""What the service showed, and what users did with it: served lists, attribution, online metrics.
+
+Every `/recommend` answer is a `ServedList` (its id is the request's `X-Request-ID`), written in
+one Redis round trip: to a bounded stream (ingested into Parquet beside the events, as they
+are), as a record kept for the attribution window, into the user's "last list that showed each
+product" hash, and into hourly counters per model version. An event names its list
+(`request_id`), or is attributed to the latest list that showed the product to the user within
+the window; attributed events count into the same hourly counters, from which
+`GET /online/metrics` reads rates per version.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from pydantic import Field
+
+from shared.schemas.base import Strict
+from shared.settings import CommonSettings
+
+HOUR = 3600
+# Counted per position up to here (CTR by position).
+POSITIONS = 20
+
+
+class ServedItem(Strict):
+    product: str
+    position: int  # 1-based
+    score: float
+    reason: str
+
+
+class ServedList(Strict):
+    id: str
+    user: str
+    ts: float
+    version: int
+    arm: str | None = None
+    degraded: str | None = None
+    items: list[ServedItem]
+
+
+class Attribution(Strict):
+    """Which served list an event belongs to, and how that was decided."""
+
+    request_id: str | None = None
+    version: int | None = None
+    arm: str | None = None
+    position: int | None = None  # the product's place in that list
+    how: Literal["request_id", "latest_list", "none"] = "none"
+    note: str | None = None  # e.g. why a given request_id was not used
+
+
+class VersionMetrics(Strict):
+    version: int
+    lists: int
+    items_shown: int
+    clicks: int
+    add_to_cart: int
+    purchases: int
+    revenue: float
+    ctr: float | None  # clicks per item shown
+    add_to_cart_rate: float | None  # per list
+    conversion_rate: float | None  # purchases per list
+    revenue_per_1000_lists: float | None
+    ctr_by_position: dict[int, float] = Field(default_factory=dict)
+
+
+class OnlineMetrics(Strict):
+    """`GET /online/metrics`: the last `window_hours`, per model version."""
+
+    window_hours: int
+    versions: list[VersionMetrics]
+
+
+class ServedLog:
+    def __init__(self, client: aioredis.Redis, settings: CommonSettings) -> None:
+        # Any: redis-py's command annotations change between releases (sync/async unions)
+        self._r: Any = client
+        self._s = settings
+        p = settings.key_prefix
+        self.stream = f"{p}:served"
+        self._prefix = p
+        self._window = max(1, round(settings.attribution_window_hours * HOUR))
+
+    def _record(self, rid: str) -> str:
+        return f"{self._prefix}:served:list:{rid}"
+
+    def _shown_in(self, user: str) -> str:
+        return f"{self._prefix}:served:by:{user}"
+
+    def _counters(self, version: int, hour: int) -> str:
+        return f"{self._prefix}:online:{version}:{hour}"
+
+    async def record(self, served: ServedList) -> None:
+        """Log the list and count it, in one round trip."""
+        payload = served.model_dump_json()
+        hour = int(served.ts // HOUR)
+        counters = self._counters(served.version, hour)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.stream, {"served": payload}, maxlen=self._s.served_stream_max, approximate=True
+            )
+            pipe.set(self._record(served.id), payload, ex=self._window)
+            if served.items:
+                by = self._shown_in(served.user)
+                pipe.hset(by, mapping={i.product: served.id for i in served.items})
+                pipe.expire(by, self._window)
+            pipe.hincrby(counters, "lists", 1)
+            pipe.hincrby(counters, "items", len(served.items))
+            for i in served.items[:POSITIONS]:
+                pipe.hincrby(counters, f"shown@{i.position}", 1)
+            pipe.expire(counters, 31 * 24 * HOUR)
+            pipe.sadd(f"{self._prefix}:online:versions", served.version)
+            await pipe.execute()
+
+    async def attribute(
+        self, user: str, product: str, request_id: str | None
+    ) -> tuple[Attribution, str | None]:
+        """The event's attribution, and an error (the list belongs to another user) if any."""
+        note = None
+        if request_id is not None:
+            raw = await self._r.get(self._record(request_id))
+            if raw is not None:
+                served = ServedList.model_validate_json(raw)
+                if served.user != user:
+                    return Attribution(), f"request {request_id!r} answered another user"
+                return _within(served, product, "request_id"), None
+            note = f"no served list {request_id!r} within the window: the latest list showing it"
+        rid = await self._r.hget(self._shown_in(user), product)
+        if rid is None:
+            return Attribution(note=note), None
+        raw = await self._r.get(self._record(rid.decode() if isinstance(rid, bytes) else rid))
+        if raw is None:
+            return Attribution(note=note), None
+        found = _within(ServedList.model_validate_json(raw), product, "latest_list")
+        return found.model_copy(update={"note": note}), None
+
+    async def count(
+        self, attribution: Attribution, kind: str, quantity: int, price: float | None
+    ) -> None:
+        """Count an attributed event into its version's counters."""
+        if attribution.version is None:
+            return
+        counters = self._counters(attribution.version, int(time.time() // HOUR))
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hincrby(counters, kind, 1)
+            if kind == "click" and attribution.position and attribution.position <= POSITIONS:
+                pipe.hincrby(counters, f"click@{attribution.position}", 1)
+            if kind == "purchase" and price is not None:
+                pipe.hincrbyfloat(counters, "revenue", quantity * price)
+            pipe.expire(counters, 31 * 24 * HOUR)
+            await pipe.execute()
+
+    async def metrics(self, window_hours: int, version: int | None) -> OnlineMetrics:
+        now = int(time.time() // HOUR)
+        if version is None:
+            members = await self._r.smembers(f"{self._prefix}:online:versions")
+            versions = sorted(int(v) for v in members)
+        else:
+            versions = [version]
+        hours = range(now - window_hours + 1, now + 1)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for v in versions:
+                for h in hours:
+                    pipe.hgetall(self._counters(v, h))
+            raw = await pipe.execute()
+        out = []
+        for n, v in enumerate(versions):
+            total: dict[str, float] = {}
+            for bucket in raw[n * len(hours) : (n + 1) * len(hours)]:
+                for key, value in bucket.items():
+                    name = key.decode() if isinstance(key, bytes) else key
+                    total[name] = total.get(name, 0.0) + float(value)
+            out.append(_rates(v, total))
+        return OnlineMetrics(window_hours=window_hours, versions=out)
+
+
+def _within(served: ServedList, product: str, how: str) -> Attribution:
+    position = next((i.position for i in served.items if i.product == product), None)
+    return Attribution.model_validate(
+        {
+            "request_id": served.id,
+            "version": served.version,
+            "arm": served.arm,
+            "position": position,
+            "how": how,
+        }
+    )
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def _rates(version: int, t: dict[str, float]) -> VersionMetrics:
+    lists, items = t.get("lists", 0.0), t.get("items", 0.0)
+    clicks, revenue = t.get("click", 0.0), t.get("revenue", 0.0)
+    by_position = {
+        p: r
+        for p in range(1, POSITIONS + 1)
+        if (r := _ratio(t.get(f"click@{p}", 0.0), t.get(f"shown@{p}", 0.0))) is not None
+    }
+    per_1000 = _ratio(revenue * 1000, lists)
+    return VersionMetrics(
+        version=version,
+        lists=int(lists),
+        items_shown=int(items),
+        clicks=int(clicks),
+        add_to_cart=int(t.get("add_to_cart", 0.0)),
+        purchases=int(t.get("purchase", 0.0)),
+        revenue=round(revenue, 6),
+        ctr=_ratio(clicks, items),
+        add_to_cart_rate=_ratio(t.get("add_to_cart", 0.0), lists),
+        conversion_rate=_ratio(t.get("purchase", 0.0), lists),
+        revenue_per_1000_lists=None if per_1000 is None or math.isnan(per_1000) else per_1000,
+        ctr_by_position=by_position,
+    )
