@@ -61,6 +61,13 @@ RANKER_NATIVE_MEMBERS = Gauge(
 BREAKER_OPENED = Counter(
     "recsys_breaker_opened_total", "Times a downstream's circuit breaker opened", ["stage"]
 )
+# The online loop (per model version; arms of an experiment are versions too).
+SERVED_LISTS = Counter("recsys_served_lists_total", "Answers logged as served", ["version"])
+ATTRIBUTED_EVENTS = Counter(
+    "recsys_attributed_events_total",
+    "Events attributed to a served list, by its version and the event's type",
+    ["version", "type"],
+)
 TRAINING_SECONDS = Histogram(
     "recsys_training_seconds",
     "Duration of training jobs by dataset and outcome",

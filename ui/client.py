@@ -21,6 +21,7 @@ from shared.client.results import Recommendations
 from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
 from shared.schemas.serving import EventAccepted, EventIn, EventType, RecommendedItem, StatsResponse
 from shared.schemas.training import DatasetName, TrainJobsResponse, TrainJobStatus, TrainRequest
+from shared.served import OnlineMetrics
 from ui.settings import UISettings
 
 __all__ = [
@@ -146,6 +147,11 @@ class GatewayClient:
         """What every service serves and how fast (counters since each one started)."""
         with _as_page_errors():
             return self._api.stats()
+
+    def online_metrics(self, window_hours: int) -> OnlineMetrics:
+        """What the served answers earned per model version over the last `window_hours`."""
+        with _as_page_errors():
+            return self._api.online_metrics(window_hours)
 
     def job(self, job_id: str) -> TrainJobStatus:
         with _as_page_errors():

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from shared.events import EventStore
+from shared.observability import ATTRIBUTED_EVENTS
 from shared.schemas.serving import EventAccepted, EventIn
 from shared.served import Attribution, ServedLog
 
@@ -45,6 +46,8 @@ async def post_event(event: EventIn, request: Request) -> Any:
         # Refuse rather than drop: a 503 tells the client to retry, a 202 would be a lie.
         log.warning("event refused, Redis unavailable: %s", exc)
         return JSONResponse({"detail": "event store unavailable, retry later"}, status_code=503)
+    if attribution.version is not None:
+        ATTRIBUTED_EVENTS.labels(str(attribution.version), event.type).inc()
     try:
         await served.count(attribution, event.type, event.quantity, event.price)
     except redis.RedisError as exc:  # stored: counted again from the Parquet if need be

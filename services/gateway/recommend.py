@@ -21,7 +21,7 @@ from services.gateway.deps import AdmissionDep, PipelineDep, ServedDep
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Answer, Pipeline
 from services.gateway.rules import RulesDep
-from shared.observability import DEGRADED, request_id
+from shared.observability import DEGRADED, SERVED_LISTS, request_id
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.rules import Rules
 from shared.schemas.serving import ErrorBody, ItemFilters, RecommendedItem
@@ -124,6 +124,7 @@ async def log_served(served: ServedLog, user: str, answer: Answer) -> None:
                         degraded=answer.degraded, items=items)  # fmt: skip
     try:
         await served.record(record)
+        SERVED_LISTS.labels(str(answer.version)).inc()
     except redis.RedisError as exc:
         log.warning("served list %s not logged, Redis unavailable: %s", rid, exc)
 

@@ -69,6 +69,9 @@ def test_served_lists_and_attributed_events_are_counted_exactly(stack: Stack) ->
     assert after["purchases"] - before["purchases"] == 2
     assert round(after["revenue"] - before["revenue"], 6) == 60.0
     assert after["ctr_by_position"]["2"] > 0
+    metrics = httpx.get(f"{stack.gateway_url}/metrics", timeout=10).text
+    line = f'recsys_attributed_events_total{{type="click",version="{version}"}}'
+    assert any(m.startswith(line) and float(m.split()[-1]) >= 10 for m in metrics.splitlines())
 
 
 def test_bad_attributions(stack: Stack) -> None:

@@ -144,3 +144,32 @@ def test_live_stack_stats(monkeypatch: pytest.MonkeyPatch, live_gateway_url: str
     assert float(gw["requests/s"]) > 0
     assert gw["latency p99"].endswith(" ms")
     assert at.session_state[SAMPLE_KEY].current == current
+
+
+def _online(gateway: FakeGateway, raw: bytes) -> Reply:
+    version = {"version": 3, "lists": 200, "items_shown": 2000, "clicks": 50, "add_to_cart": 10,
+               "purchases": 4, "revenue": 120.0, "ctr": 0.025, "add_to_cart_rate": 0.05,
+               "conversion_rate": 0.02, "revenue_per_1000_lists": 600.0,
+               "ctr_by_position": {"1": 0.1, "2": 0.05}}  # fmt: skip
+    return 200, {"window_hours": 24, "versions": [version]}
+
+
+def test_online_metrics_per_version_are_shown(gateway: FakeGateway) -> None:
+    gateway.routes[("GET", "/online/metrics")] = _online
+    at = _open()
+
+    assert not at.exception
+    (table,) = at.dataframe
+    row = table.value.iloc[0].to_dict()
+    assert row["version"] == 3 and row["answers"] == 200 and row["CTR"] == "2.50 %"
+    assert row["revenue / 1,000 answers"] == "600.00"
+    assert any(c.value == "CTR by position" for c in at.caption)
+    assert ("GET", "/online/metrics?window_hours=24") in [(m, p) for m, p, _ in gateway.requests]
+
+
+def test_without_online_metrics_the_page_still_serves(gateway: FakeGateway) -> None:
+    at = _open()  # the fake has no /online/metrics: 404
+
+    assert not at.exception
+    assert [i.value for i in at.info] == ["Online metrics are unavailable right now."]
+    assert len(at.metric) == 10  # the serving figures are all there

@@ -17,10 +17,12 @@ import pandas as pd
 import streamlit as st
 
 from shared.schemas.serving import ServiceStats, StatsResponse
+from shared.served import OnlineMetrics
 from shared.stats import Window, window
 from ui.client import GatewayClient, GatewayError, GatewayUnavailable
 from ui.settings import UISettings
 from ui.views import status
+from ui.views.online import WINDOW_HOURS, render_online
 
 REFRESH_SECONDS = 2.0
 SAMPLE_KEY = "live_last_sample"
@@ -53,7 +55,12 @@ def render_live(settings: UISettings) -> None:
             except GatewayError as err:
                 status.gateway_error(err)
                 return
+            try:
+                online: OnlineMetrics | None = client.online_metrics(WINDOW_HOURS)
+            except (GatewayUnavailable, GatewayError):  # the serving figures still show
+                online = None
         render_stats(stats, _advance(stats))
+        render_online(online)
 
     panel()
 
