@@ -14,7 +14,8 @@ from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.served import Attribution
 from shared.settings import CommonSettings
 from shared.trending import Trending
-from shared.users import UserKeys, UserRecord
+from shared.user_keys import UserKeys
+from shared.users import UserRecord
 
 
 class UserEvents(NamedTuple):

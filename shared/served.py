@@ -20,6 +20,7 @@ from pydantic import Field
 
 from shared.schemas.base import Strict
 from shared.settings import CommonSettings
+from shared.user_keys import UserKeys
 
 HOUR = 3600
 # Counted per position up to here (CTR by position).
@@ -82,15 +83,16 @@ class ServedLog:
         self._r: Any = client
         self._s = settings
         p = settings.key_prefix
-        self.stream = f"{p}:served"
+        self._keys = UserKeys(p)  # the names erasure deletes too
+        self.stream = self._keys.served
         self._prefix = p
         self._window = max(1, round(settings.attribution_window_hours * HOUR))
 
     def _record(self, rid: str) -> str:
-        return f"{self._prefix}:served:list:{rid}"
+        return self._keys.served_list(rid)
 
     def _shown_in(self, user: str) -> str:
-        return f"{self._prefix}:served:by:{user}"
+        return self._keys.served_by(user)
 
     def _counters(self, version: int, hour: int) -> str:
         return f"{self._prefix}:online:{version}:{hour}"

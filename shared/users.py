@@ -20,6 +20,7 @@ from pydantic import Field, FiniteFloat
 
 from shared.schemas.base import Id, Strict
 from shared.schemas.serving import Event
+from shared.user_keys import UserKeys
 
 # Event stream entries read per step while looking for an erased user's events.
 SCAN_STEP = 10_000
@@ -56,6 +57,7 @@ class UserErased(Strict):
     hidden_products: int
     profile: bool
     stream_events: int  # accepted events not yet ingested
+    served_lists: int = 0  # answers logged for them (records and stream entries)
     parquet_job_id: str | None  # the trainer's job removing their ingested events
     note: str = (
         "erased from Redis now; the trainer removes the user's ingested events from Parquet "
@@ -66,26 +68,6 @@ class UserErased(Strict):
 def user_hash(user: str) -> str:
     """How an erased user is remembered: enough to leave them out, not their id."""
     return hashlib.sha256(user.encode("utf-8")).hexdigest()
-
-
-class UserKeys:
-    """Where a user's data lives in Redis (one place for every role that reads or erases it)."""
-
-    def __init__(self, key_prefix: str) -> None:
-        self.prefix = key_prefix
-        self.profiles = f"{key_prefix}:users"
-        self.erased = f"{key_prefix}:users:erased"
-        self.events = f"{key_prefix}:events"
-
-    def recent(self, user: str) -> str:
-        return f"{self.prefix}:recent:{user}"
-
-    def hidden(self, user: str) -> str:
-        return f"{self.prefix}:hidden:{user}"
-
-    def shown(self, user: str) -> str:
-        """Impressions per product since the user last interacted with it."""
-        return f"{self.prefix}:shown:{user}"
 
 
 class UserStore:
@@ -119,32 +101,46 @@ class UserStore:
             hidden=sorted(h.decode() if isinstance(h, bytes) else h for h in hidden),
         )
 
-    async def erase(self, user: str) -> tuple[int, int, bool, int]:
+    async def erase(self, user: str) -> tuple[int, int, bool, int, int]:
         """Erase what Redis holds of `user`; (recent events, hidden products, had a profile,
-        stream entries) removed. The erased set is written first: a training that starts
-        meanwhile already leaves the user out."""
+        event stream entries, served lists) removed. The erased set is written first: a
+        training that starts meanwhile already leaves the user out."""
         await self._r.sadd(self.keys.erased, user_hash(user))
+        lists = {_text(r) for r in await self._r.hvals(self.keys.served_by(user))}
+        records = [self.keys.served_list(r) for r in lists]
+        removed_lists = int(await self._r.delete(*records)) if records else 0
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.llen(self.keys.recent(user))
             pipe.scard(self.keys.hidden(user))
             pipe.hdel(self.keys.profiles, user)
-            pipe.delete(self.keys.recent(user), self.keys.hidden(user), self.keys.shown(user))
+            pipe.delete(
+                self.keys.recent(user),
+                self.keys.hidden(user),
+                self.keys.shown(user),
+                self.keys.served_by(user),
+            )
             recent, hidden, profile, _ = await pipe.execute()
-        return int(recent), int(hidden), bool(profile), await self._erase_stream(user)
+        events = await self._erase_stream(self.keys.events, b"event", user)
+        served = await self._erase_stream(self.keys.served, b"served", user)
+        return int(recent), int(hidden), bool(profile), events, max(removed_lists, served)
 
-    async def _erase_stream(self, user: str) -> int:
-        """XDEL the user's entries of the event stream (those not ingested yet are there; the
-        ingested ones too, until the stream's bound drops them)."""
+    async def _erase_stream(self, stream: str, field: bytes, user: str) -> int:
+        """XDEL the user's entries of `stream` (those not ingested yet are there; the ingested
+        ones too, until the stream's bound drops them)."""
         start, removed = "-", 0
         needle = b'"user":' + orjson.dumps(user)  # as the stored event's JSON writes it
         while True:
-            entries = await self._r.xrange(self.keys.events, min=start, count=SCAN_STEP)
+            entries = await self._r.xrange(stream, min=start, count=SCAN_STEP)
             if not entries:
                 return removed
-            mine = [eid for eid, fields in entries if needle in fields.get(b"event", b"")]
+            mine = [eid for eid, fields in entries if needle in (fields or {}).get(field, b"")]
             if mine:
-                removed += int(await self._r.xdel(self.keys.events, *mine))
+                removed += int(await self._r.xdel(stream, *mine))
             if len(entries) < SCAN_STEP:
                 return removed
             last = entries[-1][0]
             start = "(" + (last.decode() if isinstance(last, bytes) else last)
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v

@@ -57,7 +57,7 @@ async def put_user(user: UserPath, profile: UserProfile, request: Request, _: Ad
 async def erase_user(user: UserPath, request: Request, _: AdminDep) -> Any:
     """Forget a user: everything Redis holds of them now; the trainer removes their ingested
     events from Parquet and leaves them out of every later training."""
-    recent, hidden, profile, stream = await _store(request).erase(user)
+    recent, hidden, profile, stream, served = await _store(request).erase(user)
     job_id = str(uuid.uuid4())
     send = partial(producer().send_task, ERASE_TASK, args=[user_hash(user)], task_id=job_id)
     await to_thread.run_sync(send)  # kombu's publish blocks
@@ -67,5 +67,6 @@ async def erase_user(user: UserPath, request: Request, _: AdminDep) -> Any:
         hidden_products=hidden,
         profile=profile,
         stream_events=stream,
+        served_lists=served,
         parquet_job_id=job_id,
     )

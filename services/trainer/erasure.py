@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import redis
 
 from shared.datasets.base import Dataset
-from shared.users import UserKeys, user_hash
+from shared.user_keys import UserKeys
+from shared.users import user_hash
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,12 @@ def _erased(users: pd.Series, hashes: set[str]) -> pd.Series:
     return users.astype(str).isin(gone)
 
 
-def erase_from_parquet(out_dir: Path, hashes: set[str]) -> int:
-    """Rewrite each ingested events file holding rows of the users hashed in `hashes` without
-    them (written aside, fsynced, renamed over: never half-visible); rows removed."""
+def erase_from_parquet(out_dir: Path, hashes: set[str], kind: str = "events") -> int:
+    """Rewrite each ingested file of `kind` (events, served lists) holding rows of the users
+    hashed in `hashes` without them (written aside, fsynced, renamed over: never half-visible);
+    rows removed."""
     removed = 0
-    for path in sorted(out_dir.glob("events-*.parquet")):
+    for path in sorted(out_dir.glob(f"{kind}-*.parquet")):
         frame = pq.read_table(path).to_pandas()
         gone = _erased(frame["user"], hashes)
         if not gone.any():

@@ -14,7 +14,8 @@ import pandas as pd
 from shared.datasets.base import TAG_SEPARATOR, Dataset
 from shared.live_catalog import LiveCatalog, LiveItem
 from shared.redis_conn import async_client, sync_client
-from shared.users import UserKeys, UserRecord
+from shared.user_keys import UserKeys
+from shared.users import UserRecord
 
 log = logging.getLogger(__name__)
 

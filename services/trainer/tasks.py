@@ -50,7 +50,9 @@ def train(self: Task, request: dict[str, Any]) -> dict[str, Any]:
 def erase_user(hashed: str) -> int:
     """Remove an erased user's ingested events from Parquet (by the hash of their id: the
     task's arguments stay in the result backend for days, the id must not)."""
-    return erase_from_parquet(events_dir(), {hashed})
+    return erase_from_parquet(events_dir(), {hashed}) + erase_from_parquet(
+        served_dir(), {hashed}, kind="served"
+    )
 
 
 @celery_app.task(name=INGEST_TASK, acks_late=True)  # type: ignore[untyped-decorator]

@@ -120,6 +120,7 @@ def test_erasure_leaves_nothing_and_the_next_version_lacks_the_user(ustack: Stac
     erased = r.json()
     assert erased["recent_events"] == 3 and erased["hidden_products"] == 1
     assert erased["profile"] is True and erased["stream_events"] == 3
+    assert erased["served_lists"] == 2  # the two answers it got above, logged for attribution
     after = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
     assert after == {"user": user, "profile": None, "events": [], "hidden": []}
     client = redis.Redis.from_url(ustack.extra_env["RECSYS_REDIS_URL"])
@@ -127,6 +128,8 @@ def test_erasure_leaves_nothing_and_the_next_version_lacks_the_user(ustack: Stac
     stream: list[bytes] = [f[b"event"] for _, f in entries]
     assert not any(f'"user":"{user}"'.encode() in e for e in stream)
     assert any(b'"user":"U6"' in e for e in stream)  # only theirs went
+    served: Any = client.xrange("recsys:served")
+    assert not any(f'"user":"{user}"'.encode() in f[b"served"] for _, f in served)
     assert not [k for k in client.scan_iter(match=f"*{user}*")]  # no key names them
     client.close()
     deadline = time.monotonic() + 60

@@ -1,0 +1,32 @@
+"""Where a user's data lives in Redis: one place for every role that writes, reads or erases it
+(events, served lists, profiles, erasure)."""
+
+from __future__ import annotations
+
+
+class UserKeys:
+    """Where a user's data lives in Redis (one place for every role that reads or erases it)."""
+
+    def __init__(self, key_prefix: str) -> None:
+        self.prefix = key_prefix
+        self.profiles = f"{key_prefix}:users"
+        self.erased = f"{key_prefix}:users:erased"
+        self.events = f"{key_prefix}:events"
+        self.served = f"{key_prefix}:served"
+
+    def recent(self, user: str) -> str:
+        return f"{self.prefix}:recent:{user}"
+
+    def hidden(self, user: str) -> str:
+        return f"{self.prefix}:hidden:{user}"
+
+    def served_by(self, user: str) -> str:
+        """The served list that last showed each product to the user (attribution)."""
+        return f"{self.prefix}:served:by:{user}"
+
+    def served_list(self, request_id: str) -> str:
+        return f"{self.prefix}:served:list:{request_id}"
+
+    def shown(self, user: str) -> str:
+        """Impressions per product since the user last interacted with it."""
+        return f"{self.prefix}:shown:{user}"
