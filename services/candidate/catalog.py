@@ -80,6 +80,12 @@ def similar_items(
             if ok[i] and s > 0:
                 picked.append(_item(model, i, float(s), f"similar_to:{product}"))
                 ok[i] = False
+    if len(picked) < n:  # a product nobody took yet: the most taken of its category
+        category = model.catalog.categories[pos]
+        same = ok & (model.catalog_categories == category) if category is not None else ok & False
+        fill = index.popular(n - len(picked), np.empty(0, dtype=np.int64), same)
+        reason = f"popular_in:{category}"
+        picked += [_item(model, i, float(index.popularity[i]), reason) for i in fill.tolist()]
     return picked
 
 

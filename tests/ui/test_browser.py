@@ -239,8 +239,10 @@ def test_pick_user_retrain_and_every_page(
         traffic.start()
         try:
             page.get_by_role("link", name="Live", exact=True).click()
-            # Rates need two samples, the charts a third: a few refreshes.
-            _charts_drawn(page, 2)
+            # Rates need two samples, the charts a third: a few refreshes. The third chart: CTR
+            # by position, from the click sent above (attributed to the list that showed it).
+            expect(page.get_by_text("What the answers earned (last 24 h)")).to_be_visible()
+            _charts_drawn(page, 3)
             expect(page.get_by_text(re.compile(r"^Since it started: \d+ requests"))).to_have_count(
                 3
             )

@@ -58,6 +58,7 @@ class CandidateStage:
             [np.nan if p is None else p for p in catalog.prices], dtype=np.float64
         )
         self._item_category, self._item_price = self._trained_category, self._trained_price
+        self.catalog_categories = self._trained_category  # as trained, for similar items
         self._blocked: np.ndarray | None = None  # items no answer may show (live catalog)
         self.new_products = NewProducts([], [], [], [])
         self.live_generation = -1  # which state of the live catalog `set_live` applied
