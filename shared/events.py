@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
+from shared.redis_conn import text
 from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.served import Attribution
 from shared.settings import CommonSettings
@@ -103,9 +104,9 @@ class EventStore:
         counts = shown[0] if shown else {}
         return UserEvents(
             [Event.model_validate_json(item) for item in raw],
-            sorted(_text(h) for h in hidden),
+            sorted(text(h) for h in hidden),
             None if profile is None else UserRecord.model_validate_json(profile).segment,
-            tuple(sorted(_text(p) for p, n in counts.items() if int(n) >= demote)),
+            tuple(sorted(text(p) for p, n in counts.items() if int(n) >= demote)),
         )
 
     async def hidden(self, user: str) -> list[str]:
@@ -138,7 +139,3 @@ def live_history(events: list[Event], kind: str, since: float) -> LiveHistory | 
     return LiveHistory(
         products=products, counts=[counts[p] for p in products], last_ts=[last[p] for p in products]
     )
-
-
-def _text(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)

@@ -21,6 +21,7 @@ import redis
 import redis.asyncio as aioredis
 from pydantic import Field, FiniteFloat
 
+from shared.redis_conn import text
 from shared.schemas.base import Id, Strict
 from shared.schemas.serving import RecommendedItem
 
@@ -142,18 +143,14 @@ class LiveCatalog:
             pipe.hgetall(self.items_key)
             pipe.smembers(self.deleted_key)
             raw, deleted = await pipe.execute()
-        items = {_text(k): LiveItem.model_validate_json(v) for k, v in raw.items()}
-        return items, {_text(d) for d in deleted}
+        items = {text(k): LiveItem.model_validate_json(v) for k, v in raw.items()}
+        return items, {text(d) for d in deleted}
 
 
 def _stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def _text(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 class CatalogMirror:
@@ -234,7 +231,7 @@ class CatalogMirror:
                     got = await self._r.xread({self.store.changes_key: since}, count=1000)
                     for _, entries in got:
                         since = entries[-1][0]
-                        products = {_text(fields[b"product"]) for _, fields in entries}
+                        products = {text(fields[b"product"]) for _, fields in entries}
                         await self._apply(products)
                     if not got:
                         await asyncio.sleep(poll_seconds)

@@ -41,6 +41,11 @@ def async_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, retry=retry, **_CLIENT_OPTIONS)  # type: ignore[arg-type]
 
 
+def text(value: bytes | str) -> str:
+    """A reply from a client without decode_responses, as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def mask_url(url: str) -> str:
     """`url` with its password (if any) replaced by `***`: the form that may be logged."""
     parts = urlsplit(url)

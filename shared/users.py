@@ -18,6 +18,7 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import Field, FiniteFloat
 
+from shared.redis_conn import text
 from shared.schemas.base import Id, Strict
 from shared.schemas.serving import Event
 from shared.user_keys import UserKeys
@@ -106,7 +107,7 @@ class UserStore:
         event stream entries, served lists) removed. The erased set is written first: a
         training that starts meanwhile already leaves the user out."""
         await self._r.sadd(self.keys.erased, user_hash(user))
-        lists = {_text(r) for r in await self._r.hvals(self.keys.served_by(user))}
+        lists = {text(r) for r in await self._r.hvals(self.keys.served_by(user))}
         records = [self.keys.served_list(r) for r in lists]
         removed_lists = int(await self._r.delete(*records)) if records else 0
         async with self._r.pipeline(transaction=True) as pipe:
@@ -140,7 +141,3 @@ class UserStore:
                 return removed
             last = entries[-1][0]
             start = "(" + (last.decode() if isinstance(last, bytes) else last)
-
-
-def _text(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v

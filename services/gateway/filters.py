@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.serving import ItemFilters
 
-ProductPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+IdPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 # Free text from a shop's catalog (spaces, accents): printable, bounded.
 Label = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 

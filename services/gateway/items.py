@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.deps import SettingsDep, StagesDep
 from services.gateway.downstream import StageError, Stages
-from services.gateway.filters import ProductPath
+from services.gateway.filters import IdPath
 from services.gateway.security import AdminDep
 from shared.live_catalog import ItemDeleted, ItemIn, ItemPage, ItemPatch, LiveCatalog, LiveItem
 from shared.schemas.serving import ErrorBody, ItemsResponse
@@ -69,7 +69,7 @@ async def list_items(
 
 @router.get("/items/{product}", response_model=LiveItem, responses=_NOT_FOUND)
 async def get_item(
-    product: ProductPath, request: Request, stages: StagesDep, settings: SettingsDep
+    product: IdPath, request: Request, stages: StagesDep, settings: SettingsDep
 ) -> Any:
     try:
         item = await _known(request, product, stages, settings.timeout_seconds)
@@ -79,7 +79,7 @@ async def get_item(
 
 
 @router.put("/items/{product}", response_model=LiveItem)
-async def put_item(product: ProductPath, body: ItemIn, request: Request, _: AdminDep) -> Any:
+async def put_item(product: IdPath, body: ItemIn, request: Request, _: AdminDep) -> Any:
     """Create or replace a product: in no answer within a second if not `available`; answers
     show its title and price; a product the model does not know is recommended by content."""
     item = LiveItem(product=product, **body.model_dump())
@@ -89,7 +89,7 @@ async def put_item(product: ProductPath, body: ItemIn, request: Request, _: Admi
 
 @router.patch("/items/{product}", response_model=LiveItem, responses=_NOT_FOUND)
 async def patch_item(
-    product: ProductPath,
+    product: IdPath,
     body: ItemPatch,
     request: Request,
     stages: StagesDep,
@@ -109,7 +109,7 @@ async def patch_item(
 
 
 @router.delete("/items/{product}", response_model=ItemDeleted)
-async def delete_item(product: ProductPath, request: Request, _: AdminDep) -> Any:
+async def delete_item(product: IdPath, request: Request, _: AdminDep) -> Any:
     """Gone from every answer within a second, until it is put again."""
     had = await _store(request).delete(product)
     return ItemDeleted(product=product, had_record=had)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from services.gateway.answers import items_answer
 from services.gateway.deps import CatalogDep, SettingsDep, StagesDep
 from services.gateway.downstream import StageError
-from services.gateway.filters import FiltersDep, ProductPath
+from services.gateway.filters import FiltersDep, IdPath
 from shared.schemas.serving import ErrorBody, RecommendedItem, SimilarRequest, SimilarResponse
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ router = APIRouter()
     },
 )
 async def similar(
-    product: ProductPath,
+    product: IdPath,
     stages: StagesDep,
     catalog: CatalogDep,
     settings: SettingsDep,

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from services.gateway.filters import IdPath
 from services.gateway.security import AdminDep
 from shared.queue import ERASE_TASK, producer
-from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.serving import ErrorBody
 from shared.users import UserErased, UserHistory, UserProfile, UserRecord, UserStore, user_hash
 
 router = APIRouter()
-
-UserPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 
 
 def _store(request: Request) -> UserStore:
@@ -29,7 +27,7 @@ def _store(request: Request) -> UserStore:
 
 
 @router.get("/users/{user}/history", response_model=UserHistory)
-async def user_history(user: UserPath, request: Request) -> Any:
+async def user_history(user: IdPath, request: Request) -> Any:
     """What the service holds of a user now: profile, recent events, hidden products."""
     return await _store(request).history(user)
 
@@ -39,7 +37,7 @@ async def user_history(user: UserPath, request: Request) -> Any:
     response_model=UserRecord,
     responses={404: {"model": ErrorBody, "description": "no profile for this user"}},
 )
-async def get_user(user: UserPath, request: Request) -> Any:
+async def get_user(user: IdPath, request: Request) -> Any:
     record = await _store(request).get(user)
     if record is None:
         return JSONResponse({"detail": f"no profile for user {user!r}"}, status_code=404)
@@ -47,14 +45,14 @@ async def get_user(user: UserPath, request: Request) -> Any:
 
 
 @router.put("/users/{user}", response_model=UserRecord)
-async def put_user(user: UserPath, profile: UserProfile, request: Request, _: AdminDep) -> Any:
+async def put_user(user: IdPath, profile: UserProfile, request: Request, _: AdminDep) -> Any:
     """Create or replace a user's profile: their segment answers for them while they have no
     history (cold start); the next training takes age and segment in."""
     return await _store(request).put(user, profile)
 
 
 @router.delete("/users/{user}", response_model=UserErased)
-async def erase_user(user: UserPath, request: Request, _: AdminDep) -> Any:
+async def erase_user(user: IdPath, request: Request, _: AdminDep) -> Any:
     """Forget a user: everything Redis holds of them now; the trainer removes their ingested
     events from Parquet and leaves them out of every later training."""
     recent, hidden, profile, stream, served = await _store(request).erase(user)
