@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from services.gateway.answers import live_items
 from services.gateway.deps import PipelineDep
 from services.gateway.pipeline import Answer, Pipeline
 from shared.schemas.rules import Rules
@@ -60,9 +61,8 @@ async def _lines(pipeline: Pipeline, req: BatchRequest, rules: Rules) -> AsyncIt
         answers = await asyncio.gather(*(_answer(pipeline, req, rules, u, version) for u in chunk))
         for user, answer in zip(chunk, answers, strict=True):
             if answer is not None:
-                answer = Answer(
-                    pipeline.catalog.overlay(answer.items), answer.version, answer.degraded
-                )
+                items = live_items(answer.items, pipeline.catalog, req.filters)
+                answer = Answer(items, answer.version, answer.degraded)
                 if version is None and answer.degraded is None:
                     version = answer.version
             yield _line(user, answer)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway.admission import InFlightLimit
-from services.gateway.answers import items_answer
+from services.gateway.answers import items_answer, live_items
 from services.gateway.deps import AdmissionDep, PipelineDep, ServedDep
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Answer, Pipeline
@@ -105,11 +105,10 @@ async def recommend(
         return JSONResponse(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
         )
-    answer = Answer(pipeline.catalog.overlay(answer.items), answer.version, answer.degraded)
+    items = live_items(answer.items, pipeline.catalog, filters)
+    answer = Answer(items, answer.version, answer.degraded)
     await log_served(served, user, answer)
-    return items_answer(
-        answer.items, answer.version, pipeline.catalog, answer.degraded, explain=explain
-    )
+    return items_answer(answer.items, answer.version, answer.degraded, explain=explain)
 
 
 async def log_served(served: ServedLog, user: str, answer: Answer) -> None:
@@ -141,7 +140,7 @@ def _shed(pipeline: Pipeline, admission: InFlightLimit, k: int, filters: ItemFil
         )
     answer = pipeline.from_popular(k, filters, "overload")
     if answer is not None:
-        return items_answer(answer.items, answer.version, pipeline.catalog, answer.degraded)
+        return items_answer(answer.items, answer.version, answer.degraded)
     return JSONResponse(
         {"detail": "overloaded, and no model is served yet to answer from: retry later"},
         status_code=503,

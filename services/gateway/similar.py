@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from services.gateway.answers import items_answer
+from services.gateway.answers import items_answer, live_items
 from services.gateway.deps import CatalogDep, SettingsDep, StagesDep
 from services.gateway.downstream import StageError
 from services.gateway.filters import FiltersDep, IdPath
@@ -51,4 +51,4 @@ async def similar(
             return JSONResponse({"detail": f"unknown product {product!r}"}, status_code=404)
         log.warning("similar items unavailable: %s", exc)
         return JSONResponse({"detail": "the candidate stage is unavailable"}, status_code=503)
-    return items_answer(got.items, got.version, catalog)
+    return items_answer(live_items(got.items, catalog, filters), got.version)

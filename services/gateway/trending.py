@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from services.gateway.answers import items_answer
+from services.gateway.answers import items_answer, live_items
 from services.gateway.deps import CatalogDep, PopularDep, SettingsDep, StagesDep
 from services.gateway.downstream import StageError
 from services.gateway.filters import FiltersDep
@@ -63,6 +63,6 @@ async def popular_now(
         log.warning("trending unavailable (%s); answering the cached popular list", exc)
         DEGRADED.labels("gateway", "candidate").inc()
         return items_answer(
-            pick(catalog.overlay(cached.items), k, filters), cached.version, catalog, "candidate"
+            pick(catalog.overlay(cached.items), k, filters), cached.version, "candidate"
         )
-    return items_answer(got.items, got.version, catalog)
+    return items_answer(live_items(got.items, catalog, filters), got.version)
