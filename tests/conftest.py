@@ -20,9 +20,10 @@ from fastapi import FastAPI
 
 from services.launcher.stack import Stack, StackSettings
 from shared.artifacts import RedisArtifactStore
+from shared.client import ApiError, RecsysClient
 from shared.redis_conn import free_port, start_redis_server
 from shared.registry import ModelRegistry
-from shared.schemas.training import TrainJobStatus
+from shared.schemas.training import TrainJobStatus, TrainRequest
 from shared.settings import get_common_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,7 @@ DATA_DIR = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data
 # No recipe search (tune_budget_seconds 0): the same recipe every time, trained in seconds.
 SMALL_DATA = {"n_users": 300, "n_products": 150, "n_days": 90}
 SMALL_TRAIN = {"dataset": "synthetic", "params": {**SMALL_DATA, "tune_budget_seconds": 0}}
+SMALL_TRAIN_REQUEST = TrainRequest.model_validate(SMALL_TRAIN)  # the same, for the client
 
 
 @pytest.fixture(scope="session")
@@ -57,22 +59,25 @@ def registry(redis_client: redis.Redis) -> ModelRegistry:
 
 def wait_for_job(gateway_url: str, job_id: str, timeout: float = 300) -> TrainJobStatus:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = httpx.get(f"{gateway_url}/train/{job_id}", timeout=10)
-        status = TrainJobStatus.model_validate(r.json())
-        if status.state in ("SUCCESS", "FAILURE"):
-            return status
-        time.sleep(0.3)
+    with RecsysClient(gateway_url) as client:
+        while time.monotonic() < deadline:
+            status = client.train_status(job_id)
+            if status.state in ("SUCCESS", "FAILURE"):
+                return status
+            time.sleep(0.3)
     raise TimeoutError(f"job {job_id} did not finish in {timeout}s")
 
 
 def wait_for_version(gateway_url: str, version: int, timeout: float = 30, user: str = "U1") -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = httpx.get(f"{gateway_url}/recommend", params={"user": user, "k": 1}, timeout=10)
-        if r.status_code == 200 and r.headers["X-Model-Version"] == str(version):
-            return
-        time.sleep(0.1)
+    with RecsysClient(gateway_url) as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.recommend(user, k=1).version == version:
+                    return
+            except ApiError:  # an answer that is no list (no model yet): ask again
+                pass
+            time.sleep(0.1)
     raise TimeoutError(f"version {version} not served within {timeout}s")
 
 
@@ -101,13 +106,9 @@ def running_stack(
     try:
         s.start()
         if train:
-            job = httpx.post(
-                f"{s.gateway_url}/train",
-                json=SMALL_TRAIN,
-                headers={"X-API-Key": key} if key else None,
-                timeout=10,
-            ).json()
-            status = wait_for_job(s.gateway_url, job["job_id"])
+            with RecsysClient(s.gateway_url, api_key=key or None) as client:
+                job = client.train(SMALL_TRAIN_REQUEST)
+            status = wait_for_job(s.gateway_url, job.job_id)
             assert status.state == "SUCCESS", status.error
             assert status.model_version is not None
             wait_for_version(s.gateway_url, status.model_version)
@@ -129,6 +130,13 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def _dump_logs(workdir: Path) -> None:
     for log in sorted((workdir / "logs").glob("*.log")):
         print(f"===== {log.name} =====\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[RecsysClient]:
+    """The typed client (shared/client) of the shared stack's gateway, as a shop would call it."""
+    with RecsysClient(stack.gateway_url) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
