@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.launcher.stack import Stack, StackSettings
+from shared.client import RecsysClient
 from shared.datasets import synthetic
 from tests.conftest import SMALL_DATA
 
@@ -22,15 +23,15 @@ DATA = synthetic.generate(**PARAMS)
 NEW_PRODUCTS = {f"P{PARAMS['n_products'] + j + 1}" for j in range(10)}
 
 
-def test_new_products_reach_users_through_their_content(stack: Stack) -> None:
+def test_new_products_reach_users_through_their_content(api: RecsysClient) -> None:
     users = [f"U{u}" for u in range(1, 21)]
     reached = 0
     for user in users:
-        r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": user}, timeout=10)
-        assert r.status_code == 200 and len(r.json()) == 10
-        new = [i for i in r.json() if i["reason"] == "cold_start"]
-        assert {i["product"] for i in new} <= NEW_PRODUCTS
-        assert all(i["title"] and i["category"] and i["price"] > 0 for i in new)
+        items = api.recommend(user).items
+        assert len(items) == 10
+        new = [i for i in items if i.reason == "cold_start"]
+        assert {i.product for i in new} <= NEW_PRODUCTS
+        assert all(i.title and i.category and i.price is not None and i.price > 0 for i in new)
         reached += bool(new)
     print(f"{reached}/{len(users)} users were shown a product nobody had taken yet")
     assert reached >= len(users) // 2
