@@ -19,7 +19,10 @@ import pytest
 import redis
 
 from services.launcher.stack import Stack
-from tests.conftest import SMALL_TRAIN, running_stack, wait_for_job, wait_for_version
+from shared.client import NotFoundError, RecsysClient
+from shared.schemas.serving import EventIn, EventType, RecommendedItem
+from shared.users import UserHistory, UserProfile
+from tests.conftest import SMALL_TRAIN_REQUEST, running_stack, wait_for_job, wait_for_version
 
 pytestmark = pytest.mark.integration
 DB = 7
@@ -34,51 +37,50 @@ def ustack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield s
 
 
-def _url(stack: Stack, user: str, tail: str = "") -> str:
-    return f"{stack.gateway_url}/users/{quote(user, safe='')}{tail}"
+@pytest.fixture
+def uapi(ustack: Stack) -> Iterator[RecsysClient]:
+    with RecsysClient(ustack.gateway_url) as client:
+        yield client
 
 
-def _recommend(stack: Stack, user: str, **params: Any) -> list[dict[str, Any]]:
-    r = httpx.get(
-        f"{stack.gateway_url}/recommend", params={"user": user, "k": 10, **params}, timeout=10
-    )
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()
-    return items
+def _recommend(api: RecsysClient, user: str) -> list[RecommendedItem]:
+    return api.recommend(user, k=10).items
 
 
-def test_a_profile_answers_for_a_user_without_history(ustack: Stack) -> None:
+def _send(api: RecsysClient, user: str, product: str, kind: EventType) -> None:
+    api.send_event(EventIn(user=user, product=product, type=kind))
+
+
+def test_a_profile_answers_for_a_user_without_history(ustack: Stack, uapi: RecsysClient) -> None:
     user = "new visitor zoë"
-    assert {i["reason"] for i in _recommend(ustack, user)} == {"popular"}
-    r = httpx.put(_url(ustack, user), json={"age": 33, "segment": "seg1"}, timeout=10)
-    assert r.status_code == 200 and r.json()["segment"] == "seg1"
-    reasons = {i["reason"] for i in _recommend(ustack, user)}
+    assert {i.reason for i in _recommend(uapi, user)} == {"popular"}
+    assert uapi.put_user(user, UserProfile(age=33, segment="seg1")).segment == "seg1"
+    reasons = {i.reason for i in _recommend(uapi, user)}
     assert "popular_in:seg1" in reasons
-    assert httpx.get(_url(ustack, user), timeout=10).json()["age"] == 33
-    assert httpx.get(_url(ustack, "nobody-here"), timeout=10).status_code == 404
+    assert uapi.get_user(user).age == 33
+    with pytest.raises(NotFoundError) as nobody:
+        uapi.get_user("nobody-here")
+    assert "nobody-here" in str(nobody.value.detail)
+    # raw httpx: the client's UserProfile refuses each of these before sending it
+    url = f"{ustack.gateway_url}/users/{quote(user, safe='')}"
     for bad in ({"age": -1}, {"age": 1000}, {"segment": ""}, {"colour": "red"}):
-        assert httpx.put(_url(ustack, user), json=bad, timeout=10).status_code == 422
+        assert httpx.put(url, json=bad, timeout=10).status_code == 422
 
 
-def test_products_shown_too_often_go_last_until_taken(ustack: Stack) -> None:
+def test_products_shown_too_often_go_last_until_taken(uapi: RecsysClient) -> None:
     user = "U7"
-    top = _recommend(ustack, user)[0]["product"]
-
-    def send(kind: str) -> None:
-        event = {"user": user, "product": top, "type": kind}
-        assert httpx.post(f"{ustack.gateway_url}/events", json=event, timeout=10).status_code == 202
-
+    top = _recommend(uapi, user)[0].product
     for _ in range(2):
-        send("impression")
-    assert _recommend(ustack, user)[0]["product"] == top  # twice is not too often
-    send("impression")
-    after = _recommend(ustack, user)
-    assert after[0]["product"] != top
-    assert [i["reason"].endswith(";demoted") for i in after if i["product"] == top] in ([], [True])
-    history = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
-    assert all(e["type"] != "impression" for e in history["events"])  # counted apart
-    send("click")  # an interaction: its impressions count from 0 again
-    assert not any(i["reason"].endswith(";demoted") for i in _recommend(ustack, user))
+        _send(uapi, user, top, "impression")
+    assert _recommend(uapi, user)[0].product == top  # twice is not too often
+    _send(uapi, user, top, "impression")
+    after = _recommend(uapi, user)
+    assert after[0].product != top
+    assert [i.reason.endswith(";demoted") for i in after if i.product == top] in ([], [True])
+    history = uapi.user_history(user)
+    assert all(e.type != "impression" for e in history.events)  # counted apart
+    _send(uapi, user, top, "click")  # an interaction: its impressions count from 0 again
+    assert not any(i.reason.endswith(";demoted") for i in _recommend(uapi, user))
 
 
 def _events_dir(stack: Stack) -> Path:
@@ -98,31 +100,28 @@ def _parquet_users(stack: Stack) -> list[str]:
     return [u for f in files for u in pd.read_parquet(f)["user"].tolist()]
 
 
-def test_erasure_leaves_nothing_and_the_next_version_lacks_the_user(ustack: Stack) -> None:
+def test_erasure_leaves_nothing_and_the_next_version_lacks_the_user(
+    ustack: Stack, uapi: RecsysClient
+) -> None:
     user = "U5"  # a user of the training data, with history
-    assert any(i["reason"].startswith("similar_to:") for i in _recommend(ustack, user))
-    product = str(_recommend(ustack, user)[0]["product"])
+    assert any(i.reason.startswith("similar_to:") for i in _recommend(uapi, user))
+    product = _recommend(uapi, user)[0].product
     for kind in ("click", "hide"):
-        event = {"user": user, "product": product, "type": kind}
-        assert httpx.post(f"{ustack.gateway_url}/events", json=event, timeout=10).status_code == 202
-    assert httpx.put(_url(ustack, user), json={"segment": "seg0"}, timeout=10).status_code == 200
+        _send(uapi, user, product, kind)
+    uapi.put_user(user, UserProfile(segment="seg0"))
     _ingest(ustack)  # some of their events are in Parquet already
-    other = {"user": "U6", "product": product, "type": "click"}
-    assert httpx.post(f"{ustack.gateway_url}/events", json=other, timeout=10).status_code == 202
-    event = {"user": user, "product": product, "type": "view"}  # and one still in the stream
-    assert httpx.post(f"{ustack.gateway_url}/events", json=event, timeout=10).status_code == 202
+    _send(uapi, "U6", product, "click")
+    _send(uapi, user, product, "view")  # and one still in the stream
     assert user in _parquet_users(ustack)
-    history = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
-    assert len(history["events"]) == 3 and history["hidden"] == [product]
+    history = uapi.user_history(user)
+    assert len(history.events) == 3 and history.hidden == [product]
 
-    r = httpx.delete(_url(ustack, user), timeout=10)
-    assert r.status_code == 200, r.text
-    erased = r.json()
-    assert erased["recent_events"] == 3 and erased["hidden_products"] == 1
-    assert erased["profile"] is True and erased["stream_events"] == 3
-    assert erased["served_lists"] == 2  # the two answers it got above, logged for attribution
-    after = httpx.get(_url(ustack, user, "/history"), timeout=10).json()
-    assert after == {"user": user, "profile": None, "events": [], "hidden": []}
+    erased = uapi.delete_user(user)
+    assert erased.recent_events == 3 and erased.hidden_products == 1
+    assert erased.profile is True and erased.stream_events == 3
+    assert erased.served_lists == 2  # the two answers it got above, logged for attribution
+    after = uapi.user_history(user)
+    assert after == UserHistory(user=user, profile=None, events=[], hidden=[])
     client = redis.Redis.from_url(ustack.extra_env["RECSYS_REDIS_URL"])
     entries: Any = client.xrange("recsys:events")
     stream: list[bytes] = [f[b"event"] for _, f in entries]
@@ -141,10 +140,10 @@ def test_erasure_leaves_nothing_and_the_next_version_lacks_the_user(ustack: Stac
 
     # the next version is trained without them (they are in the synthetic dataset): a user it
     # does not know, answered cold
-    job = httpx.post(f"{ustack.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()
-    status = wait_for_job(ustack.gateway_url, job["job_id"])
+    job = uapi.train(SMALL_TRAIN_REQUEST)
+    status = wait_for_job(ustack.gateway_url, job.job_id)
     assert status.state == "SUCCESS", status.error
     assert status.model_version is not None
     wait_for_version(ustack.gateway_url, status.model_version)
-    assert {i["reason"] for i in _recommend(ustack, user)} == {"popular"}
-    assert any(i["reason"].startswith("similar_to:") for i in _recommend(ustack, "U4"))
+    assert {i.reason for i in _recommend(uapi, user)} == {"popular"}
+    assert any(i.reason.startswith("similar_to:") for i in _recommend(uapi, "U4"))
