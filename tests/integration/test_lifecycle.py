@@ -16,9 +16,10 @@ import pytest
 import redis
 
 from services.launcher.stack import Stack
+from shared.client import ApiError, RecsysClient
 from shared.registry import ModelRegistry
 from shared.settings import CommonSettings
-from tests.conftest import SMALL_TRAIN, wait_for_job, wait_for_version
+from tests.conftest import SMALL_TRAIN_REQUEST, wait_for_job, wait_for_version
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +57,17 @@ def test_swaps_under_concurrent_requests_never_fail_or_go_back(
 
     def client(n: int) -> None:
         versions = seen.setdefault(n, [])
-        with httpx.Client(timeout=5) as http:
+        with RecsysClient(stack.gateway_url, timeout=5) as api:
             while not stop.is_set():
-                r = http.get(f"{stack.gateway_url}/recommend", params={"user": f"U{n + 1}"})
-                if r.status_code != 200 or "X-Degraded" in r.headers or len(r.json()) != 10:
-                    failures.append(f"{r.status_code} {r.headers.get('X-Degraded')} {r.text[:100]}")
-                versions.append(int(r.headers.get("X-Model-Version", "-1")))
+                try:
+                    answer = api.recommend(f"U{n + 1}")
+                except ApiError as exc:
+                    failures.append(f"{exc.status_code} {exc.message[:100]}")
+                    versions.append(-1)
+                    continue
+                if answer.degraded is not None or len(answer.items) != 10:
+                    failures.append(f"200 {answer.degraded} {len(answer.items)} items")
+                versions.append(-1 if answer.version is None else answer.version)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for t in threads:
@@ -100,11 +106,10 @@ def test_corrupt_version_is_refused_and_old_keeps_serving(
     try:
         stack_registry.activate(bad)
         time.sleep(2.5)  # pub/sub plus a safety-net period (1 s in the test stack)
-        for _ in range(20):
-            r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": "U1"}, timeout=10)
-            assert r.status_code == 200
-            assert r.headers["X-Model-Version"] == str(serving)
-        s = stack.settings
+        with RecsysClient(stack.gateway_url) as api:
+            for _ in range(20):
+                assert api.recommend("U1").version == serving
+        s = stack.settings  # the stages' own /metrics (internal ports, Prometheus text)
         for port in (s.candidate_port, s.ranker_port):
             metrics = httpx.get(f"http://{s.host}:{port}/metrics", timeout=10).text
             refused = [
@@ -119,23 +124,21 @@ def test_corrupt_version_is_refused_and_old_keeps_serving(
 
 
 def test_killed_worker_keeps_model_serving_and_job_is_retried_or_failed(
-    stack: Stack, stack_registry: ModelRegistry
+    stack: Stack, stack_registry: ModelRegistry, api: RecsysClient
 ) -> None:
     serving = stack_registry.current_version()
-    r = httpx.post(f"{stack.gateway_url}/train", json=SMALL_TRAIN, timeout=10)
-    job = r.json()["job_id"]
+    job = api.train(SMALL_TRAIN_REQUEST).job_id
     worker = psutil.Process(stack.procs["worker"].pid)
     deadline = time.monotonic() + 60
     while True:  # wait until the pool child is training, then kill it without warning
-        status = httpx.get(f"{stack.gateway_url}/train/{job}", timeout=10).json()
-        if status["state"] == "PROGRESS" and worker.children():
+        status = api.train_status(job)
+        if status.state == "PROGRESS" and worker.children():
             break
         assert time.monotonic() < deadline, f"job never started: {status}"
         time.sleep(0.05)
     for child in worker.children():
         child.send_signal(signal.SIGKILL)
-    r = httpx.get(f"{stack.gateway_url}/recommend", params={"user": "U1"}, timeout=10)
-    assert r.status_code == 200 and r.headers["X-Model-Version"] == str(serving)
+    assert api.recommend("U1").version == serving
     final = wait_for_job(stack.gateway_url, job, timeout=300)
     print(f"killed worker: job ended {final.state} ({final.error or final.reason})")
     if final.state == "FAILURE":
