@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
+from shared.client import RecsysClient, RecsysError
 from shared.redis_conn import free_port
 from tests.integration.load import Load, wait_until
 
@@ -82,10 +82,10 @@ def kill(launcher: subprocess.Popen[str], role: str) -> float:
 
 def healthy(url: str) -> bool:
     try:
-        r = httpx.get(f"{url}/recommend", params={"user": "U1"}, timeout=5)
-    except httpx.HTTPError:
+        with RecsysClient(url, timeout=5) as api:
+            return api.recommend("U1").degraded is None
+    except RecsysError:  # no answer, or no list
         return False
-    return r.status_code == 200 and "X-Degraded" not in r.headers
 
 
 @pytest.mark.parametrize("stage", ["ranker", "candidate"])
