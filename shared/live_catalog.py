@@ -21,7 +21,7 @@ import redis
 import redis.asyncio as aioredis
 from pydantic import Field, FiniteFloat
 
-from shared.redis_conn import text
+from shared.redis_conn import stop_if_cancelled, text
 from shared.schemas.base import Id, Strict
 from shared.schemas.serving import RecommendedItem
 
@@ -147,12 +147,6 @@ class LiveCatalog:
         return items, {text(d) for d in deleted}
 
 
-def _stop_if_cancelled() -> None:
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 class CatalogMirror:
     """The live catalog in this process's memory, kept current from the change stream."""
 
@@ -227,7 +221,7 @@ class CatalogMirror:
             try:
                 since = await self._load()
                 while True:
-                    _stop_if_cancelled()
+                    stop_if_cancelled()
                     got = await self._r.xread({self.store.changes_key: since}, count=1000)
                     for _, entries in got:
                         since = entries[-1][0]
@@ -238,7 +232,7 @@ class CatalogMirror:
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
-                _stop_if_cancelled()
+                stop_if_cancelled()
                 log.warning("live catalog not followed (%s); retrying", exc)
             except Exception:  # a bad record must not stop the mirror for good
                 log.exception("live catalog mirror failed; reloading")

@@ -68,6 +68,15 @@ ATTRIBUTED_EVENTS = Counter(
     "Events attributed to a served list, by its version and the event's type",
     ["version", "type"],
 )
+EXPERIMENT_ANSWERS = Counter(
+    "recsys_experiment_answers_total", "Answers served in an experiment, by arm", ["arm"]
+)
+# cause: "guardrail", "stopped" (by hand) or "promoted"
+EXPERIMENT_ENDS = Counter(
+    "recsys_experiment_ends_total",
+    "Experiments ended, by experiment and cause",
+    ["experiment", "cause"],
+)
 TRAINING_SECONDS = Histogram(
     "recsys_training_seconds",
     "Duration of training jobs by dataset and outcome",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -142,3 +143,12 @@ def wait_for_redis(
             time.sleep(0.05)
         finally:
             client.close()
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop. redis-py's asyncio client can swallow
+    a cancellation that lands inside a command (the command fails or returns instead), so a
+    loop around Redis calls checks this before each round, or it would run on after shutdown."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
@@ -45,6 +46,12 @@ class UnknownVersionError(KeyError):
     pass
 
 
+def held_versions_key(prefix: str) -> str:
+    """The versions a running experiment serves (an arm each): retention keeps them, and they
+    cannot be deleted until it ends."""
+    return f"{prefix}:versions:held"
+
+
 class ModelRegistry:
     def __init__(self, client: redis.Redis, store: ArtifactStore, prefix: str = "recsys") -> None:
         self._r = client
@@ -52,6 +59,11 @@ class ModelRegistry:
         self._p = f"{prefix}:model"
         self.channel = f"{self._p}:published"
         self._advance = client.register_script(_ADVANCE)
+        self._held = held_versions_key(prefix)
+
+    def held(self) -> set[int]:
+        members: Any = self._r.smembers(self._held)
+        return {int(v) for v in members}
 
     @classmethod
     def from_settings(cls, common: CommonSettings) -> ModelRegistry:
@@ -131,6 +143,8 @@ class ModelRegistry:
         """Remove a stored version and its artifacts; the current one cannot be deleted."""
         if version == self.current_version():
             raise ValueError(f"version {version} is current: activate another one first")
+        if version in self.held():
+            raise ValueError(f"version {version} serves a running experiment: stop it first")
         self.manifest(version)  # raises UnknownVersionError
         self._r.zrem(f"{self._p}:versions", str(version))
         self._r.delete(f"{self._p}:manifest:{version}")
@@ -140,7 +154,9 @@ class ModelRegistry:
         """Retention: keep the newest `keep` versions plus the current one; delete the rest."""
         current = self.current_version()
         versions = self.versions()
+        held = self.held()
         doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != current]
+        doomed = [v for v in doomed if v not in held]
         for v in doomed:
             self.delete(v)
         return doomed

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from pydantic import Field
 
+from shared.experiments import LATENCIES, arm_keys
 from shared.schemas.base import Strict
 from shared.settings import CommonSettings
 from shared.user_keys import UserKeys
@@ -25,6 +26,8 @@ from shared.user_keys import UserKeys
 HOUR = 3600
 # Counted per position up to here (CTR by position).
 POSITIONS = 20
+# An experiment's counters outlive its last answer by this long (its report stays readable).
+EXPERIMENT_DAYS = 90
 
 
 class ServedItem(Strict):
@@ -39,7 +42,7 @@ class ServedList(Strict):
     user: str
     ts: float
     version: int
-    arm: str | None = None
+    arm: str | None = None  # "<experiment>/<arm>" when the user is in a running experiment
     degraded: str | None = None
     items: list[ServedItem]
 
@@ -87,6 +90,9 @@ class ServedLog:
         self.stream = self._keys.served
         self._prefix = p
         self._window = max(1, round(settings.attribution_window_hours * HOUR))
+        # An arm counts an event, and the first of its kind per list (and per item, for CTR),
+        # in one atomic step: the sets remember which lists and items already counted.
+        self._count_arm = self._r.register_script(_COUNT_ARM)
 
     def _record(self, rid: str) -> str:
         return self._keys.served_list(rid)
@@ -97,8 +103,9 @@ class ServedLog:
     def _counters(self, version: int, hour: int) -> str:
         return f"{self._prefix}:online:{version}:{hour}"
 
-    async def record(self, served: ServedList) -> None:
-        """Log the list and count it, in one round trip."""
+    async def record(self, served: ServedList, ms: float | None = None) -> None:
+        """Log the list and count it (in its arm too, with the answer's `ms`), in one round
+        trip."""
         payload = served.model_dump_json()
         hour = int(served.ts // HOUR)
         counters = self._counters(served.version, hour)
@@ -117,6 +124,17 @@ class ServedLog:
                 pipe.hincrby(counters, f"shown@{i.position}", 1)
             pipe.expire(counters, 31 * 24 * HOUR)
             pipe.sadd(f"{self._prefix}:online:versions", served.version)
+            if served.arm is not None:
+                arm = arm_keys(self._prefix, served.arm)
+                pipe.hincrby(arm.counters, "lists", 1)
+                pipe.hincrby(arm.counters, "items", len(served.items))
+                if served.degraded is not None:
+                    pipe.hincrby(arm.counters, "degraded", 1)
+                pipe.expire(arm.counters, EXPERIMENT_DAYS * 24 * HOUR)
+                if ms is not None:
+                    pipe.lpush(arm.latencies, round(ms, 3))
+                    pipe.ltrim(arm.latencies, 0, LATENCIES - 1)
+                    pipe.expire(arm.latencies, EXPERIMENT_DAYS * 24 * HOUR)
             await pipe.execute()
 
     async def attribute(
@@ -142,18 +160,37 @@ class ServedLog:
         return found.model_copy(update={"note": note}), None
 
     async def count(
-        self, attribution: Attribution, kind: str, quantity: int, price: float | None
+        self,
+        attribution: Attribution,
+        kind: str,
+        quantity: int,
+        price: float | None,
+        product: str | None = None,
     ) -> None:
-        """Count an attributed event into its version's counters."""
+        """Count an attributed event into its version's counters, and its arm's."""
         if attribution.version is None:
             return
+        revenue = quantity * price if kind == "purchase" and price is not None else None
+        if attribution.arm is not None and attribution.request_id is not None:
+            arm = arm_keys(self._prefix, attribution.arm)
+            item = f"{attribution.request_id}\x00{product}" if product is not None else ""
+            await self._count_arm(
+                keys=[arm.counters, f"{arm.lists}:{kind}", arm.items],
+                args=[
+                    kind,
+                    attribution.request_id,
+                    item,
+                    "" if revenue is None else revenue,
+                    EXPERIMENT_DAYS * 24 * HOUR,
+                ],
+            )
         counters = self._counters(attribution.version, int(time.time() // HOUR))
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hincrby(counters, kind, 1)
             if kind == "click" and attribution.position and attribution.position <= POSITIONS:
                 pipe.hincrby(counters, f"click@{attribution.position}", 1)
-            if kind == "purchase" and price is not None:
-                pipe.hincrbyfloat(counters, "revenue", quantity * price)
+            if revenue is not None:
+                pipe.hincrbyfloat(counters, "revenue", revenue)
             pipe.expire(counters, 31 * 24 * HOUR)
             await pipe.execute()
 
@@ -179,6 +216,22 @@ class ServedLog:
                     total[name] = total.get(name, 0.0) + float(value)
             out.append(_rates(v, total))
         return OnlineMetrics(window_hours=window_hours, versions=out)
+
+
+# KEYS: the arm's counters, its set of lists with this kind of event, its set of clicked items;
+# ARGV: kind, list id, "<list id>\0<product>" (or ""), revenue (or "").
+_COUNT_ARM = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1] .. '_lists', 1)
+end
+if ARGV[1] == 'click' and ARGV[3] ~= '' and redis.call('SADD', KEYS[3], ARGV[3]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'click_items', 1)
+end
+if ARGV[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], 'revenue', ARGV[4]) end
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[5]) end
+return 1
+"""
 
 
 def _within(served: ServedList, product: str, how: str) -> Attribution:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from services.gateway import (
     batch,
     events,
+    experiments,
     items,
     jobs,
     models,
@@ -32,10 +33,12 @@ from services.gateway.admission import InFlightLimit
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.deps import HttpDep, SettingsDep
 from services.gateway.downstream import Stage, Stages, new_session
+from services.gateway.experiment_watch import ExperimentWatch
 from services.gateway.pipeline import Pipeline
 from services.gateway.popular import PopularCache
 from services.gateway.settings import GatewaySettings, get_settings
 from shared.events import EventStore
+from shared.experiments import ExperimentStore
 from shared.limits import BodySizeLimit
 from shared.live_catalog import CatalogMirror
 from shared.observability import (
@@ -91,11 +94,15 @@ def create_app() -> FastAPI:
             app.state.served = ServedLog(events_redis, common)
             app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)
             follower = asyncio.create_task(catalog.run())
+            app.state.experiments = watch = ExperimentWatch(
+                ExperimentStore(events_redis, common.key_prefix), settings.experiment_poll_seconds
+            )
+            watcher = asyncio.create_task(watch.run())
             app.state.pipeline = Pipeline(
                 app.state.stages, popular, catalog, app.state.events, settings
             )
             yield
-            for task in (refresher, follower):
+            for task in (refresher, follower, watcher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -112,7 +119,7 @@ def create_app() -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
-            expose_headers=["X-Model-Version", "X-Degraded", REQUEST_ID_HEADER],
+            expose_headers=["X-Model-Version", "X-Degraded", "X-Experiment-Arm", REQUEST_ID_HEADER],
         )
 
     @app.exception_handler(redis.RedisError)
@@ -133,6 +140,7 @@ def create_app() -> FastAPI:
     app.include_router(events.router)
     app.include_router(stats.router)
     app.include_router(online.router)
+    app.include_router(experiments.router)
 
     @app.get("/healthz")
     async def healthz() -> Health:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from services.gateway.admission import InFlightLimit
 from services.gateway.downstream import Stages
+from services.gateway.experiment_watch import ExperimentWatch
 from services.gateway.pipeline import Pipeline
 from services.gateway.popular import PopularCache
 from services.gateway.settings import GatewaySettings, get_settings
@@ -64,6 +65,11 @@ async def get_served(request: Request) -> ServedLog:
     return served
 
 
+async def get_experiments(request: Request) -> ExperimentWatch:
+    watch: ExperimentWatch = request.app.state.experiments
+    return watch
+
+
 async def get_admission(request: Request) -> InFlightLimit:
     admission: InFlightLimit = request.app.state.admission
     return admission
@@ -78,4 +84,5 @@ AdmissionDep = Annotated[InFlightLimit, Depends(get_admission)]
 EventsDep = Annotated[EventStore, Depends(get_events)]
 CatalogDep = Annotated[CatalogMirror, Depends(get_catalog)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+ExperimentsDep = Annotated[ExperimentWatch, Depends(get_experiments)]
 ServedDep = Annotated[ServedLog, Depends(get_served)]

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 DETAILS_SECONDS = 0.5
 # A popular answer leaves out what the user hid if Redis tells it this fast.
 HIDDEN_SECONDS = 0.2
+# Whom `warm` asks for: a user the model does not know (its answer is a cold start, thrown away).
+WARM_USER = "recsys:warm-up"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,20 @@ class Pipeline:
             if got is not None:
                 DEGRADED.labels("gateway", "candidate").inc()
         return got
+
+    async def warm(self, version: int, timeout: float) -> StageError | None:
+        """Have both stages load `version` now (an answer for nobody, pinned to it), so that its
+        first real answers are not the ones waiting for the load; the failure, or None."""
+        request = {"user": WARM_USER, "n": 1, "version": version}
+        try:
+            stage_one = await self.stages.candidate.fetch(
+                "POST", "/candidates", timeout, json=request
+            )
+            body = RankRequest.forward(WARM_USER, 1, False, stage_one)
+            await self.stages.ranker.call("POST", "/rank", RankResponse, timeout, content=body)
+        except StageError as exc:
+            return exc
+        return None
 
     async def with_rules(
         self, answer: Answer, rules: Rules, k: int, user: str, explain: bool

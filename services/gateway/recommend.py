@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse, Response
 
 from services.gateway.admission import InFlightLimit
 from services.gateway.answers import items_answer, live_items
-from services.gateway.deps import AdmissionDep, PipelineDep, ServedDep
+from services.gateway.deps import AdmissionDep, ExperimentsDep, PipelineDep, ServedDep
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Answer, Pipeline
 from services.gateway.rules import RulesDep
-from shared.observability import DEGRADED, SERVED_LISTS, request_id
+from shared.observability import DEGRADED, EXPERIMENT_ANSWERS, SERVED_LISTS, request_id
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.rules import Rules
 from shared.schemas.serving import ErrorBody, ItemFilters, RecommendedItem
@@ -37,6 +37,11 @@ UserParam = Annotated[str, Query(min_length=1, max_length=ID_MAX_CHARS, pattern=
 _HEADERS = {
     "X-Model-Version": {
         "description": "the model version that answered",
+        "schema": {"type": "string"},
+    },
+    "X-Experiment-Arm": {
+        "description": "`<experiment>/<arm>` when the user is in a running experiment: the "
+        "answer came from that arm's model version",
         "schema": {"type": "string"},
     },
     "X-Degraded": {
@@ -74,6 +79,7 @@ async def recommend(
     filters: FiltersDep,
     asked: RulesDep,
     served: ServedDep,
+    experiments: ExperimentsDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     segment: Annotated[
         str | None,
@@ -86,6 +92,7 @@ async def recommend(
     ] = None,
     explain: Annotated[bool, Query(description="add seed items and feature contributions")] = False,
 ) -> Any:
+    started = time.perf_counter()
     rules = asked or pipeline.settings.default_rules or Rules()
     try:
         rules.check_k(k)
@@ -94,9 +101,11 @@ async def recommend(
         return JSONResponse({"detail": detail}, status_code=422)
     if not admission.try_enter():
         return _shed(pipeline, admission, k, await pipeline.without_hidden(user, filters))
+    arm = experiments.arm_for(user)  # (arm, its version) in a running experiment
     try:
         fetch = rules.fetch_size(k)
-        answer = await pipeline.answer(user, fetch, filters, segment, explain)
+        version = None if arm is None else arm[1]
+        answer = await pipeline.answer(user, fetch, filters, segment, explain, version)
         if answer is not None and rules.active:
             answer = await pipeline.with_rules(answer, rules, k, user, explain)
     finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
@@ -107,22 +116,29 @@ async def recommend(
         )
     items = live_items(answer.items, pipeline.catalog, filters)
     answer = Answer(items, answer.version, answer.degraded)
-    await log_served(served, user, answer)
-    return items_answer(answer.items, answer.version, answer.degraded, explain=explain)
+    ms = (time.perf_counter() - started) * 1000
+    await log_served(served, user, answer, None if arm is None else arm[0], ms)
+    response = items_answer(answer.items, answer.version, answer.degraded, explain=explain)
+    if arm is not None:
+        response.headers["X-Experiment-Arm"] = arm[0]
+        EXPERIMENT_ANSWERS.labels(arm[0]).inc()
+    return response
 
 
-async def log_served(served: ServedLog, user: str, answer: Answer) -> None:
-    """Record the answer as served under the request's id (attribution, online metrics); an
-    answer still goes out when Redis cannot take the record."""
+async def log_served(
+    served: ServedLog, user: str, answer: Answer, arm: str | None = None, ms: float | None = None
+) -> None:
+    """Record the answer as served under the request's id (attribution, online metrics, its
+    experiment arm with its time); an answer still goes out when Redis cannot take it."""
     rid = request_id()
     if rid is None:
         return
     items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason)
              for n, i in enumerate(answer.items, start=1)]  # fmt: skip
-    record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version,
+    record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version, arm=arm,
                         degraded=answer.degraded, items=items)  # fmt: skip
     try:
-        await served.record(record)
+        await served.record(record, ms)
         SERVED_LISTS.labels(str(answer.version)).inc()
     except redis.RedisError as exc:
         log.warning("served list %s not logged, Redis unavailable: %s", rid, exc)

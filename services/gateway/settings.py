@@ -31,6 +31,9 @@ class GatewaySettings(BaseSettings):
     # fetched again from the candidate service (also at once whenever the model version moves).
     popular_size: int = Field(default=500, ge=10, le=5000)
     popular_refresh_seconds: float = Field(default=30.0, gt=0)
+    # How often the running experiment is read from Redis (bucketing uses this copy: no round
+    # trip per request) and its guardrails judged: traffic is back on control this soon after.
+    experiment_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # Load shedding: at most this many /recommend requests inside the candidate -> ranker
     # pipeline at once; the excess is answered from the popular list (`X-Degraded: overload`).
     # 0 = no limit, the default: a limit keeps answers inside the deadline past capacity, but it

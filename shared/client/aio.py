@@ -21,6 +21,15 @@ from shared.client.errors import error_for
 from shared.client.query import Categories
 from shared.client.results import Readiness, Recommendations
 from shared.live_catalog import ItemDeleted, ItemIn, ItemPage, ItemPatch, LiveItem
+from shared.schemas.experiments import (
+    ArmAssignments,
+    Assignments,
+    Experiment,
+    ExperimentIn,
+    ExperimentReport,
+    PromoteRequest,
+    StopRequest,
+)
 from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
 from shared.schemas.serving import (
     BatchLine,
@@ -244,6 +253,34 @@ class AsyncRecsysClient:
         """`GET /online/metrics`: what the served lists earned per model version over the last
         `window_hours` (attributed events: CTR, add-to-cart and conversion rates, revenue)."""
         return await self._run(api.online_metrics(window_hours, version))
+
+    async def create_experiment(self, experiment: ExperimentIn) -> Experiment:
+        """`POST /experiments` (admin): start an A/B experiment (one runs at a time)."""
+        return await self._run(api.create_experiment(experiment))
+
+    async def experiments(self) -> list[Experiment]:
+        """`GET /experiments`: every experiment, running or ended, oldest first."""
+        return await self._run(api.experiments())
+
+    async def experiment(self, name: str) -> ExperimentReport:
+        """`GET /experiments/{name}`: per-arm counts and rates, each arm against the control
+        (an always-valid interval), the verdict."""
+        return await self._run(api.experiment(name))
+
+    async def stop_experiment(self, name: str, request: StopRequest | None = None) -> Experiment:
+        """`POST /experiments/{name}/stop` (admin): all traffic back on the current version."""
+        return await self._run(api.stop_experiment(name, request))
+
+    async def promote_experiment(
+        self, name: str, request: PromoteRequest | None = None
+    ) -> Experiment:
+        """`POST /experiments/{name}/promote` (admin): the arm's version (default: the
+        winner) becomes current; the experiment ends."""
+        return await self._run(api.promote_experiment(name, request))
+
+    async def experiment_assignments(self, name: str, request: Assignments) -> ArmAssignments:
+        """`POST /experiments/{name}/assignments`: the arm of each user (up to 1,000)."""
+        return await self._run(api.experiment_assignments(name, request))
 
     async def stats(self) -> StatsResponse:
         """`GET /stats`: what each service serves and how fast, since it started."""

@@ -14,6 +14,15 @@ from shared.client.call import Call, Endpoint, lines_reader, parse, reader
 from shared.client.query import Categories
 from shared.client.results import Readiness, Recommendations
 from shared.live_catalog import ItemDeleted, ItemIn, ItemPage, ItemPatch, LiveItem
+from shared.schemas.experiments import (
+    ArmAssignments,
+    Assignments,
+    Experiment,
+    ExperimentIn,
+    ExperimentReport,
+    PromoteRequest,
+    StopRequest,
+)
 from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
 from shared.schemas.serving import (
     BatchLine,
@@ -51,6 +60,12 @@ MODEL = Endpoint("GET", "/models/{version}", "model")
 ACTIVATE = Endpoint("POST", "/models/{version}/activate", "activate")
 STATS = Endpoint("GET", "/stats", "stats")
 ONLINE_METRICS = Endpoint("GET", "/online/metrics", "online_metrics")
+CREATE_EXPERIMENT = Endpoint("POST", "/experiments", "create_experiment")
+EXPERIMENTS = Endpoint("GET", "/experiments", "experiments")
+EXPERIMENT = Endpoint("GET", "/experiments/{name}", "experiment")
+STOP_EXPERIMENT = Endpoint("POST", "/experiments/{name}/stop", "stop_experiment")
+PROMOTE_EXPERIMENT = Endpoint("POST", "/experiments/{name}/promote", "promote_experiment")
+ASSIGNMENTS = Endpoint("POST", "/experiments/{name}/assignments", "experiment_assignments")
 HEALTH = Endpoint("GET", "/healthz", "health")
 READY = Endpoint("GET", "/readyz", "ready")
 
@@ -78,6 +93,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ACTIVATE,
     STATS,
     ONLINE_METRICS,
+    CREATE_EXPERIMENT,
+    EXPERIMENTS,
+    EXPERIMENT,
+    STOP_EXPERIMENT,
+    PROMOTE_EXPERIMENT,
+    ASSIGNMENTS,
     HEALTH,
     READY,
 )
@@ -101,6 +122,10 @@ _MODEL = reader(TypeAdapter(ModelDetail))
 _ACTIVATED = reader(TypeAdapter(ModelActivated))
 _STATS = reader(TypeAdapter(StatsResponse))
 _ONLINE = reader(TypeAdapter(OnlineMetrics))
+_EXPERIMENT = reader(TypeAdapter(Experiment))
+_EXPERIMENTS = reader(TypeAdapter(list[Experiment]))
+_EXPERIMENT_REPORT = reader(TypeAdapter(ExperimentReport))
+_ASSIGNMENTS = reader(TypeAdapter(ArmAssignments))
 _HEALTH = reader(TypeAdapter(Health))
 _READINESS = reader(TypeAdapter(Readiness))
 
@@ -111,6 +136,7 @@ def _recommendations(response: httpx.Response) -> Recommendations:
         items=_ITEMS(response),
         version=int(raw) if raw is not None and raw.isdigit() else None,
         degraded=response.headers.get("X-Degraded"),
+        arm=response.headers.get("X-Experiment-Arm"),
     )
 
 
@@ -273,6 +299,35 @@ def online_metrics(window_hours: int, version: int | None) -> Call[OnlineMetrics
     if version is not None:
         query["version"] = version
     return Call(ONLINE_METRICS, ONLINE_METRICS.path, _ONLINE, query)
+
+
+def create_experiment(experiment: ExperimentIn) -> Call[Experiment]:
+    body = experiment.model_dump(mode="json", exclude_unset=True)
+    return Call(CREATE_EXPERIMENT, CREATE_EXPERIMENT.path, _EXPERIMENT, body=body)
+
+
+def experiments() -> Call[list[Experiment]]:
+    return Call(EXPERIMENTS, EXPERIMENTS.path, _EXPERIMENTS)
+
+
+def experiment(name: str) -> Call[ExperimentReport]:
+    return Call(EXPERIMENT, EXPERIMENT.path_for(name=name), _EXPERIMENT_REPORT)
+
+
+def stop_experiment(name: str, request: StopRequest | None) -> Call[Experiment]:
+    body = None if request is None else request.model_dump(mode="json")
+    return Call(STOP_EXPERIMENT, STOP_EXPERIMENT.path_for(name=name), _EXPERIMENT, body=body)
+
+
+def promote_experiment(name: str, request: PromoteRequest | None) -> Call[Experiment]:
+    body = None if request is None else request.model_dump(mode="json")
+    path = PROMOTE_EXPERIMENT.path_for(name=name)
+    return Call(PROMOTE_EXPERIMENT, path, _EXPERIMENT, body=body)
+
+
+def experiment_assignments(name: str, request: Assignments) -> Call[ArmAssignments]:
+    body = request.model_dump(mode="json")
+    return Call(ASSIGNMENTS, ASSIGNMENTS.path_for(name=name), _ASSIGNMENTS, body=body)
 
 
 def health() -> Call[Health]:

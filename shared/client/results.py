@@ -15,11 +15,13 @@ from shared.schemas.serving import RecommendedItem
 class Recommendations:
     """A list answer (`/recommend`, `/popular`, `/items/{product}/similar`): the items best
     first, the model version that answered (`X-Model-Version`) and, when a stage failed or the
-    gateway was overloaded, how it answered instead (`X-Degraded`: ranker, candidate, overload)."""
+    gateway was overloaded, how it answered instead (`X-Degraded`: ranker, candidate, overload);
+    for a user in a running experiment, the arm that answered (`X-Experiment-Arm`)."""
 
     items: list[RecommendedItem]
     version: int | None
     degraded: str | None
+    arm: str | None = None
 
 
 class Readiness(BaseModel):

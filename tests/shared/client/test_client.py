@@ -32,6 +32,7 @@ from shared.client.endpoints import ENDPOINTS
 from shared.client.errors import parse_retry_after
 from shared.live_catalog import ItemIn, ItemPatch
 from shared.redis_conn import free_port
+from shared.schemas.experiments import Assignments, ExperimentIn, PromoteRequest, StopRequest
 from shared.schemas.serving import BatchLine, BatchRequest, EventIn, ItemFilters
 from shared.schemas.training import TrainRequest
 from shared.users import UserProfile
@@ -39,6 +40,8 @@ from shared.users import UserProfile
 BASE = "http://gateway.test"
 ODD_ID = "KUNDE 0042 B@zoë"
 ODD_ID_IN_PATH = "KUNDE%200042%20B%40zo%C3%AB"
+EXPERIMENT = {"name": "ab", "arms": [{"name": "a", "version": 1, "share": 0.5},
+                                    {"name": "b", "version": 2, "share": 0.5}]}  # fmt: skip
 ITEM = {"product": "P1", "score": 0.5, "price": 9.5, "age": None, "reason": "similar_to:P2"}
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -95,6 +98,12 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "activate": ((3,), {}),
     "stats": ((), {}),
     "online_metrics": ((), {"window_hours": 48, "version": 2}),
+    "create_experiment": ((ExperimentIn.model_validate(EXPERIMENT),), {}),
+    "experiments": ((), {}),
+    "experiment": (("ab",), {}),
+    "stop_experiment": (("ab",), {"request": StopRequest(reason="enough")}),
+    "promote_experiment": (("ab",), {"request": PromoteRequest(arm="b")}),
+    "experiment_assignments": (("ab",), {"request": Assignments(users=["u 1", "ü@x"])}),
     "health": ((), {}),
     "ready": ((), {}),
 }
