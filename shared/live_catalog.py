@@ -53,9 +53,12 @@ class ItemPatch(Strict):
     category: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
     )
-    tags: list[str] | None = Field(default=None, max_length=50)
+    # Not nullable (title, category and price may be cleared with null; a product always has
+    # tags, maybe none, and an availability): schemathesis found `"available": null` answered
+    # 500. Their defaults never apply: only the fields sent are read (exclude_unset).
+    tags: list[str] = Field(default_factory=list, max_length=50)
     price: FiniteFloat | None = Field(default=None, ge=0, strict=True)
-    available: bool | None = Field(default=None, strict=True)
+    available: bool = Field(default=True, strict=True)
 
 
 class LiveItem(ItemIn):

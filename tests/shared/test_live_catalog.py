@@ -7,6 +7,8 @@ import asyncio
 import time
 import uuid
 
+import pytest
+
 from shared.live_catalog import CatalogMirror, LiveCatalog, LiveItem
 from shared.redis_conn import async_client
 from shared.schemas.serving import RecommendedItem
@@ -59,3 +61,17 @@ def test_an_empty_live_catalog_leaves_answers_alone(redis_url: str) -> None:
     mirror = CatalogMirror(async_client(redis_url), "nothing-here")
     items = [_item("A")]
     assert mirror.overlay(items) is items
+
+
+def test_a_patch_may_clear_title_category_and_price_but_not_tags_or_availability() -> None:
+    from pydantic import ValidationError
+
+    from shared.live_catalog import ItemPatch
+
+    cleared = ItemPatch.model_validate({"title": None, "category": None, "price": None})
+    assert cleared.model_dump(exclude_unset=True) == {"title": None, "category": None,
+                                                      "price": None}  # fmt: skip
+    assert ItemPatch.model_validate({}).model_dump(exclude_unset=True) == {}
+    for field in ("available", "tags"):
+        with pytest.raises(ValidationError, match=field):
+            ItemPatch.model_validate({field: None})
