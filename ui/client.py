@@ -18,6 +18,13 @@ import httpx
 
 from shared.client import ApiError, RecsysClient, RecsysConnectionError
 from shared.client.results import Recommendations
+from shared.schemas.experiments import (
+    Experiment,
+    ExperimentIn,
+    ExperimentReport,
+    PromoteRequest,
+    StopRequest,
+)
 from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
 from shared.schemas.serving import EventAccepted, EventIn, EventType, RecommendedItem, StatsResponse
 from shared.schemas.training import DatasetName, TrainJobsResponse, TrainJobStatus, TrainRequest
@@ -35,6 +42,9 @@ __all__ = [
 # Connection refused is instant, but a blackholed host would otherwise hang the page for the
 # whole read timeout before the "not reachable" banner appears.
 _MAX_CONNECT_SECONDS = 3.0
+# POST /experiments answers once both stages have loaded every arm's version (the gateway
+# gives each version up to 60 s): that call may wait this long per version, on top of the usual.
+_LOAD_SECONDS_PER_VERSION = 60.0
 
 
 class GatewayUnavailable(Exception):
@@ -85,7 +95,8 @@ class GatewayClient:
         http: httpx.Client | None = None,
     ) -> None:
         connect = min(timeout_seconds, _MAX_CONNECT_SECONDS)
-        # The gateway's admin key (UI_ADMIN_API_KEY), if it has one: Retrain and Activate need it.
+        # The gateway's admin key (UI_ADMIN_API_KEY), if it has one: Retrain, Activate and the
+        # experiments' start, stop and promote need it.
         self._api = RecsysClient(
             base_url,
             api_key=api_key,
@@ -93,6 +104,11 @@ class GatewayClient:
             http=http,
         )
         self.base_url = self._api.base_url
+        # For the one slow call (create_experiment), which needs a client with a longer timeout.
+        self._api_key = api_key
+        self._timeout = timeout_seconds
+        self._connect = connect
+        self._http = http
 
     def __enter__(self) -> Self:
         return self
@@ -164,6 +180,42 @@ class GatewayClient:
     def activate(self, version: int) -> ModelActivated:
         with _as_page_errors():
             return self._api.activate(version)
+
+    def create_experiment(self, experiment: ExperimentIn) -> Experiment:
+        """Start an A/B experiment (admin; 409 while another runs or when the name is taken).
+        Waits for the stages to load the arms' versions, so for longer than other calls."""
+        versions = len({arm.version for arm in experiment.arms})
+        read = self._timeout + _LOAD_SECONDS_PER_VERSION * versions
+        timeout = httpx.Timeout(read, connect=self._connect)
+        with (
+            RecsysClient(
+                self.base_url, api_key=self._api_key, timeout=timeout, http=self._http
+            ) as api,
+            _as_page_errors(),
+        ):
+            return api.create_experiment(experiment)
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, running or ended, oldest first."""
+        with _as_page_errors():
+            return self._api.experiments()
+
+    def experiment(self, name: str) -> ExperimentReport:
+        """One experiment's per-arm figures, each arm against the control, and the verdict."""
+        with _as_page_errors():
+            return self._api.experiment(name)
+
+    def stop_experiment(self, name: str, reason: str | None = None) -> Experiment:
+        """End it (admin): everyone is served by the current version again."""
+        request = None if reason is None else StopRequest(reason=reason)
+        with _as_page_errors():
+            return self._api.stop_experiment(name, request)
+
+    def promote_experiment(self, name: str, arm: str | None = None) -> Experiment:
+        """Make `arm`'s version current (admin; default: the verdict's winner) and end it."""
+        request = None if arm is None else PromoteRequest(arm=arm)
+        with _as_page_errors():
+            return self._api.promote_experiment(name, request)
 
     def ready(self) -> bool:
         """Whether a model is being served (GET /readyz); never raises ModelNotReady."""
