@@ -1,6 +1,6 @@
 """Streamlit entry point: `streamlit run ui/app.py`. Talks to the gateway only.
 
-Five pages through Streamlit's navigation; each page is a script in `ui/app_pages/` (a folder
+Six pages through Streamlit's navigation; each page is a script in `ui/app_pages/` (a folder
 named `pages/` would switch Streamlit to its older, directory-driven multipage mode).
 """
 
@@ -30,6 +30,7 @@ def main() -> None:
             st.Page(PAGES_DIR / "models.py", title="Models", icon=":material/inventory_2:"),
             st.Page(PAGES_DIR / "evaluation.py", title="Evaluation", icon=":material/analytics:"),
             st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/monitor_heart:"),
+            st.Page(PAGES_DIR / "experiments.py", title="Experiments", icon=":material/science:"),
         ]
     )
     page.run()

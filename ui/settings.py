@@ -15,7 +15,8 @@ class UISettings(BaseSettings):
     timeout_seconds: float = Field(default=10, gt=0)
     # How often the page asks the gateway about a running training job.
     poll_seconds: float = Field(default=1.0, gt=0)
-    # Sent as X-API-Key: the gateway's admin key, if it has one (Retrain, Activate).
+    # Sent as X-API-Key: the gateway's admin key, if it has one (Retrain, Activate, and starting,
+    # stopping and promoting experiments).
     # RECSYS_ADMIN_API_KEY (shared with the gateway) is read when UI_ADMIN_API_KEY is absent.
     admin_api_key: SecretStr | None = Field(
         default=None,

@@ -59,6 +59,7 @@ def test_gateway_down_shows_banner(monkeypatch: pytest.MonkeyPatch, closed_port_
         ("app_pages/models.py", "Models"),
         ("app_pages/evaluation.py", "Evaluation"),
         ("app_pages/live.py", "Live"),
+        ("app_pages/experiments.py", "Experiments"),
     ],
 )
 def test_every_page_says_the_gateway_is_down(
