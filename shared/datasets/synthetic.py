@@ -12,6 +12,10 @@ What is planted, and which part of the pipeline should pick it up:
 * persistent tastes and Markov-style sessions, so a user's recent items predict the next ones;
 * heavy and light users, most of them active both before and inside the last two weeks, so a
   time split leaves plenty of users to evaluate.
+
+`generate_with_tastes` also returns what the data was drawn from (`HiddenTastes`): the traffic
+simulator (`benchmarks/simulator.py`) lets simulated users choose by it. Same seed, same data:
+asking for the tastes draws nothing more.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shared.datasets.base import Dataset
+from shared.datasets.tastes import PRICE_FIT, HiddenTastes
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -233,18 +238,20 @@ def _event_times(n_events: Ints, n_days: int, rng: np.random.Generator) -> Ints:
     return ordered
 
 
-def _new_arrivals(items: pd.DataFrame, n_new: int, seed: int) -> pd.DataFrame:
+def _new_arrivals(items: pd.DataFrame, n_new: int, seed: int) -> tuple[pd.DataFrame, Ints]:
     """Products just added to the catalog, nobody took them yet: each joins the brand and
-    category of an existing product, at a nearby price (what a shop's new season looks like)."""
+    category of an existing product, at a nearby price (what a shop's new season looks like).
+    Also the row of the product each one was modelled on."""
     rng = np.random.default_rng([seed, 1])  # own stream: the rest of the data stays identical
-    like = items.iloc[rng.integers(0, len(items), n_new)].reset_index(drop=True)
+    source: Ints = rng.integers(0, len(items), n_new).astype(np.int64)
+    like = items.iloc[source].reset_index(drop=True)
     nouns = {name: words for name, _, words in CATEGORIES}
     start = len(items)
     titles = [
         f"{title.split(' ')[0]} {nouns[cat][int(rng.integers(0, 6))]} #{start + j + 1}"
         for j, (title, cat) in enumerate(zip(like["title"], like["category"], strict=True))
     ]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "product_id": [f"P{start + j + 1}" for j in range(n_new)],
             "title": titles,
@@ -252,6 +259,7 @@ def _new_arrivals(items: pd.DataFrame, n_new: int, seed: int) -> pd.DataFrame:
             "price": np.round(like["price"] * np.exp(rng.normal(0.0, 0.1, n_new)), 2),
         }
     )
+    return frame, source
 
 
 def generate(
@@ -263,6 +271,17 @@ def generate(
 ) -> Dataset:
     """Synthetic shop with `n_users` users, `n_products` products over `n_days` up to 2024-06-30,
     plus `n_new_products` catalog items without any interaction yet (cold-start products)."""
+    return generate_with_tastes(n_users, n_products, n_days, seed, n_new_products)[0]
+
+
+def generate_with_tastes(
+    n_users: int = 600,
+    n_products: int = 300,
+    n_days: int = 120,
+    seed: int = 42,
+    n_new_products: int = 0,
+) -> tuple[Dataset, HiddenTastes]:
+    """`generate`'s dataset (the same for the same arguments) and the tastes it was drawn from."""
     if n_users < 1 or n_products < 1 or n_days <= RECENT_DAYS:
         raise ValueError("need n_users >= 1, n_products >= 1 and n_days > 14")
     rng = np.random.default_rng(seed)
@@ -277,7 +296,9 @@ def generate(
     cat_members = _padded_groups(category, n_cat)  # (n_cat, max_cat_size)
     coll_members = _padded_groups(collection, int(collection.max()) + 1)
     valid = cat_members >= 0
-    fit = popularity[cat_members] * np.exp(-1.3 * sensitivity[:, None, None] * z_price[cat_members])
+    fit = popularity[cat_members] * np.exp(
+        -PRICE_FIT * sensitivity[:, None, None] * z_price[cat_members]
+    )
     item_cdf = _normalized_cdf(np.where(valid, fit, 0.0)).reshape(-1, cat_members.shape[1])
     taste_cdf = _normalized_cdf(taste)
 
@@ -339,9 +360,24 @@ def generate(
         }
     )
     interactions = interactions.sort_values(["ts", "user_id"], kind="stable", ignore_index=True)
+    source: Ints = np.arange(n_products, dtype=np.int64)
     if n_new_products > 0:
-        items = pd.concat([items, _new_arrivals(items, n_new_products, seed)], ignore_index=True)
-    return Dataset(name="synthetic", interactions=interactions, items=items, users=users)
+        arrivals, like = _new_arrivals(items, n_new_products, seed)
+        items = pd.concat([items, arrivals], ignore_index=True)
+        source = np.concatenate([source, like])
+    tastes = HiddenTastes(
+        user_ids=tuple(users["user_id"]),
+        product_ids=tuple(items["product_id"]),
+        taste=taste,
+        sensitivity=sensitivity[age_bin].astype(np.float64),
+        category=category[source],
+        collection=collection[source],
+        popularity=popularity[source],
+        z_price=z_price[source],
+        new=np.arange(len(source)) >= n_products,
+    )
+    data = Dataset(name="synthetic", interactions=interactions, items=items, users=users)
+    return data, tastes
 
 
 def write_seed_csv(dataset: Dataset, path: Path) -> None:

@@ -1,14 +1,25 @@
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 from scipy import sparse
 
 from shared.datasets.base import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, Dataset
-from shared.datasets.synthetic import DAY, END_TS, RECENT_DAYS, generate, write_seed_csv
+from shared.datasets.synthetic import (
+    CATEGORIES,
+    DAY,
+    END_TS,
+    RECENT_DAYS,
+    generate,
+    generate_with_tastes,
+    write_seed_csv,
+)
 from shared.ml.metrics import evaluate_rankings
 
 CUT = END_TS - RECENT_DAYS * DAY
@@ -129,3 +140,53 @@ def test_seed_csv(ds: Dataset, tmp_path: Path) -> None:
     seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     assert (seconds.to_numpy() == ds.interactions["ts"].to_numpy()).all()
     assert str(frame["timestamp"].iloc[0]).endswith("Z")
+
+
+def _digest(ds: Dataset) -> str:
+    h = hashlib.sha256()
+    for frame in (ds.interactions, ds.items, ds.users):
+        h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_the_tastes_cost_no_draw_and_the_data_stays_what_it_was() -> None:
+    """Asking for the hidden tastes changes nothing in the data; the digests were taken before
+    `generate_with_tastes` existed (models, tests and the docs' figures rest on this data)."""
+    for kwargs, digest in (
+        ({}, "2ccc80ea5d8b8be3"),
+        ({"n_users": 300, "n_products": 150, "n_days": 90, "n_new_products": 10},
+         "86275a45220863df"),
+        ({"n_users": 50, "n_products": 40, "n_days": 30, "seed": 7, "n_new_products": 3},
+         "d3c32075eed28a20"),
+    ):  # fmt: skip
+        data, tastes = generate_with_tastes(**kwargs)
+        assert _digest(data) == _digest(generate(**kwargs)) == digest
+        names = [CATEGORIES[c][0] for c in tastes.category]
+        assert names == data.items["category"].tolist()  # new arrivals too
+        assert tastes.product_ids == tuple(data.items["product_id"])
+        assert tastes.user_ids == tuple(data.users["user_id"])
+        assert int(tastes.new.sum()) == kwargs.get("n_new_products", 0)
+        assert np.allclose(tastes.taste.sum(axis=1), 1.0)
+
+
+def test_first_choices_follow_the_choice_probability() -> None:
+    """Each user's first event is a fresh draw: over many users, how often each product comes
+    first matches the summed choice probabilities (chi-square), and a law without the price fit
+    does not."""
+    data, tastes = generate_with_tastes(n_users=8000, n_products=40, n_days=30, seed=11)
+    firsts = data.interactions.groupby("user_id", sort=False)["product_id"].first()
+    users = np.array([tastes.user_index()[u] for u in firsts.index])
+    n_products = len(tastes.product_ids)
+    p = tastes.choice_probability(users[:, None], np.arange(n_products)[None, :])
+    assert np.allclose(p.sum(axis=1), 1.0)
+    observed = np.bincount([tastes.product_index()[x] for x in firsts], minlength=n_products)
+
+    def chi2(expected: npt.NDArray[np.float64]) -> float:
+        return float(((observed - expected) ** 2 / expected).sum())
+
+    fits = chi2(p.sum(axis=0))
+    flat = replace(tastes, sensitivity=np.zeros(len(tastes.user_ids)))
+    no_price = chi2(flat.choice_probability(users[:, None], np.arange(n_products)[None, :]).sum(0))
+    # 39 degrees of freedom: 80 is beyond the 0.9999 quantile (~77)
+    print(f"chi-square, 39 degrees of freedom: {fits:.1f} (the law), {no_price:.1f} (no price fit)")
+    assert fits < 80 < no_price, (fits, no_price)
