@@ -34,6 +34,8 @@ def data_identity(request: TrainRequest) -> dict[str, object]:
     if request.dataset == "synthetic":
         p = request.params
         identity.update(n_users=p.n_users, n_products=p.n_products, n_days=p.n_days, seed=p.seed)
+    if request.params.shuffle_links_seed is not None:  # other links, other validation scores
+        identity["shuffle_links_seed"] = request.params.shuffle_links_seed
     return identity
 
 

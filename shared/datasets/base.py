@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 INTERACTION_COLUMNS = ["user_id", "product_id", "rating", "ts"]
@@ -35,3 +36,13 @@ class Dataset:
             missing = [c for c in cols if c not in frame.columns]
             if missing:
                 raise ValueError(f"dataset {self.name!r}: missing columns {missing}")
+
+
+def shuffled_links(data: Dataset, seed: int) -> Dataset:
+    """`data` with the interactions' products permuted among the rows (`TrainParams.
+    shuffle_links_seed`): each row keeps its user, time and rating, each product its number of
+    rows; which user took which product is random."""
+    ints = data.interactions.copy()
+    order = np.random.default_rng(seed).permutation(len(ints))
+    ints["product_id"] = ints["product_id"].to_numpy()[order]
+    return replace(data, interactions=ints)

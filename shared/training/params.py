@@ -89,6 +89,12 @@ class TrainParams(BaseModel):
     # With engine='dask': build the ranker's training lists on the workers too (for data whose
     # lists do not fit one machine); the workers then need recsys installed.
     dask_rows: bool = False
+    # A control for online experiments, not a recipe: with a seed, the products of the training
+    # interactions are permuted among their rows (seeded) before anything is fitted. Every
+    # product keeps its count and every user theirs; who took what is gone, so the model knows
+    # popularity and nothing personal: a deliberately weak version to test an A/B with
+    # (benchmarks/simulator.py, docs/benchmarks.md). None = the data as it is.
+    shuffle_links_seed: int | None = None
 
     @model_validator(mode="after")
     def _scheduler(self) -> TrainParams:

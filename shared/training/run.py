@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.datasets.base import Dataset
+from shared.datasets.base import Dataset, shuffled_links
 from shared.ml.baselines import EASE, Popularity, Recommender
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX, RANKER
 from shared.schemas.models import EvaluationSummary, TuningReport
@@ -34,6 +34,8 @@ def run_training(
     data: Dataset, params: TrainParams, progress: ProgressFn = no_progress, has_time: bool = True
 ) -> TrainOutput:
     progress("loading", 0.05)
+    if params.shuffle_links_seed is not None:  # a control model: popularity, nothing personal
+        data = shuffled_links(data, params.shuffle_links_seed)
     catalog = build_catalog(data)
     scheme: LabelScheme = "temporal" if has_time else "random"
     split = (

@@ -39,3 +39,15 @@ def test_other_data_is_not_compared(registry: ModelRegistry) -> None:
     # model knobs alone do not change the data: still compared
     knobs = TrainRequest(dataset="synthetic", params=TrainParams(n_users=100, embedding_dim=8))
     assert not promotion_decision(registry, knobs, {"valid_ndcg@10": 0.05}, 0.01)[0]
+
+
+def test_shuffled_links_are_other_data(registry: ModelRegistry) -> None:
+    """A control model's validation score is on its shuffled data: never compared with one on
+    the data as it is (either way round). Without the option the identity stays as it was."""
+    assert "shuffle_links_seed" not in data_identity(REQ)
+    _current(registry, REQ, 0.30)
+    control = REQ.model_copy(update={"params": REQ.params.model_copy(
+        update={"shuffle_links_seed": 1})})  # fmt: skip
+    promote, reason = promotion_decision(registry, control, {"valid_ndcg@10": 0.05}, 0.01)
+    assert promote and "other data" in reason
+    assert data_identity(control)["shuffle_links_seed"] == 1
