@@ -28,6 +28,8 @@ HOUR = 3600
 POSITIONS = 20
 # An experiment's counters outlive its last answer by this long (its report stays readable).
 EXPERIMENT_DAYS = 90
+# The exploration draws kept for off-policy estimates (the latest; older ones are in Parquet).
+EXPLORE_LOG = 50_000
 
 
 class ServedItem(Strict):
@@ -35,6 +37,20 @@ class ServedItem(Strict):
     position: int  # 1-based
     score: float
     reason: str
+    # The probability it had of being shown there: only for the exploration slot's draw (a
+    # ranked item's is 1 given the model).
+    propensity: float | None = None
+
+
+class Explored(Strict):
+    """One exploration draw, as the off-policy estimate reads it."""
+
+    id: str  # the served list
+    user: str
+    product: str
+    propensity: float
+    version: int
+    ts: float
 
 
 class ServedList(Strict):
@@ -56,6 +72,7 @@ class Attribution(Strict):
     position: int | None = None  # the product's place in that list
     how: Literal["request_id", "latest_list", "none"] = "none"
     note: str | None = None  # e.g. why a given request_id was not used
+    explored: bool = False  # the product was the list's exploration draw
 
 
 class VersionMetrics(Strict):
@@ -93,6 +110,8 @@ class ServedLog:
         # An arm counts an event, and the first of its kind per list (and per item, for CTR),
         # in one atomic step: the sets remember which lists and items already counted.
         self._count_arm = self._r.register_script(_COUNT_ARM)
+        self.explored_key = self._keys.explored
+        self.explore_clicked_key = f"{p}:explore:clicked"
 
     def _record(self, rid: str) -> str:
         return self._keys.served_list(rid)
@@ -124,6 +143,13 @@ class ServedLog:
                 pipe.hincrby(counters, f"shown@{i.position}", 1)
             pipe.expire(counters, 31 * 24 * HOUR)
             pipe.sadd(f"{self._prefix}:online:versions", served.version)
+            for item in served.items:
+                if item.propensity is not None:
+                    draw = Explored(id=served.id, user=served.user, product=item.product,
+                                    propensity=item.propensity, version=served.version,
+                                    ts=served.ts)  # fmt: skip
+                    pipe.lpush(self.explored_key, draw.model_dump_json())
+                    pipe.ltrim(self.explored_key, 0, EXPLORE_LOG - 1)
             if served.arm is not None:
                 arm = arm_keys(self._prefix, served.arm)
                 pipe.hincrby(arm.counters, "lists", 1)
@@ -171,6 +197,11 @@ class ServedLog:
         if attribution.version is None:
             return
         revenue = quantity * price if kind == "purchase" and price is not None else None
+        if kind == "click" and attribution.explored and attribution.request_id is not None:
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.sadd(self.explore_clicked_key, attribution.request_id)
+                pipe.expire(self.explore_clicked_key, EXPERIMENT_DAYS * 24 * HOUR)
+                await pipe.execute()
         if attribution.arm is not None and attribution.request_id is not None:
             arm = arm_keys(self._prefix, attribution.arm)
             item = f"{attribution.request_id}\x00{product}" if product is not None else ""
@@ -193,6 +224,15 @@ class ServedLog:
                 pipe.hincrbyfloat(counters, "revenue", revenue)
             pipe.expire(counters, 31 * 24 * HOUR)
             await pipe.execute()
+
+    async def explored(self, n: int) -> list[tuple[Explored, bool]]:
+        """The latest `n` exploration draws, each with whether it was clicked."""
+        raw = await self._r.lrange(self.explored_key, 0, n - 1)
+        draws = [Explored.model_validate_json(r) for r in raw]
+        if not draws:
+            return []
+        clicked = await self._r.smismember(self.explore_clicked_key, [d.id for d in draws])
+        return [(d, bool(c)) for d, c in zip(draws, clicked, strict=True)]
 
     async def metrics(self, window_hours: int, version: int | None) -> OnlineMetrics:
         now = int(time.time() // HOUR)
@@ -235,14 +275,15 @@ return 1
 
 
 def _within(served: ServedList, product: str, how: str) -> Attribution:
-    position = next((i.position for i in served.items if i.product == product), None)
+    item = next((i for i in served.items if i.product == product), None)
     return Attribution.model_validate(
         {
             "request_id": served.id,
             "version": served.version,
             "arm": served.arm,
-            "position": position,
+            "position": None if item is None else item.position,
             "how": how,
+            "explored": item is not None and item.propensity is not None,
         }
     )
 

@@ -13,6 +13,7 @@ class UserKeys:
         self.erased = f"{key_prefix}:users:erased"
         self.events = f"{key_prefix}:events"
         self.served = f"{key_prefix}:served"
+        self.explored = f"{key_prefix}:explore"  # exploration draws (off-policy estimates)
 
     def recent(self, user: str) -> str:
         return f"{self.prefix}:recent:{user}"

@@ -123,7 +123,15 @@ class UserStore:
             recent, hidden, profile, _ = await pipe.execute()
         events = await self._erase_stream(self.keys.events, b"event", user)
         served = await self._erase_stream(self.keys.served, b"served", user)
+        await self._erase_draws(user)
         return int(recent), int(hidden), bool(profile), events, max(removed_lists, served)
+
+    async def _erase_draws(self, user: str) -> None:
+        """The user's exploration draws (a bounded list, part of their served lists)."""
+        needle = b'"user":' + orjson.dumps(user)
+        entries = await self._r.lrange(self.keys.explored, 0, -1)
+        for entry in {e for e in entries if needle in e}:
+            await self._r.lrem(self.keys.explored, 0, entry)
 
     async def _erase_stream(self, stream: str, field: bytes, user: str) -> int:
         """XDEL the user's entries of `stream` (those not ingested yet are there; the ingested

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway import (
     batch,
+    estimate,
     events,
     experiments,
     items,
@@ -137,6 +138,7 @@ def create_app() -> FastAPI:
     app.include_router(users.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(estimate.router)
     app.include_router(events.router)
     app.include_router(stats.router)
     app.include_router(online.router)

@@ -8,6 +8,7 @@ model was ever served is there nothing to answer with (503).
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from services.gateway.admission import InFlightLimit
 from services.gateway.answers import items_answer, live_items
 from services.gateway.deps import AdmissionDep, ExperimentsDep, PipelineDep, ServedDep
+from services.gateway.explore import explore
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Answer, Pipeline
 from services.gateway.rules import RulesDep
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 # A shed request's client may retry this soon: overload passes in seconds, or the limit is wrong.
 RETRY_AFTER_SECONDS = 1
+_RNG = random.Random()  # the exploration slot's coin and draw
 
 UserParam = Annotated[str, Query(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 
@@ -115,9 +118,13 @@ async def recommend(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
         )
     items = live_items(answer.items, pipeline.catalog, filters)
+    propensity = None
+    rate = pipeline.settings.explore_rate
+    if rate > 0 and answer.degraded is None and _RNG.random() < rate:
+        items, propensity = await _explore(pipeline, user, items, filters)
     answer = Answer(items, answer.version, answer.degraded)
     ms = (time.perf_counter() - started) * 1000
-    await log_served(served, user, answer, None if arm is None else arm[0], ms)
+    await log_served(served, user, answer, None if arm is None else arm[0], ms, propensity)
     response = items_answer(answer.items, answer.version, answer.degraded, explain=explain)
     if arm is not None:
         response.headers["X-Experiment-Arm"] = arm[0]
@@ -125,15 +132,34 @@ async def recommend(
     return response
 
 
+async def _explore(
+    pipeline: Pipeline, user: str, items: list[RecommendedItem], filters: ItemFilters
+) -> tuple[list[RecommendedItem], float | None]:
+    """The exploration slot (services/gateway/explore.py) drawn from the live popular list,
+    never a product the user hid."""
+    cached = pipeline.popular.current
+    if cached is None:
+        return items, None
+    allowed = await pipeline.without_hidden(user, filters)
+    return explore(items, pipeline.catalog.overlay(cached.items), allowed, _RNG)
+
+
 async def log_served(
-    served: ServedLog, user: str, answer: Answer, arm: str | None = None, ms: float | None = None
+    served: ServedLog,
+    user: str,
+    answer: Answer,
+    arm: str | None = None,
+    ms: float | None = None,
+    propensity: float | None = None,
 ) -> None:
     """Record the answer as served under the request's id (attribution, online metrics, its
     experiment arm with its time); an answer still goes out when Redis cannot take it."""
     rid = request_id()
     if rid is None:
         return
-    items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason)
+    last = len(answer.items)  # the exploration slot, when `propensity` is given
+    items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason,
+                        propensity=propensity if n == last else None)
              for n, i in enumerate(answer.items, start=1)]  # fmt: skip
     record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version, arm=arm,
                         degraded=answer.degraded, items=items)  # fmt: skip

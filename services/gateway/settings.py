@@ -34,6 +34,10 @@ class GatewaySettings(BaseSettings):
     # How often the running experiment is read from Redis (bucketing uses this copy: no round
     # trip per request) and its guardrails judged: traffic is back on control this soon after.
     experiment_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # The exploration slot: this share of full answers show, in their last place, a product
+    # drawn uniformly from the popular list, with its propensity logged (off-policy estimates
+    # of versions before they serve: GET /models/{version}/estimate). 0 = off.
+    explore_rate: float = Field(default=0.0, ge=0, le=1)
     # Load shedding: at most this many /recommend requests inside the candidate -> ranker
     # pipeline at once; the excess is answered from the popular list (`X-Degraded: overload`).
     # 0 = no limit, the default: a limit keeps answers inside the deadline past capacity, but it

@@ -30,7 +30,12 @@ from shared.schemas.experiments import (
     PromoteRequest,
     StopRequest,
 )
-from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
+from shared.schemas.models import (
+    ModelActivated,
+    ModelDetail,
+    ModelsResponse,
+    OffPolicyEstimate,
+)
 from shared.schemas.serving import (
     BatchLine,
     BatchRequest,
@@ -246,6 +251,11 @@ class AsyncRecsysClient:
     async def activate(self, version: int) -> ModelActivated:
         """`POST /models/{version}/activate` (admin): serve that version (rollback)."""
         return await self._run(api.activate(version))
+
+    async def estimate(self, version: int, *, m: int = 10, draws: int = 2000) -> OffPolicyEstimate:
+        """`GET /models/{version}/estimate` (admin): the version's click rate in the exploration
+        slot, estimated from the latest logged draws before it serves anyone."""
+        return await self._run(api.estimate(version, m, draws))
 
     async def online_metrics(
         self, window_hours: int = 24, *, version: int | None = None

@@ -23,7 +23,12 @@ from shared.schemas.experiments import (
     PromoteRequest,
     StopRequest,
 )
-from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
+from shared.schemas.models import (
+    ModelActivated,
+    ModelDetail,
+    ModelsResponse,
+    OffPolicyEstimate,
+)
 from shared.schemas.serving import (
     BatchLine,
     BatchRequest,
@@ -58,6 +63,7 @@ TRAIN_STATUS = Endpoint("GET", "/train/{job_id}", "train_status")
 MODELS = Endpoint("GET", "/models", "models")
 MODEL = Endpoint("GET", "/models/{version}", "model")
 ACTIVATE = Endpoint("POST", "/models/{version}/activate", "activate")
+ESTIMATE = Endpoint("GET", "/models/{version}/estimate", "estimate")
 STATS = Endpoint("GET", "/stats", "stats")
 ONLINE_METRICS = Endpoint("GET", "/online/metrics", "online_metrics")
 CREATE_EXPERIMENT = Endpoint("POST", "/experiments", "create_experiment")
@@ -91,6 +97,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     MODELS,
     MODEL,
     ACTIVATE,
+    ESTIMATE,
     STATS,
     ONLINE_METRICS,
     CREATE_EXPERIMENT,
@@ -120,6 +127,7 @@ _TRAIN_STATUS = reader(TypeAdapter(TrainJobStatus))
 _MODELS = reader(TypeAdapter(ModelsResponse))
 _MODEL = reader(TypeAdapter(ModelDetail))
 _ACTIVATED = reader(TypeAdapter(ModelActivated))
+_ESTIMATE = reader(TypeAdapter(OffPolicyEstimate))
 _STATS = reader(TypeAdapter(StatsResponse))
 _ONLINE = reader(TypeAdapter(OnlineMetrics))
 _EXPERIMENT = reader(TypeAdapter(Experiment))
@@ -288,6 +296,11 @@ def model(version: int) -> Call[ModelDetail]:
 def activate(version: int) -> Call[ModelActivated]:
     path = ACTIVATE.path_for(version=version)
     return Call(ACTIVATE, path, _ACTIVATED)
+
+
+def estimate(version: int, m: int, draws: int) -> Call[OffPolicyEstimate]:
+    path = ESTIMATE.path_for(version=version)
+    return Call(ESTIMATE, path, _ESTIMATE, {"m": m, "draws": draws})
 
 
 def stats() -> Call[StatsResponse]:

@@ -29,7 +29,12 @@ from shared.schemas.experiments import (
     PromoteRequest,
     StopRequest,
 )
-from shared.schemas.models import ModelActivated, ModelDetail, ModelsResponse
+from shared.schemas.models import (
+    ModelActivated,
+    ModelDetail,
+    ModelsResponse,
+    OffPolicyEstimate,
+)
 from shared.schemas.serving import (
     BatchLine,
     BatchRequest,
@@ -244,6 +249,11 @@ class RecsysClient:
     def activate(self, version: int) -> ModelActivated:
         """`POST /models/{version}/activate` (admin): serve that version (rollback)."""
         return self._run(api.activate(version))
+
+    def estimate(self, version: int, *, m: int = 10, draws: int = 2000) -> OffPolicyEstimate:
+        """`GET /models/{version}/estimate` (admin): the version's click rate in the exploration
+        slot, estimated from the latest logged draws before it serves anyone."""
+        return self._run(api.estimate(version, m, draws))
 
     def online_metrics(
         self, window_hours: int = 24, *, version: int | None = None

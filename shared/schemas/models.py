@@ -96,3 +96,20 @@ class ModelPublished(Strict):
     """Message on the registry's pub/sub channel whenever `current` moves."""
 
     version: int
+
+
+class OffPolicyEstimate(Strict):
+    """`GET /models/{version}/estimate`: the version's exploration-slot click rate estimated
+    from logged draws (shared/offpolicy.py); `ips`/`snips` are null without enough support."""
+
+    version: int
+    m: int
+    draws: int
+    matches: int
+    clicks: int
+    ips: float | None
+    snips: float | None
+    effective_sample_size: float
+    enough_support: bool
+    note: str
+    logged_click_rate: float | None  # the draws' own click rate: what uniform picks earned

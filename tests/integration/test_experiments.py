@@ -1,7 +1,7 @@
 """A/B experiments against real processes: bad experiments refused with what is wrong; 10,000
 users split by the shares and kept in their arm; each answer served by its arm's version and
 counted exactly; a broken arm stopped by its guardrail with traffic back on control; stop and
-promote."""
+promote. And the exploration slot (on in this stack) feeding an off-policy estimate."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ DB = 8
 @pytest.fixture(scope="module")
 def xstack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of its own (experiments pin versions for everyone), with two model versions."""
-    env = {"GATEWAY_EXPERIMENT_POLL_SECONDS": "0.5"}
+    env = {"GATEWAY_EXPERIMENT_POLL_SECONDS": "0.5", "GATEWAY_EXPLORE_RATE": "0.3"}
     with running_stack(redis_url, DB, tmp_path_factory.mktemp("xstack"), env=env) as s:
         job = httpx.post(f"{s.gateway_url}/train", json=SMALL_TRAIN, timeout=10).json()
         status = wait_for_job(s.gateway_url, job["job_id"])
@@ -233,3 +233,35 @@ def test_stop_and_promote(xstack: Stack) -> None:
     listed = httpx.get(f"{xstack.gateway_url}/experiments", timeout=10).json()
     assert {e["name"]: e["status"] for e in listed}["promote"] == "promoted"
     httpx.post(f"{xstack.gateway_url}/models/{current}/activate", timeout=10)
+
+
+def test_exploration_draws_are_logged_and_feed_an_estimate(xstack: Stack) -> None:
+    current, _ = _versions(xstack)
+    explored: list[tuple[str, str, str]] = []
+    for n in range(120):
+        user, rid = f"explorer-{n % 40}", f"explore-{n}"
+        items = _recommend(xstack, user, rid).json()
+        assert all(i["reason"] != "explore" for i in items[:-1])  # only the last place
+        if items[-1]["reason"] == "explore":
+            explored.append((user, rid, items[-1]["product"]))
+    print(f"exploration slot: {len(explored)} of 120 answers (rate 0.3)")
+    assert 15 <= len(explored) <= 60  # 36 expected; a binomial's spread is about 5
+    clicked = explored[::2]
+    for user, rid, product in clicked:
+        body = {"user": user, "product": product, "type": "click", "request_id": rid}
+        a = httpx.post(f"{xstack.gateway_url}/events", json=body, timeout=10).json()
+        assert a["attribution"]["explored"] is True and a["attribution"]["position"] == 5
+    url = f"{xstack.gateway_url}/models/{current}/estimate"
+    r = httpx.get(url, params={"m": 10, "draws": len(explored)}, timeout=120)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    print(f"estimate of version {current}: {got}")
+    assert got["draws"] == len(explored)  # the latest draws: exactly this test's
+    assert got["logged_click_rate"] == pytest.approx(len(clicked) / len(explored))
+    assert 0 <= got["matches"] <= got["draws"] and got["clicks"] <= len(clicked)
+    if got["enough_support"]:
+        assert got["snips"] is not None and 0 <= got["snips"] <= 1
+    else:
+        assert got["snips"] is None and "too little support" in got["note"]
+    missing = httpx.get(f"{xstack.gateway_url}/models/999/estimate", timeout=120)
+    assert missing.status_code == 409 and "999" in missing.json()["detail"]

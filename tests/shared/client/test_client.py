@@ -96,6 +96,7 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "models": ((), {}),
     "model": ((3,), {}),
     "activate": ((3,), {}),
+    "estimate": ((3,), {"m": 5, "draws": 100}),
     "stats": ((), {}),
     "online_metrics": ((), {"window_hours": 48, "version": 2}),
     "create_experiment": ((ExperimentIn.model_validate(EXPERIMENT),), {}),
