@@ -18,7 +18,7 @@ the simulator sent beside the gateway's, and how long the verdict took.
 
     .venv/bin/python -m benchmarks.simulator [--gateway URL] [--users N] [--seconds S]
         [--concurrency 8] [--good V --weak V] [--aa] [--attention 0.8] [--half-preference 2]
-        [--out var/bench/simulator.json]
+        [--repeat-interest 0.1] [--out var/bench/simulator.json]
 
 Without --gateway it starts its own stack (Redis, worker, candidate, ranker, gateway) on free
 ports; without --good/--weak it trains both versions first. --aa serves the good version in
@@ -530,6 +530,9 @@ def main(
     half_preference: Annotated[
         float, typer.Option(min=0.01, help="relative preference clicked half the time it is seen")
     ] = ClickModel.half_preference,
+    repeat_interest: Annotated[
+        float, typer.Option(min=0, max=1, help="attraction left to a product already taken")
+    ] = ClickModel.repeat_interest,
     api_key: Annotated[str | None, typer.Option(envvar="GATEWAY_ADMIN_API_KEY")] = None,
     aa: Annotated[
         bool, typer.Option(help="A/A: the good version in both arms (a winner would be false)")
@@ -544,7 +547,8 @@ def main(
     params = TrainParams(n_users=users, n_products=N_PRODUCTS, n_days=N_DAYS, tune_budget_seconds=0)
     with contextlib.ExitStack() as stack:
         url = gateway or stack.enter_context(own_stack(out.parent / "simulator_work"))
-        model = ClickModel(attention=attention, half_preference=half_preference)
+        model = ClickModel(attention, half_preference=half_preference,
+                           repeat_interest=repeat_interest)  # fmt: skip
         result = asyncio.run(
             _main(url, api_key or None, params, (good, weak), cfg, name, model, aa)
         )
