@@ -251,10 +251,46 @@ def test_pick_user_retrain_and_every_page(
         finally:
             stop.set()
             traffic.join()
+
+        # Experiments: the retrained version (current, the control) against the first one,
+        # watched while traffic comes in, then stopped.
+        page.get_by_role("link", name="Experiments", exact=True).click()
+        expect(page.get_by_text("No experiment yet: start one below.")).to_be_visible(
+            timeout=60_000
+        )
+        _settled(page)
+        name = page.get_by_label("Name", exact=True)
+        name.fill("browser-ab")
+        name.press("Enter")
+        _settled(page)
+        page.locator(".st-key-exp_start button").click()
+        expect(page.get_by_text("Experiment browser-ab started", exact=False)).to_be_visible(
+            timeout=120_000
+        )
+        stop = threading.Event()
+        traffic = threading.Thread(target=_traffic, args=(browser_stack.gateway_url, stop))
+        traffic.start()
+        try:
+            # The report is read again every 5 s; the interval chart needs answers in both arms.
+            _charts_drawn(page, 1)
+            expect(page.get_by_text(re.compile(r"^Verdict: "))).to_be_visible()
+            page.wait_for_timeout(6_000)  # one more refresh: more answers in the table
+            _settled(page)
+            taken.append(_shoot(page, shots, "experiments"))
+        finally:
+            stop.set()
+            traffic.join()
+        # By role: the report refreshes itself, and a refresh may leave a hidden copy behind.
+        page.locator(".st-key-exp_stop").get_by_role("button", name="Stop").click()
+        page.locator(".st-key-exp_confirm").get_by_role("button").click()
+        stopped = page.get_by_text("Experiment browser-ab stopped (stopped by hand)", exact=False)
+        expect(stopped).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("stTable").last).to_contain_text("browser-ab")
         page.close()
 
     assert [p.name for p in taken] == [
-        f"ui-{n}.png" for n in ("recommendations", "training", "models", "evaluation", "live")
+        f"ui-{n}.png"
+        for n in ("recommendations", "training", "models", "evaluation", "live", "experiments")
     ]
     assert all(p.stat().st_size > 10_000 for p in taken)
     if os.environ.get("RECSYS_UPDATE_SCREENSHOTS") == "1":
