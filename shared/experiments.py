@@ -30,7 +30,7 @@ from shared.schemas.experiments import (
     ExperimentIn,
     ExperimentReport,
 )
-from shared.sequential import difference, rate
+from shared.sequential import UserSums, between, rate, ratio
 
 LATENCIES = 1000  # an arm's p99 is over its last this many answers
 
@@ -41,12 +41,13 @@ class ArmKeys:
     latencies: str  # list: the last LATENCIES answer times in ms
     lists: str  # set prefix: lists that had an event of a kind (`<lists>:<kind>`)
     items: str  # set: (list, product) pairs clicked (CTR counts an item once)
+    users: str  # hash: per-user counts (shared/served.py explains the fields)
 
 
 def arm_keys(prefix: str, arm: str) -> ArmKeys:
     """Key names of an arm ("<experiment>/<arm>")."""
     base = f"{prefix}:exp:{arm}"
-    return ArmKeys(f"{base}:n", f"{base}:ms", f"{base}:lists", f"{base}:items")
+    return ArmKeys(f"{base}:n", f"{base}:ms", f"{base}:lists", f"{base}:items", f"{base}:users")
 
 
 def arm_id(experiment: str, arm: str) -> str:
@@ -86,6 +87,7 @@ class ExperimentStore:
         self._all = f"{prefix}:experiments"
         self._running = f"{prefix}:experiments:running"
         self._held = held_versions_key(prefix)
+        self._narrow = self._r.register_script(_NARROW)
 
     async def create(self, asked: ExperimentIn) -> Experiment:
         """Store and start it; 409 when the name is taken or another one runs."""
@@ -159,7 +161,34 @@ class ExperimentStore:
             raw = await pipe.execute()
         counters = [{text(k): float(v) for k, v in c.items()} for c in raw[::2]]
         latencies = [[float(text(x)) for x in ms] for ms in raw[1::2]]
-        return summarize(exp, counters, latencies)
+        report = summarize(exp, counters, latencies)
+        if exp.status != "running":  # ended: the intervals as they last stood
+            return await self._narrowed(exp, report, update=False)
+        return await self._narrowed(exp, report, update=True)
+
+    async def _narrowed(
+        self, exp: Experiment, report: ExperimentReport, update: bool
+    ) -> ExperimentReport:
+        """The intervals intersected with every earlier look's (an intersection of confidence
+        sequences is one too): a verdict, once reached, does not come and go as data arrive."""
+        key = f"{self._p}:exp:{exp.name}:bounds"
+        fresh = {a.name: a.vs_control for a in report.arms if a.vs_control is not None}
+        if update and fresh:
+            args: list[str | float] = []
+            for name, fresh_d in fresh.items():
+                args += [name, fresh_d.low, fresh_d.high]
+            await self._narrow(keys=[key], args=args)
+        raw = {text(k): float(v) for k, v in (await self._r.hgetall(key)).items()}
+        arms = []
+        for arm in report.arms:
+            d = arm.vs_control
+            if d is not None and f"low:{arm.name}" in raw:
+                low, high = raw[f"low:{arm.name}"], raw[f"high:{arm.name}"]
+                if low <= high:  # an empty intersection: the estimates moved; the latest holds
+                    d = d.model_copy(update={"low": max(low, d.low), "high": min(high, d.high)})
+            arms.append(arm.model_copy(update={"vs_control": d}))
+        verdict, winner = _verdict(exp, arms)
+        return report.model_copy(update={"arms": arms, "verdict": verdict, "winner": winner})
 
 
 def summarize(
@@ -167,18 +196,27 @@ def summarize(
 ) -> ExperimentReport:
     """The report from each arm's counters (what `ServedLog` counts) and latest answer times."""
     arms = [_arm(a, c, ms, exp) for a, c, ms in zip(exp.arms, counters, latencies, strict=True)]
-    arms = _compared(exp, arms, [_counts(c, exp) for c in counters])
+    arms = _compared(exp, arms, [_sums(c, exp) for c in counters])
     verdict, winner = _verdict(exp, arms)
     return ExperimentReport(experiment=exp, arms=arms, verdict=verdict, winner=winner)
 
 
 def _counts(c: dict[str, float], exp: Experiment) -> tuple[int, int]:
     """The primary metric's (successes, trials) from an arm's counters."""
+    s = _sums(c, exp)
+    return int(s.y), int(s.n)
+
+
+def _sums(c: dict[str, float], exp: Experiment) -> UserSums:
+    """The primary metric's per-user sums (shared/served.py keeps them)."""
+    users = int(c.get("users", 0.0))
     if exp.primary_metric == "ctr":
-        return int(c.get("click_items", 0.0)), int(c.get("items", 0.0))
+        return UserSums(users, c.get("click_items", 0.0), c.get("items", 0.0),
+                        c.get("z2", 0.0), c.get("m2", 0.0), c.get("mz", 0.0))  # fmt: skip
     kind = {"click_rate": "click", "add_to_cart_rate": "add_to_cart",
             "conversion_rate": "purchase"}[exp.primary_metric]  # fmt: skip
-    return int(c.get(f"{kind}_lists", 0.0)), int(c.get("lists", 0.0))
+    y, ny = c.get(f"{kind}_lists", 0.0), c.get(f"ny:{kind}", 0.0)
+    return UserSums(users, y, c.get("lists", 0.0), c.get(f"y2:{kind}", 0.0), c.get("n2", 0.0), ny)
 
 
 def _arm(arm: ArmIn, c: dict[str, float], latencies: list[float], exp: Experiment) -> ArmReport:
@@ -205,16 +243,18 @@ def _arm(arm: ArmIn, c: dict[str, float], latencies: list[float], exp: Experimen
     )
 
 
-def _compared(
-    exp: Experiment, arms: list[ArmReport], counts: list[tuple[int, int]]
-) -> list[ArmReport]:
-    """Each treatment arm's difference from the control; the level split among the comparisons
-    (Bonferroni) so the verdict's error rate holds for the experiment as a whole."""
+def _compared(exp: Experiment, arms: list[ArmReport], sums: list[UserSums]) -> list[ArmReport]:
+    """Each treatment arm's difference from the control, users as the unit (they are what is
+    bucketed); the level split among the comparisons (Bonferroni) so the verdict's error rate
+    holds for the experiment as a whole."""
     alpha = exp.alpha / max(1, len(arms) - 1)
-    (sa, na), out = counts[0], [arms[0]]
-    for arm, (sb, nb) in zip(arms[1:], counts[1:], strict=True):
-        d = difference(sb, nb, sa, na, alpha, exp.mixing_sd)
-        vs = None if d is None else Difference(estimate=d.estimate, low=d.low, high=d.high)
+    control, out = ratio(sums[0]), [arms[0]]
+    for arm, s in zip(arms[1:], sums[1:], strict=True):
+        treated = ratio(s)
+        vs = None
+        if control is not None and treated is not None:
+            d = between(treated[0], treated[1], control[0], control[1], alpha, exp.mixing_sd)
+            vs = Difference(estimate=d.estimate, low=d.low, high=d.high)
         out.append(arm.model_copy(update={"vs_control": vs}))
     return out
 
@@ -259,3 +299,19 @@ def breached(report: ExperimentReport) -> str | None:
                     f"{report.experiment.primary_metric} lower than control by "
                     f"{-vs.high:.4f} at least (limit {drop:.0%} of {base:.4f})")  # fmt: skip
     return None
+
+
+# KEYS: the experiment's bounds hash; ARGV: (arm, low, high) triples. Each arm's bounds become
+# the intersection of their stored value and the new one.
+_NARROW = """
+for i = 1, #ARGV, 3 do
+  local arm, low, high = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local old_low = redis.call('HGET', KEYS[1], 'low:' .. arm)
+  local old_high = redis.call('HGET', KEYS[1], 'high:' .. arm)
+  if old_low then low = math.max(low, tonumber(old_low)) end
+  if old_high then high = math.min(high, tonumber(old_high)) end
+  redis.call('HSET', KEYS[1], 'low:' .. arm, tostring(low))
+  redis.call('HSET', KEYS[1], 'high:' .. arm, tostring(high))
+end
+return 1
+"""

@@ -110,6 +110,7 @@ class ServedLog:
         # An arm counts an event, and the first of its kind per list (and per item, for CTR),
         # in one atomic step: the sets remember which lists and items already counted.
         self._count_arm = self._r.register_script(_COUNT_ARM)
+        self._record_arm = self._r.register_script(_RECORD_ARM)
         self.explored_key = self._keys.explored
         self.explore_clicked_key = f"{p}:explore:clicked"
 
@@ -152,11 +153,12 @@ class ServedLog:
                     pipe.ltrim(self.explored_key, 0, EXPLORE_LOG - 1)
             if served.arm is not None:
                 arm = arm_keys(self._prefix, served.arm)
-                pipe.hincrby(arm.counters, "lists", 1)
-                pipe.hincrby(arm.counters, "items", len(served.items))
-                if served.degraded is not None:
-                    pipe.hincrby(arm.counters, "degraded", 1)
-                pipe.expire(arm.counters, EXPERIMENT_DAYS * 24 * HOUR)
+                degraded = "0" if served.degraded is None else "1"
+                await self._record_arm(
+                    keys=[arm.counters, arm.users],
+                    args=[served.user, len(served.items), degraded, EXPERIMENT_DAYS * 24 * HOUR],
+                    client=pipe,
+                )
                 if ms is not None:
                     pipe.lpush(arm.latencies, round(ms, 3))
                     pipe.ltrim(arm.latencies, 0, LATENCIES - 1)
@@ -192,8 +194,10 @@ class ServedLog:
         quantity: int,
         price: float | None,
         product: str | None = None,
+        user: str | None = None,
     ) -> None:
-        """Count an attributed event into its version's counters, and its arm's."""
+        """Count an attributed event into its version's counters, and its arm's (by `user`, the
+        experiment's unit)."""
         if attribution.version is None:
             return
         revenue = quantity * price if kind == "purchase" and price is not None else None
@@ -202,17 +206,18 @@ class ServedLog:
                 pipe.sadd(self.explore_clicked_key, attribution.request_id)
                 pipe.expire(self.explore_clicked_key, EXPERIMENT_DAYS * 24 * HOUR)
                 await pipe.execute()
-        if attribution.arm is not None and attribution.request_id is not None:
+        if attribution.arm is not None and attribution.request_id is not None and user:
             arm = arm_keys(self._prefix, attribution.arm)
             item = f"{attribution.request_id}\x00{product}" if product is not None else ""
             await self._count_arm(
-                keys=[arm.counters, f"{arm.lists}:{kind}", arm.items],
+                keys=[arm.counters, f"{arm.lists}:{kind}", arm.items, arm.users],
                 args=[
                     kind,
                     attribution.request_id,
                     item,
                     "" if revenue is None else revenue,
                     EXPERIMENT_DAYS * 24 * HOUR,
+                    user,
                 ],
             )
         counters = self._counters(attribution.version, int(time.time() // HOUR))
@@ -258,15 +263,49 @@ class ServedLog:
         return OnlineMetrics(window_hours=window_hours, versions=out)
 
 
-# KEYS: the arm's counters, its set of lists with this kind of event, its set of clicked items;
-# ARGV: kind, list id, "<list id>\0<product>" (or ""), revenue (or "").
+# An arm's counters keep, besides totals, the per-user sums the experiment's test needs (users are
+# its unit: shared/sequential.py `ratio`). Per user u of the arm (the hash KEYS[2] / KEYS[4],
+# fields "<user>\0<what>"): n = lists served, m = items shown, y:<kind> = lists with that kind of
+# event, z = items clicked. The counters add sum(n^2), sum(m^2), sum(y^2), sum(z^2), sum(n y) and
+# sum(m z), each updated by what the step adds to it.
+# KEYS: counters, per-user hash; ARGV: user, items shown, degraded "1"/"0", ttl.
+_RECORD_ARM = """
+local c, h, u, L = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
+local n = redis.call('HINCRBY', h, u .. '\0n', 1)
+if n == 1 then redis.call('HINCRBY', c, 'users', 1) end
+redis.call('HINCRBY', c, 'lists', 1)
+redis.call('HINCRBY', c, 'n2', 2 * n - 1)
+local m = redis.call('HINCRBY', h, u .. '\0m', L)
+redis.call('HINCRBY', c, 'items', L)
+redis.call('HINCRBY', c, 'm2', 2 * (m - L) * L + L * L)
+for _, k in ipairs({'click', 'add_to_cart', 'purchase'}) do
+  local y = tonumber(redis.call('HGET', h, u .. '\0y:' .. k) or '0')
+  if y > 0 then redis.call('HINCRBY', c, 'ny:' .. k, y) end
+end
+local z = tonumber(redis.call('HGET', h, u .. '\0z') or '0')
+if z > 0 then redis.call('HINCRBY', c, 'mz', z * L) end
+if ARGV[3] == '1' then redis.call('HINCRBY', c, 'degraded', 1) end
+redis.call('EXPIRE', c, ARGV[4])
+redis.call('EXPIRE', h, ARGV[4])
+return n
+"""
+# KEYS: the arm's counters, its set of lists with this kind of event, its set of clicked items,
+# its per-user hash; ARGV: kind, list id, "<list id>\0<product>" (or ""), revenue (or ""), ttl,
+# user.
 _COUNT_ARM = """
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local c, h, u = KEYS[1], KEYS[4], ARGV[6]
+redis.call('HINCRBY', c, ARGV[1], 1)
 if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then
-  redis.call('HINCRBY', KEYS[1], ARGV[1] .. '_lists', 1)
+  redis.call('HINCRBY', c, ARGV[1] .. '_lists', 1)
+  local y = redis.call('HINCRBY', h, u .. '\0y:' .. ARGV[1], 1)
+  redis.call('HINCRBY', c, 'y2:' .. ARGV[1], 2 * y - 1)
+  redis.call('HINCRBY', c, 'ny:' .. ARGV[1], tonumber(redis.call('HGET', h, u .. '\0n') or '0'))
 end
 if ARGV[1] == 'click' and ARGV[3] ~= '' and redis.call('SADD', KEYS[3], ARGV[3]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'click_items', 1)
+  redis.call('HINCRBY', c, 'click_items', 1)
+  local z = redis.call('HINCRBY', h, u .. '\0z', 1)
+  redis.call('HINCRBY', c, 'z2', 2 * z - 1)
+  redis.call('HINCRBY', c, 'mz', tonumber(redis.call('HGET', h, u .. '\0m') or '0'))
 end
 if ARGV[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], 'revenue', ARGV[4]) end
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[5]) end

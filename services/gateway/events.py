@@ -49,7 +49,9 @@ async def post_event(event: EventIn, request: Request) -> Any:
     if attribution.version is not None:
         ATTRIBUTED_EVENTS.labels(str(attribution.version), event.type).inc()
     try:
-        await served.count(attribution, event.type, event.quantity, event.price, event.product)
+        await served.count(
+            attribution, event.type, event.quantity, event.price, event.product, event.user
+        )
     except redis.RedisError as exc:  # stored: counted again from the Parquet if need be
         log.warning("event stored but not counted online: %s", exc)
     return EventAccepted(id=entry, attribution=attribution)

@@ -118,13 +118,13 @@ async def recommend(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503
         )
     items = live_items(answer.items, pipeline.catalog, filters)
-    propensity = None
+    drawn: tuple[float, int] | None = None  # the exploration draw's propensity and place
     rate = pipeline.settings.explore_rate
     if rate > 0 and answer.degraded is None and _RNG.random() < rate:
-        items, propensity = await _explore(pipeline, user, items, filters)
+        items, drawn = await _explore(pipeline, user, items, filters)
     answer = Answer(items, answer.version, answer.degraded)
     ms = (time.perf_counter() - started) * 1000
-    await log_served(served, user, answer, None if arm is None else arm[0], ms, propensity)
+    await log_served(served, user, answer, None if arm is None else arm[0], ms, drawn)
     response = items_answer(answer.items, answer.version, answer.degraded, explain=explain)
     if arm is not None:
         response.headers["X-Experiment-Arm"] = arm[0]
@@ -134,14 +134,17 @@ async def recommend(
 
 async def _explore(
     pipeline: Pipeline, user: str, items: list[RecommendedItem], filters: ItemFilters
-) -> tuple[list[RecommendedItem], float | None]:
+) -> tuple[list[RecommendedItem], tuple[float, int] | None]:
     """The exploration slot (services/gateway/explore.py) drawn from the live popular list,
     never a product the user hid."""
     cached = pipeline.popular.current
     if cached is None:
         return items, None
     allowed = await pipeline.without_hidden(user, filters)
-    return explore(items, pipeline.catalog.overlay(cached.items), allowed, _RNG)
+    popular = pipeline.catalog.overlay(cached.items)
+    at = pipeline.settings.explore_position
+    items, propensity, position = explore(items, popular, allowed, _RNG, at)
+    return items, None if propensity is None or position is None else (propensity, position)
 
 
 async def log_served(
@@ -150,16 +153,16 @@ async def log_served(
     answer: Answer,
     arm: str | None = None,
     ms: float | None = None,
-    propensity: float | None = None,
+    drawn: tuple[float, int] | None = None,
 ) -> None:
     """Record the answer as served under the request's id (attribution, online metrics, its
     experiment arm with its time); an answer still goes out when Redis cannot take it."""
     rid = request_id()
     if rid is None:
         return
-    last = len(answer.items)  # the exploration slot, when `propensity` is given
+    p, at = drawn or (None, None)  # the exploration draw's propensity and place, if any
     items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason,
-                        propensity=propensity if n == last else None)
+                        propensity=p if n == at else None)
              for n, i in enumerate(answer.items, start=1)]  # fmt: skip
     record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version, arm=arm,
                         degraded=answer.degraded, items=items)  # fmt: skip

@@ -38,6 +38,9 @@ class GatewaySettings(BaseSettings):
     # drawn uniformly from the popular list, with its propensity logged (off-policy estimates
     # of versions before they serve: GET /models/{version}/estimate). 0 = off.
     explore_rate: float = Field(default=0.0, ge=0, le=1)
+    # Its place in the answer (1 = first); 0 = the last. A higher place costs more clicks of the
+    # ranked list and gives the estimate more clicks to learn from.
+    explore_position: int = Field(default=0, ge=0, le=100)
     # Load shedding: at most this many /recommend requests inside the candidate -> ranker
     # pipeline at once; the excess is answered from the popular list (`X-Degraded: overload`).
     # 0 = no limit, the default: a limit keeps answers inside the deadline past capacity, but it

@@ -17,6 +17,7 @@ from shared.experiments import (
     ExperimentError,
     ExperimentStore,
     arm_id,
+    arm_keys,
     assign,
     breached,
     summarize,
@@ -113,14 +114,15 @@ def test_counts_per_arm_are_exact_and_a_list_converts_once(redis_url: str) -> No
         await log.record(_served("r1", "u1", a0), ms=5.0)
         await log.record(_served("r2", "u2", a1, degraded="ranker"), ms=50.0)
         await log.record(_served("r3", "u3", a1), ms=7.0)
+        await log.record(_served("r4", "u4", a0), ms=6.0)
         for product, kind in [("P0", "click"), ("P0", "click"), ("P1", "click"),
                               ("P1", "purchase")]:  # fmt: skip
             at, _err = await log.attribute("u2", product, "r2")
             assert at.arm == a1
-            await log.count(at, kind, 2, 10.0, product)
+            await log.count(at, kind, 2, 10.0, product, "u2")
         report = await store.report(exp)
         control, treated = report.arms
-        assert (control.lists, control.items_shown, control.clicks) == (1, 3, 0)
+        assert (control.lists, control.items_shown, control.clicks) == (2, 6, 0)
         assert (treated.lists, treated.items_shown, treated.degraded) == (2, 6, 1)
         assert (treated.clicks, treated.lists_clicked, treated.purchases) == (3, 1, 1)
         assert treated.lists_converted == 1 and treated.revenue == 20.0
@@ -138,12 +140,15 @@ def test_a_slow_or_worse_arm_breaches_its_guardrail() -> None:
     guards = {"max_p99_ms": 100, "max_primary_drop": 0.1, "min_lists": 100}
     exp = Experiment(**_asked(guardrails=guards).model_dump(), salt="s", created=0.0)
 
+    def counters(lists: int, clicked: int) -> dict[str, float]:
+        """`lists` lists of as many users (one each), `clicked` of them clicked."""
+        return {"users": lists, "lists": lists, "items": lists, "click": clicked,
+                "click_lists": clicked, "n2": lists, "y2:click": clicked,
+                "ny:click": clicked}  # fmt: skip
+
     def report(p99: float, lists: int, clicked_b: int) -> ExperimentReport:
-        counters: list[dict[str, float]] = [
-            {"lists": lists, "items": lists, "click": lists // 5, "click_lists": lists // 5},
-            {"lists": lists, "items": lists, "click": clicked_b, "click_lists": clicked_b},
-        ]
-        return summarize(exp, counters, [[10.0] * 100, [p99] * 100])
+        both = [counters(lists, lists // 5), counters(lists, clicked_b)]
+        return summarize(exp, both, [[10.0] * 100, [p99] * 100])
 
     assert breached(report(p99=150.0, lists=99, clicked_b=20)) is None  # too few lists yet
     assert "max_p99_ms" in str(breached(report(p99=150.0, lists=100, clicked_b=20)))
@@ -156,3 +161,51 @@ def test_a_slow_or_worse_arm_breaches_its_guardrail() -> None:
     assert breached(better) is None and better.winner == "a1"
     assert "a1 beats control a0" in better.verdict
     assert "collecting" in report(p99=20.0, lists=50, clicked_b=40).verdict
+
+
+def test_per_user_sums_are_those_of_the_final_counts(redis_url: str) -> None:
+    """Whatever the order of lists and clicks, the arm's sums are sum(n^2), sum(y^2), sum(n y)
+    of each user's final counts: what the users-as-unit variance reads."""
+
+    async def scenario(store: ExperimentStore, log: ServedLog, prefix: str) -> None:
+        await store.create(_asked("sums"))
+        arm = arm_id("sums", "a1")
+        await log.record(_served("s1", "v1", arm, n=2))
+        await log.record(_served("s2", "v1", arm, n=2))
+        for _ in range(2):  # the same list clicked twice counts once
+            at, _err = await log.attribute("v1", "P0", "s1")
+            await log.count(at, "click", 1, None, "P0", "v1")
+        await log.record(_served("s3", "v1", arm, n=2))
+        at, _err = await log.attribute("v1", "P1", "s3")
+        await log.count(at, "click", 1, None, "P1", "v1")
+        await log.record(_served("s4", "v2", arm, n=2))  # another user, never clicks
+        raw = await store._r.hgetall(arm_keys(prefix, arm).counters)
+        c = {k.decode(): float(v) for k, v in raw.items()}
+        # v1: n=3 lists, y=2 clicked lists, m=6 items, z=2 clicked items; v2: n=1, m=2
+        assert (c["users"], c["lists"], c["click_lists"]) == (2, 4, 2)
+        assert (c["n2"], c["y2:click"], c["ny:click"]) == (3 * 3 + 1, 2 * 2, 3 * 2)
+        assert (c["m2"], c["z2"], c["mz"]) == (6 * 6 + 2 * 2, 2 * 2, 6 * 2)
+
+    _run(redis_url, scenario)
+
+
+def test_an_interval_is_the_intersection_of_every_look(redis_url: str) -> None:
+    async def scenario(store: ExperimentStore, log: ServedLog, prefix: str) -> None:
+        exp = await store.create(_asked("looks", guardrails={"min_lists": 1}))
+        for n in range(6):
+            for arm in ("a0", "a1"):
+                user, rid = f"{arm}-{n}", f"{arm}-r{n}"
+                await log.record(_served(rid, user, arm_id("looks", arm)))
+                if arm == "a1" or n == 0:
+                    at, _err = await log.attribute(user, "P0", rid)
+                    await log.count(at, "click", 1, None, "P0", user)
+        first = (await store.report(exp)).arms[1].vs_control
+        assert first is not None and first.low < 0 < first.high  # 6 users: no verdict yet
+        # an earlier look that had excluded 0 (as if the data had pointed that way then)
+        await store._r.hset(f"{prefix}:exp:looks:bounds", mapping={"low:a1": 0.01})
+        again = await store.report(exp)
+        d = again.arms[1].vs_control
+        assert d is not None and d.low == 0.01 and d.high == first.high
+        assert again.winner == "a1"  # once reached, the verdict stays
+
+    _run(redis_url, scenario)

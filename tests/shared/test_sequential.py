@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from shared.sequential import difference
+from shared.sequential import UserSums, between, difference, ratio
 
 LOOKS, BATCH = 200, 50
 
@@ -58,3 +58,43 @@ def test_no_trials_no_interval_and_extreme_rates_stay_finite() -> None:
     assert difference(0, 0, 5, 10, 0.05, 0.02) is None
     d = difference(0, 100, 100, 100, 0.05, 0.02)
     assert d is not None and d.estimate == -1.0 and d.high < 0 and math.isfinite(d.low)
+
+
+def _user_sums(n: np.ndarray, y: np.ndarray) -> UserSums:
+    return UserSums(len(n), float(y.sum()), float(n.sum()), float((y * y).sum()),
+                    float((n * n).sum()), float((n * y).sum()))  # fmt: skip
+
+
+def _aa_with_returning_users(rng: np.random.Generator, by_user: bool) -> bool:
+    """An A/A test where each of 150 users per arm comes back for 40 lists with their own click
+    propensity: True if any of 40 looks excluded 0."""
+    pa, pb = rng.beta(1, 3, 150), rng.beta(1, 3, 150)
+    na, nb, ya, yb = (np.zeros(150) for _ in range(4))
+    for _ in range(40):
+        na += 1
+        nb += 1
+        ya += rng.random(150) < pa
+        yb += rng.random(150) < pb
+        if by_user:
+            a, b = ratio(_user_sums(na, ya)), ratio(_user_sums(nb, yb))
+            assert a is not None and b is not None
+            d = between(b[0], b[1], a[0], a[1], alpha=0.05, tau=0.02)
+        else:
+            found = difference(int(yb.sum()), int(nb.sum()), int(ya.sum()), int(na.sum()),
+                               alpha=0.05, tau=0.02)  # fmt: skip
+            assert found is not None
+            d = found
+        if d.low > 0 or d.high < 0:
+            return True
+    return False
+
+
+def test_returning_users_need_the_user_as_the_unit() -> None:
+    rng = np.random.default_rng(5)
+    runs = 200
+    per_user = sum(_aa_with_returning_users(rng, True) for _ in range(runs)) / runs
+    per_list = sum(_aa_with_returning_users(rng, False) for _ in range(runs)) / runs
+    print(f"false verdicts in {runs} A/A runs with returning users: users as the unit "
+          f"{per_user:.3f}, lists as independent trials {per_list:.3f}")  # fmt: skip
+    assert per_user <= 0.05 + 0.03
+    assert per_list > 2 * per_user  # lists of one user are not independent
