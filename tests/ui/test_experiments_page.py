@@ -14,23 +14,25 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import FakeGateway, Reply, fake_gateway, reply
-from ui.views.experiments import (
-    CANCEL_KEY,
-    CONFIRM_KEY,
+from ui.views.experiment_form import (
     MAX_DROP_KEY,
     MAX_P99_KEY,
     METRIC_KEY,
     NAME_KEY,
+    START_KEY,
+    TREATMENTS_KEY,
+    equal_split,
+    share_key,
+)
+from ui.views.experiments import (
+    CANCEL_KEY,
+    CONFIRM_KEY,
     PROMOTE_ARM_KEY,
     PROMOTE_KEY,
     REPORT_KEY,
-    START_KEY,
     STOP_KEY,
     STOP_REASON_KEY,
-    TREATMENTS_KEY,
     WINNER_MARK,
-    equal_split,
-    share_key,
 )
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"

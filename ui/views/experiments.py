@@ -8,64 +8,45 @@ so instead of failing.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import altair as alt
 import pandas as pd
 import streamlit as st
-from pydantic import ValidationError
 
 from shared.schemas.experiments import (
     ArmReport,
     Experiment,
-    ExperimentIn,
     ExperimentReport,
-    Guardrails,
-    PrimaryMetric,
 )
-from shared.schemas.models import ModelsResponse
 from ui.client import GatewayClient, GatewayError, GatewayUnavailable
 from ui.settings import UISettings
 from ui.views import status
+from ui.views.experiment_form import render_start
+from ui.views.experiment_text import (
+    FOCUS_KEY,
+    METRIC_HELP,
+    METRIC_TITLES,
+    OUTCOME_KEY,
+    guardrails_text,
+    http_error,
+    pct,
+    refusal,
+    when,
+)
 
 logger = logging.getLogger("recsys.ui")
 
 # A running experiment's report is read again this often (one GET /experiments/{name}).
 REFRESH_SECONDS = 5.0
-CONTROL_ARM = "control"
-METRICS: list[PrimaryMetric] = list(get_args(PrimaryMetric))
-METRIC_TITLES: dict[str, str] = {
-    "click_rate": "click rate",
-    "add_to_cart_rate": "add-to-cart rate",
-    "conversion_rate": "conversion rate",
-    "ctr": "CTR",
-}
-METRIC_HELP: dict[str, str] = {
-    "click_rate": "share of the served lists with at least one click",
-    "add_to_cart_rate": "share of the served lists with at least one add-to-cart",
-    "conversion_rate": "share of the served lists with at least one purchase",
-    "ctr": "clicks per item shown",
-}
 # A guardrail's breach stores a reason starting so (shared/experiments.py, `breached`).
 GUARDRAIL_PREFIX = "guardrail "
 WINNER_MARK = "★ winner"
 
 # Session state and widget keys.
 REPORT_KEY = "exp_report_choice"
-FOCUS_KEY = "exp_focus"  # the experiment the report opens on at the next run
-OUTCOME_KEY = "exp_outcome"
 RERUN_KEY = "exp_rerun_for"  # (experiment, status) the page last reran for
 PENDING_KEY = "exp_pending"  # (experiment, "stop" | "promote", reason or arm) awaiting a yes
-NAME_KEY = "exp_name"
-CONTROL_KEY = "exp_control"
-TREATMENTS_KEY = "exp_treatments"
-METRIC_KEY = "exp_metric"
-MAX_DEGRADED_KEY = "exp_max_degraded"
-MAX_P99_KEY = "exp_max_p99"
-MAX_DROP_KEY = "exp_max_drop"
-MIN_LISTS_KEY = "exp_min_lists"
-START_KEY = "exp_start"
 STOP_REASON_KEY = "exp_stop_reason"
 STOP_KEY = "exp_stop"
 PROMOTE_ARM_KEY = "exp_promote_arm"
@@ -76,12 +57,6 @@ CANCEL_KEY = "exp_cancel"
 Action = Literal["stop", "promote"]
 Outcome = tuple[Literal["success", "warning", "error"], str]
 _BANNERS = {"success": st.success, "warning": st.warning, "error": st.error}
-
-
-def share_key(n_arms: int, i: int) -> str:
-    """The share input of arm `i` (0: the control) when the form has `n_arms` arms; another
-    number of arms starts from an equal split again."""
-    return f"exp_share_{n_arms}_{i}"
 
 
 def render_experiments(client: GatewayClient, settings: UISettings) -> None:
@@ -97,7 +72,7 @@ def render_experiments(client: GatewayClient, settings: UISettings) -> None:
         "admin key when it has one (UI_ADMIN_API_KEY)."
     )
     _render_report_section(settings, experiments, running)
-    _render_start(client, running)
+    render_start(client, running)
     _render_ended(experiments)
 
 
@@ -148,7 +123,7 @@ def _report_panel(settings: UISettings, name: str, seen: str) -> None:
             except GatewayUnavailable:
                 st.error(status.gateway_down_text(settings))
             except GatewayError as err:
-                st.error(f"Could not read experiment {name}: {_http(err)}")
+                st.error(f"Could not read experiment {name}: {http_error(err)}")
             except Exception:
                 logger.exception("unexpected error while rendering the experiment's report")
                 st.error("Something unexpected went wrong; the details are in the UI's log.")
@@ -161,12 +136,12 @@ def render_report(report: ExperimentReport) -> None:
     versions = {a.name: a.version for a in exp.arms}
     _status_banner(exp, versions)
     metric = METRIC_TITLES[exp.primary_metric]
-    started = _when(exp.created)
-    span = f"started {started}" + (f", ended {_when(exp.ended)}" if exp.ended else "")
+    started = when(exp.created)
+    span = f"started {started}" + (f", ended {when(exp.ended)}" if exp.ended else "")
     refresh = f" · read again every {REFRESH_SECONDS:.0f} s" if exp.status == "running" else ""
     st.caption(
         f"{span} (UTC) · primary metric: {metric} ({METRIC_HELP[exp.primary_metric]}) · "
-        f"guardrails: {_guardrails(exp.guardrails)}{refresh}"
+        f"guardrails: {guardrails_text(exp.guardrails)}{refresh}"
     )
     if report.winner is not None:
         st.success(
@@ -188,7 +163,7 @@ def render_report(report: ExperimentReport) -> None:
 
 
 def _status_banner(exp: Experiment, versions: dict[str, int]) -> None:
-    ended = _when(exp.ended) if exp.ended else "—"
+    ended = when(exp.ended) if exp.ended else "—"
     reason = exp.reason or "no reason given"
     if exp.status == "stopped" and reason.startswith(GUARDRAIL_PREFIX):
         st.error(
@@ -213,7 +188,7 @@ def _arm_row(arm: ArmReport, metric: str, winner: str | None) -> dict[str, Any]:
         "lists": arm.lists,
         "items shown": arm.items_shown,
         "degraded": f"{arm.degraded} ({arm.degraded / arm.lists:.1%})" if arm.lists else "0",
-        metric: _pct(arm.primary),
+        metric: pct(arm.primary),
         "p99": "—" if arm.p99_ms is None else f"{arm.p99_ms:.1f} ms",
         "vs control": "—" if vs is None else f"{vs.estimate * 100:+.2f} pp",
         "interval": "—" if vs is None else f"[{vs.low * 100:+.2f}, {vs.high * 100:+.2f}] pp",
@@ -342,7 +317,7 @@ def _act(client: GatewayClient, exp: Experiment, action: Action, value: str | No
     except GatewayUnavailable as err:
         st.session_state[OUTCOME_KEY] = ("error", f"Could not {verb} {exp.name}: {err}")
     except GatewayError as err:
-        st.session_state[OUTCOME_KEY] = ("error", f"Could not {verb} {exp.name}: {_refusal(err)}")
+        st.session_state[OUTCOME_KEY] = ("error", f"Could not {verb} {exp.name}: {refusal(err)}")
     else:
         st.session_state[OUTCOME_KEY] = _ended(ended, action)
     st.session_state[FOCUS_KEY] = exp.name
@@ -367,188 +342,6 @@ def _ended(exp: Experiment, action: Action) -> Outcome:
     return ("warning", f"Experiment {exp.name} had already ended: {exp.status}, {exp.reason}.")
 
 
-# --- start one ----------------------------------------------------------------------------
-
-
-def _render_start(client: GatewayClient, running: Experiment | None) -> None:
-    st.subheader("Start an experiment")
-    if running is not None:
-        st.caption(
-            f"{running.name} is running: the gateway runs one experiment at a time, so stop or "
-            "promote it first."
-        )
-    try:
-        models = client.models()
-    except GatewayError as err:
-        st.warning(f"Could not read the model versions: {_http(err)}")
-        return
-    if not models.versions:
-        st.info("No model versions yet: train one on the Training page.")
-        return
-    request = _experiment_form(models)
-    if st.button("Start experiment", key=START_KEY, type="primary", disabled=request is None):
-        if request is None:  # a disabled button is not clicked; keeps the types honest
-            return
-        try:
-            with st.spinner("Starting: the services load every arm's version first…"):
-                created = client.create_experiment(request)
-        except GatewayError as err:  # 409 another runs or the name is taken, 422, 401/403...
-            st.error(f"Could not start experiment {request.name}: {_refusal(err)}")
-            return
-        arms = ", ".join(f"{a.name} (version {a.version}, {a.share:.0%})" for a in created.arms)
-        st.session_state[OUTCOME_KEY] = ("success", f"Experiment {created.name} started: {arms}.")
-        st.session_state[FOCUS_KEY] = created.name
-        st.rerun()
-
-
-def equal_split(n: int) -> list[float]:
-    """`n` shares in percent with two decimals that add up to exactly 100 (the control, first,
-    takes what rounding leaves)."""
-    each = 10_000 // n
-    return [(10_000 - each * (n - 1)) / 100, *[each / 100] * (n - 1)]
-
-
-def _experiment_form(models: ModelsResponse) -> ExperimentIn | None:
-    """The body of POST /experiments; None (with the reason shown) while it would be refused."""
-    versions = sorted((m.version for m in models.versions), reverse=True)
-
-    def describe(v: int) -> str:
-        return f"{v} (current)" if v == models.current else str(v)
-
-    name = st.text_input(
-        "Name",
-        key=NAME_KEY,
-        max_chars=64,
-        placeholder="e.g. ranker-v7",
-        help="Letters, digits, _ . - (starting with a letter or digit); never reused.",
-    ).strip()
-    left, right = st.columns(2)
-    control: int = left.selectbox(
-        "Control version",
-        versions,
-        index=versions.index(models.current) if models.current in versions else 0,
-        key=CONTROL_KEY,
-        format_func=describe,
-        help="The first arm, named control: every other arm is compared with it.",
-    )
-    others = [v for v in versions if v != models.current]
-    treatments: list[int] = right.multiselect(
-        "Treatment versions",
-        versions,
-        default=others[:1],
-        key=TREATMENTS_KEY,
-        format_func=describe,
-        max_selections=9,
-        help="One arm each, named v<version>; the control's own version makes an A/A test.",
-    )
-    arms = [(CONTROL_ARM, control), *[(f"v{v}", v) for v in sorted(treatments)]]
-    st.caption("Share of the users per arm (%)")
-    columns = st.columns(max(len(arms), 4))
-    shares = [
-        column.number_input(
-            f"{arm} · version {version}",
-            min_value=0.0,
-            max_value=100.0,
-            value=default,
-            step=5.0,
-            format="%.2f",
-            key=share_key(len(arms), i),
-        )
-        for i, (column, (arm, version), default) in enumerate(
-            zip(columns, arms, equal_split(len(arms)), strict=False)
-        )
-    ]
-    metric: PrimaryMetric = st.selectbox(
-        "Primary metric",
-        METRICS,
-        index=METRICS.index(ExperimentIn.model_fields["primary_metric"].default),
-        key=METRIC_KEY,
-        format_func=lambda m: f"{METRIC_TITLES[m]}: {METRIC_HELP[m]}",
-        help="What the verdict compares between the arms.",
-    )
-    guardrails = _guardrail_inputs()
-    if not name:
-        st.caption("Name the experiment to start it.")
-        return None
-    if len(arms) < 2:
-        st.caption("Choose at least one treatment version.")
-        return None
-    if abs(sum(shares) - 100) > 1e-6:
-        st.error(f"The shares add up to {sum(shares):.2f} %, not 100 %.")
-        return None
-    body = {
-        "name": name,
-        "arms": [
-            {"name": arm, "version": version, "share": round(share / 100, 6)}
-            for (arm, version), share in zip(arms, shares, strict=True)
-        ],
-        "primary_metric": metric,
-        "guardrails": guardrails,
-    }
-    try:
-        return ExperimentIn.model_validate(body)
-    except ValidationError as err:
-        st.error("; ".join(_problem(e["loc"], e["msg"]) for e in err.errors()))
-        return None
-
-
-def _guardrail_inputs() -> dict[str, float | int | None]:
-    """Guardrails as the API takes them, starting from its defaults; an empty field is off."""
-    defaults = Guardrails()
-    with st.expander("Guardrails: a breach stops the experiment by itself"):
-        degraded, p99, drop, min_lists = st.columns(4)
-        max_degraded = degraded.number_input(
-            "Max degraded answers (%)",
-            min_value=0.0,
-            max_value=100.0,
-            value=_percent(defaults.max_degraded_rate),
-            step=1.0,
-            key=MAX_DEGRADED_KEY,
-            help="Of an arm's answers, those served degraded (a stage missing). Empty: off.",
-        )
-        max_p99 = p99.number_input(
-            "Max p99 (ms)",
-            min_value=1.0,
-            value=defaults.max_p99_ms,
-            step=10.0,
-            key=MAX_P99_KEY,
-            help="Of the arm's last 1,000 answers, gateway time. Empty: off.",
-        )
-        max_drop = drop.number_input(
-            "Max drop of the primary metric (%)",
-            min_value=0.0,
-            max_value=100.0,
-            value=_percent(defaults.max_primary_drop),
-            step=5.0,
-            key=MAX_DROP_KEY,
-            help="Stop when the arm's primary metric is, with the test's confidence, lower than "
-            "the control's by more than this share of the control's. Empty: off.",
-        )
-        judged_after = min_lists.number_input(
-            "Lists before judging",
-            min_value=1,
-            max_value=10**9,
-            value=defaults.min_lists,
-            step=50,
-            key=MIN_LISTS_KEY,
-            help="Guardrails and the verdict wait until every arm served this many lists.",
-        )
-    return {
-        "max_p99_ms": max_p99,
-        "max_degraded_rate": _fraction(max_degraded),
-        "max_primary_drop": _fraction(max_drop),
-        "min_lists": int(judged_after),
-    }
-
-
-def _problem(loc: tuple[int | str, ...], msg: str) -> str:
-    if loc[:1] == ("name",):
-        return "name: letters, digits, _ . - only, starting with a letter or digit"
-    where = ".".join(map(str, loc))
-    msg = msg.removeprefix("Value error, ")
-    return f"{where}: {msg}" if where else msg
-
-
 # --- the ended ones -----------------------------------------------------------------------
 
 
@@ -565,55 +358,10 @@ def _ended_row(exp: Experiment) -> dict[str, str]:
     return {
         "name": exp.name,
         "status": exp.status,
-        "started (UTC)": _when(exp.created),
-        "ended (UTC)": _when(exp.ended) if exp.ended else "—",
+        "started (UTC)": when(exp.created),
+        "ended (UTC)": when(exp.ended) if exp.ended else "—",
         "arms": " · ".join(f"{a.name} v{a.version} {a.share:.0%}" for a in exp.arms),
         "primary metric": METRIC_TITLES[exp.primary_metric],
         "promoted": exp.promoted or "—",
         "reason": exp.reason or "—",
     }
-
-
-# --- formatting ---------------------------------------------------------------------------
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.2f} %"
-
-
-def _percent(fraction: float | None) -> float | None:
-    return None if fraction is None else round(fraction * 100, 6)
-
-
-def _fraction(percent: float | None) -> float | None:
-    return None if percent is None else round(percent / 100, 8)
-
-
-def _guardrails(g: Guardrails) -> str:
-    parts = []
-    if g.max_degraded_rate is not None:
-        parts.append(f"degraded ≤ {g.max_degraded_rate:.1%}")
-    if g.max_p99_ms is not None:
-        parts.append(f"p99 ≤ {g.max_p99_ms:g} ms")
-    if g.max_primary_drop is not None:
-        parts.append(f"primary drop ≤ {g.max_primary_drop:.0%}")
-    judged = f"judged after {g.min_lists} lists per arm"
-    return ", ".join(parts) + f" ({judged})" if parts else f"none ({judged})"
-
-
-def _http(err: GatewayError) -> str:
-    return f"HTTP {err.status_code}: {err.detail}"
-
-
-def _refusal(err: GatewayError) -> str:
-    """The gateway's answer as a sentence; a missing or wrong admin key says what to do."""
-    if err.status_code in (401, 403):
-        return (
-            f"{_http(err)}. This needs the gateway's admin key: set UI_ADMIN_API_KEY (or "
-            "RECSYS_ADMIN_API_KEY) where the UI runs to the gateway's GATEWAY_ADMIN_API_KEY."
-        )
-    return _http(err)
