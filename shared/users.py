@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 import redis.asyncio as aioredis
@@ -20,11 +20,14 @@ from pydantic import Field, FiniteFloat
 
 from shared.redis_conn import text
 from shared.schemas.base import Id, Strict
-from shared.schemas.serving import Event
+from shared.schemas.serving import Event, EventType
 from shared.user_keys import UserKeys
 
 # Event stream entries read per step while looking for an erased user's events.
 SCAN_STEP = 10_000
+# What an experiment arm counts per user (shared/served.py's Lua: "<user>\0<what>"): lists,
+# items, clicked items, and lists with each kind of event.
+ARM_USER_FIELDS = ("n", "m", "z", *(f"y:{kind}" for kind in get_args(EventType)))
 
 
 class UserProfile(Strict):
@@ -124,7 +127,15 @@ class UserStore:
         events = await self._erase_stream(self.keys.events, b"event", user)
         served = await self._erase_stream(self.keys.served, b"served", user)
         await self._erase_draws(user)
+        await self._erase_arm_counts(user)
         return int(recent), int(hidden), bool(profile), events, max(removed_lists, served)
+
+    async def _erase_arm_counts(self, user: str) -> None:
+        """The user's per-user counts in every experiment arm (shared/served.py keeps them for
+        the test's variance); the arms' totals keep their share, as aggregates."""
+        fields = [f"{user}\0{what}" for what in ARM_USER_FIELDS]
+        async for key in self._r.scan_iter(match=f"{self.keys.prefix}:exp:*:users", count=1000):
+            await self._r.hdel(key, *fields)
 
     async def _erase_draws(self, user: str) -> None:
         """The user's exploration draws (a bounded list, part of their served lists)."""

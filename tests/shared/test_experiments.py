@@ -209,3 +209,22 @@ def test_an_interval_is_the_intersection_of_every_look(redis_url: str) -> None:
         assert again.winner == "a1"  # once reached, the verdict stays
 
     _run(redis_url, scenario)
+
+
+def test_erasing_a_user_removes_their_counts_from_every_arm(redis_url: str) -> None:
+    from shared.users import UserStore
+
+    async def scenario(store: ExperimentStore, log: ServedLog, prefix: str) -> None:
+        await store.create(_asked("erase"))
+        arm = arm_id("erase", "a1")
+        for user, rid in (("gone@x.example", "e1"), ("stays", "e2")):
+            await log.record(_served(rid, user, arm))
+            at, _err = await log.attribute(user, "P0", rid)
+            await log.count(at, "click", 1, None, "P0", user)
+            await log.count(at, "view", 1, None, "P0", user)
+        users_key = arm_keys(prefix, arm).users
+        await UserStore(store._r, prefix).erase("gone@x.example")
+        left = {k.decode() for k in await store._r.hkeys(users_key)}
+        assert left and all(f.startswith("stays\x00") for f in left)
+
+    _run(redis_url, scenario)
