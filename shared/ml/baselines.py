@@ -141,35 +141,41 @@ class ItemKNN(_ScoreRecommender):
     def fit(self, train: sp.csr_matrix) -> None:
         x = binarize(train)
         n_items = x.shape[1]
-        norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
-        xt = x.T.tocsr()
-        keep = min(self.neighbours, max(n_items - 1, 1))
-        empty = [np.zeros(0, dtype=np.int64)]
-        rows, cols, vals = list(empty), list(empty), [np.zeros(0, dtype=np.float64)]
-        for start in range(0, n_items, self._FIT_BLOCK):
-            stop = min(start + self._FIT_BLOCK, n_items)
-            co = (xt[start:stop] @ x).toarray()
-            denom = norms[start:stop, None] * norms[None, :] + self.shrink
-            sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
-            # An item is not its own neighbour; it would waste one of the `neighbours` slots.
-            sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            idx = np.argpartition(-sim, keep - 1, axis=1)[:, :keep]
-            top = np.take_along_axis(sim, idx, axis=1)
-            nz = top > 0
-            rows.append(np.broadcast_to(np.arange(start, stop)[:, None], idx.shape)[nz])
-            cols.append(idx[nz])
-            vals.append(top[nz])
-        self.similarity = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n_items, n_items),
-            dtype=np.float32,
-        )
+        self.similarity = self.rows(x, np.arange(n_items))
         self._x = x.astype(np.float32)
         self._n_items = n_items
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         scores: np.ndarray = (self._x[users] @ self.similarity).toarray()
         return scores
+
+    def rows(self, x: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
+        """The similarity rows of `items` only (the others empty), from the binary matrix `x`:
+        a block of rows at a time, so no items x items matrix is ever made."""
+        n_items = x.shape[1]
+        norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
+        xt = x.T.tocsr()
+        keep = min(self.neighbours, max(n_items - 1, 1))
+        empty = [np.zeros(0, dtype=np.int64)]
+        rows, cols, vals = list(empty), list(empty), [np.zeros(0, dtype=np.float64)]
+        for start in range(0, len(items), self._FIT_BLOCK):
+            block = items[start : start + self._FIT_BLOCK]
+            co = (xt[block] @ x).toarray()
+            denom = norms[block, None] * norms[None, :] + self.shrink
+            sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
+            # An item is not its own neighbour; it would waste one of the `neighbours` slots.
+            sim[np.arange(len(block)), block] = 0.0
+            idx = np.argpartition(-sim, keep - 1, axis=1)[:, :keep]
+            top = np.take_along_axis(sim, idx, axis=1)
+            nz = top > 0
+            rows.append(np.broadcast_to(block[:, None], idx.shape)[nz])
+            cols.append(idx[nz])
+            vals.append(top[nz])
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_items, n_items),
+            dtype=np.float32,
+        )
 
 
 GROUP_BLOCK = 256  # rows of a group's block added at once: a big category costs 256 x its size

@@ -24,6 +24,14 @@ class LabelWindow:
     as_of: float
     labels: dict[str, dict[str, float]]  # user -> item taken next -> how strongly (rating)
 
+    def sample(self, n: int, seed: int) -> LabelWindow:
+        """The window with the labels of at most `n` of its users (a seeded sample)."""
+        if len(self.labels) <= n:
+            return self
+        users = sorted(self.labels)
+        kept = np.random.default_rng(seed).choice(len(users), n, replace=False)
+        return replace(self, labels={users[i]: self.labels[users[i]] for i in sorted(kept)})
+
 
 def temporal_windows(
     data: Dataset, as_of: float, label_days: int, n_train: int = 1

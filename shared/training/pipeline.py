@@ -23,7 +23,14 @@ from shared.ml.catalog import Catalog
 from shared.ml.interactions import IdMap
 from shared.ml.memory import ModelTooLarge
 from shared.ml.stage_one.content import ContentIndex
-from shared.ml.stage_one.fit import content_matrix, item_embeddings, lowrank_filter, neighbour_graph
+from shared.ml.stage_one.fit import (
+    content_matrix,
+    head_items,
+    item_embeddings,
+    lowrank_filter,
+    neighbour_graph,
+    with_tail,
+)
 from shared.ml.stage_one.index import CandidateIndex
 from shared.ml.stage_one.labels import item_label_groups
 from shared.ml.stage_one.serving import CandidateStage
@@ -99,16 +106,18 @@ def stage_one_base(
 
 def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
     """The learned item -> item weights `params` ask for: EASE where it can run on this catalog
-    and machine, item-kNN cosine otherwise (or when asked)."""
+    and machine (over the `graph_max_items` most-taken items of a bigger catalog, item-kNN rows
+    for the rest), item-kNN cosine otherwise (or when asked)."""
     n_items, stats = len(base.catalog.items), base.store.user_items
-    if params.graph_kind == "ease" and n_items <= params.graph_max_items:
+    if params.graph_kind == "ease" and params.graph_max_items > 1:
         labels = (
             item_label_groups(base.catalog.items, base.data.items, params.graph_title_labels)
             if params.graph_label_weight > 0
             else []
         )
+        head = head_items(stats, n_items, params.graph_max_items)
         try:
-            return neighbour_graph(
+            graph = neighbour_graph(
                 stats,
                 n_items,
                 params.graph_l2,
@@ -117,7 +126,11 @@ def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
                 params.graph_session_weight,
                 labels,
                 params.graph_label_weight,
+                head,
             )
+            if head is None:
+                return graph
+            return with_tail(graph, stats, head, min(params.graph_neighbours, 100))
         except ModelTooLarge as exc:
             log.warning("stage one: %s; item-kNN weights instead", exc)
     knn = ItemKNN(neighbours=params.graph_neighbours)
@@ -152,14 +165,19 @@ def ranker_lists(
     scheme: LabelScheme,
     progress: ProgressFn = no_progress,
     at: float = 0.0,
+    max_users: int | None = None,
 ) -> tuple[RankingData | list[tuple[CandidateStage, dict[str, dict[str, float]]]], RankingData]:
     """The ranker's training and validation lists on `data` (labels carved from later windows or
-    held-out items); with the Dask engine's `dask_rows`, the windows themselves for the cluster."""
+    held-out items); with the Dask engine's `dask_rows`, the windows themselves for the cluster.
+    With `max_users`, each window's lists are those of a seeded sample of that many users."""
     as_of = float(data.interactions["ts"].max()) + 1
     if scheme == "temporal":
         train_ws, valid_w = temporal_windows(data, as_of, params.label_days, params.train_windows)
     else:
         train_ws, valid_w = random_windows(data, params.seed, params.label_folds)
+    if max_users is not None:
+        train_ws = [w.sample(max_users, params.seed) for w in train_ws]
+        valid_w = valid_w.sample(max_users, params.seed)
     progress("features", at)
     stage_ones: dict[int, CandidateStage] = {}  # windows sharing their features share stage one
 

@@ -53,11 +53,10 @@ class Space:
 
 
 def stage_one_space(
-    trial: optuna.Trial, data: Dataset, n_items: int, params: TrainParams, has_time: bool
+    trial: optuna.Trial, data: Dataset, params: TrainParams, has_time: bool
 ) -> dict[str, Knob]:
     space = Space(trial, params)
-    kinds = ["ease", "item_knn"] if n_items <= params.graph_max_items else ["item_knn"]
-    kind = space.pick("graph_kind", kinds)
+    kind = space.pick("graph_kind", ["ease", "item_knn"])
     space.pick("graph_neighbours", NEIGHBOURS)
     if space.pick("graph_lowrank", [0, 16, 32, 64]):
         space.between("graph_lowrank_weight", 0.1, 2.0)

@@ -26,7 +26,9 @@ from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge
+from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.schemas.models import Knob, TuningReport, TuningTrial
+from shared.training.engines import ranker_fit
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
@@ -37,6 +39,7 @@ from shared.training.pipeline import (
 )
 from shared.training.search_space import ranker_space, stage_one_space, with_knobs
 from shared.training.validation import (
+    MAX_VALID_USERS,
     MIN_VALID_USERS,
     CandidateLists,
     Validation,
@@ -52,6 +55,8 @@ log = logging.getLogger(__name__)
 # Share of the budget the stage-one search may use; the ranker's search gets the rest.
 STAGE_ONE_SHARE = 0.5
 MAX_TRIALS = 60  # per search: past this, small data has been searched enough
+# Ensemble sizes the search compares once the ranker's knobs are chosen.
+MEMBERS = (1, 3, 5)
 
 
 def _record(trial: optuna.trial.FrozenTrial, stage: str) -> TuningTrial:
@@ -111,7 +116,7 @@ def tune(
 
     # 1. stage one
     def objective_one(trial: optuna.Trial) -> float:
-        knobs = stage_one_space(trial, data, len(catalog.items), params, has_time)
+        knobs = stage_one_space(trial, data, params, has_time)
         trial.set_user_attr("knobs", knobs)
         recipe = with_knobs(params, knobs)
         scores = []
@@ -129,15 +134,18 @@ def tune(
     )
     dense_fits = len(catalog.items) <= params.graph_max_items
     defaults = {
-        # past EASE's reach the search knows item-kNN only
-        "graph_kind": params.graph_kind if dense_fits else "item_knn",
+        "graph_kind": params.graph_kind,
         "graph_neighbours": params.graph_neighbours,
         "graph_lowrank": params.graph_lowrank,
         "graph_lowrank_weight": params.graph_lowrank_weight,
         "graph_l2": params.graph_l2,
+        # every knob the space may suggest, or TPE would draw those left out at random
+        "graph_session_minutes": params.graph_session_minutes,
+        "graph_label_weight": params.graph_label_weight,
+        "graph_title_labels": params.graph_title_labels,
     }
     one.enqueue_trial(defaults, skip_if_exists=True)
-    if dense_fits:  # the EASE baseline, as stage one's scorer
+    if dense_fits:  # the EASE baseline, as stage one's scorer (unpruned: on small catalogs only)
         one.enqueue_trial(
             {
                 "graph_kind": "ease",
@@ -172,7 +180,7 @@ def tune(
     cm = stage_one_from(v.base, recipe)
     candidates = CandidateLists.build(cm, v, recipe.n_candidates)
     stage_one_alone = candidates.ndcg(v)
-    lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme)
+    lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme, max_users=MAX_VALID_USERS)
     if isinstance(lists, list):  # the Dask engine's lists stay on the cluster: no search
         return recipe, _report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
 
@@ -203,8 +211,13 @@ def tune(
     if len(lists.groups):
         # The first trial (the defaults) runs even past the budget: the choice between the ranker
         # and stage one alone below needs one ranker's validation score.
+        first_fit = time.monotonic()
         two.optimize(objective_two, n_trials=1, catch=(ValueError,))
-        left = deadline - time.monotonic()
+        # time kept back for the members' count: as many fits again as the largest count adds
+        members_time = 0.0
+        if "ranker_models" not in params.model_fields_set:
+            members_time = (max(MEMBERS) - 1) * (time.monotonic() - first_fit)
+        left = deadline - time.monotonic() - members_time
         if left > 0:
             two.optimize(objective_two, n_trials=MAX_TRIALS - 1, timeout=left, catch=(ValueError,))
     trials += [_record(t, "ranker") for t in two.trials]
@@ -214,6 +227,27 @@ def tune(
         best_two = max(done, key=lambda t: t.value or -math.inf)
         two_stage = float(best_two.value or -math.inf)
         recipe = with_knobs(recipe, best_two.user_attrs["knobs"])
+        if "ranker_models" not in params.model_fields_set and time.monotonic() >= deadline:
+            # no time left to see whether more members help: one (the cheapest to fit and serve)
+            recipe = with_knobs(recipe, {"ranker_models": 1})
+        elif "ranker_models" not in params.model_fields_set:
+            members, scores_by_count, seconds = choose_members(
+                lists, valid, candidates, v, recipe, deadline
+            )
+            recipe = with_knobs(recipe, {"ranker_models": members})
+            two_stage = scores_by_count[members]
+            trials += [
+                TuningTrial(
+                    number=len(two.trials) + i,
+                    stage="ranker",
+                    params={**best_two.user_attrs["knobs"], "ranker_models": m},
+                    score=score,
+                    state="complete",
+                    seconds=seconds[m],
+                )
+                for i, (m, score) in enumerate(scores_by_count.items())
+                if m > 1
+            ]
 
     # 3. the served pipeline against its baselines, on the same split
     scores = {"two_stage": two_stage, "stage_one": stage_one_alone}
@@ -252,6 +286,38 @@ def tune(
         else:
             why += f"; best baseline {best} {others[best]:.4f}"
     return recipe, _report(params, recipe, trials, start, validations, scores, decision, why)
+
+
+def choose_members(
+    lists: RankingData,
+    valid: RankingData,
+    candidates: CandidateLists,
+    v: Validation,
+    recipe: TrainParams,
+    deadline: float,
+) -> tuple[int, dict[int, float], dict[int, float]]:
+    """How many rankers the served model averages: members seeded apart are fitted one by one
+    while the budget lasts (the first is the search's own trial, refitted), and the ensembles
+    of MEMBERS' sizes are scored on validation; more members only where they score higher (each
+    costs its share of every request's CPU). Returns the count, the scores and the seconds
+    each ensemble took to fit."""
+    fit = ranker_fit(recipe)
+    fitted: list[RankerEnsemble] = []
+    scores: dict[int, float] = {}
+    seconds: dict[int, float] = {}
+    start = time.monotonic()
+    for m in range(1, max(MEMBERS) + 1):
+        if m > 1 and time.monotonic() > deadline:
+            break  # the first is always fitted: the count's choice needs its score
+        fitted.append(fit(lists, valid, recipe.num_boost_round, recipe.seed + m - 1))
+        if m in MEMBERS:
+            scores[m] = candidates.ndcg(v, RankerEnsemble.average(fitted))
+            seconds[m] = round(time.monotonic() - start, 2)
+    best = 1
+    for m, score in scores.items():
+        if score > scores[best]:
+            best = m
+    return best, scores, seconds
 
 
 def _baselines(n_items: int, params: TrainParams) -> list[Recommender]:

@@ -27,6 +27,9 @@ K = 10
 
 # Fewer held-out users than this make a validation score too noisy to choose by.
 MIN_VALID_USERS = 30
+# More than this are a seeded sample: every trial scores each of them (a candidate search and
+# features per user), and past a few thousand the choice barely moves while the time grows.
+MAX_VALID_USERS = 4000
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,14 @@ def validation_splits(
 def make_validation(split: Split, catalog: Catalog, params: TrainParams) -> Validation:
     as_of = float(split.train.interactions["ts"].max()) + 1
     users = sorted(catalog.users.get(u) for u in split.truth)
+    if len(users) > MAX_VALID_USERS:
+        rng = np.random.default_rng(params.seed)
+        users = sorted(rng.choice(users, MAX_VALID_USERS, replace=False).tolist())
+    chosen = set(users)
     relevant = {
         catalog.users.get(u): set(catalog.items.positions(sorted(v)).tolist())
         for u, v in split.truth.items()
+        if catalog.users.get(u) in chosen
     }
     return Validation(split, users, relevant, stage_one_base(split.train, catalog, as_of, params))
 

@@ -14,7 +14,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from shared.ml.baselines import EASE, binarize
+from shared.ml.baselines import EASE, ItemKNN, binarize
 from shared.ml.interactions import UserItemStats
 from shared.ml.stage_one.index import LowRankFilter
 
@@ -53,6 +53,7 @@ def neighbour_graph(
     session_weight: float = 2.0,
     label_groups: Sequence[np.ndarray] = (),
     label_weight: float = 0.0,
+    head: np.ndarray | None = None,
 ) -> sp.csr_matrix:
     """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
 
@@ -62,26 +63,65 @@ def neighbour_graph(
     count `session_weight` more than two they took months apart; l2 grows with the Gram matrix
     (x (1 + w/2)). Each of `label_groups` (items sharing a category or tag, `item_label_groups`)
     counts as `label_weight` more users who took all of its items.
+    With `head` (sorted item positions, `head_items`), EASE is fitted over those items only: its
+    dense fit costs items^3 time and items^2 memory, so a big catalog's most-taken items get
+    EASE weights and the other items' rows come from item-kNN cosine (`with_tail`).
     """
+    cols = np.arange(n_items) if head is None else head
+    x = stats.matrix(n_items)[:, cols]
     extra = None
     if session_minutes > 0 and session_weight > 0:
         # Each session counts as one more (pseudo-)user: X^T X + w Z^T Z is the Gram matrix of
         # X with the session rows Z appended, so it stays positive definite with l2 added.
-        z = sessions(stats, n_items, session_minutes * 60.0)
+        z = sessions(stats, n_items, session_minutes * 60.0)[:, cols]
         extra = (z.T @ z).tocsr() * session_weight
         l2 *= 1.0 + session_weight / 2.0
+    if head is not None and label_weight > 0:
+        local = np.full(n_items, -1, dtype=np.int64)
+        local[cols] = np.arange(len(cols))
+        label_groups = [g for g in (local[g][local[g] >= 0] for g in label_groups) if len(g) > 1]
     ease = EASE(l2=l2)
-    ease.fit(stats.matrix(n_items), extra, label_groups, label_weight)
+    ease.fit(x, extra, label_groups, label_weight)
     b = ease.item_weights
-    keep = min(top, n_items - 1)
+    keep = min(top, len(cols) - 1)
     idx = (
-        np.argpartition(-b, keep - 1, axis=1)[:, :keep] if keep > 0 else np.empty((n_items, 0), int)
+        np.argpartition(-b, keep - 1, axis=1)[:, :keep]
+        if keep > 0
+        else np.empty((len(cols), 0), int)
     )
-    rows = np.repeat(np.arange(n_items), idx.shape[1])
+    rows = np.repeat(cols, idx.shape[1])
     vals = np.take_along_axis(b, idx, axis=1).ravel()
-    graph = sp.csr_matrix((vals, (rows, idx.ravel())), shape=(n_items, n_items), dtype=np.float32)
+    graph = sp.csr_matrix(
+        (vals, (rows, cols[idx.ravel()])), shape=(n_items, n_items), dtype=np.float32
+    )
     graph.eliminate_zeros()
     return graph
+
+
+def head_items(stats: UserItemStats, n_items: int, limit: int) -> np.ndarray | None:
+    """The `limit` items most users took (sorted positions), or None when the catalog has no
+    more items than that."""
+    if n_items <= limit:
+        return None
+    users = np.bincount(stats.indices, minlength=n_items)
+    return np.sort(np.argsort(-users, kind="stable")[:limit])
+
+
+def with_tail(
+    graph: sp.csr_matrix, stats: UserItemStats, head: np.ndarray, neighbours: int
+) -> sp.csr_matrix:
+    """`graph` (EASE over the `head` items) with item-kNN cosine rows for every other item,
+    scaled so that the tail's strongest weights are on the head's scale (their mean row maxima
+    match): a user who took only tail items still reaches their neighbours through the graph."""
+    n_items = graph.shape[0]
+    tail = np.setdiff1d(np.arange(n_items), head)
+    knn = ItemKNN(neighbours=max(1, neighbours)).rows(binarize(stats.matrix(n_items)), tail)
+    head_max = graph[head].max(axis=1).toarray().ravel()
+    tail_max = knn[tail].max(axis=1).toarray().ravel()
+    head_max, tail_max = head_max[head_max > 0], tail_max[tail_max > 0]
+    if len(head_max) and len(tail_max):
+        knn = knn * float(head_max.mean() / tail_max.mean())
+    return sp.csr_matrix(graph + knn, dtype=np.float32)
 
 
 def sessions(stats: UserItemStats, n_items: int, gap: float) -> sp.csr_matrix:

@@ -73,6 +73,19 @@ def test_ranker_labels_come_after_their_features_and_are_new() -> None:
             assert not any((user, item) in had for item in items)
 
 
+def test_a_window_sample_keeps_whole_users_and_is_seeded() -> None:
+    data = synthetic.generate(n_users=60, n_products=40, n_days=60)
+    end = float(data.interactions["ts"].max()) + 1
+    _, w = temporal_windows(data, end, label_days=14)
+    n = len(w.labels) // 2
+    few = w.sample(n, seed=1)
+    assert len(few.labels) == n and few.features is w.features and few.as_of == w.as_of
+    assert all(few.labels[u] == w.labels[u] for u in few.labels)  # whole users, as they were
+    assert few.labels == w.sample(n, seed=1).labels
+    assert few.labels.keys() != w.sample(n, seed=2).labels.keys()
+    assert w.sample(len(w.labels), seed=1) is w
+
+
 def test_random_windows_hold_out_items_and_users() -> None:
     data = synthetic.generate(n_users=60, n_products=40, n_days=60)
     [train_w], valid_w = random_windows(data, seed=3)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
-from shared.ml.stage_two.model import RankerEnsemble
+from shared.ml.stage_two.model import RankerEnsemble, RankingData
+from shared.training import validation
 from shared.training.params import TrainParams
-from shared.training.pipeline import build_catalog
+from shared.training.pipeline import build_catalog, ranker_lists, stage_one_from
 from shared.training.splits import temporal_split
-from shared.training.tuning import tune
-from shared.training.validation import MIN_VALID_USERS, validation_splits
+from shared.training.tuning import MEMBERS, choose_members, tune
+from shared.training.validation import (
+    MIN_VALID_USERS,
+    CandidateLists,
+    make_validation,
+    validation_splits,
+)
 
 PARAMS = TrainParams(n_users=300, n_products=150, n_days=90, tune_budget_seconds=12)
 
@@ -32,6 +40,18 @@ def test_validation_splits_come_from_the_training_part_only(data: Dataset) -> No
         assert len(s.truth) >= MIN_VALID_USERS
     # the second split lies wholly before the first one's held-out window
     assert splits[1].train.interactions["ts"].max() < splits[0].train.interactions["ts"].max()
+
+
+def test_a_validation_split_scores_a_seeded_sample_of_its_users(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validation, "MAX_VALID_USERS", 40)
+    catalog = build_catalog(data)
+    split = validation_splits(data, catalog, PARAMS, "temporal")[0]
+    assert len(split.truth) > 40
+    v = make_validation(split, catalog, PARAMS)
+    assert len(v.users) == 40 and set(v.relevant) == set(v.users)
+    assert make_validation(split, catalog, PARAMS).users == v.users
 
 
 def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) -> None:
@@ -71,6 +91,38 @@ def test_knobs_the_request_set_are_not_searched(data: Dataset) -> None:
     assert all(t.params["ranker_leaves"] == 7 for t in report.trials if t.stage == "ranker")
 
 
+def test_the_number_of_averaged_rankers_is_chosen_on_validation(data: Dataset) -> None:
+    train = temporal_split(data, PARAMS.test_days).train
+    catalog = build_catalog(data)
+    v = make_validation(validation_splits(train, catalog, PARAMS, "temporal")[0], catalog, PARAMS)
+    candidates = CandidateLists.build(stage_one_from(v.base, PARAMS), v, PARAMS.n_candidates)
+    lists, valid = ranker_lists(v.split.train, catalog, PARAMS, "temporal")
+    assert isinstance(lists, RankingData)
+    count, scores, seconds = choose_members(lists, valid, candidates, v, PARAMS, math.inf)
+    assert set(scores) == set(seconds) == set(MEMBERS)
+    assert seconds[1] <= seconds[3] <= seconds[5]
+    # the best count, and more members only where they score strictly higher
+    assert scores[count] == max(scores.values())
+    assert all(scores[m] < scores[count] for m in MEMBERS if m < count)
+    # past the deadline only the first member is fitted
+    count, scores, _ = choose_members(lists, valid, candidates, v, PARAMS, -math.inf)
+    assert count == 1 and set(scores) == {1}
+
+
+def test_the_search_records_member_counts_and_keeps_one_the_request_set(data: Dataset) -> None:
+    train = temporal_split(data, PARAMS.test_days).train
+    recipe, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
+    counted = [t for t in report.trials if "ranker_models" in t.params]
+    assert all(t.stage == "ranker" and t.params["ranker_models"] in MEMBERS for t in counted)
+    if recipe.use_ranker and recipe.ranker_models > 1:
+        best = max(t.score or 0.0 for t in counted)
+        assert best == pytest.approx(report.validation_ndcg["two_stage"], abs=1e-6)
+    params = PARAMS.model_copy(update={"ranker_models": 2})
+    fixed, again = tune(train, build_catalog(data), params, "temporal", True)
+    assert fixed.ranker_models == 2
+    assert not [t for t in again.trials if "ranker_models" in t.params]
+
+
 def test_budget_zero_means_the_fixed_defaults(data: Dataset) -> None:
     params = TrainParams(tune_budget_seconds=0)
     recipe, report = tune(data, build_catalog(data), params, "temporal", True)
@@ -99,13 +151,14 @@ def test_a_ranker_that_steps_aside_serves_stage_ones_order() -> None:
     assert again.contributions(x).shape == (4, 23)
 
 
-def test_past_the_dense_limit_the_search_uses_item_knn_without_a_failed_trial(
+def test_past_the_dense_limit_the_search_fits_ease_over_the_head_without_a_failed_trial(
     data: Dataset,
 ) -> None:
     params = TrainParams(tune_budget_seconds=5, graph_max_items=50)  # the demo catalog is bigger
     recipe, report = tune(data, build_catalog(data), params, "temporal", True)
     first = [t for t in report.trials if t.stage == "stage_one"]
-    assert first and all(t.params["graph_kind"] == "item_knn" for t in first)
+    assert first and first[0].params["graph_kind"] == "ease"  # the defaults: EASE over the head
+    assert first[0].state == "complete"
     assert not [t for t in report.trials if t.state == "failed"]
-    assert "ease" not in report.validation_ndcg  # the EASE baseline is out of reach too
+    assert "ease" not in report.validation_ndcg  # the EASE baseline is out of reach
     assert recipe.graph_kind in ("ease", "item_knn")
