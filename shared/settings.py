@@ -50,7 +50,8 @@ class CommonSettings(BaseSettings):
     # An event without a request_id belongs to the latest list that showed its product to the
     # user within this many hours (GET /online/metrics, served-list records kept as long).
     attribution_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    # The served-list stream keeps the newest N records (ingested into Parquet before).
+    # The served-list stream keeps at most the newest N records not yet ingested into Parquet
+    # (ingested ones are trimmed away); the bound matters while the ingester is down.
     served_stream_max: int = Field(default=1_000_000, ge=1000)
     # Bounds: the stream keeps the newest N events, each user's recent list the newest M.
     events_stream_max: int = Field(default=1_000_000, ge=1000)

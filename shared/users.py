@@ -145,8 +145,8 @@ class UserStore:
             await self._r.lrem(self.keys.explored, 0, entry)
 
     async def _erase_stream(self, stream: str, field: bytes, user: str) -> int:
-        """XDEL the user's entries of `stream` (those not ingested yet are there; the ingested
-        ones too, until the stream's bound drops them)."""
+        """XDEL the user's entries of `stream`: those not ingested yet (the ingester trims what
+        it has acknowledged; the trainer's erase job takes the user out of Parquet)."""
         start, removed = "-", 0
         needle = b'"user":' + orjson.dumps(user)  # as the stored event's JSON writes it
         while True:

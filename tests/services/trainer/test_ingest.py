@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
@@ -19,7 +20,7 @@ import redis.asyncio as aioredis
 
 from services.trainer.ingest import ingest, load_events
 from shared.events import EventStore
-from shared.schemas.serving import EventIn, EventType
+from shared.schemas.serving import Event, EventIn, EventType
 from shared.served import ServedItem, ServedList, ServedLog
 from shared.settings import CommonSettings
 
@@ -44,6 +45,10 @@ def test_ten_thousand_events_survive_a_killed_ingester_exactly_once(
 ) -> None:
     prefix = f"ingest-{uuid.uuid4().hex[:6]}"
     _post_events(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url)
+    entries: Any = client.xrange(f"{prefix}:events")  # before ingestion trims them away
+    stream_ids = {entry_id.decode() for entry_id, _ in entries}
+    assert len(stream_ids) == N
     out = tmp_path / "events"
     env = {
         **os.environ,
@@ -67,10 +72,8 @@ def test_ten_thousand_events_survive_a_killed_ingester_exactly_once(
     events = load_events(out)
     assert len(events) == N
     assert events["id"].is_unique
-    client = redis.Redis.from_url(redis_url)
-    entries: list[tuple[bytes, object]] = client.xrange(f"{prefix}:events")  # type: ignore[assignment]
-    stream_ids = {entry_id.decode() for entry_id, _ in entries}
     assert set(events["id"]) == stream_ids  # none lost, none invented
+    assert client.xlen(f"{prefix}:events") == 0  # acknowledged, so gone from Redis
     assert client.xpending(f"{prefix}:events", "trainer")["pending"] == 0
     assert ingest(client, f"{prefix}:events", out) == 0  # nothing left: a rerun adds nothing
     assert len(load_events(out)) == N
@@ -115,3 +118,29 @@ def test_ten_thousand_served_lists_survive_a_killed_ingester_exactly_once(
     unique = frame.drop_duplicates("id")  # the stream id: a batch re-written after the kill
     assert sorted(unique["request_id"]) == sorted(f"req-{n}" for n in range(N))
     assert orjson.loads(unique.iloc[0]["items"])[0]["position"] == 1
+
+
+def _event(n: int) -> bytes:
+    return Event(user=f"U{n}", product="P1", type="view", ts=1.7e9 + n).model_dump_json().encode()
+
+
+def test_what_was_ingested_leaves_the_stream_and_what_is_pending_stays(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    stream = f"trim-{uuid.uuid4().hex[:6]}"
+    for n in range(5):
+        client.xadd(stream, {"event": _event(n)})
+    assert ingest(client, stream, tmp_path, kind="events") == 5
+    assert client.xlen(stream) == 0  # all five are in Parquet, acknowledged
+    ids = [client.xadd(stream, {"event": _event(n)}) for n in range(5, 8)]
+    # another consumer reads two and dies before acknowledging them
+    taken: Any = client.xreadgroup("trainer", "crashed", {stream: ">"}, count=2)
+    assert [i for i, _ in taken[0][1]] == ids[:2]
+    assert ingest(client, stream, tmp_path, kind="events") == 1
+    # the two pending entries, and what came after the oldest of them, are kept
+    kept: Any = client.xrange(stream)
+    assert [i for i, _ in kept] == ids
+    client.xack(stream, "trainer", *ids[:2])
+    assert ingest(client, stream, tmp_path, kind="events") == 0
+    assert client.xlen(stream) == 0
