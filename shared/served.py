@@ -63,6 +63,36 @@ class ServedList(Strict):
     items: list[ServedItem]
 
 
+class ServedRecord(Strict):
+    """What attribution looks a served list up for, kept the attribution window long: its
+    products in order (position = index + 1) and which were exploration draws, without the
+    scores and reasons the stream's full record carries (~1.3 KB a list; at 150 answers a
+    second a day of those would hold ~16 GB of Redis)."""
+
+    user: str
+    version: int
+    arm: str | None = None
+    products: list[str]
+    explored: list[int] = Field(default_factory=list)  # positions of exploration draws
+
+    @classmethod
+    def of(cls, served: ServedList) -> ServedRecord:
+        return cls(
+            user=served.user,
+            version=served.version,
+            arm=served.arm,
+            products=[i.product for i in sorted(served.items, key=lambda i: i.position)],
+            explored=[i.position for i in served.items if i.propensity is not None],
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> ServedRecord:
+        try:
+            return cls.model_validate_json(raw)
+        except ValueError:  # a full ServedList, as records were written before
+            return cls.of(ServedList.model_validate_json(raw))
+
+
 class Attribution(Strict):
     """Which served list an event belongs to, and how that was decided."""
 
@@ -133,7 +163,8 @@ class ServedLog:
             pipe.xadd(
                 self.stream, {"served": payload}, maxlen=self._s.served_stream_max, approximate=True
             )
-            pipe.set(self._record(served.id), payload, ex=self._window)
+            record = ServedRecord.of(served).model_dump_json()
+            pipe.set(self._record(served.id), record, ex=self._window)
             if served.items:
                 by = self._shown_in(served.user)
                 pipe.hset(by, mapping={i.product: served.id for i in served.items})
@@ -173,18 +204,19 @@ class ServedLog:
         if request_id is not None:
             raw = await self._r.get(self._record(request_id))
             if raw is not None:
-                served = ServedList.model_validate_json(raw)
+                served = ServedRecord.parse(raw)
                 if served.user != user:
                     return Attribution(), f"request {request_id!r} answered another user"
-                return _within(served, product, "request_id"), None
+                return _within(request_id, served, product, "request_id"), None
             note = f"no served list {request_id!r} within the window: the latest list showing it"
         rid = await self._r.hget(self._shown_in(user), product)
         if rid is None:
             return Attribution(note=note), None
-        raw = await self._r.get(self._record(rid.decode() if isinstance(rid, bytes) else rid))
+        rid = rid.decode() if isinstance(rid, bytes) else rid
+        raw = await self._r.get(self._record(rid))
         if raw is None:
             return Attribution(note=note), None
-        found = _within(ServedList.model_validate_json(raw), product, "latest_list")
+        found = _within(rid, ServedRecord.parse(raw), product, "latest_list")
         return found.model_copy(update={"note": note}), None
 
     async def count(
@@ -313,16 +345,16 @@ return 1
 """
 
 
-def _within(served: ServedList, product: str, how: str) -> Attribution:
-    item = next((i for i in served.items if i.product == product), None)
+def _within(request_id: str, served: ServedRecord, product: str, how: str) -> Attribution:
+    position = served.products.index(product) + 1 if product in served.products else None
     return Attribution.model_validate(
         {
-            "request_id": served.id,
+            "request_id": request_id,
             "version": served.version,
             "arm": served.arm,
-            "position": None if item is None else item.position,
+            "position": position,
             "how": how,
-            "explored": item is not None and item.propensity is not None,
+            "explored": position is not None and position in served.explored,
         }
     )
 
