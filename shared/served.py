@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from pydantic import Field
 
 from shared.experiments import LATENCIES, arm_keys
+from shared.redis_conn import text
 from shared.schemas.base import Strict
 from shared.settings import CommonSettings
 from shared.user_keys import UserKeys
@@ -212,11 +213,10 @@ class ServedLog:
         rid = await self._r.hget(self._shown_in(user), product)
         if rid is None:
             return Attribution(note=note), None
-        rid = rid.decode() if isinstance(rid, bytes) else rid
-        raw = await self._r.get(self._record(rid))
+        raw = await self._r.get(self._record(text(rid)))
         if raw is None:
             return Attribution(note=note), None
-        found = _within(rid, ServedRecord.parse(raw), product, "latest_list")
+        found = _within(text(rid), ServedRecord.parse(raw), product, "latest_list")
         return found.model_copy(update={"note": note}), None
 
     async def count(

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import redis
 
 from shared.datasets.base import Dataset
+from shared.redis_conn import text
 from shared.schemas.serving import Event
 from shared.served import ServedList
 
@@ -110,17 +111,13 @@ def _trim_acknowledged(client: redis.Redis, stream: str) -> None:
     crashed run's) and everything after them stay."""
     pending: Any = client.xpending(stream, GROUP)
     if pending["pending"]:
-        floor = _text(pending["min"])
+        floor = text(pending["min"])
     else:
         groups: Any = client.xinfo_groups(stream)
-        last = next(_text(g["last-delivered-id"]) for g in groups if _text(g["name"]) == GROUP)
+        last = next(text(g["last-delivered-id"]) for g in groups if text(g["name"]) == GROUP)
         ms, seq = last.split("-")
         floor = f"{ms}-{int(seq) + 1}"  # MINID keeps ids >= floor: everything delivered goes
     client.xtrim(stream, minid=floor, approximate=False)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def load_events(out_dir: Path) -> pd.DataFrame:

@@ -227,10 +227,11 @@ def tune(
         best_two = max(done, key=lambda t: t.value or -math.inf)
         two_stage = float(best_two.value or -math.inf)
         recipe = with_knobs(recipe, best_two.user_attrs["knobs"])
-        if "ranker_models" not in params.model_fields_set and time.monotonic() >= deadline:
+        count_open = "ranker_models" not in params.model_fields_set  # else the request's stands
+        if count_open and time.monotonic() >= deadline:
             # no time left to see whether more members help: one (the cheapest to fit and serve)
             recipe = with_knobs(recipe, {"ranker_models": 1})
-        elif "ranker_models" not in params.model_fields_set:
+        elif count_open:
             members, scores_by_count, seconds = choose_members(
                 lists, valid, candidates, v, recipe, deadline
             )
@@ -313,10 +314,7 @@ def choose_members(
         if m in MEMBERS:
             scores[m] = candidates.ndcg(v, RankerEnsemble.average(fitted))
             seconds[m] = round(time.monotonic() - start, 2)
-    best = 1
-    for m, score in scores.items():
-        if score > scores[best]:
-            best = m
+    best = max(scores, key=lambda m: (scores[m], -m))  # on a tie, fewer members
     return best, scores, seconds
 
 
