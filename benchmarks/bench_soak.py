@@ -19,7 +19,8 @@ killed and Redis restarted on the way.
    after its process is back; each process's RSS at the end within 10 % of its value after
    warm-up (at the end of the first interval after `--warmup`).
 
-Writes var/bench/bench_soak.json and a plot of latency and RSS over time (bench_soak.png).
+Writes var/bench/bench_soak.json and a plot of latency and RSS over time (bench_soak.png); each
+run's process logs and request records stay in var/bench/soak/<UTC time>/.
 
     .venv/bin/python -m benchmarks.bench_soak [--minutes 30] [--rate 150] [--retrain-every 5]
 """
@@ -145,6 +146,7 @@ class Soak:
         self.first_seen: dict[str, float] = {}  # model version -> first answer with it (s)
         self.degraded_at: list[float] = []  # send times (s) of the degraded answers
         self.five_xx_at: list[float] = []
+        self.no_answer_at: list[float] = []  # send times (s) of requests without any status
         log = _supervisor_log(stack.workdir)
 
         def log_event(line: str) -> None:
@@ -176,6 +178,8 @@ class Soak:
                 self.degraded_at.append(t)
             if int(rec["status"]) >= 500:
                 self.five_xx_at.append(t)
+            elif int(rec["status"]) < 100:
+                self.no_answer_at.append(t)
             if (v := rec.get("version")) is not None and v not in self.first_seen:
                 self.first_seen[v] = t
 
@@ -321,10 +325,15 @@ def main(
     seed: int = 42,
     out: Path = DEFAULT_OUT,
     plot: Annotated[Path | None, typer.Option(help="PNG; default: next to --out")] = None,
-    workdir: Path = Path("var/bench/soak"),
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="process logs and records; default: a new var/bench/soak/<UTC time>"),
+    ] = None,
 ) -> None:
     duration = minutes * 60
     plot = plot or out.with_suffix(".png")
+    # A run of its own keeps each run's process logs: a stall is explained from them afterwards.
+    workdir = workdir or Path("var/bench/soak") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "logs").mkdir(parents=True)
     data_dir = os.environ.get("RECSYS_DATA_DIR", str(ROOT.parent / "shared" / "data"))
@@ -333,7 +342,7 @@ def main(
     rows = [Row(i, i * interval, min((i + 1) * interval, duration)) for i in range(n_rows)]
     soak = Soak(stack, time.monotonic(), rows, grace)
     request: dict[str, Any] = {"dataset": dataset, "params": {"tune_budget_seconds": tune_budget}}
-    result: dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
+    result: dict[str, Any] = {"loadavg_before": list(os.getloadavg()), "workdir": str(workdir)}
     loadgen = None
     try:
         console.print("starting the make-run stack: " + ", ".join(PROCESSES) + " …")
@@ -384,6 +393,7 @@ def main(
         rows=summaries, events=soak.events, fault_windows=windows,
         degraded_outside_faults=len(outside), degraded_outside_at=outside[:100],
         five_xx_at=soak.five_xx_at[:100],
+        no_answer_at=soak.no_answer_at[:1000],
         totals={key: sum(r[key] for r in summaries)
                 for key in ("requests", "ok", "errors", "errors_5xx", "errors_4xx", "no_answer",
                             "degraded")},
@@ -393,7 +403,7 @@ def main(
     report(result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}; process logs in {workdir}/logs")
     draw(result, plot)
 
 
