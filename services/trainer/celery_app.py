@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery, signals
@@ -48,6 +49,16 @@ def _json_logs(loglevel: str | int | None = None, **_: Any) -> None:
     """Worker and beat log JSON lines like the services (Celery's own setup is skipped)."""
     setup_logging(loglevel or get_common_settings().log_level, "trainer")
     log.info("trainer: broker and results at %s", mask_url(get_common_settings().redis_url))
+
+
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator]
+def _yield_cpu_to_serving(**_: Any) -> None:
+    """Training is batch work: the services' answers come first (TrainerSettings.nice)."""
+    if (by := get_settings().nice) > 0:
+        try:
+            os.nice(by)
+        except OSError as exc:  # not allowed here: train at the priority it has
+            log.warning("trainer: could not lower the CPU priority by %d (%s)", by, exc)
 
 
 @signals.worker_process_init.connect  # type: ignore[untyped-decorator]

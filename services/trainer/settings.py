@@ -29,6 +29,11 @@ class TrainerSettings(BaseSettings):
     # Prometheus metrics (training duration) of each worker process on this port plus the
     # process's index (0 with --concurrency 1); 0 = off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The pool processes (where training runs) lower their CPU priority by this much (nice):
+    # on a machine the services share (`make run`), a retrain's threads would otherwise take
+    # both cores from them and answers queue up for seconds. Where the trainer has its own
+    # machine, it changes nothing. 0 = as started.
+    nice: int = Field(default=10, ge=0, le=19)
     # The Dask scheduler for `"engine": "dask"` jobs (tcp://host:8786); jobs from the API may use
     # only this one, the local CLI any. Unset: such jobs fail, local ones are unaffected.
     dask_scheduler: str | None = None

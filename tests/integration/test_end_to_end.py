@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -119,6 +120,25 @@ def test_retrain_through_queue_swaps_version_without_restart(
     assert len(answer.items) == 10
     stack.check_alive()
     assert pids(stack) == before_pids  # swapped in place: no service restarted
+
+
+def test_training_runs_below_the_services_cpu_priority(stack: Stack) -> None:
+    """The worker's pool process (where tasks run) lowered its priority by TRAINER_NICE (10):
+    on a shared machine a retrain leaves the CPU to the services' answers first."""
+    worker = stack.procs["worker"].pid
+    pool = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == worker]
+    assert pool, "the worker has no pool process"
+    base = os.getpriority(os.PRIO_PROCESS, worker)
+    assert {os.getpriority(os.PRIO_PROCESS, p) for p in pool} == {min(base + 10, 19)}
+    assert os.getpriority(os.PRIO_PROCESS, stack.procs["gateway"].pid) == base
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def test_rollback_by_activation(stack: Stack, api: RecsysClient) -> None:
