@@ -15,12 +15,14 @@ import math
 import time
 from typing import Any, Literal
 
+import orjson
 import redis.asyncio as aioredis
 from pydantic import Field
 
 from shared.experiments import LATENCIES, arm_keys
 from shared.redis_conn import text
 from shared.schemas.base import Strict
+from shared.served_scripts import COUNT_ARM, RECORD
 from shared.settings import CommonSettings
 from shared.user_keys import UserKeys
 
@@ -140,8 +142,9 @@ class ServedLog:
         self._window = max(1, round(settings.attribution_window_hours * HOUR))
         # An arm counts an event, and the first of its kind per list (and per item, for CTR),
         # in one atomic step: the sets remember which lists and items already counted.
-        self._count_arm = self._r.register_script(_COUNT_ARM)
-        self._record_arm = self._r.register_script(_RECORD_ARM)
+        self._count_arm = self._r.register_script(COUNT_ARM)
+        self._record_list = self._r.register_script(RECORD)
+        self._versions = f"{p}:online:versions"
         self.explored_key = self._keys.explored
         self.explore_clicked_key = f"{p}:explore:clicked"
 
@@ -156,46 +159,29 @@ class ServedLog:
 
     async def record(self, served: ServedList, ms: float | None = None) -> None:
         """Log the list and count it (in its arm too, with the answer's `ms`), in one round
-        trip."""
-        payload = served.model_dump_json()
-        hour = int(served.ts // HOUR)
-        counters = self._counters(served.version, hour)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.stream, {"served": payload}, maxlen=self._s.served_stream_max, approximate=True
-            )
-            record = ServedRecord.of(served).model_dump_json()
-            pipe.set(self._record(served.id), record, ex=self._window)
-            if served.items:
-                by = self._shown_in(served.user)
-                pipe.hset(by, mapping={i.product: served.id for i in served.items})
-                pipe.expire(by, self._window)
-            pipe.hincrby(counters, "lists", 1)
-            pipe.hincrby(counters, "items", len(served.items))
-            for i in served.items[:POSITIONS]:
-                pipe.hincrby(counters, f"shown@{i.position}", 1)
-            pipe.expire(counters, 31 * 24 * HOUR)
-            pipe.sadd(f"{self._prefix}:online:versions", served.version)
-            for item in served.items:
-                if item.propensity is not None:
-                    draw = Explored(id=served.id, user=served.user, product=item.product,
-                                    propensity=item.propensity, version=served.version,
-                                    ts=served.ts)  # fmt: skip
-                    pipe.lpush(self.explored_key, draw.model_dump_json())
-                    pipe.ltrim(self.explored_key, 0, EXPLORE_LOG - 1)
-            if served.arm is not None:
-                arm = arm_keys(self._prefix, served.arm)
-                degraded = "0" if served.degraded is None else "1"
-                await self._record_arm(
-                    keys=[arm.counters, arm.users],
-                    args=[served.user, len(served.items), degraded, EXPERIMENT_DAYS * 24 * HOUR],
-                    client=pipe,
-                )
-                if ms is not None:
-                    pipe.lpush(arm.latencies, round(ms, 3))
-                    pipe.ltrim(arm.latencies, 0, LATENCIES - 1)
-                    pipe.expire(arm.latencies, EXPERIMENT_DAYS * 24 * HOUR)
-            await pipe.execute()
+        trip (shared/served_scripts.py RECORD says what it writes)."""
+        keys = [self.stream, self._record(served.id), self._shown_in(served.user),
+                self._counters(served.version, int(served.ts // HOUR)), self._versions,
+                self.explored_key]  # fmt: skip
+        rest: dict[str, Any] = {
+            "id": served.id, "version": served.version,
+            "products": [i.product for i in served.items],
+            "draws": [Explored(id=served.id, user=served.user, product=i.product,
+                               propensity=i.propensity, version=served.version,
+                               ts=served.ts).model_dump_json()
+                      for i in served.items if i.propensity is not None],
+            "window": self._window, "bound": self._s.served_stream_max, "ttl": 31 * 24 * HOUR,
+            "positions": POSITIONS, "explore_log": EXPLORE_LOG,
+        }  # fmt: skip
+        if served.arm is not None:
+            a = arm_keys(self._prefix, served.arm)
+            keys += [a.counters, a.users, a.latencies]
+            rest.update(user=served.user, degraded=int(served.degraded is not None),
+                        arm_ttl=EXPERIMENT_DAYS * 24 * HOUR, latencies=LATENCIES,
+                        ms="" if ms is None else f"{ms:.3f}")  # fmt: skip
+        record = ServedRecord.of(served).model_dump_json()
+        await self._record_list(keys=keys, args=[served.model_dump_json(), record,
+                                                 orjson.dumps(rest)])  # fmt: skip
 
     async def attribute(
         self, user: str, product: str, request_id: str | None
@@ -274,7 +260,7 @@ class ServedLog:
     async def metrics(self, window_hours: int, version: int | None) -> OnlineMetrics:
         now = int(time.time() // HOUR)
         if version is None:
-            members = await self._r.smembers(f"{self._prefix}:online:versions")
+            members = await self._r.smembers(self._versions)
             versions = sorted(int(v) for v in members)
         else:
             versions = [version]
@@ -293,56 +279,6 @@ class ServedLog:
                     total[name] = total.get(name, 0.0) + float(value)
             out.append(_rates(v, total))
         return OnlineMetrics(window_hours=window_hours, versions=out)
-
-
-# An arm's counters keep, besides totals, the per-user sums the experiment's test needs (users are
-# its unit: shared/sequential.py `ratio`). Per user u of the arm (the hash KEYS[2] / KEYS[4],
-# fields "<user>\0<what>"): n = lists served, m = items shown, y:<kind> = lists with that kind of
-# event, z = items clicked. The counters add sum(n^2), sum(m^2), sum(y^2), sum(z^2), sum(n y) and
-# sum(m z), each updated by what the step adds to it.
-# KEYS: counters, per-user hash; ARGV: user, items shown, degraded "1"/"0", ttl.
-_RECORD_ARM = """
-local c, h, u, L = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
-local n = redis.call('HINCRBY', h, u .. '\0n', 1)
-if n == 1 then redis.call('HINCRBY', c, 'users', 1) end
-redis.call('HINCRBY', c, 'lists', 1)
-redis.call('HINCRBY', c, 'n2', 2 * n - 1)
-local m = redis.call('HINCRBY', h, u .. '\0m', L)
-redis.call('HINCRBY', c, 'items', L)
-redis.call('HINCRBY', c, 'm2', 2 * (m - L) * L + L * L)
-for _, k in ipairs({'click', 'add_to_cart', 'purchase'}) do
-  local y = tonumber(redis.call('HGET', h, u .. '\0y:' .. k) or '0')
-  if y > 0 then redis.call('HINCRBY', c, 'ny:' .. k, y) end
-end
-local z = tonumber(redis.call('HGET', h, u .. '\0z') or '0')
-if z > 0 then redis.call('HINCRBY', c, 'mz', z * L) end
-if ARGV[3] == '1' then redis.call('HINCRBY', c, 'degraded', 1) end
-redis.call('EXPIRE', c, ARGV[4])
-redis.call('EXPIRE', h, ARGV[4])
-return n
-"""
-# KEYS: the arm's counters, its set of lists with this kind of event, its set of clicked items,
-# its per-user hash; ARGV: kind, list id, "<list id>\0<product>" (or ""), revenue (or ""), ttl,
-# user.
-_COUNT_ARM = """
-local c, h, u = KEYS[1], KEYS[4], ARGV[6]
-redis.call('HINCRBY', c, ARGV[1], 1)
-if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then
-  redis.call('HINCRBY', c, ARGV[1] .. '_lists', 1)
-  local y = redis.call('HINCRBY', h, u .. '\0y:' .. ARGV[1], 1)
-  redis.call('HINCRBY', c, 'y2:' .. ARGV[1], 2 * y - 1)
-  redis.call('HINCRBY', c, 'ny:' .. ARGV[1], tonumber(redis.call('HGET', h, u .. '\0n') or '0'))
-end
-if ARGV[1] == 'click' and ARGV[3] ~= '' and redis.call('SADD', KEYS[3], ARGV[3]) == 1 then
-  redis.call('HINCRBY', c, 'click_items', 1)
-  local z = redis.call('HINCRBY', h, u .. '\0z', 1)
-  redis.call('HINCRBY', c, 'z2', 2 * z - 1)
-  redis.call('HINCRBY', c, 'mz', tonumber(redis.call('HGET', h, u .. '\0m') or '0'))
-end
-if ARGV[4] ~= '' then redis.call('HINCRBYFLOAT', KEYS[1], 'revenue', ARGV[4]) end
-for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[5]) end
-return 1
-"""
 
 
 def _within(request_id: str, served: ServedRecord, product: str, how: str) -> Attribution:
