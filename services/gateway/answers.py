@@ -1,13 +1,23 @@
-"""How every listing route writes its items: JSON straight from the models, with the version."""
+"""How every listing route writes its items (JSON straight from the models, with the version),
+and how the recommending routes log what they served (attribution, online metrics)."""
 
 from __future__ import annotations
 
+import logging
+import time
+
+import redis
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
+from services.gateway.pipeline import Answer
 from services.gateway.popular import pick
 from shared.live_catalog import CatalogMirror
+from shared.observability import SERVED_LISTS, request_id
 from shared.schemas.serving import ItemFilters, RecommendedItem
+from shared.served import ServedItem, ServedList, ServedLog
+
+log = logging.getLogger(__name__)
 
 ITEMS = TypeAdapter(list[RecommendedItem])
 JSON = "application/json"
@@ -38,3 +48,31 @@ def items_answer(
         headers["X-Degraded"] = degraded
     drop = None if explain else {"__all__": {"explanation"}}
     return Response(ITEMS.dump_json(items, exclude=drop), media_type=JSON, headers=headers)
+
+
+async def log_served(
+    served: ServedLog,
+    user: str,
+    answer: Answer,
+    arm: str | None = None,
+    ms: float | None = None,
+    drawn: tuple[float, int] | None = None,
+    rid: str | None = None,
+) -> None:
+    """Record the answer as served under `rid`, by default the request's id (attribution,
+    online metrics, its experiment arm with its time); an answer still goes out when Redis
+    cannot take it."""
+    rid = rid or request_id()
+    if rid is None:
+        return
+    p, at = drawn or (None, None)  # the exploration draw's propensity and place, if any
+    items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason,
+                        propensity=p if n == at else None)
+             for n, i in enumerate(answer.items, start=1)]  # fmt: skip
+    record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version, arm=arm,
+                        degraded=answer.degraded, items=items)  # fmt: skip
+    try:
+        await served.record(record, ms)
+        SERVED_LISTS.labels(str(answer.version)).inc()
+    except redis.RedisError as exc:
+        log.warning("served list %s not logged, Redis unavailable: %s", rid, exc)

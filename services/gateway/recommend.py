@@ -12,22 +12,21 @@ import random
 import time
 from typing import Annotated, Any
 
-import redis
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway.admission import InFlightLimit
-from services.gateway.answers import items_answer, live_items
+from services.gateway.answers import items_answer, live_items, log_served
 from services.gateway.deps import AdmissionDep, ExperimentsDep, PipelineDep, ServedDep
 from services.gateway.explore import explore
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Answer, Pipeline
 from services.gateway.rules import RulesDep
-from shared.observability import DEGRADED, EXPERIMENT_ANSWERS, SERVED_LISTS, request_id
+from shared.observability import DEGRADED, EXPERIMENT_ANSWERS
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.rules import Rules
 from shared.schemas.serving import ErrorBody, ItemFilters, RecommendedItem
-from shared.served import ServedItem, ServedList, ServedLog
+from shared.served import ServedLog
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -103,7 +102,8 @@ async def recommend(
         detail = [{"loc": ["query", "pin"], "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
     if not admission.try_enter():
-        return _shed(pipeline, admission, k, await pipeline.without_hidden(user, filters))
+        filters = await pipeline.without_hidden(user, filters)
+        return await _shed(pipeline, admission, served, user, k, filters)
     arm = experiments.arm_for(user)  # (arm, its version) in a running experiment
     try:
         fetch = rules.fetch_size(k)
@@ -147,34 +147,17 @@ async def _explore(
     return items, None if propensity is None or position is None else (propensity, position)
 
 
-async def log_served(
+async def _shed(
+    pipeline: Pipeline,
+    admission: InFlightLimit,
     served: ServedLog,
     user: str,
-    answer: Answer,
-    arm: str | None = None,
-    ms: float | None = None,
-    drawn: tuple[float, int] | None = None,
-) -> None:
-    """Record the answer as served under the request's id (attribution, online metrics, its
-    experiment arm with its time); an answer still goes out when Redis cannot take it."""
-    rid = request_id()
-    if rid is None:
-        return
-    p, at = drawn or (None, None)  # the exploration draw's propensity and place, if any
-    items = [ServedItem(product=i.product, position=n, score=i.score, reason=i.reason,
-                        propensity=p if n == at else None)
-             for n, i in enumerate(answer.items, start=1)]  # fmt: skip
-    record = ServedList(id=rid, user=user, ts=time.time(), version=answer.version, arm=arm,
-                        degraded=answer.degraded, items=items)  # fmt: skip
-    try:
-        await served.record(record, ms)
-        SERVED_LISTS.labels(str(answer.version)).inc()
-    except redis.RedisError as exc:
-        log.warning("served list %s not logged, Redis unavailable: %s", rid, exc)
-
-
-def _shed(pipeline: Pipeline, admission: InFlightLimit, k: int, filters: ItemFilters) -> Response:
-    """The pipeline is full: the cached popular items at once, rather than a place in a queue."""
+    k: int,
+    filters: ItemFilters,
+) -> Response:
+    """The pipeline is full: the cached popular items at once, rather than a place in a queue;
+    logged like every answer (degraded "overload", in no experiment arm: no arm's version made
+    it)."""
     DEGRADED.labels("gateway", "overload").inc()  # every shed request, answered or not
     if shed := admission.shed_to_report():
         log.warning(
@@ -185,6 +168,7 @@ def _shed(pipeline: Pipeline, admission: InFlightLimit, k: int, filters: ItemFil
         )
     answer = pipeline.from_popular(k, filters, "overload")
     if answer is not None:
+        await log_served(served, user, answer)
         return items_answer(answer.items, answer.version, answer.degraded)
     return JSONResponse(
         {"detail": "overloaded, and no model is served yet to answer from: retry later"},

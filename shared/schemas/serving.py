@@ -207,6 +207,14 @@ class BatchRequest(Strict):
     # Pin a version (`recsys recommend` keeps the first chunk's for every later one); if it
     # can no longer be loaded, the lines are degraded answers from the popular list.
     version: int | None = Field(default=None, ge=1, strict=True)
+    # Off by default: a nightly batch for every user would fill Redis with lists nobody sees
+    # unless they are sent (each kept the attribution window long, like /recommend's).
+    log_served: bool = Field(
+        default=False,
+        description="log each list as served, as /recommend logs its answers: the events it "
+        "brings (an e-mail's clicks) are attributed to it and counted in the online metrics; "
+        "each line then carries its `request_id`",
+    )
 
 
 class BatchLine(Strict):
@@ -217,6 +225,9 @@ class BatchLine(Strict):
     items: list[RecommendedItem]
     degraded: str | None = None  # as X-Degraded of /recommend
     error: str | None = None
+    # With `log_served`: the id this list was logged under; events that came from it (an
+    # e-mail's links) send it as `request_id` to be attributed to it.
+    request_id: str | None = None
 
 
 class SimilarRequest(Strict):

@@ -74,3 +74,24 @@ def test_the_cli_writes_every_user_once_and_resumes(stack: Stack, tmp_path: Path
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [line["user"] for line in lines] == [f"U{i}" for i in range(1, 61)]
     assert len({line["version"] for line in lines}) == 1
+
+
+def test_a_logged_batch_gives_each_list_an_id_its_events_are_attributed_to(stack: Stack) -> None:
+    body = {"users": ["U1", "U2", "U3"], "k": 4, "log_served": True}
+    rid = "batch-mail-1"
+    r = httpx.post(f"{stack.gateway_url}/recommend/batch", json=body, timeout=60,
+                   headers={"X-Request-ID": rid})  # fmt: skip
+    assert r.status_code == 200
+    lines = [orjson.loads(line) for line in r.content.splitlines()]
+    assert [line["request_id"] for line in lines] == [f"{rid}.{n}" for n in (1, 2, 3)]
+    second = lines[1]
+    product = second["items"][2]["product"]
+    event = {"user": "U2", "product": product, "type": "click", "request_id": second["request_id"]}
+    answer = httpx.post(f"{stack.gateway_url}/events", json=event, timeout=10)
+    assert answer.status_code in (200, 202), answer.text
+    attribution = answer.json()["attribution"]
+    assert (attribution["how"], attribution["position"]) == ("request_id", 3)
+    assert attribution["version"] == second["version"]
+    # not asked: nothing logged, no ids
+    plain = httpx.post(f"{stack.gateway_url}/recommend/batch", json={"users": ["U1"]}, timeout=60)
+    assert [orjson.loads(line)["request_id"] for line in plain.content.splitlines()] == [None]

@@ -1,6 +1,6 @@
 """GET /recommend load shedding, in-process against real stand-in stages: with the pipeline full,
-the next request is answered at once from the popular list, and every request gives its place
-back however it ends."""
+the next request is answered at once from the popular list (and logged as served, degraded), and
+every request gives its place back however it ends."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
@@ -22,6 +23,7 @@ from shared.schemas.serving import (
     RankResponse,
     RecommendedItem,
 )
+from shared.served import ServedList, ServedLog
 from tests.services.gateway.conftest import gateway_client, serving
 
 VERSION = 3
@@ -117,7 +119,7 @@ async def get(client: httpx.AsyncClient, user: str, k: int = 10) -> httpx.Respon
 
 
 def test_past_the_limit_a_request_gets_popular_items_at_once(
-    make_gateway: Callable[..., FastAPI],
+    make_gateway: Callable[..., FastAPI], redis_client: redis.Redis
 ) -> None:
     async def test(app: FastAPI, client: httpx.AsyncClient, stages: HeldStages) -> None:
         held = [asyncio.create_task(get(client, f"U{i}")) for i in range(2)]
@@ -133,6 +135,16 @@ def test_past_the_limit_a_request_gets_popular_items_at_once(
         assert [i["product"] for i in shed.json()] == ["P0", "P1", "P2"]
         assert stages.held == 2  # it never reached the candidate stage
         assert overload_count() == before + 1
+        # logged like every answer: attribution finds it, the stream has it as degraded
+        served: ServedLog = app.state.served
+        rid = shed.headers["X-Request-ID"]
+        found, _ = await served.attribute("U9", "P1", rid)
+        assert (found.how, found.position, found.version, found.arm) == ("request_id", 2, 3, None)
+        latest: Any = redis_client.xrevrange(served.stream, count=1)  # annotations vary by release
+        ((_, fields),) = latest
+        logged = ServedList.model_validate_json(fields[b"served"])
+        assert (logged.id, logged.user, logged.degraded) == (rid, "U9", "overload")
+        assert [i.product for i in logged.items] == ["P0", "P1", "P2"]
 
         stages.release.set()
         for answer in await asyncio.gather(*held):
