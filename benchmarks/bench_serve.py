@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.loadgen import LoadConfig, degraded_counts, finish_load, start_load
+from benchmarks.loop_cost import loop_cost, with_share
 from benchmarks.makerun import (
     PROCESSES,
     admin_headers,
@@ -62,7 +63,11 @@ DEFAULT_OUT = Path("var/bench/bench_serve.json")
 K = 10
 # Issue 27's targets, on the `make run` stack; the latencies are the median over the repeats.
 TARGETS = {"p50_vs_floor_at_200": 3.0, "p99_ms_at_200": 20.0, "errors_at_200": 0,
-           "p99_ms_at_400": 50.0, "errors_at_400": 0, "closed_loop_share": 0.35}  # fmt: skip
+           "p99_ms_at_400": 50.0, "errors_at_400": 0, "closed_loop_share": 0.35,
+           # issue 25's: logging and bucketing (benchmarks/loop_cost.py), the costlier case
+           # (inside an experiment), against the whole stack's CPU per request at 200 req/s
+           "loop_cost_share": 0.10}  # fmt: skip
+LOOP_COST_TARGET = TARGETS["loop_cost_share"]
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0] if __doc__ else None)
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -269,6 +274,9 @@ def main(
     repeats: Annotated[int, typer.Option(min=1, help="runs per rate and endpoint")] = 5,
     timeout: float = 2.0,
     inproc_calls: int = 2000,
+    loop_calls: Annotated[
+        int, typer.Option(help="calls per step of the online loop's cost; 0 = skip")
+    ] = 5000,
     wrk_seconds: Annotated[int, typer.Option(help="closed-loop seconds; 0 = skip")] = 10,
     users: int = 2000,
     seed: int = 42,
@@ -331,6 +339,7 @@ def main(
                     )
                 for target in runs:
                     runs[target].append(aggregate(rate, per[target]))
+            loop = online_loop_cost(stack, who, version, loop_calls, rate_list)
             wrk = {
                 "gateway": closed_loop(stack.gateway_url, who, wrk_seconds)
                 if wrk_seconds
@@ -346,6 +355,10 @@ def main(
             retrain_seconds=train_s, model_version=version, in_process=inproc, runs=runs,
             closed_loop_rps=wrk, loadavg_after=list(os.getloadavg()),
         )  # fmt: skip
+        if loop is not None:
+            gw200 = _at(result, "gateway", 200.0)
+            result["loop_cost"] = with_share(loop, gw200["cpu_ms_per_request"].get("total")
+                                             if gw200 else None)  # fmt: skip
         result["ratios"] = ratios(result)
         result["targets"] = evaluate_targets(result)
         result["all_targets_met"] = all(t["met"] is True for t in result["targets"])
@@ -355,6 +368,23 @@ def main(
         console.print(f"wrote {out}")
     finally:
         stack.stop()
+
+
+def online_loop_cost(
+    stack: Stack, who: Sequence[str], version: int, calls: int, rates: Sequence[float]
+) -> dict[str, Any] | None:
+    """benchmarks/loop_cost.py on a real answer of the gateway (its items, reasons, scores)."""
+    if calls <= 0:
+        return None
+    from shared.schemas.serving import RecommendedItem
+
+    answer = httpx.get(f"{stack.gateway_url}/recommend", params={"user": who[0], "k": K})
+    answer.raise_for_status()
+    items = [RecommendedItem.model_validate(i) for i in answer.json()]
+    rate = 200.0 if 200.0 in rates or not rates else rates[0]
+    console.print(f"online loop's cost per answer, {calls} calls per step …")
+    return loop_cost(stack_redis_url(stack), stack_pids(stack).get("redis"), items, version, who,
+                     calls=calls, rate=rate)  # fmt: skip
 
 
 def _order(name: str) -> int:
@@ -476,6 +506,10 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     share = TARGETS["closed_loop_share"]
     add(f"closed loop >= {share:.0%} of trivial", "closed_loop_share",
         result["ratios"]["closed_loop_share"], lambda v: v >= share, None)  # fmt: skip
+    if (loop := result.get("loop_cost")) is not None:
+        worst = loop["per_answer"]["experiment"]["share"]
+        add(f"online loop <= {LOOP_COST_TARGET:.0%} of the stack's CPU (issue 25)",
+            "loop_cost_share", worst, at_most(LOOP_COST_TARGET), None)  # fmt: skip
     return rows
 
 
@@ -524,7 +558,7 @@ def report(result: dict[str, Any]) -> None:
     )
     console.print(f"closed loop (wrk -t2 -c32, full answers/s): {wrk}")
     console.print(f"full retrain through the queue: {result['retrain_seconds']:.1f} s")
-    targets = Table(title="targets (issue 27)")
+    targets = Table(title="targets (issue 27; the online loop's: issue 25)")
     for col in ("target", "value", "single repeats met", "result"):
         targets.add_column(col, justify="right")
     for t in result["targets"]:
@@ -532,6 +566,26 @@ def report(result: dict[str, Any]) -> None:
         value = t["value"] if isinstance(t["value"], int) else _fmt(t["value"])
         targets.add_row(t["name"], str(value), t["repeats_met"] or "-", verdict)
     console.print(targets)
+    if (loop := result.get("loop_cost")) is not None:
+        report_loop_cost(loop)
+
+
+def report_loop_cost(loop: dict[str, Any]) -> None:
+    table = Table(
+        title=f"online loop per answer (issue 25: <= {LOOP_COST_TARGET:.0%} of the stack's CPU "
+        f"per request at {loop['rate']:g} req/s, {_fmt(loop['stack_cpu_ms_per_request'], 3)} ms)"
+    )
+    for col in ("", "gateway CPU ms", "Redis CPU ms", "total ms", "share", "result"):
+        table.add_column(col, justify="right")
+    for name, step in loop["steps"].items():
+        table.add_row(name, _fmt(step["gateway_ms"], 4), _fmt(step["redis_ms"], 4), "", "", "")
+    for case, c in loop["per_answer"].items():
+        met = None if c["share"] is None else c["share"] <= LOOP_COST_TARGET
+        verdict = {True: "[green]met[/]", False: "[red]missed[/]", None: "not measured"}[met]
+        share = "-" if c["share"] is None else f"{c['share']:.1%}"
+        table.add_row(f"answer, {case.replace('_', ' ')}", _fmt(c["gateway_ms"], 4),
+                      _fmt(c["redis_ms"], 4), _fmt(c["total_ms"], 4), share, verdict)  # fmt: skip
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,18 @@ def cpu_ms_per_request(
     return out
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of `pid` alone (no children); None if it is gone or unknown."""
+    if pid is None:
+        return None
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # as in _proc_stats: utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

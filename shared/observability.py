@@ -6,6 +6,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -99,6 +101,16 @@ def request_id() -> str | None:
     return _REQUEST_ID.get()
 
 
+@contextmanager
+def request_scope(rid: str) -> Iterator[None]:
+    """Code run inside sees `rid` as the current request's id (log lines, served-list records)."""
+    token = _REQUEST_ID.set(rid)
+    try:
+        yield
+    finally:
+        _REQUEST_ID.reset(token)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, service, request id."""
 
@@ -184,16 +196,15 @@ class RequestObserver:
                 MutableHeaders(scope=message).append(REQUEST_ID_HEADER, rid)
             await send(message)
 
-        token = _REQUEST_ID.set(rid)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            elapsed = time.perf_counter() - start
-            REQUEST_LATENCY.labels(self.service, path, str(status)).observe(elapsed)
-            if path not in _QUIET:
-                method = scope["method"]
-                fields = {"request_id": rid, "method": method, "route": path, "status": status,
-                          "ms": round(elapsed * 1000, 2)}  # fmt: skip
-                _access.info("%s %s %d", method, path, status, extra={"fields": fields})
-            _REQUEST_ID.reset(token)
+        with request_scope(rid):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                path = getattr(scope.get("route"), "path", "unmatched")
+                elapsed = time.perf_counter() - start
+                REQUEST_LATENCY.labels(self.service, path, str(status)).observe(elapsed)
+                if path not in _QUIET:
+                    method = scope["method"]
+                    fields = {"request_id": rid, "method": method, "route": path,
+                              "status": status, "ms": round(elapsed * 1000, 2)}  # fmt: skip
+                    _access.info("%s %s %d", method, path, status, extra={"fields": fields})

@@ -17,7 +17,7 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "bench_serve.json"
     args = ["--dataset", "synthetic", "--rates", "20", "--seconds", "2", "--inproc-calls", "30"]
     args += ["--wrk-seconds", "1", "--users", "50", "--out", str(out), "--repeats", "2"]
-    args += ["--workdir", str(tmp_path / "work"), "--tune-budget", "0"]
+    args += ["--workdir", str(tmp_path / "work"), "--tune-budget", "0", "--loop-calls", "100"]
     proc = run_benchmark("bench_serve", args, timeout=280)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
@@ -45,8 +45,19 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     assert set(result["ratios"]) == {"p50_vs_floor_at_200", "closed_loop_share"}
     assert {t["key"] for t in result["targets"]} == {
         "p50_vs_floor_at_200", "p99_ms_at_200", "errors_at_200", "p99_ms_at_400",
-        "errors_at_400", "closed_loop_share",
+        "errors_at_400", "closed_loop_share", "loop_cost_share",
     }  # fmt: skip
+    # issue 25's cost of the online loop: each step measured with the gateway's own functions
+    loop = result["loop_cost"]
+    assert set(loop["steps"]) == {"log_served", "arm_outside_experiment", "arm_in_experiment",
+                                  "log_served_in_arm", "guardrail_check"}  # fmt: skip
+    assert loop["steps"]["log_served"]["calls"] == 100 and loop["items"] == 10
+    assert loop["steps"]["log_served"]["gateway_ms"] > 0
+    assert loop["steps"]["log_served_in_arm"]["redis_ms"] is not None
+    inside = loop["per_answer"]["experiment"]
+    assert inside["total_ms"] >= inside["gateway_ms"] > 0
+    assert loop["stack_cpu_ms_per_request"] is None and inside["share"] is None  # no 200 req/s
     # no 200 or 400 req/s in this run: those targets are not measured, not met
     assert all(t["met"] is None for t in result["targets"] if t["key"] != "closed_loop_share")
     assert "GET /recommend?k=10" in proc.stdout and "CPU ms per request" in proc.stdout
+    assert "online loop per answer" in proc.stdout
