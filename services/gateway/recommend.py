@@ -53,6 +53,21 @@ _HEADERS = {
         "schema": {"type": "string", "enum": ["ranker", "candidate", "overload"]},
     },
 }
+_HEADERS["X-Request-ID"] = {
+    "description": "the id this answer was logged under as served: the caller's own if it "
+    "sent a well-formed one, else a new one; events the list brings send it as `request_id`",
+    "schema": {"type": "string"},
+}
+# The request id is read by the middleware (shared/observability.py), not by the route: declared
+# here so that the schema (and the clients built from it) show it.
+_REQUEST_ID_PARAM = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "your id for this answer (1-128 of A-Z a-z 0-9 _ . : -; anything else is "
+    "replaced by a new one): the served list is logged under it, for attributing events",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_.:\-]{1,128}$"},
+}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "seconds to wait before retrying, when the gateway is overloaded",
@@ -64,6 +79,7 @@ _RETRY_AFTER = {
 @router.get(
     "/recommend",
     response_model=list[RecommendedItem],
+    openapi_extra={"parameters": [_REQUEST_ID_PARAM]},
     responses={
         200: {"headers": _HEADERS},
         503: {

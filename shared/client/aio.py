@@ -114,13 +114,16 @@ class AsyncRecsysClient:
         max_per_category: int | None = None,
         diversity: float | None = None,
         pin: Mapping[str, int] | None = None,
+        request_id: str | None = None,
     ) -> Recommendations:
         """`GET /recommend`: the best `k` items for `user` of `category` (one or several),
         within the prices, without `exclude`; `segment` for a user without history; `explain`
         adds each item's seed, feature contributions and what the rules did. Business rules
         (none given: the gateway's defaults): boost or bury categories and products, at most
         `max_per_category` per category, `diversity` (MMR weight, 0-1), `pin` products at
-        1-based positions ({product: position})."""
+        1-based positions ({product: position}). `request_id`: the answer's id (1-128 of
+        A-Z a-z 0-9 _ . : -), by default one the gateway makes; either way it comes back as
+        `Recommendations.request_id`, for the events the list brings."""
         call = api.recommend(
             user,
             k,
@@ -137,6 +140,7 @@ class AsyncRecsysClient:
             max_per_category=max_per_category,
             diversity=diversity,
             pin=pin,
+            request_id=request_id,
         )
         return await self._run(call)
 

@@ -47,6 +47,7 @@ class Call(Generic[T]):
     read: Callable[[httpx.Response], T]
     params: Params | None = None
     body: Any = None  # JSON-able (a model dumped in mode="json"); None: no body
+    headers: Mapping[str, str] | None = None  # beside the connection's (e.g. X-Request-ID)
 
     def finish(self, response: httpx.Response) -> T:
         """The answer as a model, or the exception that says why there is none."""
@@ -98,7 +99,7 @@ class Connection:
             "url": self.base_url + call.path,
             "params": call.params,
             "json": call.body,
-            "headers": self.headers,
+            "headers": {**self.headers, **call.headers} if call.headers else self.headers,
             "timeout": self.timeout,
         }
 

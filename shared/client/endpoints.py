@@ -14,6 +14,7 @@ from shared.client.call import Call, Endpoint, lines_reader, parse, reader
 from shared.client.query import Categories
 from shared.client.results import Readiness, Recommendations
 from shared.live_catalog import ItemDeleted, ItemIn, ItemPage, ItemPatch, LiveItem
+from shared.observability import REQUEST_ID_HEADER
 from shared.schemas.experiments import (
     ArmAssignments,
     Assignments,
@@ -145,6 +146,7 @@ def _recommendations(response: httpx.Response) -> Recommendations:
         version=int(raw) if raw is not None and raw.isdigit() else None,
         degraded=response.headers.get("X-Degraded"),
         arm=response.headers.get("X-Experiment-Arm"),
+        request_id=response.headers.get(REQUEST_ID_HEADER),
     )
 
 
@@ -165,6 +167,7 @@ def recommend(
     max_per_category: int | None,
     diversity: float | None,
     pin: Mapping[str, int] | None,
+    request_id: str | None = None,
 ) -> Call[Recommendations]:
     params: query.Query = {"user": user, "k": k}
     params |= query.filters(category, min_price, max_price, exclude)
@@ -181,7 +184,8 @@ def recommend(
         diversity,
         pin,
     )
-    return Call(RECOMMEND, RECOMMEND.path, _recommendations, params)
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return Call(RECOMMEND, RECOMMEND.path, _recommendations, params, headers=headers)
 
 
 def recommend_batch(request: BatchRequest) -> Call[list[BatchLine]]:

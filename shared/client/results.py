@@ -16,12 +16,14 @@ class Recommendations:
     """A list answer (`/recommend`, `/popular`, `/items/{product}/similar`): the items best
     first, the model version that answered (`X-Model-Version`) and, when a stage failed or the
     gateway was overloaded, how it answered instead (`X-Degraded`: ranker, candidate, overload);
-    for a user in a running experiment, the arm that answered (`X-Experiment-Arm`)."""
+    for a user in a running experiment, the arm that answered (`X-Experiment-Arm`); the id the
+    answer was logged under (`X-Request-ID`): events the list brings send it as `request_id`."""
 
     items: list[RecommendedItem]
     version: int | None
     degraded: str | None
     arm: str | None = None
+    request_id: str | None = None
 
 
 class Readiness(BaseModel):

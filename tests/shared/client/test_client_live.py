@@ -177,6 +177,23 @@ def test_refusals_are_the_clients_exceptions(stack: Stack) -> None:
             client.popular(min_price=5, max_price=1)
 
 
+def test_an_answers_request_id_comes_back_and_attributes_its_events(stack: Stack) -> None:
+    with RecsysClient(stack.gateway_url) as client:
+        made = client.recommend("U4", k=5)
+        assert made.request_id and len(made.request_id) == 32  # the gateway's own
+        chosen = client.recommend("U4", k=5, request_id="shop-page:42")
+        assert chosen.request_id == "shop-page:42"
+        product = chosen.items[1].product
+        event = EventIn(user="U4", product=product, type="click", request_id=chosen.request_id)
+        attribution = client.send_event(event).attribution
+        assert attribution is not None
+        assert (attribution.how, attribution.request_id, attribution.position) == (
+            "request_id", "shop-page:42", 2)  # fmt: skip
+        # not an id the gateway keeps (a space): it makes its own, and that is what comes back
+        replaced = client.recommend("U4", k=5, request_id="no spaces")
+        assert replaced.request_id and replaced.request_id != "no spaces"
+
+
 def test_the_async_client(stack: Stack) -> None:
     product, user = _odd("BECHER"), _odd("käufer")
 

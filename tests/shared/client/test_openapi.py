@@ -82,7 +82,12 @@ def test_each_method_takes_the_routes_parameters_and_body(
     hints = get_type_hints(getattr(RecsysClient, endpoint.name))
     names = [n for n in inspect.signature(getattr(RecsysClient, endpoint.name)).parameters][1:]
     bodies = {n: m for n in names if (m := _models_in(hints[n]))}
-    declared = {p["name"]: p["in"] for p in op.get("parameters", [])}
+    # a header parameter X-Foo-Bar is the method's foo_bar
+    declared = {
+        (p["name"].lower().removeprefix("x-").replace("-", "_") if p["in"] == "header"
+         else p["name"]): p["in"]
+        for p in op.get("parameters", [])
+    }  # fmt: skip
     assert set(names) - set(bodies) == set(declared)
     in_path = set(re.findall(r"{(\w+)}", endpoint.path))
     assert in_path == {n for n, where in declared.items() if where == "path"}
