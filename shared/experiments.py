@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -124,7 +124,11 @@ class ExperimentStore:
         return None if name is None else await self.get(text(name))
 
     async def end(
-        self, name: str, reason: str, promoted: str | None = None
+        self,
+        name: str,
+        reason: str,
+        promoted: str | None = None,
+        by: Literal["guardrail", "stop", "promote"] = "stop",
     ) -> tuple[Experiment, bool]:
         """Stop it (or mark it promoted): the experiment, and whether this call ended it (False:
         it had ended already, e.g. a guardrail got there first). 404 when unknown."""
@@ -140,7 +144,8 @@ class ExperimentStore:
                         return exp, False
                     status = "promoted" if promoted is not None else "stopped"
                     update = {"status": status, "ended": time.time(), "reason": reason,
-                              "promoted": promoted}  # fmt: skip
+                              "promoted": promoted,
+                              "ended_by": "promote" if promoted is not None else by}  # fmt: skip
                     exp = exp.model_copy(update=update)
                     pipe.multi()
                     pipe.hset(self._all, name, exp.model_dump_json())

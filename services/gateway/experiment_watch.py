@@ -43,7 +43,7 @@ class ExperimentWatch:
         if exp is not None:
             reason = breached(await self.store.report(exp))
             if reason is not None:
-                ended, by_me = await self.store.end(exp.name, reason)
+                ended, by_me = await self.store.end(exp.name, reason, by="guardrail")
                 if by_me:
                     log.warning("experiment %s stopped: %s", exp.name, reason)
                     EXPERIMENT_ENDS.labels(exp.name, "guardrail").inc()

@@ -78,6 +78,9 @@ class Experiment(ExperimentIn):
     ended: float | None = None
     reason: str | None = None  # why it stopped (a breached guardrail says which)
     promoted: str | None = None  # the arm whose version became current
+    # who ended it: a breached guardrail, a stop request, or a promotion (None while running,
+    # and for experiments ended before this field existed)
+    ended_by: Literal["guardrail", "stop", "promote"] | None = None
 
 
 class Difference(Strict):

@@ -94,7 +94,8 @@ def test_bad_experiments_are_refused_with_a_clear_body(xstack: Stack) -> None:
         missing = httpx.get(f"{xstack.gateway_url}/experiments/nope", timeout=10)
         assert missing.status_code == 404 and "nope" in missing.json()["detail"]
     finally:
-        assert _stop(xstack, "first").json()["status"] == "stopped"
+        stopped = _stop(xstack, "first").json()
+        assert (stopped["status"], stopped["ended_by"]) == ("stopped", "stop")
 
 
 def test_users_split_by_the_shares_and_each_answer_is_its_arms_version(xstack: Stack) -> None:
@@ -198,6 +199,7 @@ def test_a_broken_arm_trips_its_guardrail_and_traffic_returns_to_control(xstack:
         report = _report(xstack, "broken")
         exp = report["experiment"]
         assert exp["status"] == "stopped" and "max_degraded_rate" in exp["reason"]
+        assert exp["ended_by"] == "guardrail"
         treated = report["arms"][1]
         assert treated["lists"] >= 20 and treated["degraded"] / treated["lists"] > 0.2
         late = time.time() - exp["ended"]
@@ -225,6 +227,7 @@ def test_stop_and_promote(xstack: Stack) -> None:
     assert unknown.status_code == 422 and "nope" in unknown.text
     done = httpx.post(url, json={"arm": "treatment"}, timeout=30)
     assert done.status_code == 200 and done.json()["status"] == "promoted", done.text
+    assert done.json()["ended_by"] == "promote"
     assert httpx.get(f"{xstack.gateway_url}/models", timeout=10).json()["current"] == older
     wait_for_version(xstack.gateway_url, older)
     again = httpx.post(url, json={"arm": "treatment"}, timeout=10)

@@ -89,6 +89,7 @@ def test_one_runs_at_a_time_names_are_unique_and_a_stop_happens_once(redis_url: 
         assert busy.value.status == 409
         ends = await asyncio.gather(*(store.end("first", f"stop {i}") for i in range(5)))
         assert sum(by_me for _, by_me in ends) == 1  # one caller ended it; the rest saw it ended
+        assert {(e.status, e.ended_by) for e, _ in ends} == {("stopped", "stop")}
         assert await store.running() is None
         assert not await store._r.exists(held_versions_key(prefix))
         with pytest.raises(ExperimentError, match="exists") as taken:

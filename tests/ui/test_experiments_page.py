@@ -67,8 +67,10 @@ def experiment(
     reason: str | None = None,
     promoted: str | None = None,
     created: float = T0,
+    ended_by: str | None = None,
 ) -> dict[str, Any]:
-    """An experiment as the gateway stores it: control against one treatment, half each."""
+    """An experiment as the gateway stores it: control against one treatment, half each
+    (`ended_by` None: as stored before that field existed)."""
     control, treatment = versions
     return {
         "name": name,
@@ -86,6 +88,7 @@ def experiment(
         "ended": None if status == "running" else created + 3600,
         "reason": reason,
         "promoted": promoted,
+        "ended_by": ended_by,
     }
 
 
@@ -401,6 +404,22 @@ def test_the_report_shows_every_arm_and_the_verdict(serve: Any) -> None:
     assert at.selectbox(key=PROMOTE_ARM_KEY).value == "v3"
     assert not at.button(key=PROMOTE_KEY).disabled
     assert any(c.endswith("read again every 5 s") for c in _texts(at.caption))
+
+
+def test_who_ended_it_decides_the_banner_not_the_reasons_words(serve: Any) -> None:
+    by_guard = experiment("g", (2, 1), status="stopped", reason="p99 412 ms over 300 ms",
+                          created=T0 + 7200, ended_by="guardrail")  # fmt: skip
+    by_hand = experiment("h", (2, 1), status="stopped", reason="guardrail tests done",
+                         created=T0 + 3600, ended_by="stop")  # fmt: skip
+    serve(gateway_with(by_hand, by_guard))  # as the gateway lists them: oldest first
+
+    at = _open()  # the newest, ended by its guardrail with a reason in other words
+
+    assert not at.exception
+    assert at.selectbox(key=REPORT_KEY).value == "g"
+    assert [e.startswith("**Stopped by a guardrail**") for e in _texts(at.error)] == [True]
+    at.selectbox(key=REPORT_KEY).select("h").run()  # stopped by hand, "guardrail" in its reason
+    assert not at.exception and _texts(at.error) == []
 
 
 def test_a_guardrails_stop_shows_its_reason(serve: Any) -> None:

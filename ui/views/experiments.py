@@ -39,7 +39,8 @@ logger = logging.getLogger("recsys.ui")
 
 # A running experiment's report is read again this often (one GET /experiments/{name}).
 REFRESH_SECONDS = 5.0
-# A guardrail's breach stores a reason starting so (shared/experiments.py, `breached`).
+# Experiments ended before `ended_by` existed: a guardrail's breach stored a reason starting so
+# (shared/experiments.py, `breached`).
 GUARDRAIL_PREFIX = "guardrail "
 WINNER_MARK = "★ winner"
 
@@ -165,7 +166,10 @@ def render_report(report: ExperimentReport) -> None:
 def _status_banner(exp: Experiment, versions: dict[str, int]) -> None:
     ended = when(exp.ended) if exp.ended else "—"
     reason = exp.reason or "no reason given"
-    if exp.status == "stopped" and reason.startswith(GUARDRAIL_PREFIX):
+    by_guardrail = exp.ended_by == "guardrail" or (
+        exp.ended_by is None and reason.startswith(GUARDRAIL_PREFIX)
+    )
+    if exp.status == "stopped" and by_guardrail:
         st.error(
             f"**Stopped by a guardrail** at {ended} UTC: {reason}. Everyone is served by the "
             "current version again."
