@@ -332,6 +332,10 @@ def main(
 ) -> None:
     duration = minutes * 60
     plot = plot or out.with_suffix(".png")
+    # Stopped by a signal, the run still stops its stack (the `finally` below): SIGTERM exits
+    # through SystemExit, and SIGINT interrupts even when a background start ignored it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # A run of its own keeps each run's process logs: a stall is explained from them afterwards.
     workdir = workdir or Path("var/bench/soak") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     shutil.rmtree(workdir, ignore_errors=True)

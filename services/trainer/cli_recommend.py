@@ -59,6 +59,13 @@ def recommend(
     k: Annotated[int, typer.Option(min=1, max=100)] = 10,
     gateway: Annotated[str, typer.Option(envvar="UI_GATEWAY_URL")] = "http://127.0.0.1:8000",
     chunk: Annotated[int, typer.Option(min=1, max=1000, help="users per request")] = CHUNK,
+    log_served: Annotated[
+        bool,
+        typer.Option(
+            help="log each list as served (kept 24 h for attribution; each line then has the "
+            "request_id its events send): for lists that are sent, e.g. an e-mail's"
+        ),
+    ] = False,
 ) -> None:
     """Lists for every user of USERS, one JSON line each, one model version for all."""
     _truncate_partial(out)
@@ -75,7 +82,8 @@ def recommend(
     ):
         task = progress.add_task("users", total=len(todo))
         for start in range(0, len(todo), chunk):
-            request = BatchRequest(users=todo[start : start + chunk], k=k, version=version)
+            request = BatchRequest(users=todo[start : start + chunk], k=k, version=version,
+                                   log_served=log_served)  # fmt: skip
             try:
                 for line in client.iter_recommend_batch(request):
                     if version is None and line.degraded is None and line.version is not None:

@@ -74,6 +74,14 @@ def test_the_cli_writes_every_user_once_and_resumes(stack: Stack, tmp_path: Path
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [line["user"] for line in lines] == [f"U{i}" for i in range(1, 61)]
     assert len({line["version"] for line in lines}) == 1
+    assert all(line["request_id"] is None for line in lines)  # not logged unless asked
+    logged = tmp_path / "logged.jsonl"
+    cmd = [recsys, "recommend", "--users", str(users), "--out", str(logged), "--k", "3"]
+    cmd += ["--gateway", stack.gateway_url, "--chunk", "25", "--log-served"]
+    third = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert third.returncode == 0, third.stdout + third.stderr
+    ids = [orjson.loads(line)["request_id"] for line in logged.read_bytes().splitlines()]
+    assert len(ids) == 60 and all(ids) and len(set(ids)) == 60  # one id per list
 
 
 def test_a_logged_batch_gives_each_list_an_id_its_events_are_attributed_to(stack: Stack) -> None:
