@@ -64,9 +64,9 @@ _REQUEST_ID_PARAM = {
     "name": "X-Request-ID",
     "in": "header",
     "required": False,
-    "description": "your id for this answer (1-128 of A-Z a-z 0-9 _ . : -; anything else is "
-    "replaced by a new one): the served list is logged under it, for attributing events",
-    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_.:\-]{1,128}$"},
+    "description": "your id for this answer: kept if it is 1-128 of A-Z a-z 0-9 _ . : -, else "
+    "replaced by a new one (never refused); the served list is logged under it",
+    "schema": {"type": "string"},
 }
 _RETRY_AFTER = {
     "Retry-After": {

@@ -211,6 +211,7 @@ class BatchRequest(Strict):
     # unless they are sent (each kept the attribution window long, like /recommend's).
     log_served: bool = Field(
         default=False,
+        strict=True,
         description="log each list as served, as /recommend logs its answers: the events it "
         "brings (an e-mail's clicks) are attributed to it and counted in the online metrics; "
         "each line then carries its `request_id`",

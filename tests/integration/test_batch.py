@@ -46,6 +46,7 @@ def test_a_batch_answers_each_user_in_order_with_one_version(stack: Stack) -> No
         ({"users": []}, "users"),
         ({"users": ["U1"], "k": 0}, "k"),
         ({"users": ["U1"], "filters": {"min_price": 5, "max_price": 1}}, "min_price"),
+        ({"users": ["U1"], "log_served": 0}, "log_served"),  # a boolean, not a number
     ],
 )
 def test_bad_batches_are_4xx_saying_why(stack: Stack, body: dict[str, object], says: str) -> None:
