@@ -2,9 +2,9 @@
 
 Beyond answering, the gateway's request path does for the loop:
 - `log_served` (services/gateway/answers.py): the served-list record, its attribution record
-  and the version's counters, in one MULTI round trip to Redis;
+  and the version's counters, in one script call to Redis (shared/served_scripts.py);
 - in a running experiment: the user's arm (a salted hash, `ExperimentWatch.arm_for`), the arm's
-  counters and latency in that same round trip, and, once every `experiment_poll_seconds` (not
+  counters and latency in that same call, and, once every `experiment_poll_seconds` (not
   per request), the guardrail check of `ExperimentWatch.check`.
 
 Each step runs here, `calls` times, with the gateway's own functions on uvloop (as uvicorn runs
@@ -37,7 +37,7 @@ from shared.served import ServedLog
 from shared.settings import CommonSettings
 
 WARMUP = 50
-CHECKS = 40  # guardrail checks timed (each reads the arms' counters and per-user hashes)
+CHECKS = 40  # guardrail checks timed (each reads the arms' counters and latest latencies)
 
 
 def loop_cost(

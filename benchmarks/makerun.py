@@ -129,12 +129,8 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU seconds of `pid` alone (no children); None if it is gone or unknown."""
     if pid is None:
         return None
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()  # as in _proc_stats: utime 14, stime 15
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    fields = _stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -145,15 +141,8 @@ def _proc_stats() -> dict[int, dict[str, Any]]:
     """Every process's parent, CPU seconds (own + reaped children) and RSS, from /proc."""
     stats: dict[int, dict[str, Any]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or (fields := _stat_fields(int(entry))) is None:
             continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # the command name (field 2) may hold spaces and parentheses: split after its last ")"
-        fields = raw[raw.rindex(")") + 2 :].split()
-        # fields[0] is field 3 (state): ppid 4, utime 14, stime 15, cutime 16, cstime 17, rss 24
         ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
         stats[int(entry)] = {
             "ppid": int(fields[1]),
@@ -161,6 +150,17 @@ def _proc_stats() -> dict[int, dict[str, Any]]:
             "rss": int(fields[21]) * _PAGE,
         }
     return stats
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from field 3 on (None if the process is gone). fields[0] is field 3
+    (state): ppid 4, utime 14, stime 15, cutime 16, cstime 17, rss 24."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its last ")"
+    return raw[raw.rindex(")") + 2 :].split()
 
 
 def _tree(pid: int, stats: Mapping[int, Mapping[str, Any]]) -> list[int]:

@@ -52,11 +52,11 @@ _HEADERS = {
         "already in the pipeline",
         "schema": {"type": "string", "enum": ["ranker", "candidate", "overload"]},
     },
-}
-_HEADERS["X-Request-ID"] = {
-    "description": "the id this answer was logged under as served: the caller's own if it "
-    "sent a well-formed one, else a new one; events the list brings send it as `request_id`",
-    "schema": {"type": "string"},
+    "X-Request-ID": {
+        "description": "the id this answer was logged under as served: the caller's own if it "
+        "sent a well-formed one, else a new one; events the list brings send it as `request_id`",
+        "schema": {"type": "string"},
+    },
 }
 # The request id is read by the middleware (shared/observability.py), not by the route: declared
 # here so that the schema (and the clients built from it) show it.
