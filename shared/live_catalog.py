@@ -21,6 +21,7 @@ import redis
 import redis.asyncio as aioredis
 from pydantic import Field, FiniteFloat
 
+from shared.ml.stage_one.candidate_list import COLD_START
 from shared.redis_conn import stop_if_cancelled, text
 from shared.schemas.base import Id, Strict
 from shared.schemas.serving import RecommendedItem
@@ -184,6 +185,21 @@ class CatalogMirror:
                 )
             out.append(item)
         return out
+
+    async def catch_up(self, items: list[RecommendedItem]) -> None:
+        """Read now the new products (`cold_start`: not in the model) of `items` that this
+        mirror has not seen yet: the stage that chose them follows the catalog with its own
+        mirror, which may be a poll ahead of this one, and an answer must not show a new product
+        without its title, price and category (nor leave it out of a category cap). Steady state
+        costs nothing: only a product this mirror does not know makes a Redis call."""
+        unseen = {i.product for i in items if i.reason == COLD_START}
+        unseen -= self.items.keys() | self.deleted
+        if not unseen:
+            return
+        try:
+            await self._apply(unseen)
+        except redis.RedisError as exc:  # the answer goes out as the model knows it
+            log.info("new products not read from the live catalog: %s", exc)
 
     def blocked_ids(self) -> list[str]:
         unavailable = [p for p, item in self.items.items() if not item.available]

@@ -70,10 +70,13 @@ class Pipeline:
         """The user's list, degraded if a stage fails; None if no model was ever served.
         `version`: answer with that model version (a batch keeps one for all its users)."""
         got = await self._two_stages(user, k, filters, segment, explain, version)
-        if got is None:  # the candidate stage failed: popular items, never a hidden one
-            got = self.from_popular(k, await self.without_hidden(user, filters), "candidate")
-            if got is not None:
-                DEGRADED.labels("gateway", "candidate").inc()
+        if got is not None:
+            await self.catalog.catch_up(got.items)
+            return got
+        # the candidate stage failed: popular items, never a hidden one
+        got = self.from_popular(k, await self.without_hidden(user, filters), "candidate")
+        if got is not None:
+            DEGRADED.labels("gateway", "candidate").inc()
         return got
 
     async def warm(self, version: int, timeout: float) -> StageError | None:
@@ -121,7 +124,9 @@ class Pipeline:
                         category=known.category,
                         reason="pinned",
                     )
-        items = apply(answer.items, rules, k, pinned, explain)
+        # The rules read what the live catalog says (a category changed since training counts
+        # under its new name; a new product under its own).
+        items = apply(self.catalog.overlay(answer.items), rules, k, pinned, explain)
         return Answer(items, answer.version, answer.degraded)
 
     async def without_hidden(self, user: str, filters: ItemFilters) -> ItemFilters:

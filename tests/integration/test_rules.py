@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from services.launcher.stack import Stack
 from shared.client import AsyncRecsysClient, InvalidRequestError, RecsysClient
+from shared.live_catalog import ItemPatch
 from shared.schemas.rules import Rules
 from shared.schemas.serving import BatchRequest, RecommendedItem
 
@@ -103,3 +105,29 @@ def test_a_batch_takes_rules_too(stack: Stack) -> None:
     for line in lines:
         cats = [i.category for i in line.items]
         assert len(cats) == len(set(cats))
+
+
+def test_the_cap_counts_the_category_the_live_catalog_says(stack: Stack) -> None:
+    """Two products moved into one new category since training: a cap of one shows one of
+    them (the rules read the live category, as the answer shows it)."""
+    with RecsysClient(stack.gateway_url, timeout=30) as api:
+        shown = api.recommend("U5", k=10).items
+        moved = [shown[0], shown[1]]
+        try:
+            for item in moved:
+                api.patch_item(item.product, ItemPatch(category="relabelled"))
+
+            def live() -> bool:
+                got = {i.product: i.category for i in api.recommend("U5", k=10).items}
+                return all(got.get(i.product) == "relabelled" for i in moved)
+
+            deadline = time.monotonic() + 10
+            while not live():
+                assert time.monotonic() < deadline, "the new category never showed"
+                time.sleep(0.05)
+            capped = api.recommend("U5", k=10, max_per_category=1).items
+            cats = [i.category for i in capped]
+            assert cats.count("relabelled") == 1, cats
+        finally:
+            for item in moved:
+                api.patch_item(item.product, ItemPatch(category=item.category))

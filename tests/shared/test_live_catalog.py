@@ -57,6 +57,31 @@ def test_the_mirror_follows_writes_and_overlays_answers(redis_url: str) -> None:
     ]
 
 
+def test_catch_up_reads_the_new_products_an_answer_shows_before_the_next_poll(
+    redis_url: str,
+) -> None:
+    """The candidate stage's mirror may be a poll ahead of the gateway's: a new product it shows
+    is read at once, with its title, price and category; a known one costs no Redis call."""
+    prefix = f"cat-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> tuple[list[tuple[str, str | None, str | None]], int, int]:
+        client = async_client(redis_url)
+        store, mirror = LiveCatalog(client, prefix), CatalogMirror(client, prefix)
+        await store.put([LiveItem(product="NEW", title="Lamp", category="home", price=2.0)])
+        new = _item("NEW", price=None).model_copy(update={"title": None, "reason": "cold_start"})
+        old = _item("OLD")  # a model product: never looked up
+        await mirror.catch_up([old, new])
+        learnt = mirror.generation
+        await mirror.catch_up([old, new])  # known now: nothing read again
+        answer = mirror.overlay([old, new])
+        await client.aclose()
+        return [(i.product, i.title, i.category) for i in answer], learnt, mirror.generation
+
+    answer, learnt, after = asyncio.run(scenario())
+    assert answer == [("OLD", "old", None), ("NEW", "Lamp", "home")]
+    assert learnt == 1 and after == 1
+
+
 def test_an_empty_live_catalog_leaves_answers_alone(redis_url: str) -> None:
     mirror = CatalogMirror(async_client(redis_url), "nothing-here")
     items = [_item("A")]
