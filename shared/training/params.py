@@ -41,8 +41,16 @@ class TrainParams(BaseModel):
     graph_max_items: int = Field(default=10_000, ge=0, le=50_000)
     # What the graph's weights are: EASE (dense closed form, over at most graph_max_items items and
     # what memory allows) or item-kNN cosine (sparse, any size); "ease" falls back to item-kNN
-    # where EASE cannot run.
-    graph_kind: Literal["ease", "item_knn"] = "ease"
+    # where EASE cannot run. "als": stage one scores by ALS (implicit-feedback matrix
+    # factorization, the user's vector solved per request from what they took), an item-kNN
+    # graph of graph_neighbours beside it only to say which of their items an answer is like.
+    graph_kind: Literal["ease", "item_knn", "als"] = "ease"
+    # ALS as stage one (graph_kind "als"): factors, L2 of each solve, confidence 1 + alpha x
+    # strength of a taken item, sweeps of the fit. The defaults are the ALS baseline's.
+    als_factors: int = Field(default=64, ge=2, le=512)
+    als_regularization: float = Field(default=0.05, gt=0, le=1000)
+    als_alpha: float = Field(default=10.0, ge=0, le=1000)
+    als_iterations: int = Field(default=15, ge=1, le=100)
     # Two items one user took in one session (no gap longer than graph_session_minutes between
     # their times) count graph_session_weight more in the graph; 0 = off (it helps some data and
     # costs other: docs/decisions.md).

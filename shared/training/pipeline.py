@@ -24,6 +24,7 @@ from shared.ml.interactions import IdMap
 from shared.ml.memory import ModelTooLarge
 from shared.ml.stage_one.content import ContentIndex
 from shared.ml.stage_one.fit import (
+    als_fold_in,
     content_matrix,
     head_items,
     item_embeddings,
@@ -139,8 +140,23 @@ def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
 
 
 def stage_one_from(base: StageOneBase, params: TrainParams) -> CandidateStage:
-    graph, lowrank = None, None
-    if params.graph_neighbours > 0:
+    graph, lowrank, fold_in = None, None, None
+    if params.graph_kind == "als":
+        stats, n_items = base.store.user_items, len(base.catalog.items)
+        # the graph explains ALS's answers (their `similar_to:` reasons): item-kNN, any size
+        knn = ItemKNN(neighbours=max(params.graph_neighbours, 1))
+        knn.fit(stats.matrix(n_items))
+        graph = knn.similarity
+        fold_in = als_fold_in(
+            stats,
+            n_items,
+            params.als_factors,
+            params.als_regularization,
+            params.als_alpha,
+            params.als_iterations,
+            params.seed,
+        )
+    elif params.graph_neighbours > 0:
         graph = item_graph(base, params)
         if params.graph_lowrank > 0 and params.graph_lowrank_weight > 0:
             lowrank = lowrank_filter(
@@ -150,7 +166,7 @@ def stage_one_from(base: StageOneBase, params: TrainParams) -> CandidateStage:
                 params.graph_lowrank_weight,
                 params.seed,
             )
-    index = CandidateIndex(base.vectors, base.popularity, graph, lowrank)
+    index = CandidateIndex(base.vectors, base.popularity, graph, lowrank, fold_in)
     return CandidateStage(base.catalog, base.store, index, base.content)
 
 

@@ -56,8 +56,13 @@ def stage_one_space(
     trial: optuna.Trial, data: Dataset, params: TrainParams, has_time: bool
 ) -> dict[str, Knob]:
     space = Space(trial, params)
-    kind = space.pick("graph_kind", ["ease", "item_knn"])
+    kind = space.pick("graph_kind", ["ease", "item_knn", "als"])
     space.pick("graph_neighbours", NEIGHBOURS)
+    if kind == "als":  # ALS scores alone: its own knobs, no low-rank filter beside it
+        space.pick("als_factors", [32, 64, 128])
+        space.between("als_regularization", 0.01, 100.0, log=True)
+        space.pick("als_alpha", [1.0, 10.0, 40.0])
+        return space.knobs
     if space.pick("graph_lowrank", [0, 16, 32, 64]):
         space.between("graph_lowrank_weight", 0.1, 2.0)
     if kind == "ease":

@@ -84,19 +84,24 @@ def _ndcg(lists: list[list[int]], v: Validation) -> float:
 
 def stage_one_ndcg(cm: CandidateStage, v: Validation) -> float:
     """Stage one's NDCG@10 on the validation users, its list's top as served: by the graph's (and
-    low-rank filter's) score over each user's history, what they have excluded. One sparse
+    low-rank filter's) or ALS's score over each user's history, what they have excluded. One sparse
     product for all users instead of one search each; where a user has fewer than ten items
     with a positive score, the served list fills up from embedding neighbours instead."""
     index, n_items = cm.index, len(cm.catalog.items)
     if index.graph is None:
         return _ndcg([cm.positions(u, K).items.tolist() for u in v.users], v)
-    history = cm.history.matrix(n_items)
-    history.data[:] = 1.0
-    rows = history[np.array(v.users, dtype=np.int64)].tocsr()
+    users = np.array(v.users, dtype=np.int64)
+    strengths = cm.history.matrix(n_items)[users].tocsr()  # what ALS weighs
+    rows = strengths.copy()
+    rows.data[:] = 1.0  # what the graph counts
     lists: list[list[int]] = []
     for start in range(0, rows.shape[0], 1024):
         chunk = rows[start : start + 1024]
-        scores = np.asarray((chunk @ index.graph).todense(), dtype=np.float64)
+        if index.fold_in is not None:
+            block = slice(start, start + 1024)
+            scores = index.fold_in.batch_scores(users[block], strengths[block])
+        else:
+            scores = np.asarray((chunk @ index.graph).todense(), dtype=np.float64)
         if index.lowrank is not None:
             scores += (chunk @ index.lowrank.left) @ index.lowrank.right
         seen = chunk.nonzero()

@@ -11,10 +11,12 @@ import pytest
 
 from services.launcher.stack import Stack
 from shared.client import InvalidRequestError, NotFoundError, RecsysClient
+from shared.schemas.serving import EventIn
 from shared.schemas.training import CsvOptions, TrainRequest
 from shared.stats import ranker_members
 from tests.conftest import (
     DATA_DIR,
+    SMALL_DATA,
     SMALL_TRAIN_REQUEST,
     pids,
     running_stack,
@@ -149,6 +151,41 @@ def test_rollback_by_activation(stack: Stack, api: RecsysClient) -> None:
     wait_for_version(stack.gateway_url, older)
     api.activate(models.current)
     wait_for_version(stack.gateway_url, models.current)
+
+
+def test_a_version_whose_stage_one_is_als_serves_and_takes_new_events(
+    stack: Stack, api: RecsysClient
+) -> None:
+    """Stage one as ALS (the tuner's choice where ALS wins on validation) through the real
+    queue, artifact store and services: its artifact loads, trained users are answered, and an
+    answer after new events leaves out what was bought (the user's vector solved with it)."""
+    current = api.models().current
+    assert current is not None
+    request = TrainRequest.model_validate(
+        {
+            "dataset": "synthetic",
+            "params": {**SMALL_DATA, "tune_budget_seconds": 0, "graph_kind": "als"},
+        }
+    )
+    status = wait_for_job(stack.gateway_url, api.train(request).job_id)
+    assert status.state == "SUCCESS", status.error
+    assert status.model_version is not None
+    assert api.model(status.model_version).params["graph_kind"] == "als"
+    try:
+        api.activate(status.model_version)
+        wait_for_version(stack.gateway_url, status.model_version)
+        before = api.recommend("U7", k=10)
+        assert before.version == status.model_version and before.degraded is None
+        assert len(before.items) == 10
+        # the user takes three products of their list's bottom half: the list moves
+        for item in before.items[5:8]:
+            api.send_event(EventIn(user="U7", product=item.product, type="purchase"))
+        after = api.recommend("U7", k=10)
+        assert [i.product for i in after.items] != [i.product for i in before.items]
+        assert not {i.product for i in before.items[5:8]} & {i.product for i in after.items}
+    finally:
+        api.activate(current)
+        wait_for_version(stack.gateway_url, current)
 
 
 def test_every_service_reports_health_readiness_and_metrics(

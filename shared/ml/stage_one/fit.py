@@ -14,8 +14,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from shared.ml.baselines import EASE, ItemKNN, binarize
+from shared.ml.baselines import ALS, EASE, ItemKNN, binarize
 from shared.ml.interactions import UserItemStats
+from shared.ml.stage_one.fold_in import FoldIn
 from shared.ml.stage_one.index import LowRankFilter
 
 
@@ -96,6 +97,21 @@ def neighbour_graph(
     )
     graph.eliminate_zeros()
     return graph
+
+
+def als_fold_in(
+    stats: UserItemStats,
+    n_items: int,
+    factors: int,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    seed: int,
+) -> FoldIn:
+    """ALS fitted on the users' summed strengths: the model of the ALS baseline (`FoldIn`)."""
+    als = ALS(factors, regularization, iterations, alpha, seed)
+    als.fit(stats.matrix(n_items, "strength"))
+    return FoldIn(als.item_factors, regularization, alpha, als.user_factors)
 
 
 def head_items(stats: UserItemStats, n_items: int, limit: int) -> np.ndarray | None:

@@ -1,4 +1,5 @@
-"""Stage one's artifact: item embeddings, learned neighbour graph, low-rank filter, popularity.
+"""Stage one's artifact: item embeddings, learned neighbour graph, low-rank filter or ALS item
+factors, popularity.
 
 Loaded by the candidate service; fitted by `shared.ml.stage_one.fit`.
 """
@@ -13,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shared.ml.interactions import sparse_arrays, sparse_from
+from shared.ml.stage_one.fold_in import FoldIn
 from shared.ml.stage_one.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
 
 # Catalogs up to TABLE_MAX_ITEMS keep each item's TABLE_WIDTH nearest neighbours in a table
@@ -36,6 +38,7 @@ class CandidateIndex:
         popularity: np.ndarray,
         graph: sp.csr_matrix | None = None,
         lowrank: LowRankFilter | None = None,
+        fold_in: FoldIn | None = None,
     ) -> None:
         self.embeddings = embeddings.astype(np.float32)
         self.popularity = popularity.astype(np.float32)
@@ -43,10 +46,13 @@ class CandidateIndex:
         self.graph = graph
         # Optional dense low-rank item -> item weights added to the graph's: see `lowrank_filter`.
         self.lowrank = lowrank if graph is not None else None
+        # Optional ALS item factors: stage one's score is then ALS's (the graph only explains).
+        self.fold_in = fold_in if graph is not None else None
         n = len(self.embeddings)
         sizes = {
             "graph": n if graph is None else graph.shape[0],
             "low-rank filter": n if self.lowrank is None else self.lowrank.left.shape[0],
+            "ALS factors": n if self.fold_in is None else self.fold_in.n_items,
         }
         for name, size in sizes.items():
             if size != n:  # refused when a version loads, not when a request meets it
@@ -112,6 +118,10 @@ class CandidateIndex:
         lowrank: dict[str, Any] = {}
         if self.lowrank is not None:
             lowrank = {"lowrank_left": self.lowrank.left, "lowrank_right": self.lowrank.right}
+        if self.fold_in is not None:
+            f = self.fold_in
+            lowrank["als_factors"], lowrank["als_users"] = f.factors, f.users
+            lowrank["als_solve"] = np.array([f.regularization, f.alpha], dtype=np.float64)
         np.savez(buf, embeddings=self.embeddings, popularity=self.popularity, **graph, **lowrank)
         return buf.getvalue()
 
@@ -122,9 +132,12 @@ class CandidateIndex:
             lowrank = None
             if "lowrank_left" in npz.files:
                 lowrank = LowRankFilter(npz["lowrank_left"], npz["lowrank_right"])
-            return cls(
-                npz["embeddings"], npz["popularity"], graph if graph.shape[0] else None, lowrank
-            )
+            fold_in = None
+            if "als_factors" in npz.files:
+                regularization, alpha = (float(v) for v in npz["als_solve"])
+                fold_in = FoldIn(npz["als_factors"], regularization, alpha, npz["als_users"])
+            graph_or_none = graph if graph.shape[0] else None
+            return cls(npz["embeddings"], npz["popularity"], graph_or_none, lowrank, fold_in)
 
 
 @dataclass(frozen=True)

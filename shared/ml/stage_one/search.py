@@ -108,12 +108,15 @@ def generate_candidates(
         seen = seeds = np.empty(0, dtype=np.int64)
         weights = np.empty(0, dtype=np.float64)
     graph_seeds, graph_weights = seen, np.ones(len(seen))
+    # ALS weighs what a user took by its strength, as its fit did (the graph counts it once)
+    strengths = history.strength[sl].astype(np.float64) if user >= 0 else np.empty(0)
     excluded = seen if exclude_history else np.empty(0, dtype=np.int64)
     if live_items is not None and live_weights is not None and len(live_items):
         seeds = np.concatenate([live_items, seeds])
         weights = np.concatenate([live_weights, weights])
         graph_seeds = np.concatenate([seen, live_items])
         graph_weights = np.concatenate([graph_weights, live_weights])
+        strengths = np.concatenate([strengths, live_weights])
         seen = np.union1d(seen, live_items)
         gone = live_items if live_exclude is None else live_items[live_exclude]
         excluded = np.union1d(excluded, gone)
@@ -139,7 +142,12 @@ def generate_candidates(
     if index.graph is not None and len(seen):
         # the graph rows of the user's items, found once: they score and, below, explain
         entries = _row_entries(index.graph, graph_seeds)
-        primary = _rows_dot(index.graph, entries, graph_weights)
+        if index.fold_in is not None:
+            # the fitted vector unless the user did something since (then solved with it)
+            fresh = live_items is not None and len(live_items) > 0
+            primary = index.fold_in.scores(-1 if fresh else user, graph_seeds, strengths)
+        else:
+            primary = _rows_dot(index.graph, entries, graph_weights)
         if index.lowrank is not None:
             primary += index.lowrank.scores(graph_seeds, graph_weights)
         primary[excluded] = 0.0

@@ -108,6 +108,11 @@ class CandidateGeneratorContract:
         if index.lowrank is not None and again.lowrank is not None:
             np.testing.assert_array_equal(again.lowrank.left, index.lowrank.left)
             np.testing.assert_array_equal(again.lowrank.right, index.lowrank.right)
+        assert (again.fold_in is None) == (index.fold_in is None)
+        if index.fold_in is not None and again.fold_in is not None:
+            np.testing.assert_array_equal(again.fold_in.factors, index.fold_in.factors)
+            assert again.fold_in.regularization == index.fold_in.regularization
+            assert again.fold_in.alpha == index.fold_in.alpha
 
 
 def knn_stage(data: Dataset, params: TrainParams) -> CandidateStage:
@@ -132,6 +137,15 @@ class TestLowRankCandidates(CandidateGeneratorContract):
     def make(self, data: Dataset) -> CandidateStage:
         model = knn_stage(data, TrainParams(embedding_dim=4, graph_lowrank=2))
         assert model.index.lowrank is not None
+        return model
+
+
+class TestAlsCandidates(CandidateGeneratorContract):
+    def make(self, data: Dataset) -> CandidateStage:
+        # two factors for two blocks: with more, ALS's weak default L2 fits this tiny data's
+        # noise (P9 among a block-B user's first four at 8 factors)
+        model = knn_stage(data, TrainParams(embedding_dim=4, graph_kind="als", als_factors=2))
+        assert model.index.fold_in is not None
         return model
 
 

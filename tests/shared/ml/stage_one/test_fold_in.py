@@ -1,0 +1,70 @@
+"""ALS as stage one's scorer (`FoldIn`): a trained user scored as the ALS baseline scores them;
+the fold-in solve, for users with newer events, gives back the users ALS fitted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.datasets.base import Dataset
+from shared.ml.baselines import ALS
+from shared.ml.stage_one.fold_in import FoldIn
+from shared.ml.stage_one.serving import CandidateStage, LiveEvent
+from shared.training.params import TrainParams
+from shared.training.pipeline import build_catalog, stage_one
+
+PARAMS = TrainParams(embedding_dim=4, graph_kind="als", als_factors=8)
+
+
+@pytest.fixture
+def model(blocks: Dataset) -> CandidateStage:
+    end = float(blocks.interactions["ts"].max()) + 1
+    return stage_one(blocks, build_catalog(blocks), end, PARAMS)
+
+
+def test_fold_in_solves_the_users_als_fitted(model: CandidateStage) -> None:
+    """With the items fixed, each user's vector is the one ALS's own user step finds: the
+    fitted user factors, up to how far the alternation had converged (50 sweeps here)."""
+    x = model.history.matrix(model.index.n_items)
+    als = ALS(8, 0.05, 50, 10.0, seed=1)
+    als.fit(x)
+    f = FoldIn(als.item_factors, 0.05, 10.0, als.user_factors)
+    for u in range(x.shape[0]):
+        row = x[u]
+        got = f.user_vector(row.indices, row.data)
+        want = als.user_factors[u]
+        assert np.linalg.norm(got - want) <= 0.02 * np.linalg.norm(want), u
+    solved = f.batch_scores(np.full(5, -1), x[:5])  # -1: solve, never the stored vector
+    stored = f.batch_scores(np.arange(5), x[:5])
+    for u in range(5):
+        np.testing.assert_allclose(solved[u], f.scores(-1, x[u].indices, x[u].data), rtol=1e-4)
+        np.testing.assert_allclose(stored[u], als.item_factors @ als.user_factors[u], rtol=1e-5)
+
+
+def test_stage_one_scores_a_trained_user_as_the_als_baseline(model: CandidateStage) -> None:
+    f = model.index.fold_in
+    assert f is not None and model.index.lowrank is None
+    user = model.catalog.users.get("U0")
+    als = ALS(PARAMS.als_factors, seed=PARAMS.seed)  # the baseline, on the same data
+    als.fit(model.history.matrix(model.index.n_items))
+    expected = als.item_factors @ als.user_factors[user]
+    c = model.positions(user, 10, (), None, True)
+    np.testing.assert_allclose(c.scores, expected[c.items], rtol=1e-5)
+    assert list(c.items) == sorted(c.items, key=lambda i: -expected[i])
+    # U0 took block A's items: ALS proposes the rest of block A first
+    block_a = set(model.catalog.items.positions([f"P{i}" for i in range(10)]).tolist())
+    top = [i for i in c.items.tolist() if expected[i] > 0][:3]
+    assert top and set(top) <= block_a
+
+
+def test_a_live_event_moves_the_als_answer(model: CandidateStage) -> None:
+    """Events since training enter the user's solve, weighted by type, as the graph's do."""
+    user = model.catalog.users.get("U0")  # block A
+    pos = model.catalog.items.positions
+    block_a = set(pos([f"P{i}" for i in range(10)]).tolist())
+    rest_of_b = set(pos([f"P{i}" for i in range(16, 20)]).tolist())
+    before = model.positions(user, 10, (), None, True)
+    assert set(before.items[:3].tolist()) <= block_a
+    live = [LiveEvent(f"P{i}", 3.0) for i in range(10, 16)]  # six of block B's, now excluded
+    after = model.positions(user, 10, live, None, True)
+    assert set(after.items[:3].tolist()) <= rest_of_b
