@@ -57,8 +57,26 @@ STAGE_ONE_SHARE = 0.5
 MAX_TRIALS = 60  # per search: past this, small data has been searched enough
 # Ensemble sizes the search compares once the ranker's knobs are chosen.
 MEMBERS = (1, 3, 5)
-# Baselines stage one can become (its first trials; EASE unpruned only on small catalogs).
-ABSORBED = ("ease", "item_knn", "als")
+# Baselines stage one can become, as stage-one recipes: the search's first trials, and what is
+# served where one still beats the pipeline on validation (EASE unpruned: small catalogs only).
+ABSORBED: dict[str, dict[str, Knob]] = {
+    "ease": {
+        "graph_kind": "ease",
+        "graph_neighbours": 2000,
+        "graph_lowrank": 0,
+        "graph_l2": 500.0,
+        "graph_session_minutes": 0.0,
+        "graph_label_weight": 0.0,
+    },
+    "item_knn": {"graph_kind": "item_knn", "graph_neighbours": 100, "graph_lowrank": 0},
+    "als": {
+        "graph_kind": "als",
+        "graph_neighbours": 100,
+        "als_factors": 64,
+        "als_regularization": 0.05,
+        "als_alpha": 10.0,
+    },
+}
 
 
 def _record(trial: optuna.trial.FrozenTrial, stage: str) -> TuningTrial:
@@ -147,32 +165,10 @@ def tune(
         "graph_title_labels": params.graph_title_labels,
     }
     one.enqueue_trial(defaults, skip_if_exists=True)
-    if dense_fits:  # the EASE baseline, as stage one's scorer (unpruned: on small catalogs only)
-        one.enqueue_trial(
-            {
-                "graph_kind": "ease",
-                "graph_neighbours": 2000,
-                "graph_lowrank": 0,
-                "graph_l2": 500.0,
-                "graph_session_minutes": 0.0,
-                "graph_label_weight": 0.0,
-            },
-            skip_if_exists=True,
-        )
-    one.enqueue_trial(
-        {"graph_kind": "item_knn", "graph_neighbours": 100, "graph_lowrank": 0}, skip_if_exists=True
-    )
-    # the ALS baseline, as stage one's scorer (its own defaults)
-    one.enqueue_trial(
-        {
-            "graph_kind": "als",
-            "graph_neighbours": 100,
-            "als_factors": 64,
-            "als_regularization": 0.05,
-            "als_alpha": 10.0,
-        },
-        skip_if_exists=True,
-    )
+    # the baselines stage one can become, as its scorer (unpruned EASE: small catalogs only)
+    for name, knobs in ABSORBED.items():
+        if name != "ease" or dense_fits:
+            one.enqueue_trial(knobs, skip_if_exists=True)
     progress(f"tuning stage one ({len(validations)} validation splits)")
     one.optimize(
         objective_one,
@@ -185,7 +181,7 @@ def tune(
         return fixed(params, budget, f"the budget ({budget:.0f} s) ended before one trial did")
     best_one = max(completed, key=lambda t: t.value or -math.inf)
     recipe = with_knobs(params, best_one.user_attrs["knobs"])
-    trials = [_record(t, "stage_one") for t in one.trials]
+    trials = [_record(t, "stage_one") for t in one.trials if _ran(t)]
 
     # 2. the ranker, on lists built once for the chosen stage one (first validation split)
     v = validations[0]
@@ -233,7 +229,7 @@ def tune(
         left = deadline - time.monotonic() - members_time
         if left > 0:
             two.optimize(objective_two, n_trials=MAX_TRIALS - 1, timeout=left, catch=(ValueError,))
-    trials += [_record(t, "ranker") for t in two.trials]
+    trials += [_record(t, "ranker") for t in two.trials if _ran(t)]
     done = [t for t in two.trials if t.state == optuna.trial.TrialState.COMPLETE]
     two_stage = -math.inf
     if done:
@@ -292,16 +288,36 @@ def tune(
     others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
     if others:
         best = max(others, key=lambda n: others[n])
-        if others[best] > served:
-            why += f"; {best} ({others[best]:.4f}) is above it on this validation split"
-            why += (
-                ": stage one was chosen on the mean of every split"
-                if best in ABSORBED
-                else ": it is not one of the scorers stage one can become"
+        # knobs the request set stay as given: then the baseline is only named
+        switch = {**ABSORBED.get(best, {}), "use_ranker": False}
+        kept = any(
+            k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
+        )
+        if others[best] > served and best in ABSORBED and not kept:
+            # a baseline stage one can become, which the search did not reach in its budget (or
+            # whose recipe lost on the mean of both splits): served as it is, without a ranker
+            # trained for another stage one's lists
+            recipe = with_knobs(recipe, switch)
+            decision = "stage_one"
+            why = (
+                f"baseline {best} ({others[best]:.4f}) is above the pipeline on validation "
+                f"({served:.4f}): stage one becomes {best} and is served without the ranker"
+            )
+        elif others[best] > served:
+            why += f"; {best} ({others[best]:.4f}) is above it on validation: " + (
+                "the request's own knobs keep it from becoming stage one"
+                if kept
+                else "it is not one of the scorers stage one can become"
             )
         else:
             why += f"; best baseline {best} {others[best]:.4f}"
     return recipe, _report(params, recipe, trials, start, validations, scores, decision, why)
+
+
+def _ran(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial ran: an enqueued one the budget never reached waits, and is not a
+    failure to report."""
+    return trial.state != optuna.trial.TrialState.WAITING
 
 
 def choose_members(

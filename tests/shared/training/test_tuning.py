@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
-from shared.ml.baselines import ALS
+from shared.ml.baselines import ALS, Recommender
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
-from shared.training import validation
+from shared.training import tuning, validation
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, ranker_lists, stage_one_from
@@ -20,6 +21,7 @@ from shared.training.tuning import MEMBERS, choose_members, tune
 from shared.training.validation import (
     MIN_VALID_USERS,
     CandidateLists,
+    Validation,
     make_validation,
     validation_splits,
 )
@@ -186,4 +188,29 @@ def test_past_the_dense_limit_the_search_fits_ease_over_the_head_without_a_faile
     assert first[0].state == "complete"
     assert not [t for t in report.trials if t.state == "failed"]
     assert "ease" not in report.validation_ndcg  # the EASE baseline is out of reach
-    assert recipe.graph_kind in ("ease", "item_knn")
+    assert recipe.graph_kind in ("ease", "item_knn", "als")
+
+
+def test_a_baseline_stage_one_can_become_that_still_wins_is_served(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the search ran out of budget before it met a stronger baseline (here: ALS made to
+    score far above everything on validation), that baseline becomes stage one, served without a
+    ranker fitted for other lists; a request that fixed the scorer keeps it, and is told."""
+    real = validation.baseline_ndcg
+
+    def als_wins(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:
+        return 0.99 if model.name == "als" else real(model, v, x)
+
+    monkeypatch.setattr(tuning, "baseline_ndcg", als_wins)
+    train = temporal_split(data, PARAMS.test_days).train
+    recipe, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
+    assert recipe.graph_kind == "als" and recipe.use_ranker is False
+    assert (recipe.als_factors, recipe.als_regularization, recipe.als_alpha) == (64, 0.05, 10.0)
+    assert report.decision == "stage_one"
+    assert report.reason.startswith("baseline als (0.9900) is above the pipeline")
+    fixed = PARAMS.model_copy(update={"graph_kind": "ease"})
+    fixed = TrainParams.model_validate(fixed.model_dump(exclude_unset=True))
+    recipe, report = tune(train, build_catalog(data), fixed, "temporal", True)
+    assert recipe.graph_kind == "ease"
+    assert "the request's own knobs keep it from becoming stage one" in report.reason
