@@ -161,6 +161,9 @@ def test_a_version_whose_stage_one_is_als_serves_and_takes_new_events(
     answer after new events leaves out what was bought (the user's vector solved with it)."""
     current = api.models().current
     assert current is not None
+    # a user of the synthetic data no other test sends events for (U7's live history is
+    # test_events')
+    user = "U288"
     request = TrainRequest.model_validate(
         {
             "dataset": "synthetic",
@@ -175,13 +178,13 @@ def test_a_version_whose_stage_one_is_als_serves_and_takes_new_events(
     try:
         api.activate(status.model_version)
         wait_for_version(stack.gateway_url, status.model_version)
-        before = api.recommend("U7", k=10)
+        before = api.recommend(user, k=10)
         assert before.version == status.model_version and before.degraded is None
         assert len(before.items) == 10
         # the user takes three products of their list's bottom half: the list moves
         for item in before.items[5:8]:
-            api.send_event(EventIn(user="U7", product=item.product, type="purchase"))
-        after = api.recommend("U7", k=10)
+            api.send_event(EventIn(user=user, product=item.product, type="purchase"))
+        after = api.recommend(user, k=10)
         assert [i.product for i in after.items] != [i.product for i in before.items]
         assert not {i.product for i in before.items[5:8]} & {i.product for i in after.items}
     finally:
