@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ItemKNN
 from shared.ml.catalog import Catalog
-from shared.ml.interactions import IdMap
+from shared.ml.interactions import IdMap, UserItemStats
 from shared.ml.memory import ModelTooLarge
 from shared.ml.stage_one.content import ContentIndex
 from shared.ml.stage_one.fit import (
@@ -134,7 +134,12 @@ def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
             return with_tail(graph, stats, head, min(params.graph_neighbours, 100))
         except ModelTooLarge as exc:
             log.warning("stage one: %s; item-kNN weights instead", exc)
-    knn = ItemKNN(neighbours=params.graph_neighbours)
+    return knn_graph(stats, n_items, params.graph_neighbours)
+
+
+def knn_graph(stats: UserItemStats, n_items: int, neighbours: int) -> sp.csr_matrix:
+    """Item-kNN cosine weights, each item's top `neighbours`."""
+    knn = ItemKNN(neighbours=neighbours)
     knn.fit(stats.matrix(n_items))
     return knn.similarity
 
@@ -144,9 +149,7 @@ def stage_one_from(base: StageOneBase, params: TrainParams) -> CandidateStage:
     if params.graph_kind == "als":
         stats, n_items = base.store.user_items, len(base.catalog.items)
         # the graph explains ALS's answers (their `similar_to:` reasons): item-kNN, any size
-        knn = ItemKNN(neighbours=max(params.graph_neighbours, 1))
-        knn.fit(stats.matrix(n_items))
-        graph = knn.similarity
+        graph = knn_graph(stats, n_items, max(params.graph_neighbours, 1))
         fold_in = als_fold_in(
             stats,
             n_items,

@@ -290,7 +290,7 @@ def tune(
         best = max(others, key=lambda n: others[n])
         # knobs the request set stay as given: then the baseline is only named
         switch = {**ABSORBED.get(best, {}), "use_ranker": False}
-        kept = any(
+        kept = best in ABSORBED and any(
             k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
         )
         if others[best] > served and best in ABSORBED and not kept:
