@@ -86,7 +86,8 @@ def stage_one_ndcg(cm: CandidateStage, v: Validation) -> float:
     """Stage one's NDCG@10 on the validation users, its list's top as served: by the graph's (and
     low-rank filter's) or ALS's score over each user's history, what they have excluded. One sparse
     product for all users instead of one search each; where a user has fewer than ten items
-    with a positive score, the served list fills up from embedding neighbours instead."""
+    a graph reaches, the served list fills up from embedding neighbours instead (ALS reaches
+    every item)."""
     index, n_items = cm.index, len(cm.catalog.items)
     if index.graph is None:
         return _ndcg([cm.positions(u, K).items.tolist() for u in v.users], v)

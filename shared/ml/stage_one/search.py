@@ -153,7 +153,15 @@ def generate_candidates(
         primary[excluded] = 0.0
         if allowed is not None:
             primary[~allowed] = 0.0
-        by_graph = np.flatnonzero(primary > 0)
+        if index.fold_in is not None:
+            # ALS scores every item, below zero too: its best ones rank whatever their sign, as
+            # validation ranks them (a graph's zero means "not reached" and stays out)
+            eligible = ~member_mask(excluded, index.n_items)
+            if allowed is not None:
+                eligible &= allowed
+            by_graph = np.flatnonzero(eligible)
+        else:
+            by_graph = np.flatnonzero(primary > 0)
         taken = _best_first(by_graph, primary[by_graph], (3 * n) // 4)
     by_knn = np.flatnonzero(scores > 0)
     by_knn = by_knn[~member_mask(taken, index.n_items)[by_knn]]

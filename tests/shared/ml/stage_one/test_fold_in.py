@@ -9,6 +9,7 @@ import pytest
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS
 from shared.ml.stage_one.fold_in import FoldIn
+from shared.ml.stage_one.index import member_mask
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
@@ -68,3 +69,19 @@ def test_a_live_event_moves_the_als_answer(model: CandidateStage) -> None:
     live = [LiveEvent(f"P{i}", 3.0) for i in range(10, 16)]  # six of block B's, now excluded
     after = model.positions(user, 10, live, None, True)
     assert set(after.items[:3].tolist()) <= rest_of_b
+
+
+def test_als_best_items_are_served_below_zero_too(model: CandidateStage) -> None:
+    """ALS's scores go below zero: the served list takes its best items whatever their sign, as
+    validation ranks them, not only the positive ones and then popularity. A block-A user asking
+    for block B's category is the case where most scores are negative."""
+    user = model.catalog.users.get("U0")  # block A
+    als = ALS(PARAMS.als_factors, seed=PARAMS.seed)
+    als.fit(model.history.matrix(model.index.n_items))
+    expected = als.item_factors @ als.user_factors[user]
+    block_b = model.catalog.items.positions([f"P{i}" for i in range(10, 20)])
+    allowed = member_mask(block_b, model.index.n_items)
+    ranked = block_b[np.argsort(-expected[block_b], kind="stable")].tolist()
+    assert expected[ranked[5]] < 0  # the case under test
+    c = model.positions(user, 8, (), allowed, True)
+    assert c.items[: (3 * 8) // 4].tolist() == ranked[:6]  # stage one's share of the list
