@@ -125,8 +125,9 @@ class ItemKNN(_ScoreRecommender):
     """
 
     name = "item_knn"
-    # Items whose similarity rows are materialized densely at once during fit.
+    # Rows computed at once during fit, and item pairs at most (~40 bytes each while sorted).
     _FIT_BLOCK = 1024
+    _BLOCK_PAIRS = 20_000_000
 
     def __init__(self, neighbours: int = 100, shrink: float = 0.0) -> None:
         if neighbours < 1:
@@ -150,32 +151,74 @@ class ItemKNN(_ScoreRecommender):
         return scores
 
     def rows(self, x: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
-        """The similarity rows of `items` only (the others empty), from the binary matrix `x`:
-        a block of rows at a time, so no items x items matrix is ever made."""
+        """The similarity rows of `items` only (the others empty), from the binary matrix `x`,
+        a block of rows at a time, so no items x items matrix is ever made.
+
+        Each row keeps its `neighbours` largest positive similarities, on a tie the lower item
+        position. A block is computed densely (a row as wide as the catalog) or from the pairs
+        some user took together, whichever is fewer numbers: the same rows either way, but a
+        dense row per item costs minutes and gigabytes at a million items, and listing pairs
+        costs more than the whole row on small catalogs with long histories."""
         n_items = x.shape[1]
         norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
         xt = x.T.tocsr()
         keep = min(self.neighbours, max(n_items - 1, 1))
+        # an item's pairs are at most the sum of its users' history lengths
+        bound = xt @ np.diff(x.indptr).astype(np.float64)
         empty = [np.zeros(0, dtype=np.int64)]
         rows, cols, vals = list(empty), list(empty), [np.zeros(0, dtype=np.float64)]
-        for start in range(0, len(items), self._FIT_BLOCK):
-            block = items[start : start + self._FIT_BLOCK]
-            co = (xt[block] @ x).toarray()
-            denom = norms[block, None] * norms[None, :] + self.shrink
-            sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
-            # An item is not its own neighbour; it would waste one of the `neighbours` slots.
-            sim[np.arange(len(block)), block] = 0.0
-            idx = np.argpartition(-sim, keep - 1, axis=1)[:, :keep]
-            top = np.take_along_axis(sim, idx, axis=1)
-            nz = top > 0
-            rows.append(np.broadcast_to(block[:, None], idx.shape)[nz])
-            cols.append(idx[nz])
-            vals.append(top[nz])
+        start = 0
+        while start < len(items):
+            pairs = np.cumsum(bound[items[start : start + self._FIT_BLOCK]])
+            size = max(1, int(np.searchsorted(pairs, self._BLOCK_PAIRS, side="right")))
+            block = items[start : start + size]
+            start += size
+            co = xt[block] @ x
+            if co.nnz * 4 < len(block) * n_items:
+                r, c, sim = self._sparse_top(co, block, norms, keep)
+            else:
+                r, c, sim = self._dense_top(co.toarray(), block, norms, keep)
+            rows.append(block[r])
+            cols.append(c)
+            vals.append(sim)
         return sp.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(n_items, n_items),
             dtype=np.float32,
         )
+
+    def _sparse_top(
+        self, co: sp.csr_matrix, block: np.ndarray, norms: np.ndarray, keep: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row in block, item, similarity) of each row's best `keep`, from the co-counts' pairs."""
+        co.sort_indices()  # columns ascending within a row: the tie order below
+        coo = co.tocoo()
+        r, c = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        # co > 0: both items have users, the denominator is positive
+        sim = coo.data / (norms[block][r] * norms[c] + self.shrink)
+        # An item is not its own neighbour; it would waste one of the `neighbours` slots.
+        ok = (c != block[r]) & (sim > 0)
+        r, c, sim = r[ok], c[ok], sim[ok]
+        order = np.lexsort((c, -sim, r))
+        r, c, sim = r[order], c[order], sim[order]
+        top = np.arange(len(r)) - np.searchsorted(r, r) < keep  # place within its row
+        return r[top], c[top], sim[top]
+
+    def _dense_top(
+        self, co: np.ndarray, block: np.ndarray, norms: np.ndarray, keep: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_sparse_top` from the block's dense co-count rows."""
+        denom = norms[block, None] * norms[None, :] + self.shrink
+        sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
+        sim[np.arange(len(block)), block] = 0.0
+        # the keep-th largest of each row; what beats it stays, then its ties by position
+        kth = -np.partition(-sim, keep - 1, axis=1)[:, keep - 1 : keep]
+        above = sim > kth
+        tied = sim == kth
+        room = keep - above.sum(axis=1, keepdims=True)
+        chosen = (above | (tied & (np.cumsum(tied, axis=1) <= room))) & (sim > 0)
+        r, c = np.nonzero(chosen)
+        return r, c, sim[r, c]
 
 
 GROUP_BLOCK = 256  # rows of a group's block added at once: a big category costs 256 x its size

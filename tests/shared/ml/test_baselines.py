@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from shared.ml import baselines
-from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender, top_k
+from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender, binarize, top_k
 
 # Planted structure: group A (users 0-11) uses items 0-5, group B (users 12-19) uses items 6-11,
 # items 12-13 are never used. Each user misses exactly one item of their block: the held-out one.
@@ -208,3 +208,25 @@ def test_top_k_masks_sorts_and_pads() -> None:
     assert set(out[2, 2:].tolist()) == {0, 1}
     np.testing.assert_array_equal(scores, before)  # masking never writes to the caller's array
     np.testing.assert_array_equal(top_k(scores[:1], 6, exclude[:1]), [[2, 3, 0, -1, -1, -1]])
+
+
+def test_item_knn_dense_and_pair_blocks_keep_the_same_rows() -> None:
+    """A block of rows is computed densely or from co-taken pairs, whichever is smaller: both
+    keep each row's best positive similarities, on a tie the lower item position."""
+    rng = np.random.default_rng(3)
+    # few distinct counts: many ties at every cut
+    x = binarize(sp.csr_matrix(rng.random((60, 40)) < 0.15, dtype=np.float64))
+    model = ItemKNN(neighbours=4)
+    xt, block = x.T.tocsr(), np.arange(40)
+    norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
+    dense = model._dense_top((xt @ x).toarray(), block, norms, 4)
+    pairs = model._sparse_top(xt @ x, block, norms, 4)
+    for got in (dense, pairs):
+        r, c, sim = got
+        table = sp.csr_matrix((sim, (r, c)), shape=(40, 40)).toarray()
+        for i in range(40):
+            full = (xt[i] @ x).toarray().ravel() / (norms[i] * norms + 1e-300)
+            full[i] = 0.0
+            want = [j for j in np.argsort(-full, kind="stable")[:4] if full[j] > 0]
+            assert sorted(np.flatnonzero(table[i]).tolist()) == sorted(want), i
+            np.testing.assert_allclose(table[i, want], full[want])
