@@ -17,8 +17,16 @@ from threadpoolctl import threadpool_limits
 
 from shared.ml.memory import require_dense
 
-# Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked.
+# Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked;
+# on a wide catalog fewer, so that a block holds at most BLOCK_SCORES scores (~128 MB in float64:
+# 1024 users x 1M items would be 8 GB).
 BATCH_USERS = 1024
+BLOCK_SCORES = 16_000_000
+
+
+def users_per_block(n_items: int) -> int:
+    """How many users' dense score rows over `n_items` items are scored at once."""
+    return max(1, min(BATCH_USERS, BLOCK_SCORES // max(n_items, 1)))
 
 
 class Recommender(Protocol):
@@ -52,8 +60,9 @@ def top_k(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray
     if kk == 0:
         return out
     exclude_rows = sp.csr_matrix(exclude_rows)
-    for start in range(0, n_rows, BATCH_USERS):
-        stop = min(start + BATCH_USERS, n_rows)
+    step = users_per_block(n_items)
+    for start in range(0, n_rows, step):
+        stop = min(start + step, n_rows)
         # Copy in float64 so masking never touches the caller's array, and make model output
         # finite (NaN -> lowest): only excluded items may sit at -inf, which marks padding below.
         block = np.nan_to_num(scores[start:stop].astype(np.float64), nan=-np.finfo(np.float64).max)
@@ -94,8 +103,9 @@ class _ScoreRecommender:
         if exclude.shape[1] != self._n_items:
             raise ValueError(f"exclude has {exclude.shape[1]} items, model has {self._n_items}")
         out = np.full((len(users), k), -1, dtype=np.int64)
-        for start in range(0, len(users), BATCH_USERS):
-            batch = users[start : start + BATCH_USERS]
+        step = users_per_block(self._n_items)
+        for start in range(0, len(users), step):
+            batch = users[start : start + step]
             out[start : start + len(batch)] = top_k(self._scores(batch), k, exclude[batch])
         return out
 

@@ -35,6 +35,7 @@ from shared.ml.stage_one.fit import (
 from shared.ml.stage_one.index import CandidateIndex
 from shared.ml.stage_one.labels import item_label_groups
 from shared.ml.stage_one.serving import CandidateStage
+from shared.ml.stage_one.vector_index import AnnParams, VectorIndex, build_vector_index
 from shared.ml.stage_two.features import FeatureStore, build_feature_store
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.ml.stage_two.serving import RankingStage
@@ -74,6 +75,13 @@ def build_catalog(data: Dataset) -> Catalog:
     )
 
 
+# Training searches the embeddings once per list it builds (thousands of users, each seed):
+# exact search costs ~1 ms per query at 100k items and ~35 ms at a million, so from 100k items
+# on training builds one HNSW graph (a minute or more at that size; one thread: the same graph,
+# hence the same model, for the same data and seed), whatever the services use.
+TRAINING_ANN = AnnParams(backend="hnsw", min_items=100_000)
+
+
 @dataclass(frozen=True)
 class StageOneBase:
     """What stage one's fit shares across recipes on the same data: features, embeddings,
@@ -85,6 +93,7 @@ class StageOneBase:
     vectors: np.ndarray
     popularity: np.ndarray
     content: ContentIndex
+    search: VectorIndex  # k-NN over `vectors`, built once for every recipe
 
 
 def stage_one_base(
@@ -102,7 +111,8 @@ def stage_one_base(
         content_matrix(catalog.titles, catalog.categories, catalog.prices),
         np.flatnonzero(store.item_log_pop_all == 0),
     )
-    return StageOneBase(data, catalog, store, vectors, popularity, content)
+    search = build_vector_index(vectors, TRAINING_ANN)
+    return StageOneBase(data, catalog, store, vectors, popularity, content, search)
 
 
 def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
@@ -169,7 +179,7 @@ def stage_one_from(base: StageOneBase, params: TrainParams) -> CandidateStage:
                 params.graph_lowrank_weight,
                 params.seed,
             )
-    index = CandidateIndex(base.vectors, base.popularity, graph, lowrank, fold_in)
+    index = CandidateIndex(base.vectors, base.popularity, graph, lowrank, fold_in, base.search)
     return CandidateStage(base.catalog, base.store, index, base.content)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shared.datasets.base import Dataset
-from shared.ml.baselines import Recommender
+from shared.ml.baselines import Recommender, users_per_block
 from shared.ml.catalog import Catalog
 from shared.ml.metrics import ndcg_at_k
 from shared.ml.stage_one.serving import CandidateStage
@@ -96,10 +96,11 @@ def stage_one_ndcg(cm: CandidateStage, v: Validation) -> float:
     rows = strengths.copy()
     rows.data[:] = 1.0  # what the graph counts
     lists: list[list[int]] = []
-    for start in range(0, rows.shape[0], 1024):
-        chunk = rows[start : start + 1024]
+    step = users_per_block(n_items)
+    for start in range(0, rows.shape[0], step):
+        chunk = rows[start : start + step]
         if index.fold_in is not None:
-            block = slice(start, start + 1024)
+            block = slice(start, start + step)
             scores = index.fold_in.batch_scores(users[block], strengths[block])
         else:
             scores = np.asarray((chunk @ index.graph).todense(), dtype=np.float64)

@@ -45,13 +45,19 @@ class ContentIndex:
         norm = float(np.linalg.norm(profile))
         if norm == 0.0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        sims = np.asarray(self._fresh_rows.T @ (profile / norm)).ravel()
+        # only the fresh items sharing one of the profile's words: a big catalog's fresh items
+        # are mostly strangers to any one user, and a product over all of them costs milliseconds
+        words = np.flatnonzero(profile)
+        row = sp.csr_matrix(profile[words][None, :] / norm)
+        found = (row @ self._fresh_rows[words]).tocsr()
+        found.sort_indices()
+        cand, sims = found.indices.astype(np.int64), found.data
         ok = sims >= min_similarity
         if allowed is not None:
-            ok &= allowed[self.fresh]
-        cand = np.flatnonzero(ok)
-        top = cand[np.argsort(-sims[cand], kind="stable")][:n]
-        return self.fresh[top], sims[top].astype(np.float32)
+            ok &= allowed[self.fresh[cand]]
+        cand, sims = cand[ok], sims[ok]
+        order = np.argsort(-sims, kind="stable")[:n]
+        return self.fresh[cand[order]], sims[order].astype(np.float32)
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()

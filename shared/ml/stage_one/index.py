@@ -39,7 +39,10 @@ class CandidateIndex:
         graph: sp.csr_matrix | None = None,
         lowrank: LowRankFilter | None = None,
         fold_in: FoldIn | None = None,
+        search: VectorIndex | None = None,
     ) -> None:
+        """`search`: a k-NN index already built over `embeddings` (training shares one across
+        its recipes); exact search over them otherwise."""
         self.embeddings = embeddings.astype(np.float32)
         self.popularity = popularity.astype(np.float32)
         # Optional learned item -> item neighbour weights (top-M per item): see `neighbour_graph`.
@@ -58,7 +61,7 @@ class CandidateIndex:
             if size != n:  # refused when a version loads, not when a request meets it
                 raise ValueError(f"the {name} covers {size} items, the catalog {n}")
         self._popular_order = np.argsort(-self.popularity, kind="stable")
-        self.vectors: VectorIndex = ExactIndex(self.embeddings)
+        self.vectors: VectorIndex = search if search is not None else ExactIndex(self.embeddings)
         self._table: tuple[np.ndarray, np.ndarray] | None = None
 
     def use_backend(self, params: AnnParams | None) -> None:
@@ -105,11 +108,18 @@ class CandidateIndex:
     def popular(self, n: int, exclude: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
         """The n most popular items outside `exclude` (and inside the `allowed` mask, if any)."""
         order: np.ndarray = self._popular_order
-        mask = ~member_mask(exclude, self.n_items)[order]
-        if allowed is not None:
-            mask &= allowed[order]
-        picked: np.ndarray = order[mask][:n]
-        return picked
+        # the head of the order first, wider until it holds n: every request tops up here, and
+        # a mask over a million items costs more than the rest of its search
+        size = max(n, 0) + len(exclude)
+        while True:
+            head = order[:size]
+            keep = ~np.isin(head, exclude)
+            if allowed is not None:
+                keep &= allowed[head]
+            picked: np.ndarray = head[keep][: max(n, 0)]
+            if len(picked) >= n or size >= len(order):
+                return picked
+            size = 4 * size + 64
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()

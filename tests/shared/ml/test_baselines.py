@@ -111,6 +111,10 @@ class RecommenderContract:
         np.testing.assert_array_equal(model.recommend(users, 5, train), full[users])
         monkeypatch.setattr(baselines, "BATCH_USERS", 3)  # forces several blocks
         np.testing.assert_array_equal(model.recommend(np.arange(N_USERS), 5, train), full)
+        monkeypatch.setattr(baselines, "BATCH_USERS", 1024)
+        monkeypatch.setattr(baselines, "BLOCK_SCORES", 2 * train.shape[1])  # a wide catalog's
+        assert baselines.users_per_block(train.shape[1]) == 2
+        np.testing.assert_array_equal(model.recommend(np.arange(N_USERS), 5, train), full)
 
     def test_recommend_before_fit_fails(self) -> None:
         with pytest.raises(RuntimeError, match="fit"):

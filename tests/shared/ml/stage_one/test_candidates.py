@@ -184,3 +184,18 @@ def test_best_first_is_a_stable_sorts_head(k: int) -> None:
     values = rng.integers(0, 6, size=100).astype(np.float64)  # many ties, some at every cut
     want = items[np.argsort(-values, kind="stable")][:k]
     np.testing.assert_array_equal(_best_first(items, values, k), want)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 40, 500])
+def test_popular_top_up_reads_the_order_head_like_a_full_mask(n: int) -> None:
+    rng = np.random.default_rng(n)
+    index = CandidateIndex(np.eye(300, 8, dtype=np.float32), rng.integers(0, 20, 300) / 3.0)
+    exclude = rng.choice(300, size=30, replace=False)
+    for allowed in (None, rng.random(300) < 0.05, np.zeros(300, dtype=bool)):
+        mask = np.ones(300, dtype=bool)
+        mask[exclude] = False
+        if allowed is not None:
+            mask &= allowed
+        order = np.argsort(-index.popularity, kind="stable")
+        want = order[mask[order]][:n]
+        np.testing.assert_array_equal(index.popular(n, exclude, allowed), want)

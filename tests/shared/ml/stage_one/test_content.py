@@ -36,6 +36,31 @@ def test_matches_find_fresh_items_like_the_seeds_and_respect_filters() -> None:
     assert len(nothing) == 0
 
 
+def test_matches_equal_a_product_over_every_fresh_item() -> None:
+    """Only fresh items sharing a word with the profile are scored: the same matches, scores
+    and order as the cosine against every fresh item."""
+    rng = np.random.default_rng(0)
+    words = ["red", "blue", "lamp", "vase", "mug", "acme", "nova", "mini", "set", "tall"]
+    titles = [" ".join(rng.choice(words, size=3)) for _ in range(400)]
+    categories = [str(c) for c in rng.choice(["home", "kitchen", "garden"], size=400)]
+    prices = rng.uniform(5, 80, 400).tolist()
+    m = content_matrix(titles, categories, prices)
+    fresh = np.arange(100, 400)
+    index = ContentIndex(m, fresh)
+    seeds, weights = np.array([0, 5, 7]), np.array([1.0, 2.0, 0.5])
+    allowed = rng.random(400) < 0.7
+    profile = np.asarray(m[seeds].T @ weights).ravel()
+    dense = (m[fresh] @ (profile / np.linalg.norm(profile))).ravel()
+    for mask in (None, allowed):
+        ok = (dense >= 0.2) & (True if mask is None else mask[fresh])
+        cand = np.flatnonzero(ok)
+        want = cand[np.argsort(-dense[cand], kind="stable")][:50]
+        found, sims = index.matches(seeds, weights, n=50, allowed=mask)
+        assert len(found) == len(want) > 10
+        np.testing.assert_allclose(sims, dense[want], rtol=1e-5)
+        np.testing.assert_array_equal(np.sort(found), np.sort(fresh[want]))
+
+
 def test_round_trip_through_bytes_and_empty_index() -> None:
     index = ContentIndex(content_matrix(TITLES, CATEGORIES, PRICES), np.array([3, 4]))
     again = ContentIndex.from_bytes(index.to_bytes())
