@@ -10,7 +10,7 @@ import pytest
 
 from shared.datasets.base import Dataset
 from shared.ml.stage_one.index import CandidateIndex
-from shared.ml.stage_one.search import _best_first
+from shared.ml.stage_one.search import _best_first, _strongest
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
@@ -199,3 +199,29 @@ def test_popular_top_up_reads_the_order_head_like_a_full_mask(n: int) -> None:
         order = np.argsort(-index.popularity, kind="stable")
         want = order[mask[order]][:n]
         np.testing.assert_array_equal(index.popular(n, exclude, allowed), want)
+
+
+@pytest.mark.parametrize("k", [1, 150, 512, 3000])
+def test_best_first_of_a_catalog_long_list_is_the_stable_sorts_head(k: int) -> None:
+    """Past a few thousand values a sampled floor drops what cannot make the top k first."""
+    rng = np.random.default_rng(k)
+    items = np.sort(rng.choice(200_000, size=60_000, replace=False))
+    values = np.round(rng.exponential(size=60_000), 2)  # ties at every cut
+    want = items[np.argsort(-values, kind="stable")][:k]
+    np.testing.assert_array_equal(_best_first(items, values, k), want)
+
+
+@pytest.mark.parametrize("width", [50, 100_000])  # entries dense in the catalog, or sparse
+def test_strongest_seed_is_the_largest_value_lowest_row(width: int) -> None:
+    rng = np.random.default_rng(width)
+    items = rng.integers(0, 50, size=2000)
+    values = np.round(rng.random(2000), 1)  # ties
+    rows = rng.integers(0, 20, size=2000)
+    seeds = np.arange(100, 120)
+    best = np.full(width, -1)
+    _strongest(best, items, values, rows, seeds)
+    for item in range(50):
+        at = np.flatnonzero(items == item)
+        top = values[at].max()
+        assert best[item] == seeds[rows[at][values[at] == top].min()]
+    assert (best[50:] == -1).all()
