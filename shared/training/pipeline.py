@@ -76,10 +76,11 @@ def build_catalog(data: Dataset) -> Catalog:
 
 
 # Training searches the embeddings once per list it builds (thousands of users, each seed):
-# exact search costs ~1 ms per query at 100k items and ~35 ms at a million, so from 100k items
-# on training builds one HNSW graph (a minute or more at that size; one thread: the same graph,
-# hence the same model, for the same data and seed), whatever the services use.
-TRAINING_ANN = AnnParams(backend="hnsw", min_items=100_000)
+# exact search costs ~1 ms per query at 100k items and ~35 ms at a million, so from the size
+# the candidate service switches at by default, training builds one HNSW graph too (a minute
+# or more at 100k+ items; one thread: the same graph, hence the same model, for the same data
+# and seed).
+TRAINING_ANN = AnnParams(backend="hnsw")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ Exact search is one matrix product and a partial sort, which is the right answer
 this project serves (thousands of items: well under a millisecond). Its cost grows with the
 catalog, though (~1 ms per query at 100k items, ~35 ms at a million); HNSW (hnswlib) answers from
 a graph in under a millisecond at that size, approximately (recall@100 ~0.97), after a build of
-minutes. `build_vector_index` chooses by `AnnParams`:
-exact unless HNSW is asked for AND the catalog has at least `min_items` items. The numbers are in
+minutes. `build_vector_index` chooses by `AnnParams`: HNSW when it is asked for (the
+default) AND the catalog has at least `min_items` items, exact otherwise. The numbers are in
 docs/benchmarks.md ("Candidate index at scale").
 """
 
@@ -150,7 +150,7 @@ class HnswIndex:
 class AnnParams:
     """Which backend serves k-NN, and HNSW's knobs (see `HnswIndex`)."""
 
-    backend: AnnBackend = "exact"
+    backend: AnnBackend = "hnsw"
     min_items: int = 50_000  # HNSW only from this catalog size on; below it exact is fast enough
     # Tuned on 1M clustered 64-d vectors (`make bench-scale`; results in docs/benchmarks.md):
     # a smaller M needed a wider beam for the same recall, so it was slower per query.

@@ -136,11 +136,11 @@ def test_backend_choice_by_params_and_catalog_size(catalog: np.ndarray) -> None:
     assert isinstance(build_vector_index(catalog, HNSW), HnswIndex)
 
 
-def test_settings_switch_hnsw_on_inside_the_candidate_index(
+def test_settings_choose_the_backend_inside_the_candidate_index(
     catalog: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert ann_params(CommonSettings()).backend == "exact"
-    monkeypatch.setenv("RECSYS_ANN_BACKEND", "hnsw")
+    default = ann_params(CommonSettings())
+    assert (default.backend, default.min_items) == ("hnsw", 50_000)  # for wide catalogs only
     monkeypatch.setenv("RECSYS_ANN_MIN_ITEMS", "1000")
     monkeypatch.setenv("RECSYS_ANN_EF_SEARCH", "77")
     params = ann_params(CommonSettings())
@@ -157,6 +157,10 @@ def test_settings_switch_hnsw_on_inside_the_candidate_index(
     small = CandidateIndex(catalog[:999], np.ones(999))
     small.use_backend(params)
     assert isinstance(small.vectors, ExactIndex)  # below ann_min_items exact search stays
+
+    monkeypatch.setenv("RECSYS_ANN_BACKEND", "exact")  # HNSW off, whatever the width
+    index.use_backend(ann_params(CommonSettings()))
+    assert isinstance(index.vectors, ExactIndex)
 
 
 def test_candidate_service_loads_models_with_the_configured_backend(
