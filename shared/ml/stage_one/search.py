@@ -190,6 +190,16 @@ def generate_candidates(
             pos, cols, which = entries
             keep = member_mask(lone, index.n_items)[cols]
             _strongest(best, cols[keep], index.graph.data[pos[keep]], which[keep], graph_seeds)
+        if index.fold_in is not None:
+            # what ALS proposes and no neighbour row explains: the history item closest to it
+            # in ALS's item factors, where one is (a positive inner product), not `popular`
+            lone = taken[best[taken] < 0]
+            if len(lone):
+                f = index.fold_in.factors
+                affinity = f[lone] @ f[graph_seeds].T
+                closest = np.argmax(affinity, axis=1)
+                near = affinity[np.arange(len(lone)), closest] > 0
+                best[lone[near]] = graph_seeds[closest[near]]
     fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     return SearchResult(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS
 from shared.ml.stage_one.fold_in import FoldIn
-from shared.ml.stage_one.index import member_mask
+from shared.ml.stage_one.index import CandidateIndex, member_mask
+from shared.ml.stage_one.search import generate_candidates
 from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog, stage_one
@@ -85,3 +87,27 @@ def test_als_best_items_are_served_below_zero_too(model: CandidateStage) -> None
     assert expected[ranked[5]] < 0  # the case under test
     c = model.positions(user, 8, (), allowed, True)
     assert c.items[: (3 * 8) // 4].tolist() == ranked[:6]  # stage one's share of the list
+
+
+def test_als_items_nothing_else_explains_name_the_closest_history_item(
+    model: CandidateStage,
+) -> None:
+    """An item ALS proposes that neither an embedding neighbour nor a graph row reaches is
+    explained by the history item closest to it in ALS's factors (a positive inner product),
+    not by `popular`."""
+    f = model.index.fold_in
+    assert f is not None
+    n_items = model.index.n_items
+    empty = sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    # orthogonal embeddings and an empty graph: nothing but ALS reaches anything
+    index = CandidateIndex(np.eye(n_items, dtype=np.float32), np.ones(n_items), empty, None, f)
+    user = model.catalog.users.get("U0")
+    history = model.history.indices[model.history.row(user)]
+    block_b = model.catalog.items.positions([f"P{i}" for i in range(10, 20)])
+    allowed = member_mask(block_b, n_items)
+    c = generate_candidates(index, model.history, user, model.store.as_of, 8, allowed=allowed)
+    proposed = c.items[: (3 * 8) // 4]
+    affinity = f.factors[proposed] @ f.factors[history].T
+    want = np.where(affinity.max(axis=1) > 0, history[np.argmax(affinity, axis=1)], -1)
+    np.testing.assert_array_equal(c.seeds[: len(proposed)], want)
+    assert (want >= 0).any()
