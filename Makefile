@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck fmt clean install bench bench-swap bench-scale bench-ab soak
+.PHONY: run test lint typecheck fmt clean install bench bench-swap bench-scale bench-wide bench-ab soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench-swap: $(STAMP)
 ## make bench-scale: exact vs HNSW candidate k-NN on 100k and 1M synthetic items (minutes).
 bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scale
+
+## make bench-wide VERSION_DIR=store/v1: stage one on a trained version padded to 1M products,
+## scores per reached item vs arrays over the catalog, in process (a few minutes).
+bench-wide: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_wide --version-dir $(VERSION_DIR)
 
 ## make bench-ab: simulated shoppers with hidden tastes (the synthetic generator's) drive an A/B
 ## between a good and a deliberately weak version through the HTTP API until a verdict (own stack).

@@ -11,6 +11,9 @@ from shared.ml.interactions import DAY, UserItemStats
 from shared.ml.stage_one.index import CandidateIndex, member_mask
 
 SEED_HALF_LIFE_DAYS = 30.0
+# Below this many items a request's scores are arrays over the catalog (cheaper than keeping
+# them per reached item); above it they are kept over the items reached (`_ByItem`).
+DENSE_MAX_ITEMS = 32_768
 SAMPLE = 4096  # values `_best_first` samples for a floor before partitioning a long list
 
 
@@ -33,37 +36,66 @@ def _row_entries(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos, m.indices[pos], np.repeat(np.arange(len(rows)), lengths)
 
 
-def _rows_dot(
-    m: sp.csr_matrix, entries: tuple[np.ndarray, np.ndarray, np.ndarray], weights: np.ndarray
-) -> np.ndarray:
-    """sum over r of weights[r] * m[rows[r]], dense (float64), from `_row_entries(m, rows)`."""
-    pos, cols, which = entries
-    w = np.asarray(weights, dtype=np.float64)[which]
-    dot = np.bincount(cols, weights=m.data[pos] * w, minlength=m.shape[1])
-    return dot.astype(np.float64, copy=False)  # bincount of no entries is int64 even so
-
-
 def _strongest(
-    best: np.ndarray, items: np.ndarray, values: np.ndarray, rows: np.ndarray, seeds: np.ndarray
-) -> None:
-    """best[item] = seeds[row] of the item's largest value (the lowest row on a tie)."""
+    n_items: int, items: np.ndarray, values: np.ndarray, rows: np.ndarray, seeds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items, seed): each distinct item of `items` (ascending) with seeds[row] of its largest
+    value (the lowest row on a tie)."""
     if not len(items):
-        return
-    if 16 * len(items) > len(best):  # a small catalog: two arrays as wide as it are cheaper
-        top = np.full(len(best), -np.inf)
+        return items[:0], seeds[:0]
+    if 16 * len(items) > n_items:  # a small catalog: two arrays as wide as it are cheaper
+        top = np.full(n_items, -np.inf)
         np.maximum.at(top, items, values)
         win = values == top[items]
-        low = np.full(len(best), len(rows))
+        low = np.full(n_items, len(rows))
         np.minimum.at(low, items[win], rows[win])
-        has = low < len(rows)
-        best[has] = seeds[low[has]]
-        return
+        has = np.flatnonzero(low < len(rows))
+        return has, seeds[low[has]]
     # one sort of the entries, not two catalog-wide arrays: a request's entries are thousands
     order = np.lexsort((rows, -values, items))
     items, rows = items[order], rows[order]
     first = np.ones(len(items), dtype=bool)
     first[1:] = items[1:] != items[:-1]
-    best[items[first]] = seeds[rows[first]]
+    return items[first], seeds[rows[first]]
+
+
+def _within(items: np.ndarray, of: np.ndarray, n_items: int) -> np.ndarray:
+    """Whether each of `items` is one of `of` (np.isin's sorting costs more at this size)."""
+    if n_items < DENSE_MAX_ITEMS:
+        inside: np.ndarray = member_mask(of, n_items)[items]
+        return inside
+    if not len(of):
+        return np.zeros(len(items), dtype=bool)
+    of = np.sort(of)
+    found: np.ndarray = of[np.minimum(np.searchsorted(of, items), len(of) - 1)] == items
+    return found
+
+
+class _ByItem:
+    """Values over a sorted set of item positions, zero elsewhere (the whole catalog's positions
+    when `dense`: then lookups are plain indexing)."""
+
+    def __init__(self, items: np.ndarray, values: np.ndarray, dense: bool = False) -> None:
+        self.items, self.values, self.dense = items, values, dense
+
+    def where(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(held, position in self.items) for each of `items`."""
+        if self.dense:
+            return np.ones(len(items), dtype=bool), items
+        pos = np.minimum(np.searchsorted(self.items, items), max(len(self.items) - 1, 0))
+        held = self.items[pos] == items if len(self.items) else np.zeros(len(items), dtype=bool)
+        return held, pos
+
+    def at(self, items: np.ndarray) -> np.ndarray:
+        held, pos = self.where(items)
+        out = np.zeros(len(items), dtype=np.float64)
+        out[held] = self.values[pos[held]]
+        return out
+
+    def zero(self, items: np.ndarray) -> None:
+        """Set the values of `items` (those held) to zero."""
+        held, pos = self.where(items)
+        self.values[pos[held]] = 0.0
 
 
 def _best_first(items: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
@@ -135,76 +167,138 @@ def generate_candidates(
         seen = np.union1d(seen, live_items)
         gone = live_items if live_exclude is None else live_items[live_exclude]
         excluded = np.union1d(excluded, gone)
-    scores: np.ndarray = np.zeros(index.n_items, dtype=np.float64)
-    best = np.full(index.n_items, -1, dtype=np.int64)
+    n_items = index.n_items
+    # Every score below is kept over the items a request reaches (thousands), never over the
+    # catalog, unless the catalog is small or a scorer (ALS, a narrow low-rank filter) rates
+    # every item anyway: a catalog-wide array costs a millisecond per pass at a million items.
+    no_items = np.empty(0, dtype=np.int64)
+    knn = _ByItem(no_items, np.empty(0, dtype=np.float64))
+    reasons = [_ByItem(no_items, no_items)]  # item -> the seed that explains it, strongest first
     if len(seeds):
         nbr, sim = index.similar(seeds, per_seed + 1)
         # A seed never recommends itself; it comes back only through other seeds, if allowed.
         contrib = np.where(nbr == seeds[:, None], 0.0, np.maximum(sim, 0.0)) * weights[:, None]
-        # bincount sums in the same order np.add.at would, at a fraction of its cost
-        scores = np.bincount(nbr.ravel(), weights=contrib.ravel(), minlength=index.n_items)
+        items, values = nbr.ravel(), contrib.ravel()
+        knn = _summed(items, values, n_items)
         # strongest seed per item (the earliest seed on a tie), for the `similar_to:` reason
         rows = np.repeat(np.arange(len(seeds)), nbr.shape[1])
-        items, values = nbr.ravel(), contrib.ravel()
         hit = values > 0
-        _strongest(best, items[hit], values[hit], rows[hit], seeds)
-    scores[excluded] = 0.0
+        reasons = [_ByItem(*_strongest(n_items, items[hit], values[hit], rows[hit], seeds))]
+    knn.zero(excluded)
     if allowed is not None:
-        scores[~allowed] = 0.0
-    primary = scores
-    taken = np.empty(0, dtype=np.int64)
-    entries = None
+        knn.values[~allowed[knn.items]] = 0.0
+    primary = knn  # without a graph the k-NN score ranks
+    lowrank, query = index.lowrank, None
+    taken = no_items
     if index.graph is not None and len(seen):
         # the graph rows of the user's items, found once: they score and, below, explain
         entries = _row_entries(index.graph, graph_seeds)
         if index.fold_in is not None:
             # the fitted vector unless the user did something since (then solved with it)
             fresh = live_items is not None and len(live_items) > 0
-            primary = index.fold_in.scores(-1 if fresh else user, graph_seeds, strengths)
+            scored = index.fold_in.scores(-1 if fresh else user, graph_seeds, strengths)
+            primary = _ByItem(np.arange(n_items), scored, dense=True)
         else:
-            primary = _rows_dot(index.graph, entries, graph_weights)
-        if index.lowrank is not None:
-            primary += index.lowrank.scores(graph_seeds, graph_weights)
-        primary[excluded] = 0.0
+            primary = _graph_scores(index, entries, graph_weights, knn.items)
+            if lowrank is not None and not lowrank.scans:
+                primary.values += lowrank.scores(graph_seeds, graph_weights)
+            elif lowrank is not None:
+                # the filter's best items (beside what the graph reaches) join the scored ones:
+                # what it leaves out scores below all of them, so no top item is missed
+                query = lowrank.query(graph_seeds, graph_weights)
+                skip = np.union1d(excluded, primary.items)
+                more = lowrank.top(query, (3 * n) // 4, skip, allowed)
+                graph_part = primary
+                primary = _ByItem(np.union1d(primary.items, more), np.empty(0))
+                primary.values = graph_part.at(primary.items) + lowrank.at(query, primary.items)
+        primary.zero(excluded)
         if allowed is not None:
-            primary[~allowed] = 0.0
+            primary.values[~allowed[primary.items]] = 0.0
         if index.fold_in is not None:
             # ALS scores every item, below zero too: its best ones rank whatever their sign, as
             # validation ranks them (a graph's zero means "not reached" and stays out)
-            eligible = ~member_mask(excluded, index.n_items)
+            eligible = ~member_mask(excluded, n_items)
             if allowed is not None:
                 eligible &= allowed
-            by_graph = np.flatnonzero(eligible)
         else:
-            by_graph = np.flatnonzero(primary > 0)
-        taken = _best_first(by_graph, primary[by_graph], (3 * n) // 4)
-    by_knn = np.flatnonzero(scores > 0)
-    by_knn = by_knn[~member_mask(taken, index.n_items)[by_knn]]
-    by_knn = _best_first(by_knn, scores[by_knn], n - len(taken))
-    reached = np.concatenate([taken, by_knn])
-    reached = reached[np.argsort(-primary[reached], kind="stable")]
-    if entries is not None and index.graph is not None and len(taken):
+            eligible = primary.values > 0
+        taken = _best_first(primary.items[eligible], primary.values[eligible], (3 * n) // 4)
         # items proposed by the graph alone: the history item with the strongest weight explains
-        lone = taken[best[taken] < 0]
+        lone = taken[~reasons[0].where(taken)[0]]
         if len(lone):
             pos, cols, which = entries
-            keep = member_mask(lone, index.n_items)[cols]
-            _strongest(best, cols[keep], index.graph.data[pos[keep]], which[keep], graph_seeds)
-        if index.fold_in is not None:
+            keep = _within(cols, lone, n_items)
+            graph_weight = index.graph.data[pos[keep]]
+            reasons.append(_ByItem(*_strongest(n_items, cols[keep], graph_weight, which[keep],
+                                               graph_seeds)))  # fmt: skip
+        if index.fold_in is not None and len(lone):
             # what ALS proposes and no neighbour row explains: the history item closest to it
             # in ALS's item factors, where one is (a positive inner product), not `popular`
-            lone = taken[best[taken] < 0]
-            if len(lone):
-                f = index.fold_in.factors
-                affinity = f[lone] @ f[graph_seeds].T
-                closest = np.argmax(affinity, axis=1)
-                near = affinity[np.arange(len(lone)), closest] > 0
-                best[lone[near]] = graph_seeds[closest[near]]
+            lone = lone[~reasons[-1].where(lone)[0]]
+            f = index.fold_in.factors
+            affinity = f[lone] @ f[graph_seeds].T
+            closest = np.argmax(affinity, axis=1) if len(lone) else no_items
+            near = affinity[np.arange(len(lone)), closest] > 0
+            order = np.argsort(lone[near])  # a _ByItem holds its items ascending
+            reasons.append(_ByItem(lone[near][order], graph_seeds[closest[near]][order]))
+    proposed = knn.values > 0
+    by_knn, knn_values = knn.items[proposed], knn.values[proposed]
+    if len(taken):
+        fresh_knn = ~_within(by_knn, taken, n_items)
+        by_knn, knn_values = by_knn[fresh_knn], knn_values[fresh_knn]
+    by_knn = _best_first(by_knn, knn_values, n - len(taken))
+    reached = np.concatenate([taken, by_knn])
+    reached = reached[np.argsort(-primary.at(reached), kind="stable")]
     fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
+    scores = primary.at(items)
+    if query is not None and lowrank is not None:
+        # popular top-ups outside the scored items: the filter's score, as for every item
+        outside = ~primary.where(items)[0]
+        scores[outside] = lowrank.at(query, items[outside])
+    explained = np.full(len(items), -1, dtype=np.int64)
+    for by in reasons:
+        held, pos = by.where(items)
+        held &= explained < 0
+        explained[held] = by.values[pos[held]]
     return SearchResult(
         items=items,
-        scores=primary[items].astype(np.float32),
-        similarity=scores[items].astype(np.float32),
-        seeds=best[items],
+        scores=scores.astype(np.float32),
+        similarity=knn.at(items).astype(np.float32),
+        seeds=explained,
     )
+
+
+def _graph_scores(
+    index: CandidateIndex,
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray],
+    weights: np.ndarray,
+    also: np.ndarray,
+) -> _ByItem:
+    """The graph's score: sum over r of weights[r] * graph[rows[r]] (`_row_entries`), over the
+    items it reaches and `also` (at zero) on a wide catalog, over every item on a narrow one."""
+    assert index.graph is not None
+    pos, cols, which = entries
+    w = np.asarray(weights, dtype=np.float64)[which]
+    lowrank = index.lowrank
+    narrow = lowrank is not None and not lowrank.scans  # it scores every item: so does the sum
+    summed = _summed(cols, index.graph.data[pos] * w, index.n_items, dense=narrow or None)
+    if summed.dense:
+        return summed
+    items = np.union1d(summed.items, also)
+    out = np.zeros(len(items), dtype=np.float64)
+    out[np.searchsorted(items, summed.items)] = summed.values
+    return _ByItem(items, out)
+
+
+def _summed(
+    items: np.ndarray, values: np.ndarray, n_items: int, dense: bool | None = None
+) -> _ByItem:
+    """`values` summed per item, in entry order as one bincount over the catalog sums them: over
+    the catalog (`dense`, by default below DENSE_MAX_ITEMS), else over the items present."""
+    if dense or (dense is None and n_items < DENSE_MAX_ITEMS):
+        summed = np.bincount(items, weights=values, minlength=n_items).astype(np.float64)
+        return _ByItem(np.arange(n_items), summed, dense=True)
+    present, inverse = np.unique(items, return_inverse=True)
+    summed = np.bincount(inverse, weights=values, minlength=len(present)).astype(np.float64)
+    return _ByItem(present, summed)

@@ -218,10 +218,9 @@ def test_strongest_seed_is_the_largest_value_lowest_row(width: int) -> None:
     values = np.round(rng.random(2000), 1)  # ties
     rows = rng.integers(0, 20, size=2000)
     seeds = np.arange(100, 120)
-    best = np.full(width, -1)
-    _strongest(best, items, values, rows, seeds)
-    for item in range(50):
+    found, best = _strongest(width, items, values, rows, seeds)
+    assert found.tolist() == sorted(set(items.tolist()))  # each item once, ascending
+    for item, seed in zip(found.tolist(), best.tolist(), strict=True):
         at = np.flatnonzero(items == item)
         top = values[at].max()
-        assert best[item] == seeds[rows[at][values[at] == top].min()]
-    assert (best[50:] == -1).all()
+        assert seed == seeds[rows[at][values[at] == top].min()]
