@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from shared.ml.stage_one.longest_first import LongestFirst, is_wide
+
 
 @dataclass(frozen=True)
 class FoldIn:
@@ -31,6 +33,8 @@ class FoldIn:
     users: np.ndarray  # the fitted users' vectors (users x rank), by the catalog's positions
     # Y^T Y + regularization * I, the part of every user's system that does not depend on them
     base: np.ndarray = field(init=False, repr=False, compare=False)
+    # the item factors longest first, for `top` on a wide catalog: built on first use
+    _by_length: LongestFirst | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.factors.ndim != 2:
@@ -44,6 +48,34 @@ class FoldIn:
     @property
     def n_items(self) -> int:
         return int(self.factors.shape[0])
+
+    @property
+    def scans(self) -> bool:
+        """Whether a request finds its best items by `top` (a wide catalog), not by `scores`."""
+        return is_wide(self.n_items)
+
+    def at(self, vector: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The scores (float64) of `items` alone for a user `vector`."""
+        out: np.ndarray = (self.factors[items] @ vector).astype(np.float64)
+        return out
+
+    def top(
+        self, vector: np.ndarray, k: int, skip: np.ndarray, allowed: np.ndarray | None
+    ) -> np.ndarray:
+        """Items (outside the sorted `skip`, inside `allowed`) whose score is among the k best of
+        such items, whatever their sign, ties included (`LongestFirst.top`)."""
+        return self._longest_first().top(vector, k, skip, allowed)
+
+    def prepare(self) -> None:
+        """Sort the factors for `top` now (a wide catalog), not in the first request."""
+        if self.scans:
+            self._longest_first()
+
+    def _longest_first(self) -> LongestFirst:
+        if self._by_length is None:
+            object.__setattr__(self, "_by_length", LongestFirst(self.factors))
+        assert self._by_length is not None
+        return self._by_length
 
     def user_vector(self, items: np.ndarray, strengths: np.ndarray) -> np.ndarray:
         """The user's factors from the `items` they took with `strengths` (repeats add up):

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from shared.ml.interactions import sparse_arrays, sparse_from
 from shared.ml.stage_one.fold_in import FoldIn
+from shared.ml.stage_one.longest_first import LongestFirst, is_wide
 from shared.ml.stage_one.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
 
 # Catalogs up to TABLE_MAX_ITEMS keep each item's TABLE_WIDTH nearest neighbours in a table
@@ -75,8 +76,9 @@ class CandidateIndex:
         self._table = None
         if self._table_fits():
             self.neighbour_table()  # now, not in the first request
-        if self.lowrank is not None:
-            self.lowrank.prepare()
+        for scorer in (self.lowrank, self.fold_in):
+            if scorer is not None:
+                scorer.prepare()
 
     @property
     def n_items(self) -> int:
@@ -152,13 +154,6 @@ class CandidateIndex:
             return cls(npz["embeddings"], npz["popularity"], graph_or_none, lowrank, fold_in)
 
 
-# From this many items on, the low-rank filter's best items are found by scanning its columns
-# longest first (`LowRankFilter.top`), not by scoring every item: its columns' lengths fall
-# steeply (popular items hold the weight), so a request stops after a few thousand of them.
-SCAN_MIN_ITEMS = 32_768
-SCAN_BLOCK = 1024  # columns scored at a time by that scan; each next block twice as long
-
-
 @dataclass
 class LowRankFilter:
     """Item -> item weights left @ right (items x rank, rank x items), kept as the two factors:
@@ -166,11 +161,8 @@ class LowRankFilter:
 
     left: np.ndarray
     right: np.ndarray
-    scan_min_items: int = SCAN_MIN_ITEMS
-    # `right`'s columns as rows, longest first, and their lengths: built on the first scan
-    _by_length: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    # `right`'s columns as rows, longest first: built on the first scan
+    _by_length: LongestFirst | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n, rank = self.left.shape
@@ -184,7 +176,7 @@ class LowRankFilter:
     @property
     def scans(self) -> bool:
         """Whether `top` scans (a wide catalog) rather than every item being scored."""
-        return self.n_items >= self.scan_min_items
+        return is_wide(self.n_items)
 
     def query(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The user's side of the product: their items' rows of `left`, weighted and summed."""
@@ -206,51 +198,18 @@ class LowRankFilter:
         self, query: np.ndarray, k: int, skip: np.ndarray, allowed: np.ndarray | None
     ) -> np.ndarray:
         """Items (outside the sorted `skip`, inside `allowed`) whose score is among the k best of
-        such items, ties at the k-th included: every item that can rank in those k.
-
-        An item's score is at most |query| x its column's length (Cauchy-Schwarz), so columns
-        are scored longest first until that bound for the next one falls below the k-th score
-        found (or below zero: what scores nothing is never proposed). Exact, no index to build."""
-        order, rows, lengths = self._longest_first()
-        bound_scale = float(np.linalg.norm(query)) * (1 + 1e-5)  # float32 rounding in the dots
-        found_items: list[np.ndarray] = []
-        found_values: list[np.ndarray] = []
-        start, size, kth = 0, SCAN_BLOCK, -np.inf
-        while start < len(order) and k > 0:
-            stop = min(start + size, len(order))
-            block = order[start:stop]
-            values = rows[start:stop] @ query
-            keep = np.ones(len(block), dtype=bool)
-            if len(skip):
-                at = np.minimum(np.searchsorted(skip, block), len(skip) - 1)
-                keep &= skip[at] != block
-            if allowed is not None:
-                keep &= allowed[block]
-            found_items.append(block[keep])
-            found_values.append(values[keep])
-            items, vals = np.concatenate(found_items), np.concatenate(found_values)
-            if len(vals) >= k:
-                kth = float(np.partition(vals, len(vals) - k)[len(vals) - k])
-                held = vals >= kth
-                found_items, found_values = [items[held]], [vals[held]]
-            start, size = stop, 2 * size
-            if start < len(order):
-                bound = bound_scale * float(lengths[start])
-                if bound <= 0 or bound < kth:
-                    break
-        return np.concatenate(found_items) if found_items else np.empty(0, dtype=np.int64)
+        such items, ties included (`LongestFirst.top`: exact, no index to build). The scan stops
+        once nothing left can score above zero: the filter alone never proposes such items."""
+        return self._longest_first().top(query, k, skip, allowed, floor=0.0)
 
     def prepare(self) -> None:
         """Sort the columns for `top` now (a wide catalog), not in the first request."""
         if self.scans:
             self._longest_first()
 
-    def _longest_first(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _longest_first(self) -> LongestFirst:
         if self._by_length is None:
-            lengths = np.linalg.norm(self.right, axis=0)
-            order = np.argsort(-lengths, kind="stable")
-            rows = np.ascontiguousarray(self.right.T[order])
-            self._by_length = (order, rows, lengths[order])
+            self._by_length = LongestFirst(self.right.T)
         return self._by_length
 
 

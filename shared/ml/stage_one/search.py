@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 
 from shared.ml.interactions import DAY, UserItemStats
 from shared.ml.stage_one.index import CandidateIndex, member_mask
+from shared.ml.stage_one.longest_first import is_wide
 
 SEED_HALF_LIFE_DAYS = 30.0
-# Below this many items a request's scores are arrays over the catalog (cheaper than keeping
-# them per reached item); above it they are kept over the items reached (`_ByItem`).
-DENSE_MAX_ITEMS = 32_768
 SAMPLE = 4096  # values `_best_first` samples for a floor before partitioning a long list
 
 
@@ -61,7 +61,7 @@ def _strongest(
 
 def _within(items: np.ndarray, of: np.ndarray, n_items: int) -> np.ndarray:
     """Whether each of `items` is one of `of` (np.isin's sorting costs more at this size)."""
-    if n_items < DENSE_MAX_ITEMS:
+    if not is_wide(n_items):
         inside: np.ndarray = member_mask(of, n_items)[items]
         return inside
     if not len(of):
@@ -168,9 +168,9 @@ def generate_candidates(
         gone = live_items if live_exclude is None else live_items[live_exclude]
         excluded = np.union1d(excluded, gone)
     n_items = index.n_items
-    # Every score below is kept over the items a request reaches (thousands), never over the
-    # catalog, unless the catalog is small or a scorer (ALS, a narrow low-rank filter) rates
-    # every item anyway: a catalog-wide array costs a millisecond per pass at a million items.
+    # On a wide catalog (`is_wide`) every score below is kept over the items the request reaches
+    # (thousands), never in an array over the catalog: such an array costs a millisecond per
+    # pass at a million items. Below that width the arrays are the cheaper bookkeeping.
     no_items = np.empty(0, dtype=np.int64)
     knn = _ByItem(no_items, np.empty(0, dtype=np.float64))
     reasons = [_ByItem(no_items, no_items)]  # item -> the seed that explains it, strongest first
@@ -188,7 +188,10 @@ def generate_candidates(
     if allowed is not None:
         knn.values[~allowed[knn.items]] = 0.0
     primary = knn  # without a graph the k-NN score ranks
-    lowrank, query = index.lowrank, None
+    lowrank = index.lowrank
+    # on a wide catalog, a scorer that rates every item (the low-rank filter, ALS) scores the
+    # items it proposed; this scores the others the list ends with
+    outside_score: Callable[[np.ndarray], np.ndarray] | None = None
     taken = no_items
     if index.graph is not None and len(seen):
         # the graph rows of the user's items, found once: they score and, below, explain
@@ -196,8 +199,17 @@ def generate_candidates(
         if index.fold_in is not None:
             # the fitted vector unless the user did something since (then solved with it)
             fresh = live_items is not None and len(live_items) > 0
-            scored = index.fold_in.scores(-1 if fresh else user, graph_seeds, strengths)
-            primary = _ByItem(np.arange(n_items), scored, dense=True)
+            als = index.fold_in
+            if not als.scans:
+                scored = als.scores(-1 if fresh else user, graph_seeds, strengths)
+                primary = _ByItem(np.arange(n_items), scored, dense=True)
+            else:
+                # its best items by the longest-first scan, and what the k-NN reached
+                vector = als.vector(-1 if fresh else user, graph_seeds, strengths)
+                more = als.top(vector, (3 * n) // 4, np.unique(excluded), allowed)
+                reached_items = np.union1d(knn.items, more)
+                primary = _ByItem(reached_items, als.at(vector, reached_items))
+                outside_score = partial(als.at, vector)
         else:
             primary = _graph_scores(index, entries, graph_weights, knn.items)
             if lowrank is not None and not lowrank.scans:
@@ -211,15 +223,16 @@ def generate_candidates(
                 graph_part = primary
                 primary = _ByItem(np.union1d(primary.items, more), np.empty(0))
                 primary.values = graph_part.at(primary.items) + lowrank.at(query, primary.items)
+                outside_score = partial(lowrank.at, query)
         primary.zero(excluded)
         if allowed is not None:
             primary.values[~allowed[primary.items]] = 0.0
         if index.fold_in is not None:
             # ALS scores every item, below zero too: its best ones rank whatever their sign, as
             # validation ranks them (a graph's zero means "not reached" and stays out)
-            eligible = ~member_mask(excluded, n_items)
+            eligible = ~_within(primary.items, excluded, n_items)
             if allowed is not None:
-                eligible &= allowed
+                eligible &= allowed[primary.items]
         else:
             eligible = primary.values > 0
         taken = _best_first(primary.items[eligible], primary.values[eligible], (3 * n) // 4)
@@ -252,10 +265,10 @@ def generate_candidates(
     fill = index.popular(n - len(reached), np.concatenate([excluded, reached]), allowed)
     items = np.concatenate([reached, fill]).astype(np.int64)
     scores = primary.at(items)
-    if query is not None and lowrank is not None:
-        # popular top-ups outside the scored items: the filter's score, as for every item
+    if outside_score is not None:
+        # popular top-ups outside the scored items: the scorer's score, as every item has one
         outside = ~primary.where(items)[0]
-        scores[outside] = lowrank.at(query, items[outside])
+        scores[outside] = outside_score(items[outside])
     explained = np.full(len(items), -1, dtype=np.int64)
     for by in reasons:
         held, pos = by.where(items)
@@ -295,8 +308,9 @@ def _summed(
     items: np.ndarray, values: np.ndarray, n_items: int, dense: bool | None = None
 ) -> _ByItem:
     """`values` summed per item, in entry order as one bincount over the catalog sums them: over
-    the catalog (`dense`, by default below DENSE_MAX_ITEMS), else over the items present."""
-    if dense or (dense is None and n_items < DENSE_MAX_ITEMS):
+    the catalog (`dense`, by default on a catalog that is not wide), else over the items
+    present."""
+    if dense or (dense is None and not is_wide(n_items)):
         summed = np.bincount(items, weights=values, minlength=n_items).astype(np.float64)
         return _ByItem(np.arange(n_items), summed, dense=True)
     present, inverse = np.unique(items, return_inverse=True)
