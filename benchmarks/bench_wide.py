@@ -202,7 +202,7 @@ def on_stack(
             registry.activate(version)
             loaded = wait_served(stack, version, timeout=1200)
             wait_until_compiled(stack)
-            who = sample_users(redis_url, version, 2000, seed)
+            who = sample_users(redis_url, version, load["users"], seed)
             runs = []
             for rep in range(load["repeats"]):
                 records = str(workdir / f"{name}-{version}-{rep}.json")
@@ -301,6 +301,7 @@ def main(
     rate: Annotated[float, typer.Option(help="--stack: GET /recommend per second")] = 100.0,
     seconds: Annotated[float, typer.Option(help="--stack: sending time per repeat")] = 10.0,
     repeats: Annotated[int, typer.Option(help="--stack: repeats per phase")] = 5,
+    users: Annotated[int, typer.Option(help="--stack: random users with a history sent")] = 5000,
     tune_budget: Annotated[float, typer.Option(help="--stack: the narrow training's budget")] = 0.0,
     out: Path = DEFAULT_OUT,
     workdir: Path = Path("var/bench/wide"),
@@ -308,7 +309,7 @@ def main(
     artifacts = {p.name: p.read_bytes() for p in version_dir.iterdir() if p.is_file()}
     if stack:
         load = {"dataset": dataset, "rate": rate, "seconds": seconds, "repeats": repeats,
-                "tune_budget": tune_budget}  # fmt: skip
+                "tune_budget": tune_budget, "users": users}  # fmt: skip
         result = on_stack(artifacts, items, seed, load, workdir)
         print_stack(result)
     else:

@@ -16,10 +16,12 @@ import scipy.sparse as sp
 from shared.ml.interactions import sparse_arrays, sparse_from
 from shared.ml.stage_one.fold_in import FoldIn
 from shared.ml.stage_one.longest_first import LongestFirst, is_wide
+from shared.ml.stage_one.neighbour_cache import NeighbourCache
 from shared.ml.stage_one.vector_index import AnnParams, ExactIndex, VectorIndex, build_vector_index
 
 # Catalogs up to TABLE_MAX_ITEMS keep each item's TABLE_WIDTH nearest neighbours in a table
-# (30k items: 46 MB, ~15 s to build on 2 cores); bigger ones search per request (exact or HNSW).
+# (30k items: 46 MB, ~15 s to build on 2 cores); bigger ones search (exact or HNSW) the first
+# time an item is a seed and keep the answer (`NeighbourCache`).
 TABLE_MAX_ITEMS = 30_000
 
 
@@ -64,6 +66,7 @@ class CandidateIndex:
         self._popular_order = np.argsort(-self.popularity, kind="stable")
         self.vectors: VectorIndex = search if search is not None else ExactIndex(self.embeddings)
         self._table: tuple[np.ndarray, np.ndarray] | None = None
+        self._cache: NeighbourCache | None = None
 
     def use_backend(self, params: AnnParams | None) -> None:
         """Search through the backend `params` choose (exact below `params.min_items` items).
@@ -73,7 +76,7 @@ class CandidateIndex:
         sha256, readable without hnswlib), at the cost of the build time in docs/benchmarks.md.
         """
         self.vectors = build_vector_index(self.embeddings, params)
-        self._table = None
+        self._table, self._cache = None, None
         if self._table_fits():
             self.neighbour_table()  # now, not in the first request
         for scorer in (self.lowrank, self.fold_in):
@@ -89,7 +92,19 @@ class CandidateIndex:
         if n <= TABLE_WIDTH and self._table_fits():
             ids, sims = self.neighbour_table()
             return ids[seeds, :n], sims[seeds, :n]
+        if n <= TABLE_WIDTH:
+            return self.neighbour_cache().get(seeds, n)
         return self.vectors.search(self.embeddings[seeds], n)
+
+    def neighbour_cache(self) -> NeighbourCache:
+        """The nearest items of those that have been seeds, kept (a catalog past the table)."""
+        if self._cache is None:
+            width = min(TABLE_WIDTH, self.n_items)
+            vectors = self.vectors  # the cache belongs to this index; `use_backend` drops it
+            self._cache = NeighbourCache(
+                lambda items: vectors.search(self.embeddings[items], width), self.n_items, width
+            )
+        return self._cache
 
     def _table_fits(self) -> bool:
         return isinstance(self.vectors, ExactIndex) and self.n_items <= TABLE_MAX_ITEMS
