@@ -63,9 +63,10 @@ bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scale
 
 ## make bench-wide VERSION_DIR=store/v1: stage one on a trained version padded to 1M products,
-## scores per reached item vs arrays over the catalog, in process (a few minutes).
+## scores per reached item vs arrays over the catalog, in process (a few minutes); ARGS=--stack:
+## end to end on the make-run stack against Online Retail at 100 req/s (~10 minutes).
 bench-wide: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_wide --version-dir $(VERSION_DIR)
+	$(BIN)/python -m benchmarks.bench_wide --version-dir $(VERSION_DIR) $(ARGS)
 
 ## make bench-ab: simulated shoppers with hidden tastes (the synthetic generator's) drive an A/B
 ## between a good and a deliberately weak version through the HTTP API until a verdict (own stack).
