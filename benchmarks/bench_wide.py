@@ -67,6 +67,7 @@ from shared.ml.stage_two.features import FeatureStore
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX
 from shared.registry import ModelRegistry
 from shared.settings import CommonSettings
+from shared.stats import kept_neighbours
 
 DEFAULT_OUT = Path("var/bench/bench_wide.json")
 WARMUP = 50
@@ -177,6 +178,12 @@ def wait_served(stack: Stack, version: int, timeout: float) -> float:
     raise RuntimeError(f"version {version} was not served within {timeout:.0f} s")
 
 
+def kept_lookups(stack: Stack) -> dict[str, float]:
+    """The candidate service's kept-neighbour counts for its current version (/metrics)."""
+    url = f"http://{stack.settings.host}:{stack.settings.candidate_port}/metrics"
+    return kept_neighbours(httpx.get(url, timeout=5).text)
+
+
 def on_stack(
     artifacts: dict[str, bytes], items: int, seed: int, load: dict[str, Any], workdir: Path
 ) -> dict[str, Any]:
@@ -204,6 +211,7 @@ def on_stack(
             wait_until_compiled(stack)
             who = sample_users(redis_url, version, load["users"], seed)
             runs = []
+            kept_before = kept_lookups(stack)
             for rep in range(load["repeats"]):
                 records = str(workdir / f"{name}-{version}-{rep}.json")
                 cfg = LoadConfig(stack.gateway_url, load["rate"], load["seconds"], 2.0,
@@ -215,8 +223,12 @@ def on_stack(
             n_items = len(
                 Catalog.from_bytes(registry.load_artifacts(version, [CATALOG])[CATALOG]).items
             )
+            kept_after = kept_lookups(stack)
+            hits, misses = (kept_after[r] - kept_before.get(r, 0.0) for r in ("hit", "miss"))
             phases.append({"phase": name, "version": version, "products": n_items,
-                           "load_seconds": loaded, "runs": runs})  # fmt: skip
+                           "load_seconds": loaded, "runs": runs,
+                           "kept_neighbour_hits": hits, "kept_neighbour_misses": misses,
+                           "kept_items": kept_after["items"]})  # fmt: skip
     finally:
         stack.stop()
     narrow_p50 = float(
@@ -232,19 +244,27 @@ def on_stack(
 
 def print_stack(result: dict[str, Any]) -> None:
     table = Table(
-        "phase", "products", "loaded in", "p50 ms (min-max)", "p99 ms (min-max)", "errors"
-    )
+        "phase", "products", "loaded in", "p50 ms (min-max)", "p99 ms (min-max)", "errors",
+        "kept-neighbour hits",
+    )  # fmt: skip
     for p in result["phases"]:
         p50 = [r["p50_ms"] for r in p["runs"]]
         p99 = [r["p99_ms"] for r in p["runs"]]
         table.add_row(p["phase"], f"{p['products']:,}", f"{p['load_seconds']:.0f} s",
                       f"{np.median(p50):.2f} ({min(p50):.2f}-{max(p50):.2f})",
                       f"{np.median(p99):.2f} ({min(p99):.2f}-{max(p99):.2f})",
-                      str(sum(r["errors"] for r in p["runs"])))  # fmt: skip
+                      str(sum(r["errors"] for r in p["runs"])), _hit_rate(p))  # fmt: skip
     console.print(table)
     verdict = "met" if result["met"] else "missed"
     console.print(f"e2e p50 wide / narrow: {result['ratio']:.2f} x (target <= "
                   f"{result['target_ratio']:g} x): {verdict}")  # fmt: skip
+
+
+def _hit_rate(phase: dict[str, Any]) -> str:
+    seeds = phase["kept_neighbour_hits"] + phase["kept_neighbour_misses"]
+    if not seeds:
+        return "- (whole table)"  # a catalog within the neighbour table keeps no cache
+    return f"{phase['kept_neighbour_hits'] / seeds:.0%} of {seeds:,.0f} seeds"
 
 
 def in_process(

@@ -60,6 +60,16 @@ RANKER_MEMBERS = Gauge("recsys_ranker_members", "LightGBM rankers averaged in th
 RANKER_NATIVE_MEMBERS = Gauge(
     "recsys_ranker_native_members", "Members of the current ranker predicting with native code"
 )
+# Stage one's seeds in the current version (catalogs past the neighbour table): how many found
+# their neighbours kept (`NeighbourCache`), how many were searched; and how many items are kept.
+NEIGHBOUR_LOOKUPS = Gauge(
+    "recsys_candidate_neighbour_lookups",
+    "Seeds of the current version answered from kept neighbours (hit) or searched (miss)",
+    ["result"],
+)
+NEIGHBOUR_ITEMS = Gauge(
+    "recsys_candidate_neighbour_items", "Items whose neighbours the current version keeps"
+)
 BREAKER_OPENED = Counter(
     "recsys_breaker_opened_total", "Times a downstream's circuit breaker opened", ["stage"]
 )

@@ -144,3 +144,16 @@ def ranker_members(metrics_text: str) -> tuple[float, float]:
         if sample.name in ("recsys_ranker_members", "recsys_ranker_native_members")
     }
     return values.get("recsys_ranker_members", 0.0), values.get("recsys_ranker_native_members", 0.0)
+
+
+def kept_neighbours(metrics_text: str) -> dict[str, float]:
+    """The candidate service's kept neighbours for its current version, from its Prometheus
+    exposition: seeds found kept ("hit"), seeds searched ("miss"), items kept ("items")."""
+    found = {"hit": 0.0, "miss": 0.0, "items": 0.0}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "recsys_candidate_neighbour_lookups":
+                found[sample.labels["result"]] = sample.value
+            elif sample.name == "recsys_candidate_neighbour_items":
+                found["items"] = sample.value
+    return found

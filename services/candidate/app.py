@@ -25,6 +25,7 @@ from shared.ml.stage_one.serving import CandidateStage, LiveEvent
 from shared.ml.stage_one.vector_index import AnnParams
 from shared.ml.version_artifacts import CANDIDATE_ARTIFACTS
 from shared.model_holder import Loaded
+from shared.observability import NEIGHBOUR_ITEMS, NEIGHBOUR_LOOKUPS
 from shared.redis_conn import async_client
 from shared.schemas.serving import (
     CandidateRequest,
@@ -96,6 +97,15 @@ def create_app() -> FastAPI:
         partial(load_model, ann=ann_params(common)),
         background=[mirror.run],
     )
+
+    def kept(field: str) -> float:
+        loaded = holder.get()
+        cache = loaded.model.index.kept_neighbours if loaded is not None else None
+        return float(getattr(cache, field)) if cache is not None else 0.0
+
+    NEIGHBOUR_LOOKUPS.labels(result="hit").set_function(partial(kept, "hits"))
+    NEIGHBOUR_LOOKUPS.labels(result="miss").set_function(partial(kept, "misses"))
+    NEIGHBOUR_ITEMS.set_function(partial(kept, "kept"))
 
     def current(loaded: Loaded[CandidateStage] | None = None) -> Loaded[CandidateStage] | None:
         """The loaded version (or `loaded`), with what the live catalog says now applied."""

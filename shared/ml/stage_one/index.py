@@ -96,6 +96,11 @@ class CandidateIndex:
             return self.neighbour_cache().get(seeds, n)
         return self.vectors.search(self.embeddings[seeds], n)
 
+    @property
+    def kept_neighbours(self) -> NeighbourCache | None:
+        """The kept neighbours, once a request has used them (None before, or with a table)."""
+        return self._cache
+
     def neighbour_cache(self) -> NeighbourCache:
         """The nearest items of those that have been seeds, kept (a catalog past the table)."""
         if self._cache is None:

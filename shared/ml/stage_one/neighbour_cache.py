@@ -43,6 +43,7 @@ class NeighbourCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.kept = 0  # items held now
 
     def get(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The n (at most `width`) nearest of each of `items`, searched for those not kept."""
@@ -79,4 +80,5 @@ class NeighbourCache:
         self._ids[rows] = ids[:k]
         self._sims[rows] = sims[:k]
         self._slot[items[:k]] = rows
+        self.kept = min(self.kept + k, self.capacity)
         self._next = int((self._next + k) % self.capacity)
