@@ -3,7 +3,8 @@ end to end on the `make run` stack.
 
 Takes a trained version's artifact folder (a file artifact store's `v<N>/`), pads its catalog to
 `--items` products with tail products nobody took (each a real product's embedding plus noise,
-its low-rank filter column scaled to the median length, no graph row, no popularity), builds HNSW
+its low-rank filter column or ALS factors scaled to the median length, no graph row, no
+popularity), builds HNSW
 as the candidate service does, then times `generate_candidates` for random users with a history
 on that index, alternately:
 
@@ -60,6 +61,7 @@ from shared.ml.catalog import Catalog
 from shared.ml.interactions import IdMap
 from shared.ml.stage_one import longest_first, search
 from shared.ml.stage_one.content import ContentIndex
+from shared.ml.stage_one.fold_in import FoldIn
 from shared.ml.stage_one.index import CandidateIndex, LowRankFilter
 from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_one.vector_index import AnnParams
@@ -105,8 +107,16 @@ def padded(index: CandidateIndex, src: np.ndarray, seed: int) -> CandidateIndex:
             np.vstack([left, left[src]]).astype(np.float32),
             np.hstack([right, right[:, src] * scale]).astype(np.float32),
         )
+    fold_in = None
+    if index.fold_in is not None:  # ALS as stage one: tail factors at the median length too
+        f = index.fold_in
+        lengths = np.linalg.norm(f.factors, axis=1)
+        scale = np.median(lengths) / np.maximum(lengths[src], 1e-12)
+        factors = np.vstack([f.factors, f.factors[src] * scale[:, None]]).astype(np.float32)
+        fold_in = FoldIn(factors, f.regularization, f.alpha, f.users)
     popularity = np.concatenate([index.popularity, np.zeros(extra, dtype=np.float32)])
-    return CandidateIndex(np.vstack([index.embeddings, emb]), popularity, graph, lowrank)
+    embeddings = np.vstack([index.embeddings, emb])
+    return CandidateIndex(embeddings, popularity, graph, lowrank, fold_in)
 
 
 def padded_version(artifacts: dict[str, bytes], total: int, seed: int) -> dict[str, bytes]:
