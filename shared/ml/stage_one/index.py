@@ -210,7 +210,7 @@ class LowRankFilter:
         return out
 
     def at(self, query: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """The scores (float64) of `items` alone for a `query` from `query`."""
+        """The scores (float64) of `items` alone for a user's `query` (see `query`)."""
         out: np.ndarray = (query @ self.right[:, items]).astype(np.float64)
         return out
 
