@@ -9,7 +9,8 @@ Two searches, cheapest first:
 2. the ranker's knobs (prior weight, leaves, rounds, members) on lists built once for the chosen
    stage one, each trial scored by the two-stage NDCG@10 on the first validation split.
 Then the served pipeline is chosen against its baselines on the same split: where the ranker does
-not beat stage one alone, it steps aside (`use_ranker` off). The report says what won and why.
+not clearly beat stage one alone (a paired test over the validation users), it steps aside
+(`use_ranker` off). The report says what won and why.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ STAGE_ONE_SHARE = 0.5
 MAX_TRIALS = 60  # per search: past this, small data has been searched enough
 # Ensemble sizes the search compares once the ranker's knobs are chosen.
 MEMBERS = (1, 3, 5)
+# The ranker is served only where its lift over stage one alone on validation is clear: the mean
+# of the per-user NDCG@10 differences at least this many standard errors above zero (one-sided
+# 95 %). A lift within noise was the ranker's best of many trials on one split, and undoing stage
+# one on data nobody looked at costs more than a lift that small gains.
+CLEAR_LIFT_Z = 1.645
 # Baselines stage one can become, as stage-one recipes: the search's first trials, and what is
 # served where one still beats the pipeline on validation (EASE unpruned: small catalogs only).
 ABSORBED: dict[str, dict[str, Knob]] = {
@@ -194,6 +200,7 @@ def tune(
         return recipe, _report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
 
     scored: dict[tuple[tuple[str, Knob], ...], float] = {}  # TPE proposes a recipe again, often
+    best_fit: list[tuple[float, RankerEnsemble]] = []  # the best ranker yet, and its score
 
     def objective_two(trial: optuna.Trial) -> float:
         knobs = ranker_space(trial, params)
@@ -203,7 +210,10 @@ def tune(
             # One member per trial: the members' mean is as good or better, at a multiple of
             # the time.
             r = with_knobs(recipe, {**knobs, "ranker_models": 1})
-            scored[key] = candidates.ndcg(v, fit_ranker_on(lists, valid, r))
+            ranker = fit_ranker_on(lists, valid, r)
+            scored[key] = candidates.ndcg(v, ranker)
+            if not best_fit or scored[key] > best_fit[0][0]:
+                best_fit[:] = [(scored[key], ranker)]
         return scored[key]
 
     two = optuna.create_study(
@@ -232,16 +242,18 @@ def tune(
     trials += [_record(t, "ranker") for t in two.trials if _ran(t)]
     done = [t for t in two.trials if t.state == optuna.trial.TrialState.COMPLETE]
     two_stage = -math.inf
+    served_ranker: RankerEnsemble | None = None
     if done:
         best_two = max(done, key=lambda t: t.value or -math.inf)
         two_stage = float(best_two.value or -math.inf)
+        served_ranker = best_fit[0][1]
         recipe = with_knobs(recipe, best_two.user_attrs["knobs"])
         count_open = "ranker_models" not in params.model_fields_set  # else the request's stands
         if count_open and time.monotonic() >= deadline:
             # no time left to see whether more members help: one (the cheapest to fit and serve)
             recipe = with_knobs(recipe, {"ranker_models": 1})
         elif count_open:
-            members, scores_by_count, seconds = choose_members(
+            members, scores_by_count, seconds, served_ranker = choose_members(
                 lists, valid, candidates, v, recipe, deadline
             )
             recipe = with_knobs(recipe, {"ranker_models": members})
@@ -267,24 +279,36 @@ def tune(
             scores[model.name] = baseline_ndcg(model, v, x)
         except ModelTooLarge as exc:
             log.info("tuning: baseline %s skipped: %s", model.name, exc)
-    if two_stage >= stage_one_alone:
+    z = -math.inf
+    if served_ranker is not None:
+        z = lift_z(candidates.per_user(v, served_ranker) - candidates.per_user(v))
+    asked = "use_ranker" in params.model_fields_set and params.use_ranker and done
+    if z >= CLEAR_LIFT_Z or asked:
         decision, why = (
             "two_stage",
             (
-                f"the ranker lifts stage one on validation "
-                f"({two_stage:.4f} vs {stage_one_alone:.4f})"
+                f"the ranker lifts stage one on validation ({two_stage:.4f} vs "
+                f"{stage_one_alone:.4f}, {z:.1f} standard errors over {len(v.users)} users)"
+                if z >= CLEAR_LIFT_Z
+                else f"the request asks for the ranker: served, though its lift on validation "
+                f"is not clear ({two_stage:.4f} vs {stage_one_alone:.4f}, {z:.1f} standard "
+                f"errors, {CLEAR_LIFT_Z} needed)"
             ),
         )
+        served = two_stage
     else:
         recipe = with_knobs(recipe, {"use_ranker": False})
         decision, why = (
             "stage_one",
             (
-                f"the ranker did not beat stage one alone on validation ({two_stage:.4f} vs "
-                f"{stage_one_alone:.4f}): it steps aside and stage one's order is served"
+                f"the ranker did not clearly beat stage one alone on validation ({two_stage:.4f} "
+                f"vs {stage_one_alone:.4f}, "
+                + (f"{z:.1f}" if math.isfinite(z) else "no")
+                + f" standard errors, {CLEAR_LIFT_Z} needed): it steps aside and stage one's "
+                "order is served"
             ),
         )
-    served = max(two_stage, stage_one_alone)
+        served = stage_one_alone
     others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
     if others:
         best = max(others, key=lambda n: others[n])
@@ -314,6 +338,17 @@ def tune(
     return recipe, _report(params, recipe, trials, start, validations, scores, decision, why)
 
 
+def lift_z(lift: np.ndarray) -> float:
+    """How many standard errors the mean of per-user differences `lift` is above zero (a paired
+    test over users); 0 where every difference is zero, -inf with fewer than two users."""
+    if len(lift) < 2:
+        return -math.inf
+    mean, se = float(np.mean(lift)), float(np.std(lift, ddof=1)) / math.sqrt(len(lift))
+    if se == 0.0:
+        return math.copysign(math.inf, mean) if mean else 0.0
+    return mean / se
+
+
 def _ran(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial ran: an enqueued one the budget never reached waits, and is not a
     failure to report."""
@@ -327,12 +362,12 @@ def choose_members(
     v: Validation,
     recipe: TrainParams,
     deadline: float,
-) -> tuple[int, dict[int, float], dict[int, float]]:
+) -> tuple[int, dict[int, float], dict[int, float], RankerEnsemble]:
     """How many rankers the served model averages: members seeded apart are fitted one by one
     while the budget lasts (the first is the search's own trial, refitted), and the ensembles
     of MEMBERS' sizes are scored on validation; more members only where they score higher (each
-    costs its share of every request's CPU). Returns the count, the scores and the seconds
-    each ensemble took to fit."""
+    costs its share of every request's CPU). Returns the count, the scores, the seconds each
+    ensemble took to fit and the chosen ensemble."""
     fit = ranker_fit(recipe)
     fitted: list[RankerEnsemble] = []
     scores: dict[int, float] = {}
@@ -346,7 +381,7 @@ def choose_members(
             scores[m] = candidates.ndcg(v, RankerEnsemble.average(fitted))
             seconds[m] = round(time.monotonic() - start, 2)
     best = max(scores, key=lambda m: (scores[m], -m))  # on a tie, fewer members
-    return best, scores, seconds
+    return best, scores, seconds, RankerEnsemble.average(fitted[:best])
 
 
 def _baselines(n_items: int, params: TrainParams) -> list[Recommender]:

@@ -133,12 +133,16 @@ class CandidateLists:
 
     def ndcg(self, v: Validation, ranker: RankerEnsemble | None = None) -> float:
         """NDCG@10 of the lists in stage one's order, or re-ordered by `ranker`."""
-        lists = []
-        for items, x in zip(self.items, self.features, strict=True):
+        return float(np.mean(self.per_user(v, ranker)))
+
+    def per_user(self, v: Validation, ranker: RankerEnsemble | None = None) -> np.ndarray:
+        """Each validation user's NDCG@10 (in `v.users`' order), as `ndcg` averages them."""
+        out = np.empty(len(v.users))
+        for i, (u, items, x) in enumerate(zip(v.users, self.items, self.features, strict=True)):
             if ranker is not None:
                 items = items[np.argsort(-ranker.score(x), kind="stable")]
-            lists.append(items[:K].tolist())
-        return _ndcg(lists, v)
+            out[i] = ndcg_at_k(items[:K].tolist(), v.relevant[u], K)
+        return out
 
 
 def baseline_ndcg(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:

@@ -303,6 +303,7 @@ def test_cli_trains_on_dask_and_publishes(
     args += ["--ranker-models", "2"]  # an averaged ranker, each member fitted on the cluster
     args += ["--ranker-prior-weight", "1.5"]  # each boosted from stage one's score there
     args += ["--param", "graph_session_minutes=60"]  # any recipe knob, recorded in the manifest
+    args += ["--param", "use_ranker=true"]  # served even where its lift on validation is unclear
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "model version 1: now current" in result.output
