@@ -28,22 +28,47 @@ class ArtifactStore(Protocol):
     def delete(self, version: int) -> None: ...
 
 
+# Redis refuses a value past 512 MB (`proto-max-bulk-len`) by dropping the connection; a
+# 1M-product version's index is ~470 MB. Bigger artifacts are kept in parts of this size, one
+# HSET each (a command past the 1 GB `client-query-buffer-limit` is dropped too).
+CHUNK_BYTES = 256 << 20
+
+
 class RedisArtifactStore:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    """Artifacts of a version as fields of one hash; one past `chunk_bytes` as the fields
+    `{name}#0`, `{name}#1`, ... with their count in `{name}#parts` (names never hold a '#')."""
+
+    def __init__(self, client: redis.Redis, prefix: str, chunk_bytes: int = CHUNK_BYTES) -> None:
         self._r = client
         self._prefix = prefix
+        self._chunk = chunk_bytes
 
     def _key(self, version: int) -> str:
         return f"{self._prefix}:artifacts:{version}"
 
     def put(self, version: int, name: str, data: bytes) -> None:
-        self._r.hset(self._key(version), name, data)
+        key = self._key(version)
+        if len(data) <= self._chunk:
+            self._r.hset(key, name, data)
+            return
+        view = memoryview(data)
+        parts = range(0, len(data), self._chunk)
+        for i, start in enumerate(parts):
+            self._r.hset(key, f"{name}#{i}", bytes(view[start : start + self._chunk]))
+        self._r.hset(key, f"{name}#parts", len(parts))  # last: a reader sees all parts or none
 
     def get(self, version: int, name: str) -> bytes:
-        data = self._r.hget(self._key(version), name)
-        if data is None:
+        key = self._key(version)
+        data = self._r.hget(key, name)
+        if data is not None:
+            return bytes(data)  # type: ignore[arg-type]
+        count = self._r.hget(key, f"{name}#parts")
+        if count is None:
             raise CorruptArtifactError(f"artifact {name!r} of version {version} is missing")
-        return bytes(data)  # type: ignore[arg-type]
+        parts = [self._r.hget(key, f"{name}#{i}") for i in range(int(count))]
+        if any(part is None for part in parts):
+            raise CorruptArtifactError(f"artifact {name!r} of version {version} lost a part")
+        return b"".join(parts)  # type: ignore[arg-type]
 
     def delete(self, version: int) -> None:
         self._r.delete(self._key(version))
