@@ -27,9 +27,8 @@ from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge
-from shared.ml.stage_two.model import RankerEnsemble, RankingData
+from shared.ml.stage_two.model import RankerEnsemble
 from shared.schemas.models import Knob, TuningReport, TuningTrial
-from shared.training.engines import ranker_fit
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
@@ -38,6 +37,7 @@ from shared.training.pipeline import (
     ranker_lists,
     stage_one_from,
 )
+from shared.training.ranker_choice import CLEAR_LIFT_Z, MEMBERS, choose_members, lift_z
 from shared.training.search_space import ranker_space, stage_one_space, with_knobs
 from shared.training.validation import (
     MAX_VALID_USERS,
@@ -56,13 +56,6 @@ log = logging.getLogger(__name__)
 # Share of the budget the stage-one search may use; the ranker's search gets the rest.
 STAGE_ONE_SHARE = 0.5
 MAX_TRIALS = 60  # per search: past this, small data has been searched enough
-# Ensemble sizes the search compares once the ranker's knobs are chosen.
-MEMBERS = (1, 3, 5)
-# The ranker is served only where its lift over stage one alone on validation is clear: the mean
-# of the per-user NDCG@10 differences at least this many standard errors above zero (one-sided
-# 95 %). A lift within noise was the ranker's best of many trials on one split, and undoing stage
-# one on data nobody looked at costs more than a lift that small gains.
-CLEAR_LIFT_Z = 1.645
 # Baselines stage one can become, as stage-one recipes: the search's first trials, and what is
 # served where one still beats the pipeline on validation (EASE unpruned: small catalogs only).
 ABSORBED: dict[str, dict[str, Knob]] = {
@@ -338,50 +331,10 @@ def tune(
     return recipe, _report(params, recipe, trials, start, validations, scores, decision, why)
 
 
-def lift_z(lift: np.ndarray) -> float:
-    """How many standard errors the mean of per-user differences `lift` is above zero (a paired
-    test over users); 0 where every difference is zero, -inf with fewer than two users."""
-    if len(lift) < 2:
-        return -math.inf
-    mean, se = float(np.mean(lift)), float(np.std(lift, ddof=1)) / math.sqrt(len(lift))
-    if se == 0.0:
-        return math.copysign(math.inf, mean) if mean else 0.0
-    return mean / se
-
-
 def _ran(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial ran: an enqueued one the budget never reached waits, and is not a
     failure to report."""
     return trial.state != optuna.trial.TrialState.WAITING
-
-
-def choose_members(
-    lists: RankingData,
-    valid: RankingData,
-    candidates: CandidateLists,
-    v: Validation,
-    recipe: TrainParams,
-    deadline: float,
-) -> tuple[int, dict[int, float], dict[int, float], RankerEnsemble]:
-    """How many rankers the served model averages: members seeded apart are fitted one by one
-    while the budget lasts (the first is the search's own trial, refitted), and the ensembles
-    of MEMBERS' sizes are scored on validation; more members only where they score higher (each
-    costs its share of every request's CPU). Returns the count, the scores, the seconds each
-    ensemble took to fit and the chosen ensemble."""
-    fit = ranker_fit(recipe)
-    fitted: list[RankerEnsemble] = []
-    scores: dict[int, float] = {}
-    seconds: dict[int, float] = {}
-    start = time.monotonic()
-    for m in range(1, max(MEMBERS) + 1):
-        if m > 1 and time.monotonic() > deadline:
-            break  # the first is always fitted: the count's choice needs its score
-        fitted.append(fit(lists, valid, recipe.num_boost_round, recipe.seed + m - 1))
-        if m in MEMBERS:
-            scores[m] = candidates.ndcg(v, RankerEnsemble.average(fitted))
-            seconds[m] = round(time.monotonic() - start, 2)
-    best = max(scores, key=lambda m: (scores[m], -m))  # on a tie, fewer members
-    return best, scores, seconds, RankerEnsemble.average(fitted[:best])
 
 
 def _baselines(n_items: int, params: TrainParams) -> list[Recommender]:

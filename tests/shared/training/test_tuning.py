@@ -11,16 +11,16 @@ import scipy.sparse as sp
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, Recommender
-from shared.ml.stage_two.model import RankerEnsemble, RankingData
+from shared.ml.stage_two.model import RankerEnsemble
 from shared.training import tuning, validation
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
-from shared.training.pipeline import build_catalog, ranker_lists, stage_one_from
+from shared.training.pipeline import build_catalog, stage_one_from
+from shared.training.ranker_choice import MEMBERS
 from shared.training.splits import temporal_split
-from shared.training.tuning import MEMBERS, choose_members, tune
+from shared.training.tuning import tune
 from shared.training.validation import (
     MIN_VALID_USERS,
-    CandidateLists,
     Validation,
     make_validation,
     validation_splits,
@@ -119,27 +119,6 @@ def test_knobs_the_request_set_are_not_searched(data: Dataset) -> None:
     assert all(t.params["ranker_leaves"] == 7 for t in report.trials if t.stage == "ranker")
 
 
-def test_the_number_of_averaged_rankers_is_chosen_on_validation(data: Dataset) -> None:
-    train = temporal_split(data, PARAMS.test_days).train
-    catalog = build_catalog(data)
-    v = make_validation(validation_splits(train, catalog, PARAMS, "temporal")[0], catalog, PARAMS)
-    candidates = CandidateLists.build(stage_one_from(v.base, PARAMS), v, PARAMS.n_candidates)
-    lists, valid = ranker_lists(v.split.train, catalog, PARAMS, "temporal")
-    assert isinstance(lists, RankingData)
-    count, scores, seconds, ranker = choose_members(lists, valid, candidates, v, PARAMS, math.inf)
-    assert set(scores) == set(seconds) == set(MEMBERS)
-    assert seconds[1] <= seconds[3] <= seconds[5]
-    # the best count, and more members only where they score strictly higher
-    assert scores[count] == max(scores.values())
-    assert all(scores[m] < scores[count] for m in MEMBERS if m < count)
-    # the ensemble returned is the one scored (what the ranker's lift is tested with)
-    assert len(ranker.boosters) == count
-    assert candidates.ndcg(v, ranker) == pytest.approx(scores[count], abs=1e-12)
-    # past the deadline only the first member is fitted
-    count, scores, _, ranker = choose_members(lists, valid, candidates, v, PARAMS, -math.inf)
-    assert count == 1 and set(scores) == {1} and len(ranker.boosters) == 1
-
-
 def test_the_search_records_member_counts_and_keeps_one_the_request_set(data: Dataset) -> None:
     train = temporal_split(data, PARAMS.test_days).train
     recipe, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
@@ -152,18 +131,6 @@ def test_the_search_records_member_counts_and_keeps_one_the_request_set(data: Da
     fixed, again = tune(train, build_catalog(data), params, "temporal", True)
     assert fixed.ranker_models == 2
     assert not [t for t in again.trials if "ranker_models" in t.params]
-
-
-def test_lift_z_is_a_paired_test_over_users() -> None:
-    # mean 0.2, standard deviation 0.1414, standard error 0.1
-    assert tuning.lift_z(np.array([0.1, 0.3])) == pytest.approx(2.0)
-    assert tuning.lift_z(np.zeros(50)) == 0.0
-    assert tuning.lift_z(np.full(50, 0.01)) == math.inf
-    assert tuning.lift_z(np.full(50, -0.01)) == -math.inf
-    assert tuning.lift_z(np.array([0.5])) == -math.inf  # one user: no evidence
-    noise = np.random.default_rng(0).normal(0.0, 0.05, 1000)
-    assert abs(tuning.lift_z(noise)) < tuning.CLEAR_LIFT_Z
-    assert tuning.lift_z(noise + 0.01) > tuning.CLEAR_LIFT_Z
 
 
 def test_a_ranker_whose_lift_is_within_noise_steps_aside(
