@@ -28,7 +28,15 @@ class RankingData:
             return RankingData(
                 np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0), np.empty(0, np.int64)
             )
-        return RankingData(np.vstack(xs), np.concatenate(ys), np.array([len(y) for y in ys]))
+        x = np.vstack(xs)
+        # An unknown category or segment is -1 in the features (as served). LightGBM reads a
+        # negative category as missing, and says so in a warning on every fit; NaN is the same
+        # missing value to it (the same trees: checked on Online Retail), without the warning.
+        cats = [COL[name] for name in CATEGORICAL]
+        codes = x[:, cats]
+        codes[codes < 0] = np.nan
+        x[:, cats] = codes
+        return RankingData(x, np.concatenate(ys), np.array([len(y) for y in ys]))
 
     @staticmethod
     def concat(parts: list[RankingData]) -> RankingData:

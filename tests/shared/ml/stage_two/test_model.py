@@ -129,3 +129,33 @@ def test_members_with_different_priors_or_a_bad_header_are_refused() -> None:
         with pytest.raises(ValueError, match="prior weight"):
             RankerEnsemble.from_text(f"{PRIOR_HEADER}{bad} --#\n{trees}")
     assert isinstance(RankerEnsemble.from_text(one.to_text()).booster, lgb.Booster)
+
+
+def test_unknown_categories_train_as_missing_values() -> None:
+    """Served features code an unknown category or segment -1; LightGBM reads a negative category
+    as missing and warns about it on every fit (on Online Retail's lists). The stacked rows carry
+    NaN instead, which it reads the same way: the same trees, and -1 rows score the same."""
+    rng = np.random.default_rng(3)
+    cat, seg = FEATURE_NAMES.index("item_category"), FEATURE_NAMES.index("user_segment")
+    xs, ys = [], []
+    for _ in range(200):
+        x = rng.normal(size=(20, len(FEATURE_NAMES))).astype(np.float32)
+        x[:, cat] = rng.integers(-1, 3, 20)  # a quarter unknown, and the category matters
+        x[:, seg] = rng.integers(-1, 2, 20)
+        ys.append(((x[:, cat] == 2) | (x[:, 0] > 1.2)).astype(np.float32))
+        xs.append(x)
+    rows = RankingData.stack(xs, ys)
+    raw = np.vstack(xs)
+    unknown = raw[:, [cat, seg]] < 0
+    assert unknown.any() and np.isnan(rows.x[:, [cat, seg]][unknown]).all()
+    assert np.array_equal(rows.x[:, [cat, seg]][~unknown], raw[:, [cat, seg]][~unknown])
+    assert (xs[0][:, cat] < 0).any()  # the caller's lists are left as they were
+
+    def split(x: np.ndarray) -> tuple[RankingData, RankingData]:
+        return RankingData(x[:3000], rows.y[:3000], rows.groups[:150]), RankingData(
+            x[3000:], rows.y[3000:], rows.groups[150:]
+        )
+
+    model = fit_ranker(*split(rows.x), 60, seed=1)
+    assert model.to_text() == fit_ranker(*split(raw), 60, seed=1).to_text()
+    np.testing.assert_array_equal(model.score(raw[3000:]), model.score(rows.x[3000:]))
