@@ -187,7 +187,8 @@ def tune(
     progress("tuning the ranker")
     cm = stage_one_from(v.base, recipe)
     candidates = CandidateLists.build(cm, v, recipe.n_candidates)
-    stage_one_alone = candidates.ndcg(v)
+    stage_one_users = candidates.per_user(v)  # the ranker's lift is tested against these
+    stage_one_alone = float(np.mean(stage_one_users))
     lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme, max_users=MAX_VALID_USERS)
     if isinstance(lists, list):  # the Dask engine's lists stay on the cluster: no search
         return recipe, _report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
@@ -274,34 +275,30 @@ def tune(
             log.info("tuning: baseline %s skipped: %s", model.name, exc)
     z = -math.inf
     if served_ranker is not None:
-        z = lift_z(candidates.per_user(v, served_ranker) - candidates.per_user(v))
+        z = lift_z(candidates.per_user(v, served_ranker) - stage_one_users)
     asked = "use_ranker" in params.model_fields_set and params.use_ranker and done
-    if z >= CLEAR_LIFT_Z or asked:
-        decision, why = (
-            "two_stage",
-            (
-                f"the ranker lifts stage one on validation ({two_stage:.4f} vs "
-                f"{stage_one_alone:.4f}, {z:.1f} standard errors over {len(v.users)} users)"
-                if z >= CLEAR_LIFT_Z
-                else f"the request asks for the ranker: served, though its lift on validation "
-                f"is not clear ({two_stage:.4f} vs {stage_one_alone:.4f}, {z:.1f} standard "
-                f"errors, {CLEAR_LIFT_Z} needed)"
-            ),
+    versus = f"{two_stage:.4f} vs {stage_one_alone:.4f}"
+    if z >= CLEAR_LIFT_Z:
+        decision, served = "two_stage", two_stage
+        why = (
+            f"the ranker lifts stage one on validation ({versus}, {z:.1f} standard errors over "
+            f"{len(v.users)} users)"
         )
-        served = two_stage
+    elif asked:
+        decision, served = "two_stage", two_stage
+        why = (
+            f"the request asks for the ranker: served, though its lift on validation is not "
+            f"clear ({versus}, {z:.1f} standard errors, {CLEAR_LIFT_Z} needed)"
+        )
     else:
         recipe = with_knobs(recipe, {"use_ranker": False})
-        decision, why = (
-            "stage_one",
-            (
-                f"the ranker did not clearly beat stage one alone on validation ({two_stage:.4f} "
-                f"vs {stage_one_alone:.4f}, "
-                + (f"{z:.1f}" if math.isfinite(z) else "no")
-                + f" standard errors, {CLEAR_LIFT_Z} needed): it steps aside and stage one's "
-                "order is served"
-            ),
+        decision, served = "stage_one", stage_one_alone
+        shown = f"{z:.1f}" if math.isfinite(z) else "no"
+        why = (
+            f"the ranker did not clearly beat stage one alone on validation ({versus}, {shown} "
+            f"standard errors, {CLEAR_LIFT_Z} needed): it steps aside and stage one's order is "
+            "served"
         )
-        served = stage_one_alone
     others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
     if others:
         best = max(others, key=lambda n: others[n])
