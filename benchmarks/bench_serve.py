@@ -55,7 +55,7 @@ from benchmarks.makerun import (
 )
 from services.launcher.stack import Stack
 from shared.redis_conn import free_port
-from shared.stats import ranker_members
+from shared.stats import answer_cache, ranker_members
 from shared.training.params import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,23 +329,29 @@ def main(
                         records = str(workdir / f"{target}-{rate:g}-{rep}.json")
                         cfg = LoadConfig(url, rate, seconds, timeout, seed + rep, tuple(who),
                                          records, k=K)  # fmt: skip
+                        before = cache_counts(url) if target == "gateway" else None
                         per[target].append(measured_run(cfg, procs))
+                        if before is not None:
+                            per[target][-1]["answer_cache"] = cache_delta(before, url)
                     stack.check_alive()
                     g, t = per["gateway"][-1], per["trivial"][-1]
                     console.print(
                         f"  {rate:g} req/s, repeat {rep + 1}/{repeats}: gateway p50 "
-                        f"{g['p50_ms']:.2f} p99 {g['p99_ms']:.2f} ms ({g['errors']} errors), "
+                        f"{g['p50_ms']:.2f} p99 {g['p99_ms']:.2f} ms ({g['errors']} errors, "
+                        f"{g['answer_cache']['hit']:g} of {g['requests']} from its cache), "
                         f"trivial p50 {t['p50_ms']:.2f} p99 {t['p99_ms']:.2f} ms"
                     )
                 for target in runs:
                     runs[target].append(aggregate(rate, per[target]))
             loop = online_loop_cost(stack, who, version, loop_calls, rate_list)
+            before = cache_counts(stack.gateway_url)
             wrk = {
                 "gateway": closed_loop(stack.gateway_url, who, wrk_seconds)
                 if wrk_seconds
                 else None,
                 "trivial": closed_loop(trivial_url, who, wrk_seconds) if wrk_seconds else None,
             }
+            wrk_cache = cache_delta(before, stack.gateway_url)
         result.update(
             config={"dataset": dataset, "rates": rate_list, "seconds": seconds, "repeats": repeats,
                     "k": K, "n_candidates": n_candidates, "users": len(who), "timeout": timeout,
@@ -353,7 +359,8 @@ def main(
                     "stack": sorted(pids, key=_order), "cpu_sampler": sampler_name()},
             ranker_native_members=native, compile_wait_seconds=compile_s,
             retrain_seconds=train_s, model_version=version, in_process=inproc, runs=runs,
-            closed_loop_rps=wrk, loadavg_after=list(os.getloadavg()),
+            closed_loop_rps=wrk, closed_loop_answer_cache=wrk_cache,
+            loadavg_after=list(os.getloadavg()),
         )  # fmt: skip
         if loop is not None:
             gw200 = _at(result, "gateway", 200.0)
@@ -437,6 +444,9 @@ def aggregate(rate: float, reps: list[dict[str, Any]]) -> dict[str, Any]:
         "degraded": dict(sorted(degraded.items())),
         "achieved_rate": float(np.median([r["achieved_rate"] for r in reps])),
     }
+    if all("answer_cache" in r for r in reps):
+        hit, miss = (sum(r["answer_cache"][n] for r in reps) for n in ("hit", "miss"))
+        out["answer_cache"] = {"hit": hit, "miss": miss, "hit_share": _share(hit, miss)}
     figures = ("p50_ms", "p95_ms", "p99_ms", "generator_lag_p99_ms")
     out["spread"] = {key: spread([r[key] for r in reps]) for key in figures}
     out.update({key: out["spread"][key]["median"] for key in figures})
@@ -445,6 +455,23 @@ def aggregate(rate: float, reps: list[dict[str, Any]]) -> dict[str, Any]:
     out["cpu_ms_per_request"] = {n: out["cpu_spread"][n]["median"] for n in names}
     out["repeat_runs"] = reps
     return out
+
+
+def cache_counts(url: str) -> dict[str, float]:
+    """The gateway's answer cache counters now (`recsys_answer_cache_total`)."""
+    return answer_cache(httpx.get(f"{url}/metrics", timeout=10).text)
+
+
+def cache_delta(before: dict[str, float], url: str) -> dict[str, float | None]:
+    """Answers served again and computed since `before`, and the share served again: the
+    generator's users ask again within the cache's age limit, and a hit skips both stages."""
+    after = cache_counts(url)
+    hit, miss = after["hit"] - before["hit"], after["miss"] - before["miss"]
+    return {"hit": hit, "miss": miss, "hit_share": _share(hit, miss)}
+
+
+def _share(hit: float, miss: float) -> float | None:
+    return hit / (hit + miss) if hit + miss else None
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float | None]:
@@ -527,18 +554,21 @@ def report(result: dict[str, Any]) -> None:
         title=f"GET /recommend?k=10, open loop, {repeats} repeats per rate (ms; percentiles of the"
         " full answers: median over the repeats \\[min-max])"
     )
-    for col in ("target", "rate", "achieved", "p50", "p95", "p99", "errors", "degraded"):
+    cols = ("target", "rate", "achieved", "p50", "p95", "p99", "errors", "degraded", "cached")
+    for col in cols:
         table.add_column(col, justify="right")
     for target, runs in result["runs"].items():
         for r in runs:
             degraded = ", ".join(f"{mode} {n}" for mode, n in r["degraded"].items()) or "0"
             sp = r["spread"]
+            share = r.get("answer_cache", {}).get("hit_share")
             table.add_row(
                 target, f"{r['rate']:g}", f"{r['achieved_rate']:.1f}",
                 f"{_fmt(r['p50_ms'])} [{_fmt(sp['p50_ms']['min'])}-{_fmt(sp['p50_ms']['max'])}]",
                 _fmt(r["p95_ms"]),
                 f"{_fmt(r['p99_ms'])} [{_fmt(sp['p99_ms']['min'])}-{_fmt(sp['p99_ms']['max'])}]",
                 f"{r['errors']} / {r['requests']}", degraded,
+                "-" if share is None else f"{share:.0%}",
             )  # fmt: skip
     console.print(table)
     cpu = Table(title="CPU ms per request sent, per process (median over the repeats)")
@@ -556,7 +586,11 @@ def report(result: dict[str, Any]) -> None:
         f"in-process pipeline (k={K} over {result['config']['n_candidates']} candidates): p50 "
         f"{ip['p50_ms']:.2f} ms, p99 {ip['p99_ms']:.2f} ms"
     )
-    console.print(f"closed loop (wrk -t2 -c32, full answers/s): {wrk}")
+    share = result["closed_loop_answer_cache"]["hit_share"]
+    console.print(
+        f"closed loop (wrk -t2 -c32, full answers/s): {wrk}; answers served from the gateway's "
+        f"cache: {'-' if share is None else f'{share:.0%}'}"
+    )
     console.print(f"full retrain through the queue: {result['retrain_seconds']:.1f} s")
     targets = Table(title="targets (issue 27; the online loop's: issue 25)")
     for col in ("target", "value", "single repeats met", "result"):

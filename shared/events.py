@@ -15,7 +15,7 @@ from shared.schemas.serving import Event, EventIn, LiveHistory
 from shared.served import Attribution
 from shared.settings import CommonSettings
 from shared.trending import Trending
-from shared.user_keys import UserKeys
+from shared.user_keys import UserKeys, new_state
 from shared.users import UserRecord
 
 
@@ -83,6 +83,8 @@ class EventStore:
                     pipe.expire(shown, ttl)
             elif weight > 0:  # an interaction: its impressions start again from 0
                 pipe.hdel(shown, event.product)
+            if event.type != "impression" or self._s.demote_after_impressions:
+                new_state(pipe, self._users.state(event.user), ttl)
             entry_id, *_ = await pipe.execute()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

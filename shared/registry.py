@@ -46,6 +46,11 @@ class UnknownVersionError(KeyError):
     pass
 
 
+def current_version_key(prefix: str) -> str:
+    """The version services must serve (the gateway's answer cache reads it too)."""
+    return f"{prefix}:model:current"
+
+
 def held_versions_key(prefix: str) -> str:
     """The versions a running experiment serves (an arm each): retention keeps them, and they
     cannot be deleted until it ends."""

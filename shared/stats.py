@@ -157,3 +157,14 @@ def kept_neighbours(metrics_text: str) -> dict[str, float]:
             elif sample.name == "recsys_candidate_neighbour_items":
                 found["items"] = sample.value
     return found
+
+
+def answer_cache(metrics_text: str) -> dict[str, float]:
+    """The gateway's answer cache since it started, from its Prometheus exposition: answers
+    served again ("hit") and computed ("miss")."""
+    found = {"hit": 0.0, "miss": 0.0}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "recsys_answer_cache_total":
+                found[sample.labels["result"]] = sample.value
+    return found

@@ -21,7 +21,7 @@ from pydantic import Field, FiniteFloat
 from shared.redis_conn import text
 from shared.schemas.base import Id, Strict
 from shared.schemas.serving import Event, EventType
-from shared.user_keys import UserKeys
+from shared.user_keys import UserKeys, new_state
 
 # Event stream entries read per step while looking for an erased user's events.
 SCAN_STEP = 10_000
@@ -85,6 +85,7 @@ class UserStore:
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.profiles, user, record.model_dump_json())
             pipe.srem(self.keys.erased, user_hash(user))  # back as a new user
+            new_state(pipe, self.keys.state(user), 0)  # a new segment: another cold start
             await pipe.execute()
         return record
 
@@ -122,6 +123,7 @@ class UserStore:
                 self.keys.hidden(user),
                 self.keys.shown(user),
                 self.keys.served_by(user),
+                self.keys.state(user),
             )
             recent, hidden, profile, _ = await pipe.execute()
         events = await self._erase_stream(self.keys.events, b"event", user)

@@ -31,6 +31,7 @@ from services.gateway import (
     users,
 )
 from services.gateway.admission import InFlightLimit
+from services.gateway.answer_cache import AnswerCache
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.deps import HttpDep, SettingsDep
 from services.gateway.downstream import Stage, Stages, new_session
@@ -93,6 +94,12 @@ def create_app() -> FastAPI:
             app.state.events = EventStore(events_redis, common)
             app.state.users = UserStore(events_redis, common.key_prefix)
             app.state.served = ServedLog(events_redis, common)
+            app.state.answers = AnswerCache(
+                events_redis,
+                common.key_prefix,
+                settings.answer_cache_size,
+                settings.answer_cache_seconds,
+            )
             app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)
             follower = asyncio.create_task(catalog.run())
             app.state.experiments = watch = ExperimentWatch(

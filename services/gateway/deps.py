@@ -8,6 +8,7 @@ import aiohttp
 from fastapi import Depends, Request
 
 from services.gateway.admission import InFlightLimit
+from services.gateway.answer_cache import AnswerCache
 from services.gateway.downstream import Stages
 from services.gateway.experiment_watch import ExperimentWatch
 from services.gateway.pipeline import Pipeline
@@ -75,6 +76,11 @@ async def get_admission(request: Request) -> InFlightLimit:
     return admission
 
 
+async def get_answer_cache(request: Request) -> AnswerCache:
+    cache: AnswerCache = request.app.state.answers
+    return cache
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(settings_dep)]
 StagesDep = Annotated[Stages, Depends(get_stages)]
 PopularDep = Annotated[PopularCache, Depends(get_popular)]
@@ -86,3 +92,4 @@ CatalogDep = Annotated[CatalogMirror, Depends(get_catalog)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 ExperimentsDep = Annotated[ExperimentWatch, Depends(get_experiments)]
 ServedDep = Annotated[ServedLog, Depends(get_served)]
+AnswerCacheDep = Annotated[AnswerCache, Depends(get_answer_cache)]

@@ -1,4 +1,5 @@
-"""GET /recommend: one user's ranked list (`services/gateway/pipeline.py`).
+"""GET /recommend: one user's ranked list (`services/gateway/pipeline.py`), or the same answer
+again while nothing it came from changed (`services/gateway/answer_cache.py`).
 
 With `GATEWAY_MAX_IN_FLIGHT` requests already inside the pipeline, a request is answered at once
 from the popular list (`X-Degraded: overload`) instead of queueing behind them. Only before any
@@ -16,8 +17,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway.admission import InFlightLimit
+from services.gateway.answer_cache import cache_key
 from services.gateway.answers import items_answer, live_items, log_served
-from services.gateway.deps import AdmissionDep, ExperimentsDep, PipelineDep, ServedDep
+from services.gateway.deps import (
+    AdmissionDep,
+    AnswerCacheDep,
+    ExperimentsDep,
+    PipelineDep,
+    ServedDep,
+)
 from services.gateway.explore import explore
 from services.gateway.filters import FiltersDep
 from services.gateway.pipeline import Answer, Pipeline
@@ -98,6 +106,7 @@ async def recommend(
     asked: RulesDep,
     served: ServedDep,
     experiments: ExperimentsDep,
+    cache: AnswerCacheDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     segment: Annotated[
         str | None,
@@ -117,18 +126,24 @@ async def recommend(
     except ValueError as exc:
         detail = [{"loc": ["query", "pin"], "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
-    if not admission.try_enter():
-        filters = await pipeline.without_hidden(user, filters)
-        return await _shed(pipeline, admission, served, user, k, filters)
     arm = experiments.arm_for(user)  # (arm, its version) in a running experiment
-    try:
-        fetch = rules.fetch_size(k)
-        version = None if arm is None else arm[1]
-        answer = await pipeline.answer(user, fetch, filters, segment, explain, version)
-        if answer is not None and rules.active:
-            answer = await pipeline.with_rules(answer, rules, k, user, explain)
-    finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
-        admission.leave()
+    version = None if arm is None else arm[1]
+    fetch = rules.fetch_size(k)
+    key = cache_key(user, fetch, filters, segment, explain, version)
+    stamp = await cache.stamp(user, version) if cache.enabled else None
+    answer = None if stamp is None else cache.get(key, stamp)
+    if answer is None:  # not kept: through the pipeline, if there is room in it
+        if not admission.try_enter():
+            filters = await pipeline.without_hidden(user, filters)
+            return await _shed(pipeline, admission, served, user, k, filters)
+        try:
+            answer = await pipeline.answer(user, fetch, filters, segment, explain, version)
+        finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
+            admission.leave()
+        if answer is not None and stamp is not None:
+            cache.put(key, stamp, answer)
+    if answer is not None and rules.active:
+        answer = await pipeline.with_rules(answer, rules, k, user, explain)
     if answer is None:
         return JSONResponse(
             {"detail": "no model is served yet (candidate service unavailable)"}, status_code=503

@@ -47,6 +47,13 @@ class GatewaySettings(BaseSettings):
     # also sheds during short stalls below it (measured: docs/benchmarks.md). Set it where
     # overload is likelier than a tight p50 matters; with more cores per replica, higher.
     max_in_flight: int = Field(default=0, ge=0, le=10_000)
+    # Answer cache: a user's full answer is served again, without the candidate and ranker
+    # calls, while the served version and the user's state (events, hides, profile) are those
+    # it came from, for at most this long (new products, trending and the ranker's clock are
+    # not tracked: they reach a cached user this much later). 0 = off.
+    answer_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How many answers are kept (least recently used out first; ~3 KB each at k=10).
+    answer_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
     # Guards POST /train and POST /models/{version}/activate (header X-API-Key) when set.
     # RECSYS_ADMIN_API_KEY (shared with the UI) is read when GATEWAY_ADMIN_API_KEY is absent.
     admin_api_key: SecretStr | None = Field(

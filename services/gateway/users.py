@@ -12,6 +12,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from services.gateway.answer_cache import AnswerCache
 from services.gateway.filters import IdPath
 from services.gateway.security import AdminDep
 from shared.queue import ERASE_TASK, producer
@@ -56,6 +57,8 @@ async def erase_user(user: IdPath, request: Request, _: AdminDep) -> Any:
     """Forget a user: everything Redis holds of them now; the trainer removes their ingested
     events from Parquet and leaves them out of every later training."""
     recent, hidden, profile, stream, served = await _store(request).erase(user)
+    cache: AnswerCache = request.app.state.answers
+    cache.forget(user)  # no answer computed from what was just erased stays here
     job_id = str(uuid.uuid4())
     send = partial(producer().send_task, ERASE_TASK, args=[user_hash(user)], task_id=job_id)
     await to_thread.run_sync(send)  # kombu's publish blocks

@@ -38,6 +38,10 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
             spread = run["spread"][key]
             assert 0 < spread["min"] <= spread["median"] <= spread["max"]
             assert spread["median"] == run[key]
+    # the gateway's answer cache: every request looked up; users asked again are served from it
+    cached = result["runs"]["gateway"][0]["answer_cache"]
+    assert cached["hit"] + cached["miss"] == 80 and cached["hit"] > 0
+    assert cached["hit_share"] == cached["hit"] / 80
     gateway_cpu = result["runs"]["gateway"][0]["cpu_ms_per_request"]
     assert set(gateway_cpu) == {*result["config"]["stack"], "total"}
     assert gateway_cpu["gateway"] > 0 and gateway_cpu["total"] >= gateway_cpu["gateway"]

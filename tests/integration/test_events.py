@@ -11,6 +11,7 @@ import pytest
 from services.launcher.stack import Stack
 from shared.client import RecsysClient
 from shared.schemas.serving import EventIn, RecommendedItem
+from shared.stats import answer_cache
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +22,12 @@ def _recommend(api: RecsysClient, user: str) -> list[RecommendedItem]:
 
 def test_an_event_changes_the_next_answer_within_a_second(stack: Stack, api: RecsysClient) -> None:
     before = _recommend(api, "U7")
+    # Asked again with nothing changed: the gateway's answer cache answers, the same list.
+    cached = answer_cache(httpx.get(f"{stack.gateway_url}/metrics", timeout=10).text)["hit"]
+    assert [a.product for a in _recommend(api, "U7")] == [b.product for b in before]
+    assert answer_cache(httpx.get(f"{stack.gateway_url}/metrics", timeout=10).text)["hit"] == (
+        cached + 1
+    )
     # a product from another user's taste, not among U7's recommendations
     product = next(
         item.product

@@ -20,7 +20,11 @@ DB = 11
 
 @pytest.fixture(scope="module")
 def hstack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {"RECSYS_ANN_BACKEND": "hnsw", "RECSYS_ANN_MIN_ITEMS": "0"}  # HNSW at any width
+    env = {
+        "RECSYS_ANN_BACKEND": "hnsw",
+        "RECSYS_ANN_MIN_ITEMS": "0",  # HNSW at any width
+        "GATEWAY_ANSWER_CACHE_SECONDS": "0",
+    }  # every request reaches the candidate stage
     with running_stack(redis_url, DB, tmp_path_factory.mktemp("hstack"), env=env) as s:
         yield s
 

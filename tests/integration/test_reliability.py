@@ -54,6 +54,9 @@ FAST_GATEWAY = {
     "GATEWAY_BREAKER_FAILURES": "3",
     "GATEWAY_BREAKER_RESET_SECONDS": str(BREAKER_RESET),
     "GATEWAY_POPULAR_REFRESH_SECONDS": "2",
+    # What a failing stage does to answers is watched here: no answer comes from the gateway's
+    # cache of users asked before (test_answer_cache.py covers it).
+    "GATEWAY_ANSWER_CACHE_SECONDS": "0",
 }
 
 

@@ -11,6 +11,8 @@ from shared.events import EventStore, live_history
 from shared.redis_conn import async_client
 from shared.schemas.serving import Event, EventIn, EventType
 from shared.settings import CommonSettings
+from shared.user_keys import UserKeys
+from shared.users import UserProfile, UserStore
 
 DAY = 86_400
 
@@ -132,3 +134,39 @@ def test_impressions_are_counted_apart_and_an_interaction_resets_them(redis_url:
     assert demoted == ("P1",)  # shown twice; P2 once
     assert recent == []  # impressions stay out of the recent list
     assert after_click == ()
+
+
+def test_each_write_a_user_answer_depends_on_gives_a_new_state_token(redis_url: str) -> None:
+    """The gateway's answer cache (services/gateway/answer_cache.py) trusts this token: every
+    event, and an impression only where impressions demote products, replaces it; erasure
+    removes it; a profile write replaces it."""
+    plain, demoting = settings(redis_url), settings(redis_url, demote_after_impressions=3)
+
+    async def scenario() -> list[bytes | str | None]:
+        client = async_client(redis_url)
+        users = UserStore(client, plain.key_prefix)
+        key = UserKeys(plain.key_prefix).state("U1")
+        seen = [await client.get(key)]
+        store = EventStore(client, plain)
+        await store.record(EventIn(user="U1", product="P1", type="view"))
+        seen.append(await client.get(key))
+        await store.record(EventIn(user="U1", product="P1", type="impression"))
+        seen.append(await client.get(key))  # no demotion: an impression changes no answer
+        await store.record(EventIn(user="U1", product="P1", type="view"))
+        seen.append(await client.get(key))
+        await users.put("U1", UserProfile(segment="b2b"))
+        seen.append(await client.get(key))
+        await users.erase("U1")
+        seen.append(await client.get(key))
+        other = UserKeys(demoting.key_prefix).state("U1")
+        shown = EventIn(user="U1", product="P", type="impression")
+        await EventStore(client, demoting).record(shown)
+        seen.append(await client.get(other))
+        await client.aclose()
+        return seen
+
+    none, first, impression, second, profile, erased, demoted = asyncio.run(scenario())
+    assert none is None and erased is None
+    assert first is not None and impression == first
+    assert len({first, second, profile}) == 3 and None not in (second, profile)
+    assert demoted is not None

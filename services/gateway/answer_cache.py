@@ -1,0 +1,111 @@
+"""Full answers kept in the gateway, per user and what was asked, served again while nothing
+they were computed from has changed: the same served model version (or the experiment arm's),
+the same user state token (`UserKeys.state`: every event, hide or profile write of the user
+replaces it, whichever gateway took it), and at most `answer_cache_seconds` old (what no token
+tracks: new products, trending, the clock in the ranker's features). One Redis round trip
+checks both, instead of the candidate and ranker calls.
+
+What comes after the pipeline runs again on a cached answer: the live catalog (a product sold
+out since is dropped, prices are today's), business rules, the exploration slot, and the served-
+list record (every answer is logged, cached or not). Degraded answers are never kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from services.gateway.pipeline import Answer
+from shared.observability import ANSWER_CACHE
+from shared.registry import current_version_key
+from shared.schemas.serving import ItemFilters
+from shared.user_keys import UserKeys
+
+log = logging.getLogger(__name__)
+
+# (user, candidates asked, filters as JSON, segment, explain, pinned version or None)
+Key = tuple[str, int, str, str | None, bool, int | None]
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What an answer's validity is checked against: read before it is computed, so that a
+    change landing meanwhile makes the answer stale rather than the change invisible."""
+
+    version: int | None  # the version the answer must come from (current, or the arm's)
+    state: bytes | None  # the user's state token; None: the user has no live state
+
+
+@dataclass(frozen=True)
+class _Entry:
+    stamp: Stamp
+    answer: Answer
+    at: float  # time.monotonic() when stored
+
+
+def cache_key(
+    user: str, k: int, filters: ItemFilters, segment: str | None, explain: bool, pinned: int | None
+) -> Key:
+    return (user, k, filters.model_dump_json(exclude_defaults=True), segment, explain, pinned)
+
+
+class AnswerCache:
+    def __init__(self, client: Any, key_prefix: str, size: int, seconds: float) -> None:
+        self._r = client  # redis.asyncio.Redis
+        self._keys = UserKeys(key_prefix)
+        self._current = current_version_key(key_prefix)
+        self._size = size
+        self._seconds = seconds
+        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self._size > 0 and self._seconds > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def stamp(self, user: str, pinned: int | None) -> Stamp | None:
+        """The served version and the user's state now (one MGET); None when Redis cannot tell,
+        and then nothing is served from or kept in the cache."""
+        try:
+            current, state = await self._r.mget(self._current, self._keys.state(user))
+        except redis.RedisError as exc:
+            log.info("answer cache bypassed, Redis unavailable: %s", exc)
+            return None
+        version = pinned if pinned is not None else None if current is None else int(current)
+        return Stamp(version, state)
+
+    def get(self, key: Key, stamp: Stamp) -> Answer | None:
+        """The kept answer for `key` if computed under `stamp` and young enough, else None (and
+        a stale one is dropped)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry.stamp == stamp and time.monotonic() - entry.at < self._seconds:
+                self._entries.move_to_end(key)
+                ANSWER_CACHE.labels("hit").inc()
+                return entry.answer
+            del self._entries[key]
+        ANSWER_CACHE.labels("miss").inc()
+        return None
+
+    def put(self, key: Key, stamp: Stamp, answer: Answer) -> None:
+        """Keep a full answer of the version `stamp` expects (one from a version the stages have
+        not swapped to or from yet is not kept); the least recently used goes past `size`."""
+        if answer.degraded is not None or answer.version != stamp.version:
+            return
+        self._entries[key] = _Entry(stamp, answer, time.monotonic())
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def forget(self, user: str) -> None:
+        """Drop every answer of `user` (erasure through this gateway: no copy of theirs stays
+        here; other gateways' copies can no longer be served, their state token is gone)."""
+        for key in [k for k in self._entries if k[0] == user]:
+            del self._entries[key]

@@ -1,0 +1,193 @@
+"""The gateway's answer cache, in-process against real stand-in stages on the session Redis: a
+user's answer is served again without the stages while the served version and the user's state
+are those it came from, and computed again after any of the user's writes, a version move, its
+age limit, or another question."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import redis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from services.gateway.answer_cache import AnswerCache, Stamp, cache_key
+from services.gateway.pipeline import Answer
+from shared.registry import current_version_key
+from shared.schemas.serving import (
+    CandidateListPayload,
+    CandidateResponse,
+    ItemFilters,
+    PopularResponse,
+    RankResponse,
+    RecommendedItem,
+)
+from shared.served import ServedLog
+from shared.settings import get_common_settings
+from shared.stats import answer_cache
+from tests.services.gateway.conftest import gateway_client, serving
+
+
+def item(product: str) -> RecommendedItem:
+    return RecommendedItem(product=product, score=1.0, price=2.0, age=None, reason="popular")
+
+
+class CountingStages:
+    """Candidate and ranker in one stand-in: answers with `version`, the n-th list of a user
+    `R<n>` (so a recomputed answer differs from a kept one), and counts the calls; the ranker
+    fails while `rank_fails`."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.calls = 0
+        self.rank_fails = False
+        self.app = FastAPI()
+
+        @self.app.get("/popular")
+        async def popular_list() -> PopularResponse:
+            return PopularResponse(version=self.version, items=[item("P0")])
+
+        @self.app.post("/candidates")
+        async def candidates(body: dict[str, Any]) -> CandidateResponse:
+            self.calls += 1
+            one = CandidateListPayload(
+                products=[f"R{self.calls}"], scores=[1.0], similarity=[0.0], reasons=["popular"]
+            )
+            return CandidateResponse(
+                user=body["user"], version=self.version, known_user=True, candidates=one
+            )
+
+        @self.app.post("/rank", response_model=None)
+        async def rank(body: dict[str, Any]) -> RankResponse | JSONResponse:
+            if self.rank_fails:
+                return JSONResponse({"detail": "down"}, status_code=500)
+            products = body["stage_one"]["candidates"]["products"]
+            return RankResponse(
+                user=body["user"], version=self.version, items=[item(p) for p in products]
+            )
+
+
+Scenario = Callable[[FastAPI, httpx.AsyncClient, CountingStages, redis.Redis], Awaitable[None]]
+
+
+def run(
+    make_gateway: Callable[..., FastAPI], redis_client: redis.Redis, test: Scenario, **env: str
+) -> None:
+    async def go() -> None:
+        stages = CountingStages()
+        async with serving(stages.app) as url:
+            app = make_gateway(GATEWAY_CANDIDATE_URL=url, GATEWAY_RANKER_URL=url, **env)
+            prefix = get_common_settings().key_prefix
+            redis_client.set(current_version_key(prefix), stages.version)
+            async with gateway_client(app) as client:
+                await test(app, client, stages, redis_client)
+
+    asyncio.run(go())
+
+
+async def products(client: httpx.AsyncClient, user: str, **params: str) -> list[str]:
+    answer = await client.get("/recommend", params={"user": user, **params})
+    assert answer.status_code == 200, answer.text
+    return [i["product"] for i in answer.json()]
+
+
+async def counts(client: httpx.AsyncClient) -> dict[str, float]:
+    """The cache's counters as the gateway's /metrics shows them."""
+    return answer_cache((await client.get("/metrics")).text)
+
+
+def test_an_answer_is_served_again_until_the_user_acts(
+    make_gateway: Callable[..., FastAPI], redis_client: redis.Redis
+) -> None:
+    async def test(
+        app: FastAPI, client: httpx.AsyncClient, stages: CountingStages, r: redis.Redis
+    ) -> None:
+        before = await counts(client)
+        assert await products(client, "U1") == ["R1"]
+        assert await products(client, "U1") == ["R1"]  # kept: the stages were not asked
+        after = await counts(client)
+        assert stages.calls == 1
+        assert (after["hit"] - before["hit"], after["miss"] - before["miss"]) == (1, 1)
+        # every answer is logged as served, the kept one too
+        served: ServedLog = app.state.served
+        assert r.xlen(served.stream) == 2
+
+        event = {"user": "U1", "product": "R1", "type": "view"}
+        assert (await client.post("/events", json=event)).status_code == 202
+        assert await products(client, "U1") == ["R2"]  # the event changed the user's state
+        assert await products(client, "U1") == ["R2"]
+        assert stages.calls == 2
+
+        # another question is another answer; another user too
+        assert await products(client, "U1", k="5") == ["R3"]
+        assert await products(client, "U1", category="X") == []  # R4, filtered by the gateway
+        assert await products(client, "U2") == ["R5"]
+        assert stages.calls == 5
+
+        # a profile write changes what a cold start answers: computed again
+        put = await client.put("/users/U1", json={"segment": "b2b"})
+        assert put.status_code == 200, put.text
+        assert await products(client, "U1") == ["R6"]
+        assert stages.calls == 6
+
+    run(make_gateway, redis_client, test)
+
+
+def test_a_version_move_a_degraded_answer_and_age_are_not_served_again(
+    make_gateway: Callable[..., FastAPI], redis_client: redis.Redis
+) -> None:
+    async def test(
+        app: FastAPI, client: httpx.AsyncClient, stages: CountingStages, r: redis.Redis
+    ) -> None:
+        assert await products(client, "U1") == ["R1"]
+        stages.version = 2  # the stages swapped; `current` moved
+        r.set(current_version_key(get_common_settings().key_prefix), 2)
+        answer = await client.get("/recommend", params={"user": "U1"})
+        assert answer.headers["X-Model-Version"] == "2"
+        assert [i["product"] for i in answer.json()] == ["R2"]
+
+        stages.rank_fails = True  # candidate order, degraded: never kept
+        for _ in range(2):
+            degraded = await client.get("/recommend", params={"user": "U3"})
+            assert degraded.headers["X-Degraded"] == "ranker"
+        assert stages.calls == 4
+        stages.rank_fails = False
+
+        assert await products(client, "U4") == ["R5"]
+        await asyncio.sleep(0.6)  # past GATEWAY_ANSWER_CACHE_SECONDS below
+        assert await products(client, "U4") == ["R6"]
+
+    run(make_gateway, redis_client, test, GATEWAY_ANSWER_CACHE_SECONDS="0.5")
+
+
+def test_off_when_its_age_limit_is_zero(
+    make_gateway: Callable[..., FastAPI], redis_client: redis.Redis
+) -> None:
+    async def test(
+        app: FastAPI, client: httpx.AsyncClient, stages: CountingStages, r: redis.Redis
+    ) -> None:
+        assert await products(client, "U1") == ["R1"]
+        assert await products(client, "U1") == ["R2"]
+        assert stages.calls == 2 and len(app.state.answers) == 0
+
+    run(make_gateway, redis_client, test, GATEWAY_ANSWER_CACHE_SECONDS="0")
+
+
+def test_least_recently_used_out_first_and_an_erased_user_forgotten() -> None:
+    cache = AnswerCache(None, "p", size=2, seconds=60)
+    stamp = Stamp(version=1, state=b"t")
+    keys = [cache_key(u, 10, ItemFilters(), None, False, None) for u in ("A", "B", "C")]
+    for key in keys[:2]:
+        cache.put(key, stamp, Answer([item(key[0])], 1))
+    assert cache.get(keys[0], stamp) is not None  # A used last: B goes first
+    cache.put(keys[2], stamp, Answer([item("C")], 1))
+    assert len(cache) == 2 and cache.get(keys[1], stamp) is None
+    assert cache.get(keys[0], Stamp(version=1, state=b"other")) is None  # and dropped
+    assert len(cache) == 1
+    cache.put(keys[0], stamp, Answer([item("A")], 2))  # not the version the stamp expects
+    assert cache.get(keys[0], stamp) is None
+    cache.forget("C")
+    assert len(cache) == 0
