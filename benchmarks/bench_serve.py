@@ -11,7 +11,8 @@
 4. An open-loop generator in its own process sends GET /recommend?k=10 for random real users at
    each fixed rate to the gateway and to the trivial endpoint, alternately, `--repeats` times
    per rate: p50/p95/p99 (median over the repeats, with their min and max), achieved rate,
-   errors; and each process's CPU time around every run, per request sent.
+   errors, the share of answers the gateway served from its answer cache (users asked again);
+   and each process's CPU time around every run, per request sent.
 5. Closed loop (`wrk -t2 -c32`, if installed): maximum requests/s of both.
 6. The targets (issue 27), met or missed.
 
