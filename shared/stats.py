@@ -23,6 +23,7 @@ SERVING_ROUTES = {"gateway": "/recommend", "candidate": "/candidates", "ranker":
 _LATENCY = "recsys_request_seconds"
 _VERSION = "recsys_model_version"
 _DEGRADED = "recsys_degraded"
+_CACHE = "recsys_answer_cache_total"
 
 
 def service_stats(service: str, metrics_text: str) -> ServiceStats:
@@ -32,9 +33,12 @@ def service_stats(service: str, metrics_text: str) -> ServiceStats:
     requests = errors = 0.0
     version: int | None = None
     degraded: dict[str, int] = {}
+    cached = 0
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
             labels = sample.labels
+            if sample.name == _CACHE and labels.get("result") == "hit" and service == "gateway":
+                cached = int(sample.value)  # the gateway's own metric: no service label
             if labels.get("service") != service:
                 continue
             if family.name == _LATENCY and labels.get("route") == route:
@@ -65,6 +69,7 @@ def service_stats(service: str, metrics_text: str) -> ServiceStats:
         p50_seconds=histogram_quantile(0.5, bounds, counts, total),
         p99_seconds=histogram_quantile(0.99, bounds, counts, total),
         degraded=degraded,
+        cached=cached,
     )
 
 
@@ -165,6 +170,6 @@ def answer_cache(metrics_text: str) -> dict[str, float]:
     found = {"hit": 0.0, "miss": 0.0}
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
-            if sample.name == "recsys_answer_cache_total":
+            if sample.name == _CACHE:
                 found[sample.labels["result"]] = sample.value
     return found

@@ -336,6 +336,7 @@ class ServiceStats(Strict):
     p50_seconds: float | None = None  # estimated from the buckets; None without requests
     p99_seconds: float | None = None
     degraded: dict[str, int] = Field(default_factory=dict)  # mode -> answers served degraded
+    cached: int = 0  # the gateway: answers served again from its answer cache
 
 
 class StatsResponse(Strict):

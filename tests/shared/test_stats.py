@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from shared.schemas.serving import ServiceStats
-from shared.stats import histogram_quantile, service_stats, unreachable, window
+from shared.stats import answer_cache, histogram_quantile, service_stats, unreachable, window
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -55,6 +55,19 @@ def test_serving_route_only_with_every_status() -> None:
     # 90% at 2.5-5 ms: the median interpolates inside that bucket, p99 lands in 20-50 ms.
     assert s.p50_seconds == pytest.approx(0.0025 + 0.0025 * 50 / 90)
     assert s.p99_seconds == pytest.approx(0.02 + 0.03 * 9 / 10)
+
+
+def test_the_gateways_answer_cache_hits_are_its_own() -> None:
+    registry = CollectorRegistry()
+    cache = Counter("recsys_answer_cache_total", "", ["result"], registry=registry)
+    cache.labels("hit").inc(7)
+    cache.labels("miss").inc(3)
+    text = generate_latest(registry).decode() + _exposition({})
+
+    assert answer_cache(text) == {"hit": 7.0, "miss": 3.0}
+    assert service_stats("gateway", text).cached == 7
+    assert service_stats("candidate", text).cached == 0  # the stages keep no answers
+    assert answer_cache(_exposition({})) == {"hit": 0.0, "miss": 0.0}
 
 
 def test_no_requests_no_quantiles() -> None:

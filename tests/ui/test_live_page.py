@@ -32,6 +32,7 @@ def _stats(gateway: FakeGateway, raw: bytes) -> Reply:
             "p50_seconds": 0.015,
             "p99_seconds": 0.0199,
             "degraded": {"ranker": 5 * n, "overload": 2 * n},
+            "cached": 60 * n,
         },
         {"service": "candidate", "reachable": True, "route": "/candidates", "model_version": 2}
         | served,
@@ -82,6 +83,7 @@ def test_rates_need_two_samples(gateway: FakeGateway) -> None:
     # Lifetime figures are there from the first sample.
     assert any(
         c.startswith("Since it started: 100 requests, p50 15.0 ms, p99 19.9 ms, 1 errors (5xx)")
+        and "60 answered from its answer cache" in c
         and c.endswith("degraded: 5 without the ranker, 2 shed (overload)")
         for c in captions
     ), captions

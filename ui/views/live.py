@@ -131,6 +131,7 @@ def _service(service: ServiceStats, w: Window | None, current: int | None) -> No
     st.caption(
         f"Since it started: {service.requests} requests, p50 {_ms(service.p50_seconds)}, "
         f"p99 {_ms(service.p99_seconds)}, {service.errors} errors (5xx)"
+        + (f", {service.cached} answered from its answer cache" if service.cached else "")
         + (f", degraded: {lifetime_degraded}" if lifetime_degraded else "")
     )
 
