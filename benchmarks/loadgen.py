@@ -85,6 +85,7 @@ async def generate_load(cfg: LoadConfig, started: MpEvent) -> list[dict[str, Any
                     status=r.status,
                     version=r.headers.get("X-Model-Version"),
                     degraded=r.headers.get("X-Degraded"),
+                    cached=r.headers.get("X-Answer-Cache") == "hit",
                 )
         except asyncio.CancelledError:
             rec["error"] = "unfinished"

@@ -127,7 +127,13 @@ def create_app() -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
-            expose_headers=["X-Model-Version", "X-Degraded", "X-Experiment-Arm", REQUEST_ID_HEADER],
+            expose_headers=[
+                "X-Model-Version",
+                "X-Degraded",
+                "X-Experiment-Arm",
+                "X-Answer-Cache",
+                REQUEST_ID_HEADER,
+            ],
         )
 
     @app.exception_handler(redis.RedisError)

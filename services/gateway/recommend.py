@@ -60,6 +60,11 @@ _HEADERS = {
         "already in the pipeline",
         "schema": {"type": "string", "enum": ["ranker", "candidate", "overload"]},
     },
+    "X-Answer-Cache": {
+        "description": "`hit` when the answer is the one computed for the same question before "
+        "(nothing it came from changed since; `GATEWAY_ANSWER_CACHE_SECONDS`)",
+        "schema": {"type": "string", "enum": ["hit"]},
+    },
     "X-Request-ID": {
         "description": "the id this answer was logged under as served: the caller's own if it "
         "sent a well-formed one, else a new one; events the list brings send it as `request_id`",
@@ -132,6 +137,7 @@ async def recommend(
     key = cache_key(user, fetch, filters, segment, explain, version)
     stamp = await cache.stamp(user, version) if cache.enabled else None
     answer = None if stamp is None else cache.get(key, stamp)
+    hit = answer is not None
     if answer is None:  # not kept: through the pipeline, if there is room in it
         if not admission.try_enter():
             filters = await pipeline.without_hidden(user, filters)
@@ -157,6 +163,8 @@ async def recommend(
     ms = (time.perf_counter() - started) * 1000
     await log_served(served, user, answer, None if arm is None else arm[0], ms, drawn)
     response = items_answer(answer.items, answer.version, answer.degraded, explain=explain)
+    if hit:
+        response.headers["X-Answer-Cache"] = "hit"
     if arm is not None:
         response.headers["X-Experiment-Arm"] = arm[0]
         EXPERIMENT_ANSWERS.labels(arm[0]).inc()

@@ -42,6 +42,8 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     cached = result["runs"]["gateway"][0]["answer_cache"]
     assert cached["hit"] + cached["miss"] == 80 and cached["hit"] > 0
     assert cached["hit_share"] == cached["hit"] / 80
+    gw = result["runs"]["gateway"][0]  # latency apart for computed and cached answers
+    assert gw["computed_p50_ms"] > 0 and gw["cached_p50_ms"] > 0
     gateway_cpu = result["runs"]["gateway"][0]["cpu_ms_per_request"]
     assert set(gateway_cpu) == {*result["config"]["stack"], "total"}
     assert gateway_cpu["gateway"] > 0 and gateway_cpu["total"] >= gateway_cpu["gateway"]

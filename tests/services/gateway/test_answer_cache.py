@@ -106,8 +106,11 @@ def test_an_answer_is_served_again_until_the_user_acts(
         app: FastAPI, client: httpx.AsyncClient, stages: CountingStages, r: redis.Redis
     ) -> None:
         before = await counts(client)
-        assert await products(client, "U1") == ["R1"]
-        assert await products(client, "U1") == ["R1"]  # kept: the stages were not asked
+        first = await client.get("/recommend", params={"user": "U1"})
+        assert "X-Answer-Cache" not in first.headers
+        again = await client.get("/recommend", params={"user": "U1"})
+        assert again.headers["X-Answer-Cache"] == "hit"  # kept: the stages were not asked
+        assert again.json() == first.json() and again.json()[0]["product"] == "R1"
         after = await counts(client)
         assert stages.calls == 1
         assert (after["hit"] - before["hit"], after["miss"] - before["miss"]) == (1, 1)
