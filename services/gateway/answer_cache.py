@@ -7,7 +7,8 @@ checks both, instead of the candidate and ranker calls.
 
 What comes after the pipeline runs again on a cached answer: the live catalog (a product sold
 out since is dropped, prices are today's), business rules, the exploration slot, and the served-
-list record (every answer is logged, cached or not). Degraded answers are never kept.
+list record (every answer is logged, cached or not). Degraded answers are never kept, nor
+those with explanations (`explain=true`: a debugging aid, several times larger).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -28,8 +29,16 @@ from shared.user_keys import UserKeys
 
 log = logging.getLogger(__name__)
 
-# (user, candidates asked, filters as JSON, segment, explain, pinned version or None)
-Key = tuple[str, int, str, str | None, bool, int | None]
+
+class Key(NamedTuple):
+    """Everything the pipeline was asked."""
+
+    user: str
+    k: int  # items asked of the pipeline (the rules' longer list included)
+    filters: str  # as JSON
+    segment: str | None
+    explain: bool
+    pinned: int | None  # an experiment arm's version
 
 
 @dataclass(frozen=True)
@@ -51,24 +60,28 @@ class _Entry:
 def cache_key(
     user: str, k: int, filters: ItemFilters, segment: str | None, explain: bool, pinned: int | None
 ) -> Key:
-    return (user, k, filters.model_dump_json(exclude_defaults=True), segment, explain, pinned)
+    return Key(user, k, filters.model_dump_json(exclude_defaults=True), segment, explain, pinned)
 
 
 class AnswerCache:
-    def __init__(self, client: Any, key_prefix: str, size: int, seconds: float) -> None:
+    def __init__(self, client: Any, key_prefix: str, items: int, seconds: float) -> None:
         self._r = client  # redis.asyncio.Redis
         self._keys = UserKeys(key_prefix)
         self._current = current_version_key(key_prefix)
-        self._size = size
+        self._items = items  # items of all kept answers at most: memory grows with items
         self._seconds = seconds
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self.held = 0  # items of the kept answers
 
     @property
     def enabled(self) -> bool:
-        return self._size > 0 and self._seconds > 0
+        return self._items > 0 and self._seconds > 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _drop(self, key: Key) -> None:
+        self.held -= len(self._entries.pop(key).answer.items)
 
     async def stamp(self, user: str, pinned: int | None) -> Stamp | None:
         """The served version and the user's state now (one MGET); None when Redis cannot tell,
@@ -90,22 +103,27 @@ class AnswerCache:
                 self._entries.move_to_end(key)
                 ANSWER_CACHE.labels("hit").inc()
                 return entry.answer
-            del self._entries[key]
+            self._drop(key)
         ANSWER_CACHE.labels("miss").inc()
         return None
 
     def put(self, key: Key, stamp: Stamp, answer: Answer) -> None:
         """Keep a full answer of the version `stamp` expects (one from a version the stages have
-        not swapped to or from yet is not kept); the least recently used goes past `size`."""
-        if answer.degraded is not None or answer.version != stamp.version:
+        not swapped to or from yet is not kept; nor one with explanations, several times the
+        size of an item); the least recently used go while more than `items` items are kept."""
+        if answer.degraded is not None or answer.version != stamp.version or key.explain:
             return
+        if len(answer.items) > self._items:  # would push out everything, itself included
+            return
+        if key in self._entries:
+            self._drop(key)
         self._entries[key] = _Entry(stamp, answer, time.monotonic())
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self.held += len(answer.items)
+        while self.held > self._items:
+            self._drop(next(iter(self._entries)))
 
     def forget(self, user: str) -> None:
         """Drop every answer of `user` (erasure through this gateway: no copy of theirs stays
         here; other gateways' copies can no longer be served, their state token is gone)."""
-        for key in [k for k in self._entries if k[0] == user]:
-            del self._entries[key]
+        for key in [k for k in self._entries if k.user == user]:
+            self._drop(key)

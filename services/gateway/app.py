@@ -97,7 +97,7 @@ def create_app() -> FastAPI:
             app.state.answers = AnswerCache(
                 events_redis,
                 common.key_prefix,
-                settings.answer_cache_size,
+                settings.answer_cache_items,
                 settings.answer_cache_seconds,
             )
             app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)

@@ -52,8 +52,9 @@ class GatewaySettings(BaseSettings):
     # it came from, for at most this long (new products, trending and the ranker's clock are
     # not tracked: they reach a cached user this much later). 0 = off.
     answer_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
-    # How many answers are kept (least recently used out first; ~3 KB each at k=10).
-    answer_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    # How many items all kept answers hold at most (least recently used out first): ~1.3 KB of
+    # memory each, so the default is ~65 MB at most (5,000 answers of 10 items). 0 = off.
+    answer_cache_items: int = Field(default=50_000, ge=0, le=10_000_000)
     # Guards POST /train and POST /models/{version}/activate (header X-API-Key) when set.
     # RECSYS_ADMIN_API_KEY (shared with the UI) is read when GATEWAY_ADMIN_API_KEY is absent.
     admin_api_key: SecretStr | None = Field(

@@ -179,18 +179,25 @@ def test_off_when_its_age_limit_is_zero(
     run(make_gateway, redis_client, test, GATEWAY_ANSWER_CACHE_SECONDS="0")
 
 
-def test_least_recently_used_out_first_and_an_erased_user_forgotten() -> None:
-    cache = AnswerCache(None, "p", size=2, seconds=60)
+def test_items_bound_it_least_recently_used_out_first_and_an_erased_user_forgotten() -> None:
+    cache = AnswerCache(None, "p", items=4, seconds=60)
     stamp = Stamp(version=1, state=b"t")
     keys = [cache_key(u, 10, ItemFilters(), None, False, None) for u in ("A", "B", "C")]
     for key in keys[:2]:
-        cache.put(key, stamp, Answer([item(key[0])], 1))
+        cache.put(key, stamp, Answer([item(key.user)] * 2, 1))
     assert cache.get(keys[0], stamp) is not None  # A used last: B goes first
-    cache.put(keys[2], stamp, Answer([item("C")], 1))
-    assert len(cache) == 2 and cache.get(keys[1], stamp) is None
-    assert cache.get(keys[0], Stamp(version=1, state=b"other")) is None  # and dropped
-    assert len(cache) == 1
+    cache.put(keys[2], stamp, Answer([item("C")] * 2, 1))
+    assert (len(cache), cache.held) == (2, 4) and cache.get(keys[1], stamp) is None
+    cache.put(keys[2], stamp, Answer([item("C")] * 3, 1))  # kept again, larger: A goes
+    assert (len(cache), cache.held) == (1, 3) and cache.get(keys[0], stamp) is None
+    cache.put(keys[0], stamp, Answer([item("A")] * 5, 1))  # alone past the bound: not kept
+    assert (len(cache), cache.held) == (1, 3)
+    assert cache.get(keys[2], Stamp(version=1, state=b"other")) is None  # and dropped
+    assert (len(cache), cache.held) == (0, 0)
     cache.put(keys[0], stamp, Answer([item("A")], 2))  # not the version the stamp expects
-    assert cache.get(keys[0], stamp) is None
-    cache.forget("C")
+    explained = cache_key("A", 10, ItemFilters(), None, True, None)
+    cache.put(explained, stamp, Answer([item("A")], 1))  # with explanations: not kept
     assert len(cache) == 0
+    cache.put(keys[2], stamp, Answer([item("C")], 1))
+    cache.forget("C")
+    assert (len(cache), cache.held) == (0, 0)
