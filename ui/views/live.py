@@ -159,7 +159,8 @@ def _charts() -> None:
             .mark_line(point=True)
             .encode(
                 x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M:%S")),
-                y=alt.Y(f"{field}:Q", title=title),
+                # 0 reads "0", not Vega's "0.000000" for an all-zero (idle) series; 20 "20"
+                y=alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=",.2~f")),
                 color=alt.Color("service:N", legend=alt.Legend(orient="bottom")),
                 tooltip=["service", "time:T", alt.Tooltip(f"{field}:Q", title=title)],
             )
