@@ -73,12 +73,12 @@ NEIGHBOUR_ITEMS = Gauge(
 BREAKER_OPENED = Counter(
     "recsys_breaker_opened_total", "Times a downstream's circuit breaker opened", ["stage"]
 )
-# The online loop (per model version; arms of an experiment are versions too).
 ANSWER_CACHE = Counter(
     "recsys_answer_cache_total",
     "Gateway answers looked up in its answer cache: hit (served again) or miss",
     ["result"],
 )
+# The online loop (per model version; arms of an experiment are versions too).
 SERVED_LISTS = Counter("recsys_served_lists_total", "Answers logged as served", ["version"])
 ATTRIBUTED_EVENTS = Counter(
     "recsys_attributed_events_total",

@@ -62,6 +62,7 @@ class ModelRegistry:
         self._r = client
         self._store = store
         self._p = f"{prefix}:model"
+        self._current = current_version_key(prefix)
         self.channel = f"{self._p}:published"
         self._advance = client.register_script(_ADVANCE)
         self._held = held_versions_key(prefix)
@@ -115,12 +116,12 @@ class ModelRegistry:
         if activate:
             message = ModelPublished(version=version).model_dump_json()
             made_current = bool(
-                self._advance(keys=[f"{self._p}:current", self.channel], args=[version, message])
+                self._advance(keys=[self._current, self.channel], args=[version, message])
             )
         return manifest, made_current
 
     def current_version(self) -> int | None:
-        raw = self._r.get(f"{self._p}:current")
+        raw = self._r.get(self._current)
         return int(raw) if raw is not None else None
 
     def manifest(self, version: int) -> ModelManifest:
@@ -140,7 +141,7 @@ class ModelRegistry:
         """Point `current` at any stored version (rollback included) and tell the services."""
         self.manifest(version)  # raises UnknownVersionError
         pipe = self._r.pipeline()
-        pipe.set(f"{self._p}:current", version)
+        pipe.set(self._current, version)
         pipe.publish(self.channel, ModelPublished(version=version).model_dump_json())
         pipe.execute()
 

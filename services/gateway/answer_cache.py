@@ -7,8 +7,8 @@ checks both, instead of the candidate and ranker calls.
 
 What comes after the pipeline runs again on a cached answer: the live catalog (a product sold
 out since is dropped, prices are today's), business rules, the exploration slot, and the served-
-list record (every answer is logged, cached or not). Degraded answers are never kept, nor
-those with explanations (`explain=true`: a debugging aid, several times larger).
+list record (every answer is logged, cached or not). Degraded answers are never kept; the
+route neither looks up nor keeps those with explanations (`explain=true`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class Key(NamedTuple):
     k: int  # items asked of the pipeline (the rules' longer list included)
     filters: str  # as JSON
     segment: str | None
-    explain: bool
     pinned: int | None  # an experiment arm's version
 
 
@@ -58,9 +57,9 @@ class _Entry:
 
 
 def cache_key(
-    user: str, k: int, filters: ItemFilters, segment: str | None, explain: bool, pinned: int | None
+    user: str, k: int, filters: ItemFilters, segment: str | None, pinned: int | None
 ) -> Key:
-    return Key(user, k, filters.model_dump_json(exclude_defaults=True), segment, explain, pinned)
+    return Key(user, k, filters.model_dump_json(exclude_defaults=True), segment, pinned)
 
 
 class AnswerCache:
@@ -109,9 +108,9 @@ class AnswerCache:
 
     def put(self, key: Key, stamp: Stamp, answer: Answer) -> None:
         """Keep a full answer of the version `stamp` expects (one from a version the stages have
-        not swapped to or from yet is not kept; nor one with explanations, several times the
-        size of an item); the least recently used go while more than `items` items are kept."""
-        if answer.degraded is not None or answer.version != stamp.version or key.explain:
+        not swapped to or from yet is not kept); the least recently used go while more than
+        `items` items are kept."""
+        if answer.degraded is not None or answer.version != stamp.version:
             return
         if len(answer.items) > self._items:  # would push out everything, itself included
             return

@@ -134,8 +134,9 @@ async def recommend(
     arm = experiments.arm_for(user)  # (arm, its version) in a running experiment
     version = None if arm is None else arm[1]
     fetch = rules.fetch_size(k)
-    key = cache_key(user, fetch, filters, segment, explain, version)
-    stamp = await cache.stamp(user, version) if cache.enabled else None
+    key = cache_key(user, fetch, filters, segment, version)
+    # Answers with explanations are not kept: a debugging aid, several times larger.
+    stamp = await cache.stamp(user, version) if cache.enabled and not explain else None
     answer = None if stamp is None else cache.get(key, stamp)
     hit = answer is not None
     if answer is None:  # not kept: through the pipeline, if there is room in it

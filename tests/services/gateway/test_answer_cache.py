@@ -124,17 +124,23 @@ def test_an_answer_is_served_again_until_the_user_acts(
         assert await products(client, "U1") == ["R2"]
         assert stages.calls == 2
 
+        # with explanations: computed each time, never kept
+        for _ in range(2):
+            explained = await client.get("/recommend", params={"user": "U9", "explain": "true"})
+            assert "X-Answer-Cache" not in explained.headers
+        assert stages.calls == 4
+
         # another question is another answer; another user too
-        assert await products(client, "U1", k="5") == ["R3"]
-        assert await products(client, "U1", category="X") == []  # R4, filtered by the gateway
-        assert await products(client, "U2") == ["R5"]
-        assert stages.calls == 5
+        assert await products(client, "U1", k="5") == ["R5"]
+        assert await products(client, "U1", category="X") == []  # R6, filtered by the gateway
+        assert await products(client, "U2") == ["R7"]
+        assert stages.calls == 7
 
         # a profile write changes what a cold start answers: computed again
         put = await client.put("/users/U1", json={"segment": "b2b"})
         assert put.status_code == 200, put.text
-        assert await products(client, "U1") == ["R6"]
-        assert stages.calls == 6
+        assert await products(client, "U1") == ["R8"]
+        assert stages.calls == 8
 
     run(make_gateway, redis_client, test)
 
@@ -182,7 +188,7 @@ def test_off_when_its_age_limit_is_zero(
 def test_items_bound_it_least_recently_used_out_first_and_an_erased_user_forgotten() -> None:
     cache = AnswerCache(None, "p", items=4, seconds=60)
     stamp = Stamp(version=1, state=b"t")
-    keys = [cache_key(u, 10, ItemFilters(), None, False, None) for u in ("A", "B", "C")]
+    keys = [cache_key(u, 10, ItemFilters(), None, None) for u in ("A", "B", "C")]
     for key in keys[:2]:
         cache.put(key, stamp, Answer([item(key.user)] * 2, 1))
     assert cache.get(keys[0], stamp) is not None  # A used last: B goes first
@@ -195,8 +201,6 @@ def test_items_bound_it_least_recently_used_out_first_and_an_erased_user_forgott
     assert cache.get(keys[2], Stamp(version=1, state=b"other")) is None  # and dropped
     assert (len(cache), cache.held) == (0, 0)
     cache.put(keys[0], stamp, Answer([item("A")], 2))  # not the version the stamp expects
-    explained = cache_key("A", 10, ItemFilters(), None, True, None)
-    cache.put(explained, stamp, Answer([item("A")], 1))  # with explanations: not kept
     assert len(cache) == 0
     cache.put(keys[2], stamp, Answer([item("C")], 1))
     cache.forget("C")
