@@ -252,6 +252,11 @@ class EASE(_ScoreRecommender):
 
     P = (X^T X + l2 I)^-1 and B = I - P / diag(P) (column j divided by P_jj), i.e. B_ij = -P_ij/P_jj
     off the diagonal and 0 on it. Scores are X_u @ B.
+
+    With `dropout` p > 0, each item's own penalty grows with how often it was taken: l2 + p/(1-p)
+    x its Gram diagonal (Steck 2020, "Autoencoders that don't overfit towards the identity",
+    EDLAE: the closed form of training with input dropout p). Popular items then explain each
+    other less by sheer co-occurrence.
     """
 
     name = "ease"
@@ -259,10 +264,15 @@ class EASE(_ScoreRecommender):
     # Its fit holds about four float64 items x items matrices at once (Gram, inverse, weights).
     DENSE_COPIES = 4.0
 
-    def __init__(self, l2: float = 500.0, max_items: int | None = DENSE_MAX_ITEMS) -> None:
+    def __init__(
+        self, l2: float = 500.0, max_items: int | None = DENSE_MAX_ITEMS, dropout: float = 0.0
+    ) -> None:
         if l2 <= 0:
             raise ValueError(f"l2 must be > 0, got {l2}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.l2 = l2
+        self.dropout = dropout
         self.max_items = max_items
         self.item_weights = np.zeros((0, 0), dtype=np.float32)
         self._x = sp.csr_matrix((0, 0), dtype=np.float32)
@@ -288,7 +298,8 @@ class EASE(_ScoreRecommender):
             gram[cells.row, cells.col] += cells.data
         if group_weight > 0:
             _add_groups(gram, groups, group_weight)
-        gram[np.diag_indices_from(gram)] += self.l2
+        diagonal = np.diag_indices_from(gram)
+        gram[diagonal] += self.l2 + self.dropout / (1.0 - self.dropout) * gram[diagonal]
         # The Gram matrix plus l2 I is symmetric positive definite: a Cholesky-based inverse costs
         # about half of numpy's LU inverse.
         chol, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)

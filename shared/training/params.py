@@ -39,6 +39,10 @@ class TrainParams(BaseModel):
     graph_neighbours: int = Field(default=100, ge=0, le=2000)
     graph_l2: float = Field(default=500.0, gt=0)
     graph_max_items: int = Field(default=10_000, ge=0, le=50_000)
+    # EASE with input dropout (its closed form, EDLAE): each item's penalty is graph_l2 plus
+    # graph_dropout / (1 - graph_dropout) x how often it was taken; 0 = plain EASE. Opt-in, not
+    # searched: within noise end to end here (docs/decisions.md, 2026-12-05 fourth).
+    graph_dropout: float = Field(default=0.0, ge=0, le=0.9)
     # What the graph's weights are: EASE (dense closed form, over at most graph_max_items items and
     # what memory allows) or item-kNN cosine (sparse, any size); "ease" falls back to item-kNN
     # where EASE cannot run. "als": stage one scores by ALS (implicit-feedback matrix

@@ -139,6 +139,7 @@ def item_graph(base: StageOneBase, params: TrainParams) -> sp.csr_matrix:
                 labels,
                 params.graph_label_weight,
                 head,
+                params.graph_dropout,
             )
             if head is None:
                 return graph

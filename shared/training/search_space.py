@@ -76,8 +76,12 @@ def stage_one_space(
     return space.knobs
 
 
-def ranker_space(trial: optuna.Trial, params: TrainParams) -> dict[str, Knob]:
+def ranker_space(trial: optuna.Trial, params: TrainParams, graded: bool) -> dict[str, Knob]:
+    """`graded`: whether the lists' labels have grades (ratings, event weights) the ranker may
+    learn from or ignore (taken or not is what validation scores)."""
     space = Space(trial, params)
+    if graded:
+        space.pick("graded_labels", [True, False])
     space.pick("ranker_prior_weight", PRIORS)
     space.pick("ranker_leaves", [7, 15, 31, 63])
     space.pick("num_boost_round", [100, 300, 600])

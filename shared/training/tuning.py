@@ -6,8 +6,9 @@ Two searches, cheapest first:
    trial scored by the candidate list's own NDCG@10 on up to two validation splits (a trial bad
    on the first is pruned). The baselines stage one can become are tried first (EASE unpruned,
    item-kNN, ALS), so the chosen stage one is at least as good as they are on validation.
-2. the ranker's knobs (prior weight, leaves, rounds, members) on lists built once for the chosen
-   stage one, each trial scored by the two-stage NDCG@10 on the first validation split.
+2. the ranker's knobs (graded or 0/1 labels, prior weight, leaves, rounds, members) on lists
+   built once for the chosen stage one, each trial scored by the two-stage NDCG@10 on the first
+   validation split.
 Then the served pipeline is chosen against its baselines on the same split: where the ranker does
 not clearly beat stage one alone (a paired test over the validation users), it steps aside
 (`use_ranker` off). The report says what won and why.
@@ -27,7 +28,7 @@ from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge
-from shared.ml.stage_two.model import RankerEnsemble
+from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.schemas.models import Knob, TuningReport, TuningTrial
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
@@ -195,16 +196,21 @@ def tune(
 
     scored: dict[tuple[tuple[str, Knob], ...], float] = {}  # TPE proposes a recipe again, often
     best_fit: list[tuple[float, RankerEnsemble]] = []  # the best ranker yet, and its score
+    graded = lists.graded  # else graded and 0/1 labels are the same lists: nothing to choose
+    binary = lists.binary() if graded else lists
+
+    def labelled(r: TrainParams) -> RankingData:
+        return lists if r.graded_labels else binary
 
     def objective_two(trial: optuna.Trial) -> float:
-        knobs = ranker_space(trial, params)
+        knobs = ranker_space(trial, params, graded)
         trial.set_user_attr("knobs", knobs)
         key = tuple(sorted(knobs.items()))
         if key not in scored:
             # One member per trial: the members' mean is as good or better, at a multiple of
             # the time.
             r = with_knobs(recipe, {**knobs, "ranker_models": 1})
-            ranker = fit_ranker_on(lists, valid, r)
+            ranker = fit_ranker_on(labelled(r), valid, r)
             scored[key] = candidates.ndcg(v, ranker)
             if not best_fit or scored[key] > best_fit[0][0]:
                 best_fit[:] = [(scored[key], ranker)]
@@ -215,6 +221,7 @@ def tune(
     )
     two.enqueue_trial(
         {
+            "graded_labels": params.graded_labels,
             "ranker_prior_weight": params.ranker_prior_weight,
             "ranker_leaves": params.ranker_leaves,
             "num_boost_round": params.num_boost_round,
@@ -248,7 +255,7 @@ def tune(
             recipe = with_knobs(recipe, {"ranker_models": 1})
         elif count_open:
             members, scores_by_count, seconds, served_ranker = choose_members(
-                lists, valid, candidates, v, recipe, deadline
+                labelled(recipe), valid, candidates, v, recipe, deadline
             )
             recipe = with_knobs(recipe, {"ranker_models": members})
             two_stage = scores_by_count[members]

@@ -55,6 +55,7 @@ def neighbour_graph(
     label_groups: Sequence[np.ndarray] = (),
     label_weight: float = 0.0,
     head: np.ndarray | None = None,
+    dropout: float = 0.0,
 ) -> sp.csr_matrix:
     """Learned item -> item weights (EASE, Steck 2019, closed form), top `top` per item.
 
@@ -67,6 +68,7 @@ def neighbour_graph(
     With `head` (sorted item positions, `head_items`), EASE is fitted over those items only: its
     dense fit costs items^3 time and items^2 memory, so a big catalog's most-taken items get
     EASE weights and the other items' rows come from item-kNN cosine (`with_tail`).
+    `dropout` is EASE's (its penalty per item grows with the item's own count; `EASE`).
     """
     cols = np.arange(n_items) if head is None else head
     x = stats.matrix(n_items)[:, cols]
@@ -81,7 +83,7 @@ def neighbour_graph(
         local = np.full(n_items, -1, dtype=np.int64)
         local[cols] = np.arange(len(cols))
         label_groups = [g for g in (local[g][local[g] >= 0] for g in label_groups) if len(g) > 1]
-    ease = EASE(l2=l2)
+    ease = EASE(l2=l2, dropout=dropout)
     ease.fit(x, extra, label_groups, label_weight)
     b = ease.item_weights
     keep = min(top, len(cols) - 1)

@@ -47,6 +47,15 @@ class RankingData:
             x, np.concatenate([p.y for p in parts]), np.concatenate([p.groups for p in parts])
         )
 
+    @property
+    def graded(self) -> bool:
+        """Whether any label is above 1 (else graded and 0/1 labels are the same lists)."""
+        return bool(len(self.y)) and float(self.y.max()) > 1
+
+    def binary(self) -> RankingData:
+        """The same lists with 0/1 labels: taken or not, however strongly."""
+        return RankingData(self.x, (self.y > 0).astype(self.y.dtype), self.groups)
+
 
 log = logging.getLogger(__name__)
 

@@ -176,6 +176,25 @@ def test_ease_matches_hand_computed_3x3() -> None:
     np.testing.assert_array_equal(model.recommend(np.array([2]), 3, empty), [[1, 0, 2]])
 
 
+def test_ease_dropout_penalises_each_item_by_its_own_count() -> None:
+    # The same X; G's diagonal is [2 2 1]. dropout 0.5: p / (1 - p) = 1, so the diagonal gets
+    # l2 + G_jj: with l2 = 1, G + diag(1 + [2 2 1]) = [[5 1 0] [1 5 1] [0 1 3]] (EDLAE's form).
+    train = sp.csr_matrix(np.array([[1, 5, 0], [0, 1, 1], [1, 0, 0]], dtype=np.float32))
+    a = np.array([[5.0, 1, 0], [1, 5, 1], [0, 1, 3]])
+    p = np.linalg.inv(a)
+    expected = p / -np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    model = EASE(l2=1.0, dropout=0.5)
+    model.fit(train)
+    np.testing.assert_allclose(model.item_weights, expected, rtol=1e-6, atol=1e-7)
+    plain = EASE(l2=1.0)
+    plain.fit(train)
+    # the penalty shrinks every weight: item 0 -> 1 was 1/3 without it
+    assert 0 < model.item_weights[0, 1] < plain.item_weights[0, 1]
+    with pytest.raises(ValueError, match="dropout"):
+        EASE(dropout=1.0)
+
+
 def test_item_knn_cosine_values() -> None:
     # users x items: [1 1 0] [1 1 1] [1 0 1] [0 0 1]  -> |U_0| = 3, |U_1| = 2, |U_2| = 3
     # co-occurrence: c01 = 2, c02 = 2, c12 = 1

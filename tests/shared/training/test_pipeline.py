@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from shared.datasets import synthetic
+from shared.ml.baselines import EASE
 from shared.ml.interactions import DAY
 from shared.ml.stage_one.candidate_list import CandidateList
 from shared.ml.stage_one.serving import CandidateStage
@@ -142,3 +143,24 @@ def test_a_window_keeps_the_strongest_rating_of_an_item() -> None:
         {"user_id": ["u", "u", "u"], "product_id": ["b", "b", "a"], "rating": [1.0, 5.0, 3.0]}
     )
     assert held_out_strength(before, after) == {"u": {"b": 5.0}}  # "a" the user had already
+
+
+def test_stage_ones_graph_is_ease_with_the_recipes_dropout() -> None:
+    data = synthetic.generate(n_users=120, n_products=40, n_days=60, seed=5)
+    catalog = build_catalog(data)
+    as_of = float(data.interactions["ts"].max()) + 1
+    n = len(catalog.items)
+    params = PARAMS.model_copy(
+        update={"graph_dropout": 0.5, "graph_l2": 20.0, "graph_neighbours": n, "graph_lowrank": 0}
+    )
+    cm = stage_one(data, catalog, as_of, params)
+    assert cm.index.graph is not None
+    ease = EASE(l2=20.0, dropout=0.5)
+    ease.fit(cm.store.user_items.matrix(n))
+    graph = cm.index.graph.toarray()
+    kept = graph != 0
+    assert kept.sum() > n * (n - 1) // 2  # unpruned: nearly every pair kept
+    np.testing.assert_allclose(graph[kept], ease.item_weights[kept], rtol=1e-4, atol=1e-6)
+    plain = stage_one(data, catalog, as_of, params.model_copy(update={"graph_dropout": 0.0}))
+    assert plain.index.graph is not None
+    assert not np.allclose(plain.index.graph.toarray(), graph)

@@ -95,6 +95,11 @@ def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) ->
         assert served > scores["stage_one"]
     assert served >= scores["ease"] - 1e-9 and served >= scores["item_knn"] - 1e-9
     assert lines and "tuning stage one" in lines[0]
+    # the demo data's events have grades (a purchase above a view): the ranker's trials say
+    # which labels they learned from, the first the default (graded)
+    ranker = [t for t in report.trials if t.stage == "ranker" and "ranker_models" not in t.params]
+    assert ranker[0].params["graded_labels"] is True
+    assert all(isinstance(t.params["graded_labels"], bool) for t in ranker)
 
 
 def test_stage_one_as_als_scores_as_the_als_baseline_on_every_split(data: Dataset) -> None:
@@ -117,6 +122,11 @@ def test_knobs_the_request_set_are_not_searched(data: Dataset) -> None:
     assert all(p.get("graph_lowrank", 0) == 0 for p in ones)
     assert all("graph_lowrank" in p for p in ones if p["graph_kind"] != "als")
     assert all(t.params["ranker_leaves"] == 7 for t in report.trials if t.stage == "ranker")
+    binary = PARAMS.model_copy(update={"tune_budget_seconds": 6, "graded_labels": False})
+    recipe, report = tune(data, build_catalog(data), binary, "temporal", True)
+    assert recipe.graded_labels is False
+    # lists built with 0/1 labels: nothing to choose, no trial learns from grades
+    assert not any(t.params.get("graded_labels") for t in report.trials)
 
 
 def test_the_search_records_member_counts_and_keeps_one_the_request_set(data: Dataset) -> None:

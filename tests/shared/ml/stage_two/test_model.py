@@ -159,3 +159,13 @@ def test_unknown_categories_train_as_missing_values() -> None:
     model = fit_ranker(*split(rows.x), 60, seed=1)
     assert model.to_text() == fit_ranker(*split(raw), 60, seed=1).to_text()
     np.testing.assert_array_equal(model.score(raw[3000:]), model.score(rows.x[3000:]))
+
+
+def test_binary_lists_keep_rows_and_groups_and_label_taken_items_1() -> None:
+    x = np.zeros((4, len(FEATURE_NAMES)), dtype=np.float32)
+    lists = RankingData(x, np.array([0.0, 5.0, 1.0, 0.0], dtype=np.float32), np.array([2, 2]))
+    assert lists.graded
+    binary = lists.binary()
+    np.testing.assert_array_equal(binary.y, [0.0, 1.0, 1.0, 0.0])
+    assert binary.x is lists.x and binary.groups is lists.groups and not binary.graded
+    assert not RankingData.stack([], []).graded
