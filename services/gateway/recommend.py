@@ -134,10 +134,12 @@ async def recommend(
     arm = experiments.arm_for(user)  # (arm, its version) in a running experiment
     version = None if arm is None else arm[1]
     fetch = rules.fetch_size(k)
-    key = cache_key(user, fetch, filters, segment, version)
     # Answers with explanations are not kept: a debugging aid, several times larger.
+    kept = None  # the answer's key and stamp, where it may be kept (the key built only then)
     stamp = await cache.stamp(user, version) if cache.enabled and not explain else None
-    answer = None if stamp is None else cache.get(key, stamp)
+    if stamp is not None:
+        kept = (cache_key(user, fetch, filters, segment, version), stamp)
+    answer = None if kept is None else cache.get(*kept)
     hit = answer is not None
     if answer is None:  # not kept: through the pipeline, if there is room in it
         if not admission.try_enter():
@@ -147,8 +149,8 @@ async def recommend(
             answer = await pipeline.answer(user, fetch, filters, segment, explain, version)
         finally:  # every way out gives the place back: answers, stage errors, cancellation, bugs
             admission.leave()
-        if answer is not None and stamp is not None:
-            cache.put(key, stamp, answer)
+        if answer is not None and kept is not None:
+            cache.put(*kept, answer)
     if answer is not None and rules.active:
         answer = await pipeline.with_rules(answer, rules, k, user, explain)
     if answer is None:
