@@ -42,10 +42,11 @@ def choose_members(
     deadline: float,
 ) -> tuple[int, dict[int, float], dict[int, float], RankerEnsemble]:
     """How many rankers the served model averages: members seeded apart are fitted one by one
-    while the budget lasts (the first is the search's own trial, refitted), and the ensembles
-    of MEMBERS' sizes are scored on validation; more members only where they score higher (each
-    costs its share of every request's CPU). Returns the count, the scores, the seconds each
-    ensemble took to fit and the chosen ensemble."""
+    while the budget lasts, and the ensembles of MEMBERS' sizes are scored on validation; more
+    members only where they score higher (each costs its share of every request's CPU). No
+    member has the search's own seed: that fit's score is the best of many trials on these
+    lists, luck of its seed included, and one member would win by it. Returns the count, the
+    scores, the seconds each ensemble took to fit and the chosen ensemble."""
     fit = ranker_fit(recipe)
     fitted: list[RankerEnsemble] = []
     scores: dict[int, float] = {}
@@ -54,7 +55,7 @@ def choose_members(
     for m in range(1, max(MEMBERS) + 1):
         if m > 1 and time.monotonic() > deadline:
             break  # the first is always fitted: the count's choice needs its score
-        fitted.append(fit(lists, valid, recipe.num_boost_round, recipe.seed + m - 1))
+        fitted.append(fit(lists, valid, recipe.num_boost_round, recipe.seed + m))
         if m in MEMBERS:
             scores[m] = candidates.ndcg(v, RankerEnsemble.average(fitted))
             seconds[m] = round(time.monotonic() - start, 2)

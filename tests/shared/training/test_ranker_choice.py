@@ -47,6 +47,10 @@ def test_the_number_of_averaged_rankers_is_chosen_on_validation() -> None:
     # the ensemble returned is the one scored (what the ranker's lift is tested with)
     assert len(ranker.boosters) == count
     assert candidates.ndcg(v, ranker) == pytest.approx(scores[count], abs=1e-12)
+    # members are seeded apart from the search's own fit (seed), whose score is a best of many
+    seeds = [f"[seed: {PARAMS.seed + m}]" for m in range(1, count + 1)]
+    assert [s for s in seeds if any(s in b.model_to_string() for b in ranker.boosters)] == seeds
+    assert not any(f"[seed: {PARAMS.seed}]" in b.model_to_string() for b in ranker.boosters)
     # past the deadline only the first member is fitted
     count, scores, _, ranker = choose_members(lists, valid, candidates, v, PARAMS, -math.inf)
     assert count == 1 and set(scores) == {1} and len(ranker.boosters) == 1
