@@ -65,9 +65,10 @@ def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) ->
     assert report.note is None and report.n_splits == 2
     stages = {t.stage for t in report.trials if t.state == "complete"}
     assert stages == {"stage_one", "ranker"}
-    # the searches stop at the budget; a trial under way, the ranker's first fit and the
-    # baselines' scores may run past it
-    assert report.spent_seconds <= 3 * PARAMS.tune_budget_seconds
+    # the time reported covers the trials it ran one after another (no timing target here:
+    # the budget's effect on a whole training is measured in docs/benchmarks.md)
+    searched = [t for t in report.trials if "ranker_models" not in t.params]
+    assert 0 < sum(t.seconds for t in searched) <= report.spent_seconds + 0.01 * len(searched)
     # the first trials are the defaults and the baselines stage one can become
     first = report.trials[0]
     assert first.params["graph_kind"] == "ease" and first.params["graph_neighbours"] == 100
