@@ -41,7 +41,13 @@ FEATURE_NAMES = [
     "age_vs_item_buyers",  # |user age - mean age of the item's buyers|
     "user_item_count",  # repeat interest
     "user_item_days_since",
+    # How many took the item within 3 / 14 days of the user's last interaction (log): what was
+    # taken while the user was active, whenever that was (a random split's held-out items sit
+    # in the user's own active period; a returning shopper's season).
+    "item_log_pop_near_user_3d",
+    "item_log_pop_near_user_14d",
 ]
+NEAR_USER_DAYS = {"item_log_pop_near_user_3d": 3.0, "item_log_pop_near_user_14d": 14.0}
 CATEGORICAL = ["item_category", "user_segment"]
 NO_HISTORY_DAYS = 10_000.0
 
@@ -68,6 +74,7 @@ class FeatureStore:
     ui_count: np.ndarray
     ui_strength: np.ndarray
     ui_last_ts: np.ndarray
+    interaction_minutes: np.ndarray  # item position << 32 | minute of each interaction, sorted
 
     @property
     def user_items(self) -> UserItemStats:
@@ -147,6 +154,7 @@ def build_feature_store(
     age_n = np.bincount(i[has_age], minlength=n_i)
 
     stats = user_item_stats(u, i, strength, ts, n_u, n_i)
+    minutes = np.clip(ts // 60, 0, 2**32 - 1).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return FeatureStore(
             as_of=as_of,
@@ -179,6 +187,7 @@ def build_feature_store(
             ui_count=stats.count,
             ui_strength=stats.strength,
             ui_last_ts=stats.last_ts,
+            interaction_minutes=np.sort((i.astype(np.int64) << 32) | minutes),
         )
 
 
@@ -208,7 +217,25 @@ def pair_features(
     out = _stored_pair_features(store, user, items, cand_scores, cand_similarity)
     if live is not None and len(live.items):
         _add_live(out, store.as_of, items, live)
+    _near_user(out, store, items)
     return out
+
+
+def _near_user(out: np.ndarray, store: FeatureStore, items: np.ndarray) -> None:
+    """The `NEAR_USER_DAYS` features, around the user's last interaction as `out` has it (live
+    ones included); NaN for a user without any."""
+    days = float(out[0, COL["user_days_since_last"]]) if len(out) else NO_HISTORY_DAYS
+    if days >= NO_HISTORY_DAYS:
+        return
+    minute = int((store.as_of - days * DAY) // 60)
+    base = items.astype(np.int64) << 32
+    for name, width in NEAR_USER_DAYS.items():
+        w = int(width * 24 * 60)
+        lo = np.searchsorted(store.interaction_minutes, base | max(minute - w, 0), side="left")
+        hi = np.searchsorted(
+            store.interaction_minutes, base | min(minute + w, 2**32 - 1), side="right"
+        )
+        out[:, COL[name]] = np.log1p(hi - lo)
 
 
 def _add_live(out: np.ndarray, as_of: float, items: np.ndarray, live: LiveItems) -> None:

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, Recommender
+from shared.ml.stage_two.features import COL, FEATURE_NAMES
 from shared.ml.stage_two.model import RankerEnsemble
 from shared.training import tuning, validation
 from shared.training.evaluation import train_matrix
@@ -185,13 +186,11 @@ def test_a_ranker_that_steps_aside_serves_stage_ones_order() -> None:
     ranker = RankerEnsemble(prior_weight=1.0)
     again = RankerEnsemble.from_text(ranker.to_text())
     assert again.boosters == [] and again.prior_weight == 1.0
-    x = np.zeros((4, 22))
-    from shared.ml.stage_two.features import COL
-
+    x = np.zeros((4, len(FEATURE_NAMES)))
     x[:, COL["cand_score_rel"]] = [1.0, 0.2, 0.7, -0.1]
     order = np.argsort(-again.score(x), kind="stable")
     assert order.tolist() == [0, 2, 1, 3]
-    assert again.contributions(x).shape == (4, 23)
+    assert again.contributions(x).shape == (4, len(FEATURE_NAMES) + 1)
 
 
 def test_past_the_dense_limit_the_search_fits_ease_over_the_head_without_a_failed_trial(

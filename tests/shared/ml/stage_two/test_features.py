@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from shared.datasets.base import Dataset
 from shared.ml.interactions import IdMap
@@ -76,6 +77,18 @@ def test_pair_features_hand_computed() -> None:
     # buyers of P2: U1 (30) and U2 (50) -> mean 40, |30 - 40| = 10
     assert x[1, COL["age_vs_item_buyers"]] == 10
     assert x[0, COL["user_days_since_last"]] == 2
+    # around U1's last interaction (day 8): within 3 days P1 once (day 5) and P2 twice (days 8
+    # and 9); within 14 days P1 twice; P3's only one is at as_of
+    assert x[:, COL["item_log_pop_near_user_3d"]].tolist() == pytest.approx(
+        [math.log1p(1), math.log1p(2), 0.0]
+    )
+    assert x[:, COL["item_log_pop_near_user_14d"]].tolist() == pytest.approx(
+        [math.log1p(2), math.log1p(2), 0.0]
+    )
+    other = pair_features(store, 1, np.array([0, 1]), np.zeros(2, np.float32))  # U2: day 9
+    assert other[:, COL["item_log_pop_near_user_3d"]].tolist() == pytest.approx(
+        [0.0, math.log1p(2)]
+    )
 
 
 def test_unknown_user_gets_item_features_only() -> None:
@@ -83,6 +96,7 @@ def test_unknown_user_gets_item_features_only() -> None:
     assert np.isnan(x[0, COL["user_age"]]) and np.isnan(x[0, COL["user_category_share"]])
     assert x[0, COL["user_item_count"]] == 0
     assert x[0, COL["item_log_price"]] > 0
+    assert np.isnan(x[0, COL["item_log_pop_near_user_3d"]])  # no last interaction to be near
 
 
 def test_store_round_trips_without_pickle() -> None:
@@ -108,8 +122,13 @@ def test_live_interactions_count_as_history() -> None:
     assert x[:, COL["user_item_days_since"]].tolist() == [0, 2, 0]
     assert (x[:, COL["user_days_since_last"]] == 0).all()
     assert np.allclose(x[:, COL["user_log_activity"]], math.log1p(3 + 4))  # 3 stored + 4 live
+    # the user's last interaction is now (as_of, day 10): within 3 days of it P2 twice, P1 none
+    assert x[:, COL["item_log_pop_near_user_3d"]].tolist() == pytest.approx(
+        [0.0, math.log1p(2), 0.0]
+    )
     changed = {COL[n] for n in ("user_item_count", "user_item_days_since", "user_days_since_last",
-                                "user_log_activity")}  # fmt: skip
+                                "user_log_activity", "item_log_pop_near_user_3d",
+                                "item_log_pop_near_user_14d")}  # fmt: skip
     others = [c for c in range(len(FEATURE_NAMES)) if c not in changed]
     np.testing.assert_array_equal(x[:, others], before[:, others])
 
