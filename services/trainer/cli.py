@@ -37,6 +37,12 @@ ItemCol = Annotated[str | None, typer.Option(help="csv: the item column")]
 RatingCol = Annotated[str | None, typer.Option(help="csv: a rating/strength column")]
 TimeCol = Annotated[str | None, typer.Option(help="csv: a timestamp column")]
 ItemsPath = Annotated[Path | None, typer.Option(help="csv: an item table (title/category/price)")]
+TitleCol = Annotated[str | None, typer.Option(help="csv: item titles (events or item table)")]
+CategoryCol = Annotated[
+    str | None, typer.Option(help="csv: item categories (events or item table)")
+]
+PriceCol = Annotated[str | None, typer.Option(help="csv: item prices (events or item table)")]
+SegmentCol = Annotated[str | None, typer.Option(help="csv: a user segment column, e.g. country")]
 RankerModelsOpt = Annotated[
     int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (fewer: faster training)")
 ]
@@ -78,28 +84,33 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+# CsvOptions' column fields, in the order the commands pass their options to `_request`.
+CSV_COLUMNS = (
+    "user_col", "item_col", "rating_col", "time_col",
+    "title_col", "category_col", "price_col", "segment_col",
+)  # fmt: skip
+
+
 def _request(
     dataset: str,
     data_path: Path | None,
     params: TrainParams,
-    user_col: str | None,
-    item_col: str | None,
-    rating_col: str | None,
-    time_col: str | None,
     items_path: Path | None,
+    *column_options: str | None,
 ) -> TrainRequest:
     """A TrainRequest from CLI options; local paths are resolved against the current folder."""
+    columns = dict(zip(CSV_COLUMNS, column_options, strict=True))
     csv = None
     if dataset == "csv":
-        if not user_col or not item_col:
+        if not columns["user_col"] or not columns["item_col"]:
             raise typer.BadParameter("--dataset csv needs --user-col and --item-col")
-        csv = CsvOptions(
-            user_col=user_col,
-            item_col=item_col,
-            rating_col=rating_col,
-            time_col=time_col,
-            items_path=str(items_path.resolve()) if items_path else None,
-        )
+        try:
+            csv = CsvOptions(
+                **{name: value for name, value in columns.items() if value is not None},
+                items_path=str(items_path.resolve()) if items_path else None,
+            )
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from e
     return TrainRequest(
         dataset=_dataset(dataset),
         data_path=str(data_path.resolve()) if data_path else None,
@@ -118,6 +129,10 @@ def train(
     rating_col: RatingCol = None,
     time_col: TimeCol = None,
     items_path: ItemsPath = None,
+    title_col: TitleCol = None,
+    category_col: CategoryCol = None,
+    price_col: PriceCol = None,
+    segment_col: SegmentCol = None,
     seed: int = 42,
     engine: Annotated[
         str, typer.Option(help="where the ranker is fitted: local | dask (lightgbm.dask)")
@@ -159,8 +174,9 @@ def train(
         ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
-        dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
-    )
+        dataset, data_path, params, items_path,
+        user_col, item_col, rating_col, time_col, title_col, category_col, price_col, segment_col,
+    )  # fmt: skip
     with Progress(console=console) as bar:
         task = bar.add_task("training", total=1.0)
 
@@ -219,6 +235,10 @@ def evaluate(
     rating_col: RatingCol = None,
     time_col: TimeCol = None,
     items_path: ItemsPath = None,
+    title_col: TitleCol = None,
+    category_col: CategoryCol = None,
+    price_col: PriceCol = None,
+    segment_col: SegmentCol = None,
     seed: int = 42,
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
     graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
@@ -242,8 +262,9 @@ def evaluate(
         ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
-        dataset, data_path, params, user_col, item_col, rating_col, time_col, items_path
-    )
+        dataset, data_path, params, items_path,
+        user_col, item_col, rating_col, time_col, title_col, category_col, price_col, segment_col,
+    )  # fmt: skip
     params = request.params
     try:
         # A local user may name any file of theirs; API-triggered jobs stay inside the data root.

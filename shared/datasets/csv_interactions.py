@@ -1,12 +1,15 @@
 """Any interactions CSV (or .csv.gz): one row per user-item event, columns named by the caller.
 
-An optional item table adds titles, categories and prices. Rows that cannot be read are reported
+Titles, categories and prices come from columns of the events themselves (each item's latest
+value: a log often carries them on every line) or from an optional item table; a user's segment
+(country, plan, age band) from a column of the events. Rows that cannot be read are reported
 with file, line and reason and skipped; nothing is guessed silently.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +38,18 @@ def load(
     rating_col: str | None = None,
     time_col: str | None = None,
     items_path: Path | None = None,
+    attribute_cols: Mapping[str, str] | None = None,
 ) -> tuple[Dataset, LoadReport]:
+    """`attribute_cols` names columns for "title", "category", "price" (item attributes: a
+    column of the events file, else of the item table) and "segment" (of the events file)."""
     table = _read(path)
     _require(table, [c for c in (user_col, item_col, rating_col, time_col) if c is not None])
+    named = dict(attribute_cols or {})
+    in_events = {a: c for a, c in named.items() if c in table.frame.columns}
+    if "segment" in named and "segment" not in in_events:
+        _require(table, [named["segment"]])
+    if items_path is None and len(in_events) < len(named):
+        _require(table, [c for a, c in named.items() if a not in in_events])
     f = table.frame
     report = LoadReport(source=path.name)
     if table.encoding != "utf-8":
@@ -88,16 +100,52 @@ def load(
         interactions = interactions.sort_values(["ts", "user_id"], kind="stable", ignore_index=True)
 
     product_ids = pd.Series(pd.unique(interactions["product_id"]), dtype="str")
-    items = _items(product_ids, items_path, item_col, report)
+    from_table = {a: c for a, c in named.items() if a not in in_events}
+    items = _items(product_ids, items_path, item_col, report, from_table)
+    latest = _latest(f[keep], in_events, user_col, item_col, ts[keep], report)
+    for attr in ("title", "category", "price"):
+        if attr in latest:
+            values = latest[attr].reindex(items["product_id"]).to_numpy()
+            merged = np.where(pd.isna(values), items[attr].to_numpy(dtype=object), values)
+            items[attr] = merged.astype(np.float64) if attr == "price" else text_column(merged)
     user_ids = pd.Series(pd.unique(interactions["user_id"]), dtype="str")
+    segment = pd.Series([None] * len(user_ids), dtype="str")
+    if "segment" in latest:
+        segment = text_column(pd.Series(latest["segment"].reindex(user_ids).to_numpy()))
     users = pd.DataFrame(
-        {
-            "user_id": user_ids,
-            "age": np.full(len(user_ids), np.nan),
-            "segment": pd.Series([None] * len(user_ids), dtype="str"),
-        }
+        {"user_id": user_ids, "age": np.full(len(user_ids), np.nan), "segment": segment}
     )
     return Dataset(name=NAME, interactions=interactions, items=items, users=users), report
+
+
+def _latest(
+    rows: pd.DataFrame,
+    columns: Mapping[str, str],
+    user_col: str,
+    item_col: str,
+    ts: pd.Series,
+    report: LoadReport,
+) -> dict[str, pd.Series]:
+    """Per attribute of `columns` (attribute -> column of the events): each item's latest
+    non-empty value, each user's for "segment"; by time (file order where times tie)."""
+    rows = rows.iloc[np.argsort(ts.to_numpy(dtype=np.float64), kind="stable")]
+    out: dict[str, pd.Series] = {}
+    for attr, column in columns.items():
+        values: pd.Series = rows[column]
+        if attr == "price":
+            numbers = pd.to_numeric(values, errors="coerce")
+            unreadable = int(((values != "") & ~np.isfinite(numbers)).sum())
+            if unreadable:
+                report.notes.append(
+                    f"{unreadable} rows have a {column} that is not a number: not used as a price"
+                )
+            values = numbers.where(np.isfinite(numbers))
+        else:
+            values = values.where(values != "")
+        present = values.notna().to_numpy()
+        owner = rows[user_col if attr == "segment" else item_col][present].astype(str)
+        out[attr] = values[present].groupby(owner).last()
+    return out
 
 
 def _read(path: Path) -> TextTable:
@@ -171,9 +219,14 @@ def _guess_format(text: pd.Series) -> str | None:
 
 
 def _items(
-    product_ids: pd.Series, items_path: Path | None, item_col: str, report: LoadReport
+    product_ids: pd.Series,
+    items_path: Path | None,
+    item_col: str,
+    report: LoadReport,
+    named: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per interacted item, with the item table's title/category/tags/price where given."""
+    """One row per interacted item, with the item table's title/category/tags/price where given
+    (its columns of those names, any case, or as `named` maps an attribute to a column)."""
     items = pd.DataFrame(
         {
             "product_id": product_ids,
@@ -186,10 +239,11 @@ def _items(
     if items_path is None:
         return items
     table = read_csv_text(items_path, encodings=ENCODINGS)
-    _require(table, [item_col])
+    named = {a: c for a, c in (named or {}).items() if a in ITEM_ATTRIBUTES}
+    _require(table, [item_col, *named.values()])
     f = table.frame
     lower = {str(c).lower(): str(c) for c in f.columns if str(c) != item_col}
-    found = {a: lower[a] for a in ITEM_ATTRIBUTES if a in lower}
+    found = {a: lower[a] for a in ITEM_ATTRIBUTES if a in lower} | named
     if not found:
         report.notes.append(f"{items_path.name} has none of the columns {list(ITEM_ATTRIBUTES)}")
     blank = (f == "").all(axis=1).to_numpy()

@@ -122,7 +122,13 @@ def _load(
             else resolve_path(opts.items_path, None, data_root, allow_outside)
         )
         return csv_interactions.load(
-            path, opts.user_col, opts.item_col, opts.rating_col, opts.time_col, items_path
+            path,
+            opts.user_col,
+            opts.item_col,
+            opts.rating_col,
+            opts.time_col,
+            items_path,
+            opts.attribute_cols(),
         )
     raise DatasetError(f"dataset {request.dataset!r} is not supported by this version yet")
 

@@ -33,6 +33,12 @@ class CsvOptions(Strict):
     item_col: ColumnName = "product_id"
     rating_col: ColumnName | None = None  # without it every row is a positive (rating 1.0)
     time_col: ColumnName | None = None  # unix seconds or datetime text; without it: row order
+    # Item attributes: a column of the events file (each item's latest value) or of the item
+    # table; without them the item table's title/category/price columns, if any.
+    title_col: ColumnName | None = None
+    category_col: ColumnName | None = None
+    price_col: ColumnName | None = None
+    segment_col: ColumnName | None = None  # the user's (country, plan, age band): of the events
     # CSV with item_col plus any of title/category/price; relative to the data folder.
     items_path: str | None = Field(
         default=None, min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$"
@@ -43,7 +49,20 @@ class CsvOptions(Strict):
         named = [c for c in (self.user_col, self.item_col, self.rating_col, self.time_col) if c]
         if len(set(named)) != len(named):
             raise ValueError(f"user/item/rating/time columns must differ, got {named}")
+        attributes = list(self.attribute_cols().values())
+        if len(set(named + attributes)) != len(named) + len(attributes):
+            raise ValueError(f"each column may have one role, got {named + attributes}")
         return self
+
+    def attribute_cols(self) -> dict[str, str]:
+        """Attribute ("title", "category", "price", "segment") -> the column named for it."""
+        cols = {
+            "title": self.title_col,
+            "category": self.category_col,
+            "price": self.price_col,
+            "segment": self.segment_col,
+        }
+        return {a: c for a, c in cols.items() if c is not None}
 
 
 class TrainRequest(Strict):

@@ -146,6 +146,14 @@ def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
     assert any("columns must differ" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key=START_KEY).disabled
     assert gateway.paths("POST") == []
+    # Item and user attributes: optional columns, one role each.
+    at.text_input(key="train_item_col").input("sku").run()
+    at.text_input(key="train_price_col").input("unit_price").run()
+    at.text_input(key="train_segment_col").input("sku").run()
+    assert any("one role" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key=START_KEY).disabled
+    at.text_input(key="train_segment_col").input("country").run()
+    assert not at.error and not at.button(key=START_KEY).disabled
 
 
 def test_start_follows_the_job_to_its_end(gateway: FakeGateway) -> None:

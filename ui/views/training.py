@@ -141,6 +141,23 @@ def _training_form(disabled: bool) -> TrainRequest | None:
                 "Time column (optional)", key="train_time_col", disabled=disabled
             ),
         }
+        # What the shop knows about items and users, from columns of the events file or an
+        # item table: the ranker's price, category and segment features read them.
+        for field, label, where in zip(
+            ("title_col", "category_col", "price_col", "segment_col"),
+            ("Title column", "Category column", "Price column", "User segment column"),
+            st.columns(4),
+            strict=True,
+        ):
+            csv[field] = where.text_input(
+                f"{label} (optional)", key=f"train_{field}", disabled=disabled
+            )
+        csv["items_path"] = st.text_input(
+            "Item table (optional, relative to the data folder)",
+            key="train_items_path",
+            disabled=disabled,
+            help="A CSV with the item column and any of title, category, price.",
+        )
         body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
     if recipe := _recipe_inputs(disabled):
         body["params"] = {**body.get("params", {}), **recipe}

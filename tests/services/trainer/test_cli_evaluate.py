@@ -144,6 +144,18 @@ def test_unusable_file_is_a_clean_error(tmp_path: Path) -> None:
     assert "error" in r.output and "Traceback" not in r.output
 
 
+def test_a_column_with_two_roles_is_refused_before_loading(tmp_path: Path) -> None:
+    events = tmp_path / "e.csv"
+    events.write_text("user,item,country\nu,p,UK\n")
+    out = tmp_path / "o.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(events), "--out", str(out)]
+    cols = ["--user-col", "user", "--item-col", "item", "--segment-col", "item"]
+    r = CliRunner().invoke(app, args + cols)
+    assert r.exit_code == 2, r.output
+    assert "one role" in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("pair", "says"),
     [

@@ -222,3 +222,39 @@ def test_item_table_tags_are_kept_as_written(tmp_path: Path) -> None:
     assert tags["x"] == "home|light"  # split into labels where the graph uses them
     assert tags.isna()["y"] and tags.isna()["z"]
     assert report.malformed == []
+
+
+def test_attributes_from_the_events_are_each_items_and_users_latest(tmp_path: Path) -> None:
+    events = write(
+        tmp_path / "e.csv",
+        "u,sku,t,unit_price,dept,country",
+        "a,x,3,2.5,home,UK",
+        "a,x,1,9,garden,FR",  # earlier in time although later in the file
+        "b,x,2,,,",  # empty cells leave the latest non-empty value
+        "b,y,4,n/a,toys,DE",  # not a number: no price for y, the row is kept
+    )
+    cols = {"price": "unit_price", "category": "dept", "segment": "country"}
+    data, report = csv_interactions.load(events, "u", "sku", None, "t", None, cols)
+    item = data.items.set_index("product_id")
+    assert item.loc["x", "price"] == 2.5 and item.loc["x", "category"] == "home"
+    assert item["price"].isna()["y"] and item.loc["y", "category"] == "toys"
+    assert item["title"].isna().all()
+    assert data.users.set_index("user_id")["segment"].to_dict() == {"a": "UK", "b": "DE"}
+    assert report.rows_kept == 4 and report.malformed == []
+    assert "1 rows have a unit_price that is not a number: not used as a price" in report.notes
+
+
+def test_attribute_columns_may_name_item_table_columns(tmp_path: Path) -> None:
+    events = write(tmp_path / "e.csv", "u,sku,price", "a,x,3", "a,y,4")
+    items = write(tmp_path / "items.csv", "sku,description,price", "x,Lamp,100", "y,Mug,")
+    cols = {"title": "description", "price": "price"}
+    data, _ = csv_interactions.load(events, "u", "sku", None, None, items, cols)
+    item = data.items.set_index("product_id")
+    assert item["title"].to_dict() == {"x": "Lamp", "y": "Mug"}
+    assert item["price"].to_dict() == {"x": 3.0, "y": 4.0}  # the events' own column comes first
+    with pytest.raises(DatasetError, match=r"e.csv: missing columns \['country'\]"):
+        csv_interactions.load(events, "u", "sku", None, None, items, {"segment": "country"})
+    with pytest.raises(DatasetError, match=r"items.csv: missing columns \['dept'\]"):
+        csv_interactions.load(events, "u", "sku", None, None, items, {"category": "dept"})
+    with pytest.raises(DatasetError, match=r"e.csv: missing columns \['dept'\]"):
+        csv_interactions.load(events, "u", "sku", None, None, None, {"category": "dept"})
