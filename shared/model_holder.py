@@ -44,6 +44,8 @@ class ModelHolder(Generic[T]):
         self.current: Loaded[T] | None = None
         self.previous: Loaded[T] | None = None
         self._refused: set[int] = set()
+        # Why the registry's current version was refused, while it is: what /readyz tells.
+        self.refusal: str | None = None
         self._lock = asyncio.Lock()
         # Older versions loaded on demand for requests pinned to them (a few, newest kept).
         self._pinned: dict[int, Loaded[T]] = {}
@@ -98,7 +100,10 @@ class ModelHolder(Generic[T]):
                 )
                 return
             if wanted is None or wanted in self._refused:
+                if wanted is None:
+                    self.refusal = None
                 return
+            self.refusal = None
             if self.current is not None and self.current.version == wanted:
                 return
             if self.previous is not None and self.previous.version == wanted:
@@ -110,11 +115,12 @@ class ModelHolder(Generic[T]):
                     # Redis went away mid-load: keep serving, try again on the next check.
                     log.warning("%s: loading version %s failed: %s", self.service, wanted, exc)
                     return
-                except Exception:
+                except Exception as exc:
                     # Corrupt or incompatible artifacts must never replace a working model.
                     log.exception("%s: refusing model version %s", self.service, wanted)
                     MODEL_REFUSED.labels(self.service).inc()
                     self._refused.add(wanted)
+                    self.refusal = f"model version {wanted} refused: {exc}"
                     return
                 self.previous, self.current = self.current, Loaded(wanted, model)
             MODEL_SWAPS.labels(self.service).inc()

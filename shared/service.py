@@ -77,7 +77,8 @@ def create_model_service(
     async def readyz() -> Any:
         loaded = holder.get()
         if loaded is None:
-            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+            detail = holder.refusal or "no model loaded yet"
+            return JSONResponse({"detail": detail}, status_code=503)
         return Health(service=service, version=loaded.version)
 
     return app, holder

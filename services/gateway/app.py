@@ -169,11 +169,13 @@ def create_app() -> FastAPI:
             try:
                 async with http.get(f"{url}/readyz", timeout=timeout) as r:
                     ready = r.status == 200
-                    body = await r.json(content_type=None) if ready else None
+                    body = await r.json(content_type=None)
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 return JSONResponse({"detail": f"{name} service unreachable"}, status_code=503)
             if not ready:
-                return JSONResponse({"detail": f"{name} service not ready"}, status_code=503)
+                why = body.get("detail") if isinstance(body, dict) else None
+                detail = f"{name} service not ready" + (f": {why}" if why else "")
+                return JSONResponse({"detail": detail}, status_code=503)
             versions[name] = body.get("version") if isinstance(body, dict) else None
         return {"status": "ok", "service": "gateway", "versions": versions}
 

@@ -58,6 +58,21 @@ def up(no_ui: bool = False, workdir: Path = Path("var")) -> None:
         stack.stop()
 
 
+def _refusal(gateway_url: str, wait: float = 20.0) -> str | None:
+    """What /readyz says once the stages answer: None when they serve, the reason when a stage
+    refused the current version, None too if they are still loading after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{gateway_url}/readyz", timeout=10)
+        if r.status_code == 200:
+            return None
+        detail = str(r.json().get("detail", ""))
+        if "refused" in detail:
+            return detail
+        time.sleep(0.2)
+    return None
+
+
 def _supervisor_log(workdir: Path) -> Callable[[str], None]:
     """Restarts are printed and appended to logs/supervisor.log with the time."""
 
@@ -74,11 +89,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def ensure_model(gateway_url: str, key: SecretStr | None, timeout: float = 600) -> None:
-    """If no model is published yet, train the first one through the queue and wait for it."""
+    """If no model is published yet, or the current one cannot be served by this code (trained
+    by a version with other features), train one through the queue and wait for it."""
     models = httpx.get(f"{gateway_url}/models", timeout=10).json()
     if models["current"] is not None:
-        console.print(f"serving model version {models['current']}")
-        return
+        refused = _refusal(gateway_url)
+        if refused is None:
+            console.print(f"serving model version {models['current']}")
+            return
+        console.print(f"[yellow]{refused}[/yellow]\ntraining a model this code can serve …")
     headers = {"X-API-Key": key.get_secret_value()} if key else None
     job = httpx.post(
         f"{gateway_url}/train", json={"dataset": "synthetic"}, headers=headers, timeout=10

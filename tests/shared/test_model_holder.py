@@ -53,6 +53,27 @@ def test_corrupt_version_is_refused_and_old_keeps_serving(
     assert holder.get().model == "good"  # type: ignore[union-attr]
 
 
+def test_a_refused_current_version_says_why_until_one_loads(registry: ModelRegistry) -> None:
+    def build(a: dict[str, bytes]) -> str:
+        if a["m.txt"] == b"old":
+            raise ValueError("model was built with a different feature set than this code serves")
+        return a["m.txt"].decode()
+
+    holder = ModelHolder("test", registry, ["m.txt"], build)
+    v1 = _publish(registry, "old")
+    asyncio.run(holder.sync())
+    assert holder.get() is None
+    assert holder.refusal == (
+        f"model version {v1} refused: "
+        "model was built with a different feature set than this code serves"
+    )
+    asyncio.run(holder.sync())  # still the current version: still said
+    assert holder.refusal is not None and str(v1) in holder.refusal
+    _publish(registry, "new")
+    asyncio.run(holder.sync())
+    assert holder.get().model == "new" and holder.refusal is None  # type: ignore[union-attr]
+
+
 def test_rollback_swaps_back_to_previous(registry: ModelRegistry) -> None:
     holder = _holder(registry)
     v1 = _publish(registry, "one")
