@@ -99,11 +99,11 @@ class ModelHolder(Generic[T]):
                     self.current.version if self.current else None,
                 )
                 return
-            if wanted is None or wanted in self._refused:
-                if wanted is None:
-                    self.refusal = None
-                return
+            if wanted in self._refused:
+                return  # still the version refused, for the reason `refusal` keeps
             self.refusal = None
+            if wanted is None:
+                return
             if self.current is not None and self.current.version == wanted:
                 return
             if self.previous is not None and self.previous.version == wanted:
