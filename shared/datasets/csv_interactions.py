@@ -45,11 +45,9 @@ def load(
     table = _read(path)
     _require(table, [c for c in (user_col, item_col, rating_col, time_col) if c is not None])
     named = dict(attribute_cols or {})
+    # a segment is the events' own; without an item table, every attribute is
+    _require(table, [c for a, c in named.items() if a == "segment" or items_path is None])
     in_events = {a: c for a, c in named.items() if c in table.frame.columns}
-    if "segment" in named and "segment" not in in_events:
-        _require(table, [named["segment"]])
-    if items_path is None and len(in_events) < len(named):
-        _require(table, [c for a, c in named.items() if a not in in_events])
     f = table.frame
     report = LoadReport(source=path.name)
     if table.encoding != "utf-8":
