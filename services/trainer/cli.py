@@ -15,7 +15,7 @@ from services.trainer.cli_catalog import app as catalog_app
 from services.trainer.cli_models import app as models_app
 from services.trainer.cli_recommend import recommend
 from shared.console import console
-from shared.schemas.training import CsvOptions, DatasetName, TrainRequest
+from shared.schemas.training import CsvOptions, DatasetName, TrainRequest, parse_event_weights
 from shared.training.params import TrainParams
 
 app = typer.Typer(help="Two-stage product recommender.", no_args_is_help=True, add_completion=False)
@@ -43,6 +43,17 @@ CategoryCol = Annotated[
 ]
 PriceCol = Annotated[str | None, typer.Option(help="csv: item prices (events or item table)")]
 SegmentCol = Annotated[str | None, typer.Option(help="csv: a user segment column, e.g. country")]
+EventCol = Annotated[
+    str | None, typer.Option(help="csv: the event type column (view, purchase ...)")
+]
+EventWeights = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TYPE=WEIGHT,...",
+        help="csv: each event type's strength, e.g. view=1,addtocart=3,transaction=5 "
+        "(default: RECSYS_EVENT_WEIGHTS, the live events' weights)",
+    ),
+]
 RankerModelsOpt = Annotated[
     int, typer.Option(min=1, max=10, help="LightGBM rankers averaged (fewer: faster training)")
 ]
@@ -87,7 +98,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 # CsvOptions' column fields, in the order the commands pass their options to `_request`.
 CSV_COLUMNS = (
     "user_col", "item_col", "rating_col", "time_col",
-    "title_col", "category_col", "price_col", "segment_col",
+    "title_col", "category_col", "price_col", "segment_col", "event_col",
 )  # fmt: skip
 
 
@@ -96,6 +107,7 @@ def _request(
     data_path: Path | None,
     params: TrainParams,
     items_path: Path | None,
+    event_weights: str | None,
     *column_options: str | None,
 ) -> TrainRequest:
     """A TrainRequest from CLI options; local paths are resolved against the current folder."""
@@ -108,7 +120,11 @@ def _request(
             csv = CsvOptions(
                 **{name: value for name, value in columns.items() if value is not None},
                 items_path=str(items_path.resolve()) if items_path else None,
+                event_weights=parse_event_weights(event_weights) if event_weights else None,
             )
+        except ValidationError as e:  # its own text carries the input and a link: the reasons only
+            reasons = [err["msg"].removeprefix("Value error, ") for err in e.errors()]
+            raise typer.BadParameter("; ".join(reasons)) from e
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e
     return TrainRequest(
@@ -133,6 +149,8 @@ def train(
     category_col: CategoryCol = None,
     price_col: PriceCol = None,
     segment_col: SegmentCol = None,
+    event_col: EventCol = None,
+    event_weights: EventWeights = None,
     seed: int = 42,
     engine: Annotated[
         str, typer.Option(help="where the ranker is fitted: local | dask (lightgbm.dask)")
@@ -174,8 +192,9 @@ def train(
         ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
-        dataset, data_path, params, items_path,
+        dataset, data_path, params, items_path, event_weights,
         user_col, item_col, rating_col, time_col, title_col, category_col, price_col, segment_col,
+        event_col,
     )  # fmt: skip
     with Progress(console=console) as bar:
         task = bar.add_task("training", total=1.0)
@@ -239,6 +258,8 @@ def evaluate(
     category_col: CategoryCol = None,
     price_col: PriceCol = None,
     segment_col: SegmentCol = None,
+    event_col: EventCol = None,
+    event_weights: EventWeights = None,
     seed: int = 42,
     ranker_models: RankerModelsOpt = DEFAULT_RANKER_MODELS,
     graph_lowrank: GraphLowrankOpt = DEFAULT_GRAPH_LOWRANK,
@@ -262,8 +283,9 @@ def evaluate(
         ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
-        dataset, data_path, params, items_path,
+        dataset, data_path, params, items_path, event_weights,
         user_col, item_col, rating_col, time_col, title_col, category_col, price_col, segment_col,
+        event_col,
     )  # fmt: skip
     params = request.params
     try:

@@ -18,7 +18,7 @@ from services.trainer.settings import TrainerSettings
 from shared.datasets.loader import load_with_report
 from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
-from shared.schemas.training import TrainRequest, TrainResult
+from shared.schemas.training import CsvOptions, TrainRequest, TrainResult
 from shared.settings import get_common_settings
 from shared.training.engines import resolve_engine
 from shared.training.pipeline import ProgressFn
@@ -34,6 +34,8 @@ def data_identity(request: TrainRequest) -> dict[str, object]:
     if request.dataset == "synthetic":
         p = request.params
         identity.update(n_users=p.n_users, n_products=p.n_products, n_days=p.n_days, seed=p.seed)
+    if request.dataset == "csv":  # other columns or event weights read other data
+        identity["csv"] = (request.csv or CsvOptions()).model_dump(mode="json", exclude_none=True)
     if request.params.shuffle_links_seed is not None:  # other links, other validation scores
         identity["shuffle_links_seed"] = request.params.shuffle_links_seed
     return identity

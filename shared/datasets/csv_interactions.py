@@ -39,11 +39,15 @@ def load(
     time_col: str | None = None,
     items_path: Path | None = None,
     attribute_cols: Mapping[str, str] | None = None,
+    event_col: str | None = None,
+    event_weights: Mapping[str, float] | None = None,
 ) -> tuple[Dataset, LoadReport]:
     """`attribute_cols` names columns for "title", "category", "price" (item attributes: a
-    column of the events file, else of the item table) and "segment" (of the events file)."""
+    column of the events file, else of the item table) and "segment" (of the events file).
+    `event_col` holds each row's event type, weighed by `event_weights` (type -> strength)."""
     table = _read(path)
-    _require(table, [c for c in (user_col, item_col, rating_col, time_col) if c is not None])
+    core = (user_col, item_col, rating_col, time_col, event_col)
+    _require(table, [c for c in core if c is not None])
     named = dict(attribute_cols or {})
     # a segment is the events' own; without an item table, every attribute is
     _require(table, [c for a, c in named.items() if a == "segment" or items_path is None])
@@ -64,6 +68,13 @@ def load(
         rating = pd.to_numeric(f[rating_col], errors="coerce")
         checks.flag(f[rating_col] == "", f"missing {rating_col}")
         checks.flag(~np.isfinite(rating), f"{rating_col} is not a number", f[rating_col])
+    if event_col is not None:
+        weights = dict(event_weights or {})
+        weight = pd.to_numeric(f[event_col].map(weights), errors="coerce")
+        checks.flag(f[event_col] == "", f"missing {event_col}")
+        known = ", ".join(sorted(weights)[:10])
+        checks.flag(weight.isna(), f"{event_col} has no weight (weighed: {known})", f[event_col])
+        rating = rating * weight
     if time_col is None:
         ts = pd.Series(np.zeros(len(f), dtype=np.int64), index=f.index)
     else:
@@ -75,7 +86,8 @@ def load(
     keep = checks.ok
     # Zero or negative ratings (dislikes, "seen but skipped") are no positive signal.
     nonpositive = keep & (rating <= 0).to_numpy()
-    report.drop(f"{rating_col} <= 0", int(nonpositive.sum()))
+    strength = [c for c in (rating_col,) if c] + ([f"{event_col}'s weight"] if event_col else [])
+    report.drop(f"{' x '.join(strength)} <= 0", int(nonpositive.sum()))
     keep &= ~nonpositive
     report.rows_kept = int(keep.sum())
     if not keep.any():

@@ -14,6 +14,7 @@ from shared.datasets.report import DatasetError, LoadReport
 from shared.paths import PathRefused, locate
 from shared.schemas.base import ID_MAX_CHARS, ID_PATTERN
 from shared.schemas.training import CsvOptions, TrainRequest
+from shared.settings import get_common_settings
 
 __all__ = [
     "DatasetError",
@@ -116,6 +117,9 @@ def _load(
             raise DatasetError("dataset 'csv' needs data_path, the interactions file")
         path = resolve_path(request.data_path, None, data_root, allow_outside)
         opts = request.csv or CsvOptions()
+        weights = opts.event_weights
+        if weights is None:  # the weights live events get, so training and serving agree
+            weights = get_common_settings().event_weights
         items_path = (
             None
             if opts.items_path is None
@@ -129,6 +133,8 @@ def _load(
             opts.time_col,
             items_path,
             opts.attribute_cols(),
+            opts.event_col,
+            weights,
         )
     raise DatasetError(f"dataset {request.dataset!r} is not supported by this version yet")
 

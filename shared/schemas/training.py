@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -25,6 +26,29 @@ ColumnName = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
 
+# An event type as a csv names it ("view", "addtocart", "transaction"), and its weight.
+EventTypeName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+FiniteWeight = Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
+MAX_EVENT_TYPES = 100
+
+
+def parse_event_weights(text: str) -> dict[str, float]:
+    """Event weights as people type them, "view=1, addtocart=3": TYPE=WEIGHT pairs separated by
+    commas, each weight a finite number; ValueError naming the first pair that is not."""
+    out: dict[str, float] = {}
+    for pair in text.split(","):
+        name, sep, raw = (part.strip() for part in pair.partition("="))
+        try:
+            weight = float(raw)
+        except ValueError:
+            weight = math.nan
+        if not (name and sep and math.isfinite(weight)):
+            raise ValueError(f"expected TYPE=WEIGHT, got {pair.strip()!r}")
+        out[name] = weight
+    return out
+
 
 class CsvOptions(Strict):
     """How to read a dataset="csv" file: which columns hold what, and an optional item table."""
@@ -39,6 +63,13 @@ class CsvOptions(Strict):
     category_col: ColumnName | None = None
     price_col: ColumnName | None = None
     segment_col: ColumnName | None = None  # the user's (country, plan, age band): of the events
+    # The event's type (view, add_to_cart, purchase ...): each row is as strong as its type's
+    # weight (times the rating, if any); types weighing 0 or less (dislike) are no interaction.
+    event_col: ColumnName | None = None
+    # Type -> weight for event_col; None: the weights live events get (RECSYS_EVENT_WEIGHTS).
+    event_weights: dict[EventTypeName, FiniteWeight] | None = Field(
+        default=None, min_length=1, max_length=MAX_EVENT_TYPES
+    )
     # CSV with item_col plus any of title/category/price; relative to the data folder.
     items_path: str | None = Field(
         default=None, min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$"
@@ -46,12 +77,14 @@ class CsvOptions(Strict):
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> CsvOptions:
+        if self.event_weights is not None and self.event_col is None:
+            raise ValueError("event_weights need event_col, the column holding each event's type")
         named = [c for c in (self.user_col, self.item_col, self.rating_col, self.time_col) if c]
         if len(set(named)) != len(named):
             raise ValueError(f"user/item/rating/time columns must differ, got {named}")
-        attributes = list(self.attribute_cols().values())
-        if len(set(named + attributes)) != len(named) + len(attributes):
-            raise ValueError(f"each column may have one role, got {named + attributes}")
+        others = list(self.attribute_cols().values()) + ([self.event_col] if self.event_col else [])
+        if len(set(named + others)) != len(named) + len(others):
+            raise ValueError(f"each column may have one role, got {named + others}")
         return self
 
     def attribute_cols(self) -> dict[str, str]:

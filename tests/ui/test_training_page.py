@@ -11,7 +11,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from shared.schemas.training import TrainJobRecord
+from shared.schemas.training import TrainJobRecord, TrainRequest
 from shared.training.params import TrainParams
 from tests.conftest import SMALL_TRAIN, wait_for_version
 from tests.ui.conftest import TUNING, FakeGateway, Reply, fake_gateway, model_detail, reply
@@ -154,6 +154,19 @@ def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
     assert at.button(key=START_KEY).disabled
     at.text_input(key="train_segment_col").input("country").run()
     assert not at.error and not at.button(key=START_KEY).disabled
+    # Event types: weights as people type them; a pair that is not TYPE=WEIGHT is said at once.
+    at.text_input(key="train_event_col").input("event").run()
+    at.text_input(key="train_event_weights").input("view=1, addtocart").run()
+    assert any("expected TYPE=WEIGHT" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key=START_KEY).disabled
+    at.text_input(key="train_event_weights").input("view=1, addtocart=3").run()
+    at.text_input(key="train_data_path").input("shop/events.csv").run()
+    assert not at.error and not at.button(key=START_KEY).disabled
+    at.button(key=START_KEY).click().run()
+    posted = [body for method, _, body in gateway.requests if method == "POST"]
+    sent = TrainRequest.model_validate(posted[-1]).csv
+    assert sent is not None and sent.event_col == "event"
+    assert sent.event_weights == {"view": 1.0, "addtocart": 3.0}
 
 
 def test_start_follows_the_job_to_its_end(gateway: FakeGateway) -> None:

@@ -9,7 +9,13 @@ from typing import Any, get_args
 import streamlit as st
 from pydantic import ValidationError
 
-from shared.schemas.training import DatasetName, TrainJobRecord, TrainJobStatus, TrainRequest
+from shared.schemas.training import (
+    DatasetName,
+    TrainJobRecord,
+    TrainJobStatus,
+    TrainRequest,
+    parse_event_weights,
+)
 from shared.training.params import TrainParams
 from ui.client import GatewayClient, GatewayError
 from ui.settings import UISettings
@@ -152,6 +158,20 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             csv[field] = where.text_input(
                 f"{label} (optional)", key=f"train_{field}", disabled=disabled
             )
+        event_col, event_weights = st.columns([1, 3])
+        csv["event_col"] = event_col.text_input(
+            "Event type column (optional)",
+            key="train_event_col",
+            disabled=disabled,
+            help="view, add_to_cart, purchase ...: each row weighs as much as its type.",
+        )
+        weights = event_weights.text_input(
+            "Event weights (optional)",
+            key="train_event_weights",
+            disabled=disabled,
+            placeholder="view=1, addtocart=3, transaction=5",
+            help="Empty: the weights live events get (RECSYS_EVENT_WEIGHTS).",
+        )
         csv["items_path"] = st.text_input(
             "Item table (optional, relative to the data folder)",
             key="train_items_path",
@@ -159,6 +179,12 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             help="A CSV with the item column and any of title, category, price.",
         )
         body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
+        if weights.strip():
+            try:
+                body["csv"]["event_weights"] = parse_event_weights(weights)
+            except ValueError as err:
+                st.error(f"Event weights: {err}")
+                return None
     if recipe := _recipe_inputs(disabled):
         body["params"] = {**body.get("params", {}), **recipe}
     if st.checkbox(

@@ -157,6 +157,30 @@ def test_a_column_with_two_roles_is_refused_before_loading(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (
+            ["--event-col", "event", "--event-weights", "view:1"],
+            "expected TYPE=WEIGHT, got 'view:1'",
+        ),
+        (["--event-weights", "view=1"], "event_weights need event_col"),
+    ],
+)
+def test_bad_event_weights_are_refused_before_loading(
+    tmp_path: Path, options: list[str], says: str
+) -> None:
+    events = tmp_path / "e.csv"
+    events.write_text("user,item,event\nu,p,view\n")
+    out = tmp_path / "o.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(events), "--out", str(out)]
+    r = CliRunner().invoke(app, [*args, "--user-col", "user", "--item-col", "item", *options])
+    assert r.exit_code == 2, r.output
+    assert says in " ".join(r.output.split()) and "Traceback" not in r.output
+    assert "validation error" not in r.output  # the reason only, not pydantic's whole text
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
     ("pair", "says"),
     [
         ("graph_session_minutes", "expected KEY=VALUE"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.trainer.publish import data_identity, promotion_decision
 from shared.registry import ModelRegistry
-from shared.schemas.training import TrainRequest
+from shared.schemas.training import CsvOptions, TrainRequest
 from shared.training.params import TrainParams
 
 REQ = TrainRequest(dataset="synthetic", params=TrainParams(n_users=100))
@@ -51,3 +51,22 @@ def test_shuffled_links_are_other_data(registry: ModelRegistry) -> None:
     promote, reason = promotion_decision(registry, control, {"valid_ndcg@10": 0.05}, 0.01)
     assert promote and "other data" in reason
     assert data_identity(control)["shuffle_links_seed"] == 1
+
+
+def test_other_csv_columns_or_event_weights_are_other_data(registry: ModelRegistry) -> None:
+    """The same file read with other columns or other event weights holds other interactions."""
+    csv = CsvOptions(event_col="type")
+    events = TrainRequest(dataset="csv", data_path="shop/events.csv", csv=csv)
+    _current(registry, events, 0.30)
+    assert not promotion_decision(registry, events, {"valid_ndcg@10": 0.05}, 0.01)[0]
+    weighed = events.model_copy(
+        update={"csv": CsvOptions(event_col="type", event_weights={"view": 1.0})}
+    )
+    promote, reason = promotion_decision(registry, weighed, {"valid_ndcg@10": 0.05}, 0.01)
+    assert promote and "other data" in reason
+    assert data_identity(weighed)["csv"] == {
+        "user_col": "user_id",
+        "item_col": "product_id",
+        "event_col": "type",
+        "event_weights": {"view": 1.0},
+    }

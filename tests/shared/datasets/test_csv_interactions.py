@@ -258,3 +258,31 @@ def test_attribute_columns_may_name_item_table_columns(tmp_path: Path) -> None:
         csv_interactions.load(events, "u", "sku", None, None, items, {"category": "dept"})
     with pytest.raises(DatasetError, match=r"e.csv: missing columns \['dept'\]"):
         csv_interactions.load(events, "u", "sku", None, None, None, {"category": "dept"})
+
+
+def test_event_types_weigh_each_row(tmp_path: Path) -> None:
+    events = write(
+        tmp_path / "e.csv",
+        "u,sku,event,qty",
+        "a,x,view,1",
+        "a,y,transaction,2",  # weight times the rating column
+        "b,x,dislike,1",  # weighs 0: no interaction
+        "b,y,wishlist,1",  # line 5: a type without a weight is a reported row
+        "b,z,,1",  # line 6: no type
+    )
+    weights = {"view": 1.0, "transaction": 5.0, "dislike": 0.0}
+    data, report = csv_interactions.load(
+        events, "u", "sku", "qty", None, None, None, "event", weights
+    )
+    ints = data.interactions.set_index(["user_id", "product_id"])["rating"]
+    assert ints.to_dict() == {("a", "x"): 1.0, ("a", "y"): 10.0}
+    assert report.dropped == {"qty x event's weight <= 0": 1}
+    assert report.malformed == [
+        MalformedRow(
+            "e.csv", 5, "event has no weight (weighed: dislike, transaction, view): 'wishlist'"
+        ),
+        MalformedRow("e.csv", 6, "missing event"),
+    ]
+    assert report.rows_read == 5 and report.rows_kept == 2
+    with pytest.raises(DatasetError, match=r"missing columns \['type'\]"):
+        csv_interactions.load(events, "u", "sku", None, None, None, None, "type", weights)

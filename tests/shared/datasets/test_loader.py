@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from shared.datasets import report as report_module
 from shared.datasets.loader import DatasetError, load_dataset, load_with_report
-from shared.schemas.training import CsvOptions, TrainRequest
+from shared.schemas.training import CsvOptions, TrainRequest, parse_event_weights
 from tests.conftest import DATA_DIR
 
 
@@ -154,3 +154,48 @@ def test_sessions_need_times(root: Path) -> None:
     )
     data, report = load_with_report(timed, root)
     assert report.has_time and len(data.interactions) == 2
+
+
+def test_csv_event_types_default_to_the_live_events_weights(tmp_path: Path) -> None:
+    (tmp_path / "events.csv").write_text(
+        "user,item,type\nu1,p1,view\nu1,p2,purchase\nu2,p1,hide\nu2,p2,addtocart\n"
+    )
+    csv = {"user_col": "user", "item_col": "item", "event_col": "type"}
+    data, report = load_with_report(
+        request(dataset="csv", data_path="events.csv", csv=csv), tmp_path
+    )
+    # RECSYS_EVENT_WEIGHTS' defaults: view 1, purchase 5, hide 0; "addtocart" is not among them
+    assert data.interactions["rating"].tolist() == [1.0, 5.0]
+    assert report.n_malformed == 1 and "'addtocart'" in report.malformed[0].reason
+    own = request(
+        dataset="csv",
+        data_path="events.csv",
+        csv={**csv, "event_weights": {"view": 1, "purchase": 4, "hide": 0, "addtocart": 2}},
+    )
+    assert load_dataset(own, tmp_path).interactions["rating"].tolist() == [1.0, 4.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"event_weights": {"view": 1}}, "need event_col"),
+        ({"event_col": "type", "event_weights": {}}, "at least 1"),
+        ({"event_col": "type", "event_weights": {"view": float("inf")}}, "finite"),
+        ({"event_col": "type", "event_weights": {"vi\new": 1}}, "pattern"),
+        ({"event_col": "user_id"}, "one role"),
+    ],
+)
+def test_csv_event_options_are_validated(fields: dict[str, object], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        CsvOptions.model_validate(fields)
+
+
+def test_event_weights_as_people_type_them() -> None:
+    assert parse_event_weights(" view=1, addtocart = 3,transaction=5.5") == {
+        "view": 1.0,
+        "addtocart": 3.0,
+        "transaction": 5.5,
+    }
+    for bad in ("view", "view:1", "=1", "view=many", "view=nan", "view=1,"):
+        with pytest.raises(ValueError, match="expected TYPE=WEIGHT"):
+            parse_event_weights(bad)
