@@ -79,7 +79,8 @@ def create_model_service(
         if loaded is None:
             detail = holder.refusal or "no model loaded yet"
             return JSONResponse({"detail": detail}, status_code=503)
-        return Health(service=service, version=loaded.version)
+        # Ready with the version it has, even when it refused a newer current one: say which.
+        return Health(service=service, version=loaded.version, refused=holder.refusal)
 
     return app, holder
 

@@ -17,7 +17,7 @@ from typing import Self
 import httpx
 
 from shared.client import ApiError, RecsysClient, RecsysConnectionError
-from shared.client.results import Recommendations
+from shared.client.results import Readiness, Recommendations
 from shared.schemas.experiments import (
     Experiment,
     ExperimentIn,
@@ -219,9 +219,13 @@ class GatewayClient:
 
     def ready(self) -> bool:
         """Whether a model is being served (GET /readyz); never raises ModelNotReady."""
+        return self.readiness() is not None
+
+    def readiness(self) -> Readiness | None:
+        """What GET /readyz says while a model is served (each stage's version, and why a stage
+        refused the current one); None while none is; never raises ModelNotReady."""
         try:
             with _as_page_errors():
-                self._api.ready()
+                return self._api.ready()
         except ModelNotReady:
-            return False
-        return True
+            return None

@@ -163,7 +163,7 @@ def create_app() -> FastAPI:
 
     @app.get("/readyz", responses={503: {"description": "a stage has no model yet"}})
     async def readyz(http: HttpDep, s: SettingsDep) -> Any:
-        versions = {}
+        versions, refused = {}, {}
         timeout = aiohttp.ClientTimeout(total=s.timeout_seconds, connect=0.5)
         for name, url in (("candidate", s.candidate_url), ("ranker", s.ranker_url)):
             try:
@@ -176,8 +176,11 @@ def create_app() -> FastAPI:
                 why = body.get("detail") if isinstance(body, dict) else None
                 detail = f"{name} service not ready" + (f": {why}" if why else "")
                 return JSONResponse({"detail": detail}, status_code=503)
-            versions[name] = body.get("version") if isinstance(body, dict) else None
-        return {"status": "ok", "service": "gateway", "versions": versions}
+            body = body if isinstance(body, dict) else {}
+            versions[name] = body.get("version")
+            if body.get("refused"):  # serving an older version than the registry's current
+                refused[name] = body["refused"]
+        return {"status": "ok", "service": "gateway", "versions": versions, "refused": refused}
 
     _document_errors(app)
     return app

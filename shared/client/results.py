@@ -35,3 +35,5 @@ class Readiness(BaseModel):
     status: Literal["ok"]
     service: str
     versions: dict[str, int | None]
+    # Stages serving an older version because they refused the current one: why, per stage.
+    refused: dict[str, str] = {}

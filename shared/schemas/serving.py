@@ -351,6 +351,8 @@ class Health(Strict):
     status: Literal["ok"] = "ok"
     service: str
     version: int | None = None
+    # Why the registry's current version is not the one served (`version` serves meanwhile).
+    refused: str | None = None
 
 
 class ErrorBody(Strict):

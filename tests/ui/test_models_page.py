@@ -358,3 +358,30 @@ def test_list_and_activate_against_live_gateway(
         restored = httpx.post(f"{live_gateway_url}/models/{original}/activate", timeout=10)
         restored.raise_for_status()
         wait_for_version(live_gateway_url, original)
+
+
+def test_a_stage_serving_an_older_version_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, registry_gateway: tuple[str, FakeGateway]
+) -> None:
+    """The registry's current version (2) was refused by the candidate service, which keeps
+    serving version 1: the table's mark alone would say users get version 2."""
+    url, gateway = registry_gateway
+    why = "model version 2 refused: model was built with a different feature set"
+    gateway.routes[("GET", "/readyz")] = reply(
+        {
+            "status": "ok",
+            "service": "gateway",
+            "versions": {"candidate": 1, "ranker": 2},
+            "refused": {"candidate": why},
+        }
+    )
+    monkeypatch.setenv("UI_GATEWAY_URL", url)
+    at = _open_models_page()
+    assert not at.exception
+    assert f"The candidate service still serves version 1: {why}" in [w.value for w in at.warning]
+    assert _current_in_table(at) == [2]
+    gateway.routes[("GET", "/readyz")] = reply(
+        {"status": "ok", "service": "gateway", "versions": {"candidate": 2, "ranker": 2}}
+    )  # an older gateway says nothing of refusals: no warning
+    at.run()
+    assert not [w.value for w in at.warning if "still serves" in w.value]

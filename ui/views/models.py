@@ -56,7 +56,13 @@ def render_models(client: GatewayClient, settings: UISettings) -> None:
     newest_first = sorted(models.versions, key=lambda m: m.version, reverse=True)
     served = "no version is current" if models.current is None else f"serving {models.current}"
     st.subheader(f"{len(newest_first)} versions in the registry · {served}")
-    # st.table rather than st.dataframe: its cells are real page text (searchable, testable).
+    # A stage that refused the current version keeps serving the one it had: say so, the
+    # table's "current" is then not what users get.
+    readiness = client.readiness()
+    if readiness is not None:
+        for stage, why in readiness.refused.items():
+            older = readiness.versions.get(stage)
+            st.warning(f"The {stage} service still serves version {older}: {why}")
     st.table([_row(m, models.current) for m in newest_first], hide_index=True)
     _render_chart(models.versions)
     _render_activation(client, settings, models, newest_first)
