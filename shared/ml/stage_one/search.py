@@ -240,7 +240,8 @@ def generate_candidates(
         lone = taken[~reasons[0].where(taken)[0]]
         if len(lone):
             pos, cols, which = entries
-            keep = _within(cols, lone, n_items)
+            # only a positive weight explains (a negative one says "not taken with it")
+            keep = _within(cols, lone, n_items) & (index.graph.data[pos] > 0)
             graph_weight = index.graph.data[pos[keep]]
             reasons.append(_ByItem(*_strongest(n_items, cols[keep], graph_weight, which[keep],
                                                graph_seeds)))  # fmt: skip
