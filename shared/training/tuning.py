@@ -314,15 +314,25 @@ def tune(
         kept = best in ABSORBED and any(
             k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
         )
+        absorbed = -math.inf
         if others[best] > served and best in ABSORBED and not kept:
             # a baseline stage one can become, which the search did not reach in its budget (or
             # whose recipe lost on the mean of both splits): served as it is, without a ranker
-            # trained for another stage one's lists
+            # trained for another stage one's lists, where as stage one it scores above the
+            # pipeline too (a graph pruned to its neighbours may not keep all the baseline has)
+            absorbed = stage_one_ndcg(stage_one_from(v.base, with_knobs(recipe, switch)), v)
+        if absorbed > served:
             recipe = with_knobs(recipe, switch)
             decision = "stage_one"
             why = (
                 f"baseline {best} ({others[best]:.4f}) is above the pipeline on validation "
-                f"({served:.4f}): stage one becomes {best} and is served without the ranker"
+                f"({served:.4f}): stage one becomes {best} ({absorbed:.4f} as stage one) and is "
+                "served without the ranker"
+            )
+        elif math.isfinite(absorbed):
+            why += (
+                f"; {best} ({others[best]:.4f}) is above it on validation, but as stage one it "
+                f"scores {absorbed:.4f}: the pipeline stays"
             )
         elif others[best] > served:
             why += f"; {best} ({others[best]:.4f}) is above it on validation: " + (

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from shared.datasets import synthetic
 from shared.datasets.base import Dataset
 from shared.ml.baselines import ALS, Recommender
+from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.features import COL, FEATURE_NAMES
 from shared.ml.stage_two.model import RankerEnsemble
 from shared.training import tuning, validation
@@ -210,8 +211,41 @@ def test_a_baseline_stage_one_can_become_that_still_wins_is_served(
     data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where the search ran out of budget before it met a stronger baseline (here: ALS made to
-    score far above everything on validation), that baseline becomes stage one, served without a
-    ranker fitted for other lists; a request that fixed the scorer keeps it, and is told."""
+    score far above everything on validation, as a baseline and, once the search is over, as
+    stage one), that baseline becomes stage one, served without a ranker fitted for other lists;
+    a request that fixed the scorer keeps it, and is told."""
+    real, real_stage_one = validation.baseline_ndcg, validation.stage_one_ndcg
+    searched = []  # the baselines are scored once the searches are over
+
+    def als_wins(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:
+        searched.append(True)
+        return 0.99 if model.name == "als" else real(model, v, x)
+
+    def as_stage_one_too(cm: CandidateStage, v: Validation) -> float:
+        return 0.98 if searched and cm.index.fold_in is not None else real_stage_one(cm, v)
+
+    monkeypatch.setattr(tuning, "baseline_ndcg", als_wins)
+    monkeypatch.setattr(tuning, "stage_one_ndcg", as_stage_one_too)
+    train = temporal_split(data, PARAMS.test_days).train
+    recipe, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
+    assert recipe.graph_kind == "als" and recipe.use_ranker is False
+    assert (recipe.als_factors, recipe.als_regularization, recipe.als_alpha) == (64, 0.05, 10.0)
+    assert report.decision == "stage_one"
+    assert report.reason.startswith("baseline als (0.9900) is above the pipeline")
+    assert "stage one becomes als (0.9800 as stage one)" in report.reason
+    fixed = PARAMS.model_copy(update={"graph_kind": "ease"})
+    fixed = TrainParams.model_validate(fixed.model_dump(exclude_unset=True))
+    recipe, report = tune(train, build_catalog(data), fixed, "temporal", True)
+    assert recipe.graph_kind == "ease"
+    assert "the request's own knobs keep it from becoming stage one" in report.reason
+
+
+def test_a_baseline_that_loses_as_stage_one_does_not_replace_the_pipeline(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A baseline above the pipeline on validation whose stage-one form is not (a graph pruned to
+    its neighbours, a candidate list, are not the baseline itself): the pipeline stays, and the
+    reason gives both scores. Here ALS is made to score far above everything as a baseline only."""
     real = validation.baseline_ndcg
 
     def als_wins(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:
@@ -219,13 +253,6 @@ def test_a_baseline_stage_one_can_become_that_still_wins_is_served(
 
     monkeypatch.setattr(tuning, "baseline_ndcg", als_wins)
     train = temporal_split(data, PARAMS.test_days).train
-    recipe, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
-    assert recipe.graph_kind == "als" and recipe.use_ranker is False
-    assert (recipe.als_factors, recipe.als_regularization, recipe.als_alpha) == (64, 0.05, 10.0)
-    assert report.decision == "stage_one"
-    assert report.reason.startswith("baseline als (0.9900) is above the pipeline")
-    fixed = PARAMS.model_copy(update={"graph_kind": "ease"})
-    fixed = TrainParams.model_validate(fixed.model_dump(exclude_unset=True))
-    recipe, report = tune(train, build_catalog(data), fixed, "temporal", True)
-    assert recipe.graph_kind == "ease"
-    assert "the request's own knobs keep it from becoming stage one" in report.reason
+    _, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
+    assert "als (0.9900) is above it on validation, but as stage one it scores" in report.reason
+    assert "the pipeline stays" in report.reason
