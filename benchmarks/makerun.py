@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.launcher.stack import Stack, StackSettings
-from shared.redis_conn import free_port, redis_url
+from shared.redis_conn import redis_url
 
 try:
     import psutil
@@ -34,9 +34,7 @@ def make_run_stack(workdir: Path, extra_env: Mapping[str, str] | None = None) ->
     # The stack starts Redis only when no RECSYS_REDIS_URL is given: one in our environment
     # (a developer's shell) would point the whole stack at another Redis.
     os.environ.pop("RECSYS_REDIS_URL", None)
-    settings = StackSettings.on_free_ports().model_copy(
-        update={"redis_port": free_port(), "ui_port": free_port()}
-    )
+    settings = StackSettings.on_free_ports(redis=True, ui=True)
     env = {k: v for k, v in (extra_env or {}).items() if k != "RECSYS_REDIS_URL"}
     return Stack(settings, workdir, with_ui=True, with_beat=True, extra_env=env)
 

@@ -493,12 +493,11 @@ def _f(x: float | None, digits: int = 4) -> str:
 def own_stack(workdir: Path) -> Iterator[str]:
     """Redis, worker, candidate, ranker and gateway on free ports (no UI, no beat): its URL."""
     from services.launcher.stack import Stack, StackSettings
-    from shared.redis_conn import free_port
 
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "logs").mkdir(parents=True)
     os.environ.pop("RECSYS_REDIS_URL", None)  # the stack starts its own Redis then
-    settings = StackSettings.on_free_ports().model_copy(update={"redis_port": free_port()})
+    settings = StackSettings.on_free_ports(redis=True)
     env = {"RECSYS_MODEL_CHECK_SECONDS": "1", "GATEWAY_ADMIN_API_KEY": ""}
     stack = Stack(settings, workdir, with_ui=False, with_beat=False, extra_env=env)
     try:

@@ -20,7 +20,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import ui
-from shared.redis_conn import free_port, redis_url, start_redis_server
+from shared.redis_conn import free_ports, redis_url, start_redis_server
 
 
 class StackSettings(BaseSettings):
@@ -51,14 +51,16 @@ class StackSettings(BaseSettings):
         return v if v is not None and v.get_secret_value() else None
 
     @classmethod
-    def on_free_ports(cls) -> StackSettings:
-        """Services on free ports, no Redis or UI of their own: for tests and benchmarks."""
+    def on_free_ports(cls, redis: bool = False, ui: bool = False) -> StackSettings:
+        """Services on distinct free ports, Redis and the UI too where asked (else none of their
+        own): for tests and benchmarks."""
+        gateway, candidate, ranker, redis_port, ui_port = free_ports(5)
         return cls(
-            redis_port=0,
-            gateway_port=free_port(),
-            candidate_port=free_port(),
-            ranker_port=free_port(),
-            ui_port=0,
+            redis_port=redis_port if redis else 0,
+            gateway_port=gateway,
+            candidate_port=candidate,
+            ranker_port=ranker,
+            ui_port=ui_port if ui else 0,
         )
 
 

@@ -18,6 +18,7 @@ from shared.model_holder import ModelHolder
 from shared.redis_conn import (
     async_client,
     free_port,
+    free_ports,
     mask_url,
     redis_url,
     start_redis_server,
@@ -100,3 +101,10 @@ def test_clients_give_up_quickly_when_redis_is_down() -> None:
         client.ping()
     assert time.monotonic() - start < 1.0
     client.close()
+
+
+def test_free_ports_are_distinct_within_one_call() -> None:
+    """Picked one by one, two free ports can be the same one (a stack once got its gateway's
+    port for its ranker); picked together they cannot."""
+    ports = free_ports(64)
+    assert len(set(ports)) == 64 and all(0 < p < 65536 for p in ports)
