@@ -46,8 +46,7 @@ def load(
     column of the events file, else of the item table) and "segment" (of the events file).
     `event_col` holds each row's event type, weighed by `event_weights` (type -> strength)."""
     table = _read(path)
-    core = (user_col, item_col, rating_col, time_col, event_col)
-    _require(table, [c for c in core if c is not None])
+    _require(table, [c for c in (user_col, item_col, rating_col, time_col, event_col) if c])
     named = dict(attribute_cols or {})
     # a segment is the events' own; without an item table, every attribute is
     _require(table, [c for a, c in named.items() if a == "segment" or items_path is None])
@@ -86,7 +85,9 @@ def load(
     keep = checks.ok
     # Zero or negative ratings (dislikes, "seen but skipped") are no positive signal.
     nonpositive = keep & (rating <= 0).to_numpy()
-    strength = [c for c in (rating_col,) if c] + ([f"{event_col}'s weight"] if event_col else [])
+    strength = [rating_col] if rating_col else []
+    if event_col:
+        strength.append(f"{event_col}'s weight")
     report.drop(f"{' x '.join(strength)} <= 0", int(nonpositive.sum()))
     keep &= ~nonpositive
     report.rows_kept = int(keep.sum())
