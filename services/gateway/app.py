@@ -172,11 +172,11 @@ def create_app() -> FastAPI:
                     body = await r.json(content_type=None)
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 return JSONResponse({"detail": f"{name} service unreachable"}, status_code=503)
+            body = body if isinstance(body, dict) else {}
             if not ready:
-                why = body.get("detail") if isinstance(body, dict) else None
+                why = body.get("detail")
                 detail = f"{name} service not ready" + (f": {why}" if why else "")
                 return JSONResponse({"detail": detail}, status_code=503)
-            body = body if isinstance(body, dict) else {}
             versions[name] = body.get("version")
             if body.get("refused"):  # serving an older version than the registry's current
                 refused[name] = body["refused"]
