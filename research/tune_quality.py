@@ -22,8 +22,8 @@ import typer
 from services.trainer.cli import parse_overrides
 from shared.datasets.base import Dataset
 from shared.schemas.training import TrainRequest
-from shared.training.comparison import baselines, make_split
-from shared.training.evaluation import evaluate_split
+from shared.training.comparison import make_split
+from shared.training.evaluation import baselines, evaluate_split
 from shared.training.params import TrainParams
 from shared.training.pipeline import build_catalog
 from shared.training.splits import Split, msr_split, temporal_split

@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.datasets.base import Dataset
-from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.schemas.models import TuningReport
-from shared.training.evaluation import Evaluation, evaluate_split
+from shared.training.evaluation import Evaluation, baselines, evaluate_split
 from shared.training.params import TrainParams
 from shared.training.pipeline import LabelScheme, build_catalog
 from shared.training.report import versus_line, write_html_report
@@ -34,10 +33,6 @@ NOT_PRINTED_AS_IS = frozenset(
         "tuning",
     }
 )
-
-
-def baselines() -> list[Recommender]:
-    return [Popularity(), ItemKNN(), EASE(), ALS()]
 
 
 def make_split(data: Dataset, protocol: str, test_days: int, has_time: bool) -> Split:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from shared.ml.baselines import Recommender
+from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge, PeakRss
 from shared.ml.metrics import evaluate_rankings, ndcg_at_k, ndcg_curve, paired_ratio_ci, roc_auc
@@ -22,6 +22,12 @@ from shared.training.splits import Split
 
 CURVE_MAX_K = 50
 BOOTSTRAP_SAMPLES = 2000
+
+
+def baselines() -> list[Recommender]:
+    """What the pipeline is compared with: in `recsys evaluate`, and on validation when training
+    chooses what to serve (each skipped where it is too big for the catalog)."""
+    return [Popularity(), ItemKNN(), EASE(), ALS()]
 
 
 @dataclass

@@ -35,7 +35,8 @@ class TrainParams(BaseModel):
     # Learned item-neighbour graph (EASE weights, top-N per item) beside embedding k-NN; 0 = off.
     # EASE's dense fit costs items^3 time and items^2 memory: on a catalog above graph_max_items
     # it is fitted over the graph_max_items most-taken items and the other items' rows are
-    # item-kNN cosine (docs/training.md); the EASE baseline of training stops there too.
+    # item-kNN cosine (docs/training.md); the EASE baseline of training stops there too. Where
+    # the tuner finds EASE over every item better on validation, it raises this to the catalog's.
     graph_neighbours: int = Field(default=100, ge=0, le=2000)
     graph_l2: float = Field(default=500.0, gt=0)
     graph_max_items: int = Field(default=10_000, ge=0, le=50_000)

@@ -25,12 +25,11 @@ import numpy as np
 import optuna
 
 from shared.datasets.base import Dataset
-from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.schemas.models import Knob, TuningReport, TuningTrial
-from shared.training.evaluation import train_matrix
+from shared.training.evaluation import baselines, train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
     LabelScheme,
@@ -58,7 +57,9 @@ log = logging.getLogger(__name__)
 STAGE_ONE_SHARE = 0.5
 MAX_TRIALS = 60  # per search: past this, small data has been searched enough
 # Baselines stage one can become, as stage-one recipes: the search's first trials, and what is
-# served where one still beats the pipeline on validation (EASE unpruned: small catalogs only).
+# served where one still beats the pipeline on validation. The search tries unpruned EASE where
+# the graph's limit holds the whole catalog; past it (up to EASE's own dense limit) the baseline
+# is still fitted, and stage one becomes it over every item where it wins.
 ABSORBED: dict[str, dict[str, Knob]] = {
     "ease": {
         "graph_kind": "ease",
@@ -165,7 +166,7 @@ def tune(
         "graph_title_labels": params.graph_title_labels,
     }
     one.enqueue_trial(defaults, skip_if_exists=True)
-    # the baselines stage one can become, as its scorer (unpruned EASE: small catalogs only)
+    # the baselines stage one can become, as its scorer (unpruned EASE: within the graph's limit)
     for name, knobs in ABSORBED.items():
         if name != "ease" or dense_fits:
             one.enqueue_trial(knobs, skip_if_exists=True)
@@ -275,7 +276,7 @@ def tune(
     # 3. the served pipeline against its baselines, on the same split
     scores = {"two_stage": two_stage, "stage_one": stage_one_alone}
     x = train_matrix(v.split, catalog)  # once for every baseline
-    for model in _baselines(len(catalog.items), params):
+    for model in baselines():  # the evaluation's: EASE up to its own dense limit
         try:
             scores[model.name] = baseline_ndcg(model, v, x)
         except ModelTooLarge as exc:
@@ -311,6 +312,10 @@ def tune(
         best = max(others, key=lambda n: others[n])
         # knobs the request set stay as given: then the baseline is only named
         switch = {**ABSORBED.get(best, {}), "use_ranker": False}
+        if best == "ease" and len(catalog.items) > params.graph_max_items:
+            # the baseline is EASE over the whole catalog (up to its dense limit): stage one's,
+            # over the head of a bigger catalog only, becomes that too
+            switch["graph_max_items"] = len(catalog.items)
         kept = best in ABSORBED and any(
             k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
         )
@@ -349,14 +354,6 @@ def _ran(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial ran: an enqueued one the budget never reached waits, and is not a
     failure to report."""
     return trial.state != optuna.trial.TrialState.WAITING
-
-
-def _baselines(n_items: int, params: TrainParams) -> list[Recommender]:
-    models: list[Recommender] = [Popularity(), ItemKNN()]
-    if n_items <= params.graph_max_items:
-        models.append(EASE())
-    models.append(ALS())
-    return models
 
 
 def _report(

@@ -17,7 +17,7 @@ from shared.ml.stage_two.model import RankerEnsemble
 from shared.training import tuning, validation
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
-from shared.training.pipeline import build_catalog, stage_one_from
+from shared.training.pipeline import StageOneBase, build_catalog, stage_one_from
 from shared.training.ranker_choice import MEMBERS
 from shared.training.splits import temporal_split
 from shared.training.tuning import tune
@@ -194,7 +194,7 @@ def test_a_ranker_that_steps_aside_serves_stage_ones_order() -> None:
     assert again.contributions(x).shape == (4, len(FEATURE_NAMES) + 1)
 
 
-def test_past_the_dense_limit_the_search_fits_ease_over_the_head_without_a_failed_trial(
+def test_past_the_graphs_limit_the_search_fits_ease_over_the_head_without_a_failed_trial(
     data: Dataset,
 ) -> None:
     params = TrainParams(tune_budget_seconds=5, graph_max_items=50)  # the demo catalog is bigger
@@ -203,7 +203,7 @@ def test_past_the_dense_limit_the_search_fits_ease_over_the_head_without_a_faile
     assert first and first[0].params["graph_kind"] == "ease"  # the defaults: EASE over the head
     assert first[0].state == "complete"
     assert not [t for t in report.trials if t.state == "failed"]
-    assert "ease" not in report.validation_ndcg  # the EASE baseline is out of reach
+    assert "ease" in report.validation_ndcg  # the baseline: EASE over every item, as evaluated
     assert recipe.graph_kind in ("ease", "item_knn", "als")
 
 
@@ -256,3 +256,46 @@ def test_a_baseline_that_loses_as_stage_one_does_not_replace_the_pipeline(
     _, report = tune(train, build_catalog(data), PARAMS, "temporal", True)
     assert "als (0.9900) is above it on validation, but as stage one it scores" in report.reason
     assert "the pipeline stays" in report.reason
+
+
+def test_ease_past_the_graphs_limit_that_wins_becomes_stage_one_over_every_item(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog wider than `graph_max_items` (the graph's EASE covers its head) but within
+    EASE's dense limit: the EASE baseline is fitted over every item, and where it wins, stage one
+    becomes EASE over every item too, not over the head the search tried."""
+    real, real_stage_one, real_from = (
+        validation.baseline_ndcg,
+        validation.stage_one_ndcg,
+        stage_one_from,
+    )
+    searched: list[bool] = []  # the baselines are scored once the searches are over
+    built: list[TrainParams] = []  # the stage ones built after that
+
+    def ease_wins(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:
+        searched.append(True)
+        return 0.99 if model.name == "ease" else real(model, v, x)
+
+    def recorded(base: StageOneBase, recipe: TrainParams) -> CandidateStage:
+        if searched:
+            built.append(recipe)
+        return real_from(base, recipe)
+
+    def as_stage_one_too(cm: CandidateStage, v: Validation) -> float:
+        return 0.98 if searched else real_stage_one(cm, v)
+
+    monkeypatch.setattr(tuning, "baseline_ndcg", ease_wins)
+    monkeypatch.setattr(tuning, "stage_one_from", recorded)
+    monkeypatch.setattr(tuning, "stage_one_ndcg", as_stage_one_too)
+    train = temporal_split(data, PARAMS.test_days).train
+    catalog = build_catalog(data)
+    # as if the server's limit were 50: a request that sets the limit itself keeps it
+    defaults = {**PARAMS.model_dump(), "graph_max_items": 50}
+    params = TrainParams.model_construct(_fields_set={"tune_budget_seconds"}, **defaults)
+    recipe, report = tune(train, catalog, params, "temporal", True)
+    n_items = len(catalog.items)
+    assert [(r.graph_kind, r.graph_max_items) for r in built] == [("ease", n_items)]
+    assert (recipe.graph_kind, recipe.graph_max_items) == ("ease", n_items)
+    assert recipe.use_ranker is False
+    assert "stage one becomes ease (0.9800 as stage one)" in report.reason
+    assert report.chosen["graph_max_items"] == n_items
