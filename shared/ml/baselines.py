@@ -15,6 +15,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from shared.ml import dense_reuse
 from shared.ml.memory import require_dense
 
 # Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked;
@@ -290,7 +291,24 @@ class EASE(_ScoreRecommender):
         counting as `group_weight` more users who took all of its items."""
         require_dense("EASE", train.shape[1], self.DENSE_COPIES, self.max_items)
         x = binarize(train)
-        gram = (x.T @ x).toarray()
+        gram = (x.T @ x).tocsr()
+        key = dense_reuse.fit_key(gram, self.l2, self.dropout, extra_gram, groups, group_weight)
+        weights = dense_reuse.kept(key)  # an identical fit earlier in this scope
+        if weights is None:
+            weights = self._solve(gram, extra_gram, groups, group_weight)
+            dense_reuse.keep(key, weights)
+        self.item_weights = weights
+        self._x = x.astype(np.float32)
+        self._n_items = x.shape[1]
+
+    def _solve(
+        self,
+        sparse_gram: sp.csr_matrix,
+        extra_gram: sp.csr_matrix | None,
+        groups: Sequence[np.ndarray],
+        group_weight: float,
+    ) -> np.ndarray:
+        gram = sparse_gram.toarray()
         if extra_gram is not None:
             extra = sp.csr_matrix(extra_gram)
             extra.sum_duplicates()  # one entry per cell: the fancy-indexed += below adds once
@@ -309,11 +327,9 @@ class EASE(_ScoreRecommender):
         if info != 0:
             raise np.linalg.LinAlgError(f"inverse from Cholesky failed (info={info})")
         p = np.triu(p) + np.triu(p, 1).T  # dpotri fills only the upper triangle
-        b = p / -np.diag(p)[None, :]
+        b: np.ndarray = (p / -np.diag(p)[None, :]).astype(np.float32)
         b[np.diag_indices_from(b)] = 0.0
-        self.item_weights = b.astype(np.float32)
-        self._x = x.astype(np.float32)
-        self._n_items = x.shape[1]
+        return b
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         scores: np.ndarray = self._x[users] @ self.item_weights

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.datasets.base import Dataset
+from shared.ml.dense_reuse import reuse_dense_fits
 from shared.schemas.models import TuningReport
 from shared.training.evaluation import Evaluation, baselines, evaluate_split
 from shared.training.params import TrainParams
@@ -45,6 +46,7 @@ def make_split(data: Dataset, protocol: str, test_days: int, has_time: bool) -> 
     return temporal_split(data, test_days)
 
 
+@reuse_dense_fits()  # EASE baselines and an EASE stage one over the same split fit once
 def run_benchmark(
     data: Dataset, protocol: str, k: int, params: TrainParams, has_time: bool, console: Console
 ) -> tuple[dict[str, Any], Evaluation]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from shared.datasets.base import Dataset, shuffled_links
 from shared.ml.baselines import EASE, Popularity, Recommender
+from shared.ml.dense_reuse import reuse_dense_fits
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX, RANKER
 from shared.schemas.models import EvaluationSummary, TuningReport
 from shared.training.evaluation import evaluate_split
@@ -30,6 +31,7 @@ class TrainOutput:
     tuning: TuningReport | None = None
 
 
+@reuse_dense_fits()  # EASE baselines and an EASE stage one over the same split fit once
 def run_training(
     data: Dataset, params: TrainParams, progress: ProgressFn = no_progress, has_time: bool = True
 ) -> TrainOutput:
