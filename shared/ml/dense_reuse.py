@@ -6,8 +6,8 @@ on the test split's training part, then stage one over it again. Over a catalog 
 products each fit costs minutes (items^3). Inside `reuse_dense_fits()` the last fit's weights
 are kept, keyed by everything the closed form reads (the binary matrix's Gram, the penalties,
 the extra pairs and groups), and handed to an identical fit; outside a scope nothing is kept (a
-worker would otherwise hold gigabytes between trainings). One fit is kept: a second slot saved
-one more fit of a 13k-product log (~40 s of 12 min) for ~0.7 GB more peak memory.
+worker would otherwise hold gigabytes between trainings). One fit is kept, not two: the second
+slot's reuse did not pay for its memory (docs/decisions.md, 2026-12-05 eighth).
 """
 
 from __future__ import annotations
