@@ -277,6 +277,7 @@ def tune(
     scores = {"two_stage": two_stage, "stage_one": stage_one_alone}
     x = train_matrix(v.split, catalog)  # once for every baseline
     for model in baselines():  # the evaluation's: EASE up to its own dense limit
+        progress(f"validation: fitting {model.name} …")  # minutes for EASE over 10k+ items
         try:
             scores[model.name] = baseline_ndcg(model, v, x)
         except ModelTooLarge as exc:
@@ -325,6 +326,7 @@ def tune(
             # whose recipe lost on the mean of both splits): served as it is, without a ranker
             # trained for another stage one's lists, where as stage one it scores above the
             # pipeline too (a graph pruned to its neighbours may not keep all the baseline has)
+            progress(f"validation: {best} as stage one …")
             absorbed = stage_one_ndcg(stage_one_from(v.base, with_knobs(recipe, switch)), v)
         if absorbed > served:
             recipe = with_knobs(recipe, switch)

@@ -98,6 +98,7 @@ def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) ->
         assert served > scores["stage_one"]
     assert served >= scores["ease"] - 1e-9 and served >= scores["item_knn"] - 1e-9
     assert lines and "tuning stage one" in lines[0]
+    assert "validation: fitting ease …" in lines  # a user sees what the minutes go to
     # the demo data's events have grades (a purchase above a view): the ranker's trials say
     # which labels they learned from, the first the default (graded)
     ranker = [t for t in report.trials if t.stage == "ranker" and "ranker_models" not in t.params]
@@ -292,7 +293,9 @@ def test_ease_past_the_graphs_limit_that_wins_becomes_stage_one_over_every_item(
     # as if the server's limit were 50: a request that sets the limit itself keeps it
     defaults = {**PARAMS.model_dump(), "graph_max_items": 50}
     params = TrainParams.model_construct(_fields_set={"tune_budget_seconds"}, **defaults)
-    recipe, report = tune(train, catalog, params, "temporal", True)
+    lines: list[str] = []
+    recipe, report = tune(train, catalog, params, "temporal", True, lines.append)
+    assert "validation: ease as stage one …" in lines
     n_items = len(catalog.items)
     assert [(r.graph_kind, r.graph_max_items) for r in built] == [("ease", n_items)]
     assert (recipe.graph_kind, recipe.graph_max_items) == ("ease", n_items)
