@@ -2,7 +2,8 @@
 
 No interactions, no embedding, no graph row: only what the shop wrote about them. Each is
 proposed to users whose items read like it (title words, category, tags), as a `cold_start`
-candidate; the ranker gives such candidates reserved places (`RANKER_FRESH_SLOTS`). The next
+candidate, before catalog items nobody took yet (the shop added it since the version was
+trained); the ranker gives such candidates reserved places (`RANKER_FRESH_SLOTS`). The next
 training takes them in as catalog items (`with_live_catalog`) and the content index takes over.
 """
 

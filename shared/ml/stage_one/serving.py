@@ -260,12 +260,15 @@ class CandidateStage:
             c.similarity.tolist(),
             self._reasons[c.seeds].tolist(),
         )
-        new = self.fresh(user, live, min(fresh, n), allowed, c.items)
-        if len(self.new_products) and fresh > len(new):
+        # The live catalog's new products first: the shop added them since this version was
+        # trained; then catalog items nobody took yet, in the places left.
+        new = CandidateList()
+        if len(self.new_products) and fresh > 0:
             profile = self.profile(user, live)
-            new += self.new_products.matches(
-                profile, min(fresh, n) - len(new), filters or ItemFilters(), hidden
+            new = self.new_products.matches(
+                profile, min(fresh, n), filters or ItemFilters(), hidden
             )
+        new += self.fresh(user, live, min(fresh, n) - len(new), allowed, c.items)
         if new:
             out = out.head(n - len(new)) + new
         return user >= 0 or bool(live), out
