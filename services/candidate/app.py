@@ -50,7 +50,8 @@ class CandidateSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CANDIDATE_", env_file=".env", extra="ignore")
 
     port: int = 8001
-    # Places in each candidate list for catalog items nobody took yet, found by their content.
+    # Places in each candidate list for products nobody took yet, found by their content: the
+    # live catalog's new products first, then catalog items nobody took.
     fresh_candidates: int = Field(default=5, ge=0, le=100)
 
 
