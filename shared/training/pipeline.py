@@ -222,6 +222,10 @@ def ranker_lists(
 
     # Learn from graded labels; early-stop (and gate promotion) on the 0/1 NDCG that is reported.
     valid = rows(valid_w, graded=False)
+    if not params.use_ranker:
+        # No ranker to train: only the validation lists (stage one's gate score) are needed, and
+        # each training window would cost one more stage-one fit (a full EASE fit on big logs).
+        return RankingData.stack([], []), valid
     if params.engine == "dask" and params.dask_rows:
         return [(stage(w), w.labels) for w in train_ws], valid
     return RankingData.concat([rows(w, params.graded_labels) for w in train_ws]), valid

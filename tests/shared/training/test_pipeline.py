@@ -12,9 +12,10 @@ from shared.ml.interactions import DAY
 from shared.ml.stage_one.candidate_list import CandidateList
 from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.serving import RankingStage
+from shared.training import pipeline
 from shared.training.lists import random_windows, ranking_rows, relevance_label, temporal_windows
 from shared.training.params import TrainParams
-from shared.training.pipeline import build_catalog, stage_one
+from shared.training.pipeline import build_catalog, fit_two_stage, stage_one
 from shared.training.run import TrainOutput, run_training
 from shared.training.splits import held_out_strength
 
@@ -118,6 +119,32 @@ def test_random_folds_add_lists_without_touching_the_validation_users_held_out_i
     first, second = train_ws[0].labels, train_ws[1].labels
     common = set(first) & set(second)
     assert common and any(set(first[u]) != set(second[u]) for u in common)
+
+
+@pytest.mark.parametrize("scheme", ["temporal", "random"])
+def test_with_the_ranker_off_no_training_window_is_fitted(
+    scheme: pipeline.LabelScheme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = synthetic.generate(n_users=200, n_products=80, n_days=60)
+    catalog = build_catalog(data)
+    fitted: list[float] = []  # the `as_of` of every stage one fitted
+    real = pipeline.stage_one
+
+    def counting(*args: object) -> CandidateStage:
+        fitted.append(float(args[2]))  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "stage_one", counting)
+    on = PARAMS.model_copy(update={"label_folds": 3, "train_windows": 2})
+    fit_two_stage(data, catalog, on, scheme)
+    with_ranker = len(fitted)
+    fitted.clear()
+    _, rm, valid_ndcg = fit_two_stage(
+        data, catalog, on.model_copy(update={"use_ranker": False}), scheme
+    )
+    # validation lists and what is served: two stage ones (the training windows' are skipped)
+    assert len(fitted) == 2 < with_ranker
+    assert not rm.ranker.boosters and 0 < valid_ndcg <= 1
 
 
 def test_labels_are_as_strong_as_the_interaction_when_graded() -> None:
