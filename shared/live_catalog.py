@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -160,6 +161,11 @@ class CatalogMirror:
         self.items: dict[str, LiveItem] = {}
         self.deleted: set[str] = set()
         self.generation = 0  # moves on every applied change: derived data is rebuilt after
+        # Moves when a product may newly appear in answers (added, restored, available again, or
+        # a full load): what an answer computed before it cannot contain. `opened_at` is when
+        # (time.monotonic()); price, title and removals are overlaid on every answer instead.
+        self.opened = 0
+        self.opened_at = -math.inf
         self.loaded = asyncio.Event()
 
     def blocked(self, product: str) -> bool:
@@ -210,6 +216,8 @@ class CatalogMirror:
         last = await self._r.xrevrange(self.store.changes_key, count=1)
         since = last[0][0] if last else "0-0"
         self.items, self.deleted = await self.store.all()
+        if self.generation:  # a load again (after Redis was away): anything may have opened
+            self._open()
         self.generation += 1
         self.loaded.set()
         return since
@@ -220,7 +228,9 @@ class CatalogMirror:
                 pipe.hget(self.store.items_key, product)
                 pipe.sismember(self.store.deleted_key, product)
             answers = await pipe.execute()
+        opened = False
         for product, raw, deleted in zip(products, answers[::2], answers[1::2], strict=True):
+            shown_before = product in self.items and not self.blocked(product)
             if raw is None:
                 self.items.pop(product, None)
             else:
@@ -229,7 +239,15 @@ class CatalogMirror:
                 self.deleted.add(product)
             else:
                 self.deleted.discard(product)
+            if not shown_before and product in self.items and not self.blocked(product):
+                opened = True
         self.generation += 1
+        if opened:
+            self._open()
+
+    def _open(self) -> None:
+        self.opened += 1
+        self.opened_at = time.monotonic()
 
     async def run(self, poll_seconds: float = POLL_SECONDS) -> None:
         """Load, then follow the change stream forever; after a Redis failure, load again.

@@ -1,9 +1,10 @@
 """Full answers kept in the gateway, per user and what was asked, served again while nothing
 they were computed from has changed: the same served model version (or the experiment arm's),
 the same user state token (`UserKeys.state`: every event, hide or profile write of the user
-replaces it, whichever gateway took it), and at most `answer_cache_seconds` old (what no token
-tracks: new products, trending, the clock in the ranker's features). One Redis round trip
-checks both, instead of the candidate and ranker calls.
+replaces it, whichever gateway took it), no product opened in the live catalog since (added,
+restored or available again: this gateway's `CatalogMirror.opened`), and at most
+`answer_cache_seconds` old (what nothing tracks: trending, the clock in the ranker's features).
+One Redis round trip checks the version and the token, instead of the candidate and ranker calls.
 
 What comes after the pipeline runs again on a cached answer: the live catalog (a product sold
 out since is dropped, prices are today's), business rules, the exploration slot, and the served-
@@ -22,6 +23,7 @@ from typing import Any, NamedTuple
 import redis
 
 from services.gateway.pipeline import Answer
+from shared.live_catalog import POLL_SECONDS, CatalogMirror
 from shared.observability import ANSWER_CACHE
 from shared.registry import current_version_key
 from shared.schemas.serving import ItemFilters
@@ -47,6 +49,7 @@ class Stamp:
 
     version: int | None  # the version the answer must come from (current, or the arm's)
     state: bytes | None  # the user's state token; None: the user has no live state
+    catalog: int  # the live catalog's openings (`CatalogMirror.opened`)
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,18 @@ def cache_key(
     return Key(user, k, filters.model_dump_json(exclude_defaults=True), segment, pinned)
 
 
+# The stages follow the live catalog with mirrors of their own, each up to a poll behind this
+# gateway's: an answer computed this soon after a product opened may lack it though stamped
+# after the opening, so it is not kept.
+SETTLE_SECONDS = 5 * POLL_SECONDS
+
+
 class AnswerCache:
-    def __init__(self, client: Any, key_prefix: str, items: int, seconds: float) -> None:
+    def __init__(
+        self, client: Any, key_prefix: str, catalog: CatalogMirror, items: int, seconds: float
+    ) -> None:
         self._r = client  # redis.asyncio.Redis
+        self._catalog = catalog
         self._keys = UserKeys(key_prefix)
         self._current = current_version_key(key_prefix)
         self._items = items  # items of all kept answers at most: memory grows with items
@@ -91,7 +103,7 @@ class AnswerCache:
             log.info("answer cache bypassed, Redis unavailable: %s", exc)
             return None
         version = pinned if pinned is not None else None if current is None else int(current)
-        return Stamp(version, state)
+        return Stamp(version, state, self._catalog.opened)
 
     def get(self, key: Key, stamp: Stamp) -> Answer | None:
         """The kept answer for `key` if computed under `stamp` and young enough, else None (and
@@ -108,11 +120,13 @@ class AnswerCache:
 
     def put(self, key: Key, stamp: Stamp, answer: Answer) -> None:
         """Keep a full answer of the version `stamp` expects (one from a version the stages have
-        not swapped to or from yet is not kept); the least recently used go while more than
-        `items` items are kept."""
+        not swapped to or from yet is not kept, nor one computed within SETTLE_SECONDS of a
+        product opening); the least recently used go while more than `items` items are kept."""
         if answer.degraded is not None or answer.version != stamp.version:
             return
         if len(answer.items) > self._items:  # would push out everything, itself included
+            return
+        if time.monotonic() - self._catalog.opened_at < SETTLE_SECONDS:
             return
         if key in self._entries:
             self._drop(key)

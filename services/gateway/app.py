@@ -94,13 +94,14 @@ def create_app() -> FastAPI:
             app.state.events = EventStore(events_redis, common)
             app.state.users = UserStore(events_redis, common.key_prefix)
             app.state.served = ServedLog(events_redis, common)
+            app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)
             app.state.answers = AnswerCache(
                 events_redis,
                 common.key_prefix,
+                catalog,
                 settings.answer_cache_items,
                 settings.answer_cache_seconds,
             )
-            app.state.catalog = catalog = CatalogMirror(events_redis, common.key_prefix)
             follower = asyncio.create_task(catalog.run())
             app.state.experiments = watch = ExperimentWatch(
                 ExperimentStore(events_redis, common.key_prefix), settings.experiment_poll_seconds

@@ -48,9 +48,9 @@ class GatewaySettings(BaseSettings):
     # overload is likelier than a tight p50 matters; with more cores per replica, higher.
     max_in_flight: int = Field(default=0, ge=0, le=10_000)
     # Answer cache: a user's full answer is served again, without the candidate and ranker
-    # calls, while the served version and the user's state (events, hides, profile) are those
-    # it came from, for at most this long (new products, trending and the ranker's clock are
-    # not tracked: they reach a cached user this much later). 0 = off.
+    # calls, while the served version, the user's state (events, hides, profile) and the live
+    # catalog's products are those it came from, for at most this long (trending and the
+    # ranker's clock are not tracked: they reach a cached user this much later). 0 = off.
     answer_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     # How many items all kept answers hold at most (least recently used out first): ~1.3 KB of
     # memory each, so the default is ~65 MB at most (5,000 answers of 10 items). 0 = off.

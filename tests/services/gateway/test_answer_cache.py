@@ -14,8 +14,9 @@ import redis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from services.gateway.answer_cache import AnswerCache, Stamp, cache_key
+from services.gateway.answer_cache import SETTLE_SECONDS, AnswerCache, Stamp, cache_key
 from services.gateway.pipeline import Answer
+from shared.live_catalog import CatalogMirror
 from shared.registry import current_version_key
 from shared.schemas.serving import (
     CandidateListPayload,
@@ -172,6 +173,58 @@ def test_a_version_move_a_degraded_answer_and_age_are_not_served_again(
     run(make_gateway, redis_client, test, GATEWAY_ANSWER_CACHE_SECONDS="0.5")
 
 
+async def changed(read: Callable[[], int], since: int) -> None:
+    """Until the mirror's counter `read` moves past `since` (its poll: 0.2 s)."""
+    for _ in range(50):
+        if read() > since:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the gateway's catalog mirror did not apply the write")
+
+
+def test_a_product_opened_in_the_live_catalog_is_not_missed(
+    make_gateway: Callable[..., FastAPI], redis_client: redis.Redis
+) -> None:
+    async def test(
+        app: FastAPI, client: httpx.AsyncClient, stages: CountingStages, r: redis.Redis
+    ) -> None:
+        catalog: CatalogMirror = app.state.catalog
+        await asyncio.wait_for(catalog.loaded.wait(), 5)
+        assert await products(client, "U1") == ["R1"]
+        assert await products(client, "U1") == ["R1"]
+        opened = catalog.opened
+        new = {"title": "a new lamp", "price": 3.0}
+        assert (await client.put("/items/NEW1", json=new)).status_code == 200
+        await changed(lambda: catalog.opened, opened)
+        # computed again (the stages may now propose it), and not kept while their own
+        # mirrors may still be a poll behind this one
+        assert await products(client, "U1") == ["R2"]
+        assert await products(client, "U1") == ["R3"]
+        await asyncio.sleep(SETTLE_SECONDS)
+        assert await products(client, "U1") == ["R4"]
+        assert await products(client, "U1") == ["R4"]
+
+        # a new price, a sold-out product: nothing opens (the live catalog is overlaid on kept
+        # answers); available again, deleted and put again: it opens again
+        for body, opens in [
+            ({**new, "price": 2.0}, False),
+            ({**new, "available": False}, False),
+            (new, True),
+        ]:
+            generation, opened = catalog.generation, catalog.opened
+            assert (await client.put("/items/NEW1", json=body)).status_code == 200
+            await changed(lambda: catalog.generation, generation)
+            assert catalog.opened == opened + opens
+        generation = catalog.generation
+        assert (await client.delete("/items/NEW1")).status_code == 200
+        await changed(lambda: catalog.generation, generation)
+        opened = catalog.opened
+        assert (await client.put("/items/NEW1", json=new)).status_code == 200
+        await changed(lambda: catalog.opened, opened)
+
+    run(make_gateway, redis_client, test)
+
+
 def test_off_when_its_age_limit_is_zero(
     make_gateway: Callable[..., FastAPI], redis_client: redis.Redis
 ) -> None:
@@ -186,8 +239,8 @@ def test_off_when_its_age_limit_is_zero(
 
 
 def test_items_bound_it_least_recently_used_out_first_and_an_erased_user_forgotten() -> None:
-    cache = AnswerCache(None, "p", items=4, seconds=60)
-    stamp = Stamp(version=1, state=b"t")
+    cache = AnswerCache(None, "p", CatalogMirror(None, "p"), items=4, seconds=60)  # type: ignore[arg-type]
+    stamp = Stamp(version=1, state=b"t", catalog=0)
     keys = [cache_key(u, 10, ItemFilters(), None, None) for u in ("A", "B", "C")]
     for key in keys[:2]:
         cache.put(key, stamp, Answer([item(key.user)] * 2, 1))
@@ -198,7 +251,7 @@ def test_items_bound_it_least_recently_used_out_first_and_an_erased_user_forgott
     assert (len(cache), cache.held) == (1, 3) and cache.get(keys[0], stamp) is None
     cache.put(keys[0], stamp, Answer([item("A")] * 5, 1))  # alone past the bound: not kept
     assert (len(cache), cache.held) == (1, 3)
-    assert cache.get(keys[2], Stamp(version=1, state=b"other")) is None  # and dropped
+    assert cache.get(keys[2], Stamp(version=1, state=b"other", catalog=0)) is None  # and dropped
     assert (len(cache), cache.held) == (0, 0)
     cache.put(keys[0], stamp, Answer([item("A")], 2))  # not the version the stamp expects
     assert len(cache) == 0
