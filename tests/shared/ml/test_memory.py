@@ -39,6 +39,9 @@ def test_peak_rss_sees_a_temporary_allocation() -> None:
     with PeakRss(every=0.005) as peak:
         block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
         block += 1.0
-        time.sleep(0.1)  # long enough for the sampler, on a busy machine too
+        # until the sampler saw it (a thread may wait long for a core on a busy machine)
+        deadline = time.monotonic() + 10.0
+        while peak.peak - before < 48 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         del block  # freed before the block ends: only the sampler saw it
     assert peak.peak - before >= 48 * 2**20
