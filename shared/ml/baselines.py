@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from shared.ml import dense_reuse
+from shared.ml.ease_inverse import PenalisedGram, ease_weights
 from shared.ml.memory import require_dense
 
 # Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked;
@@ -232,17 +232,6 @@ class ItemKNN(_ScoreRecommender):
         return r, c, sim[r, c]
 
 
-GROUP_BLOCK = 256  # rows of a group's block added at once: a big category costs 256 x its size
-
-
-def _add_groups(gram: np.ndarray, groups: Sequence[np.ndarray], weight: float) -> None:
-    """gram += weight x (the group rows' Gram matrix), in place and a block of rows at a time, so
-    that a category holding most of a 20k-item catalog needs no second items x items matrix."""
-    for members in groups:
-        for start in range(0, len(members), GROUP_BLOCK):
-            gram[np.ix_(members[start : start + GROUP_BLOCK], members)] += weight
-
-
 # Past this many items a dense items x items fit (EASE) is refused whatever memory is free: its
 # cubic-time inverse would take many minutes on a small machine (and its memory grows squared).
 DENSE_MAX_ITEMS = 20_000
@@ -295,41 +284,12 @@ class EASE(_ScoreRecommender):
         key = dense_reuse.fit_key(gram, self.l2, self.dropout, extra_gram, groups, group_weight)
         weights = dense_reuse.kept(key)  # an identical fit earlier in this scope
         if weights is None:
-            weights = self._solve(gram, extra_gram, groups, group_weight)
+            problem = PenalisedGram(gram, extra_gram, groups, group_weight, self.l2, self.dropout)
+            weights = ease_weights(problem)
             dense_reuse.keep(key, weights)
         self.item_weights = weights
         self._x = x.astype(np.float32)
         self._n_items = x.shape[1]
-
-    def _solve(
-        self,
-        sparse_gram: sp.csr_matrix,
-        extra_gram: sp.csr_matrix | None,
-        groups: Sequence[np.ndarray],
-        group_weight: float,
-    ) -> np.ndarray:
-        gram = sparse_gram.toarray()
-        if extra_gram is not None:
-            extra = sp.csr_matrix(extra_gram)
-            extra.sum_duplicates()  # one entry per cell: the fancy-indexed += below adds once
-            cells = extra.tocoo()
-            gram[cells.row, cells.col] += cells.data
-        if group_weight > 0:
-            _add_groups(gram, groups, group_weight)
-        diagonal = np.diag_indices_from(gram)
-        gram[diagonal] += self.l2 + self.dropout / (1.0 - self.dropout) * gram[diagonal]
-        # The Gram matrix plus l2 I is symmetric positive definite: a Cholesky-based inverse costs
-        # about half of numpy's LU inverse.
-        chol, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"Cholesky factorization failed (info={info})")
-        p, info = scipy.linalg.lapack.dpotri(chol, lower=False, overwrite_c=True)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"inverse from Cholesky failed (info={info})")
-        p = np.triu(p) + np.triu(p, 1).T  # dpotri fills only the upper triangle
-        b: np.ndarray = (p / -np.diag(p)[None, :]).astype(np.float32)
-        b[np.diag_indices_from(b)] = 0.0
-        return b
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         scores: np.ndarray = self._x[users] @ self.item_weights
