@@ -280,11 +280,10 @@ class EASE(_ScoreRecommender):
         counting as `group_weight` more users who took all of its items."""
         require_dense("EASE", train.shape[1], self.DENSE_COPIES, self.max_items)
         x = binarize(train)
-        gram = (x.T @ x).tocsr()
-        key = dense_reuse.fit_key(gram, self.l2, self.dropout, extra_gram, groups, group_weight)
+        problem = PenalisedGram.of(x.T @ x, extra_gram, groups, group_weight, self.l2, self.dropout)
+        key = dense_reuse.fit_key(problem)
         weights = dense_reuse.kept(key)  # an identical fit earlier in this scope
         if weights is None:
-            problem = PenalisedGram(gram, extra_gram, groups, group_weight, self.l2, self.dropout)
             weights = ease_weights(problem)
             dense_reuse.keep(key, weights)
         self.item_weights = weights

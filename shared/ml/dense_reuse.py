@@ -13,12 +13,13 @@ slot's reuse did not pay for its memory (docs/decisions.md, 2026-12-05 eighth).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
+
+from shared.ml.ease_inverse import PenalisedGram
 
 # Below this many items a fit takes seconds at most: not worth the memory of keeping it.
 MIN_ITEMS = 2_000
@@ -43,31 +44,20 @@ def reuse_dense_fits() -> Iterator[None]:
         _scopes.pop()
 
 
-def fit_key(
-    gram: sp.csr_matrix,
-    l2: float,
-    dropout: float,
-    extra_gram: sp.csr_matrix | None,
-    groups: Sequence[np.ndarray],
-    group_weight: float,
-) -> bytes | None:
+def fit_key(problem: PenalisedGram) -> bytes | None:
     """What an EASE fit's weights depend on, hashed; None where nothing would be kept (no open
     scope, or a catalog too small to bother)."""
-    if not _scopes or gram.shape[0] < MIN_ITEMS:
+    if not _scopes or problem.n_items < MIN_ITEMS:
         return None
     h = hashlib.blake2b(digest_size=32)
-    h.update(repr((gram.shape, float(l2), float(dropout), float(group_weight))).encode())
-    parts = [gram]
-    if extra_gram is not None:
-        extra = sp.csr_matrix(extra_gram, dtype=np.float64, copy=True)
-        extra.sum_duplicates()
-        parts.append(extra)
-    for m in parts:
+    shape, penalties = problem.gram.shape, (problem.l2, problem.dropout, problem.group_weight)
+    h.update(repr((shape, *(float(v) for v in penalties))).encode())
+    for m in [problem.gram] if problem.extra is None else [problem.gram, problem.extra]:
         m.sort_indices()
         for a in (m.indptr, m.indices, m.data):
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(b"|")
-    for g in groups if group_weight > 0 else ():  # unweighted groups change nothing
+    for g in problem.groups if problem.group_weight > 0 else ():  # unweighted: no change
         h.update(np.asarray(g, dtype=np.int64).tobytes())
         h.update(b"/")
     return h.digest()
@@ -76,7 +66,7 @@ def fit_key(
 def kept(key: bytes | None) -> np.ndarray | None:
     """The weights of an identical fit in this scope, else None (and the slot is freed: the
     fit about to run needs the memory)."""
-    if key is None or not _scopes:
+    if key is None:  # a key is made only inside a scope
         return None
     slot = _scopes[-1]
     if slot is not None and slot.key == key:
@@ -86,7 +76,7 @@ def kept(key: bytes | None) -> np.ndarray | None:
 
 
 def keep(key: bytes | None, weights: np.ndarray) -> None:
-    if key is None or not _scopes:
+    if key is None:
         return
     weights.flags.writeable = False  # shared by every model that reuses it
     _scopes[-1] = _Kept(key, weights)

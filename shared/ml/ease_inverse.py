@@ -45,11 +45,29 @@ class PenalisedGram:
     took all of its items), and each item's penalty (l2 and, with dropout, its own count)."""
 
     gram: sp.csr_matrix
-    extra: sp.csr_matrix | None
+    extra: sp.csr_matrix | None  # one entry per cell (`of` sums duplicates)
     groups: Sequence[np.ndarray]
     group_weight: float
     l2: float
     dropout: float
+
+    @classmethod
+    def of(
+        cls,
+        gram: sp.spmatrix,
+        extra_gram: sp.spmatrix | None,
+        groups: Sequence[np.ndarray],
+        group_weight: float,
+        l2: float,
+        dropout: float,
+    ) -> PenalisedGram:
+        extra = None
+        if extra_gram is not None:
+            extra = sp.csr_matrix(extra_gram, dtype=np.float64, copy=True)
+            # one entry per cell: the dense sum's fancy-indexed += adds each once, and equal
+            # pairs hash alike (`dense_reuse.fit_key`)
+            extra.sum_duplicates()
+        return cls(sp.csr_matrix(gram), extra, groups, group_weight, l2, dropout)
 
     @property
     def n_items(self) -> int:
@@ -58,9 +76,7 @@ class PenalisedGram:
     def dense(self, dtype: type[np.floating]) -> np.ndarray:
         gram: np.ndarray = self.gram.astype(dtype).toarray()
         if self.extra is not None:
-            extra = sp.csr_matrix(self.extra)
-            extra.sum_duplicates()  # one entry per cell: the fancy-indexed += below adds once
-            cells = extra.tocoo()
+            cells = self.extra.tocoo()
             gram[cells.row, cells.col] += cells.data.astype(dtype)
         if self.group_weight > 0:
             add_groups(gram, self.groups, self.group_weight)

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from shared.ml import dense_reuse
 from shared.ml.baselines import EASE
 from shared.ml.dense_reuse import reuse_dense_fits
+from shared.ml.ease_inverse import PenalisedGram
 
 N_ITEMS = dense_reuse.MIN_ITEMS  # the smallest catalog whose fit is kept
 
@@ -57,7 +58,7 @@ def test_outside_a_scope_nothing_is_kept() -> None:
     with reuse_dense_fits():
         _fit(x)
     assert _fit(x) is not _fit(x)
-    assert dense_reuse.fit_key(x.T @ x, 500.0, 0.0, None, (), 0.0) is None
+    assert dense_reuse.fit_key(PenalisedGram.of(x.T @ x, None, (), 0.0, 500.0, 0.0)) is None
 
 
 def test_a_small_catalog_is_not_kept() -> None:
