@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from shared.ml.baselines import Recommender, users_per_block
 from shared.ml.catalog import Catalog
 from shared.ml.metrics import ndcg_at_k
 from shared.ml.stage_one.serving import CandidateStage
-from shared.ml.stage_two.features import pair_features
+from shared.ml.stage_two.features import FEATURE_NAMES, pair_features
 from shared.ml.stage_two.model import RankerEnsemble
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
@@ -117,10 +118,11 @@ def stage_one_ndcg(cm: CandidateStage, v: Validation) -> float:
 @dataclass(frozen=True)
 class CandidateLists:
     """Stage one's candidate lists for the validation users with their ranker features, built
-    once: each ranker trial only scores them."""
+    once: each ranker trial only scores them (all lists in one call: `score_lists`)."""
 
     items: list[np.ndarray]
-    features: list[np.ndarray]
+    features: np.ndarray  # every list's rows, stacked in `items`' order
+    sizes: np.ndarray
 
     @classmethod
     def build(cls, cm: CandidateStage, v: Validation, depth: int) -> CandidateLists:
@@ -129,7 +131,9 @@ class CandidateLists:
             c = cm.positions(u, max(K, depth))
             items.append(c.items)
             features.append(pair_features(cm.store, u, c.items, c.scores, c.similarity))
-        return cls(items, features)
+        sizes = np.array([len(i) for i in items], dtype=np.int64)
+        stacked = np.vstack(features) if features else np.empty((0, len(FEATURE_NAMES)))
+        return cls(items, stacked, sizes)
 
     def ndcg(self, v: Validation, ranker: RankerEnsemble | None = None) -> float:
         """NDCG@10 of the lists in stage one's order, or re-ordered by `ranker`."""
@@ -137,10 +141,15 @@ class CandidateLists:
 
     def per_user(self, v: Validation, ranker: RankerEnsemble | None = None) -> np.ndarray:
         """Each validation user's NDCG@10 (in `v.users`' order), as `ndcg` averages them."""
+        scores: Sequence[np.ndarray | None] = [None] * len(self.items)
+        if ranker is not None:
+            scores = np.split(
+                ranker.score_lists(self.features, self.sizes), np.cumsum(self.sizes)[:-1]
+            )
         out = np.empty(len(v.users))
-        for i, (u, items, x) in enumerate(zip(v.users, self.items, self.features, strict=True)):
-            if ranker is not None:
-                items = items[np.argsort(-ranker.score(x), kind="stable")]
+        for i, (u, items, s) in enumerate(zip(v.users, self.items, scores, strict=True)):
+            if s is not None:
+                items = items[np.argsort(-s, kind="stable")]
             out[i] = ndcg_at_k(items[:K].tolist(), v.relevant[u], K)
         return out
 

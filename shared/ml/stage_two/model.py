@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import lightgbm as lgb
@@ -128,22 +129,48 @@ class RankerEnsemble:
         row, the others only its best CASCADE_ROWS, which then rank above the rest (an answer
         of k <= CASCADE_ROWS items is the full ensemble's order at a fraction of its CPU)."""
         x = np.ascontiguousarray(x, dtype=np.float64)  # once, not once per member
+        return self._cascade(x, np.array([len(x)]), self._predict)
+
+    def score_lists(self, x: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """`score` of each list of `x` (consecutive rows, `sizes` of them each), concatenated:
+        for offline scoring of many lists (evaluation, tuning), where one LightGBM call per
+        member on every core costs about half as much as one single-threaded call per list.
+        The same scores (each row's prediction does not depend on the others)."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        every_core = [partial(_predict_on_every_core, b) for b in self.boosters]
+        return self._cascade(x, np.asarray(sizes, dtype=np.int64), every_core)
+
+    def _cascade(self, x: np.ndarray, sizes: np.ndarray, predict: Sequence[Predict]) -> np.ndarray:
         prior = stage_one_prior(x, self.prior_weight)
         if not self.boosters:
             return prior
-        first: np.ndarray = self._predict[0](x) + prior
+        first: np.ndarray = predict[0](x) + prior
         if len(self.boosters) == 1 or not len(first):
             return first
-        top = np.argsort(-first, kind="stable")[:CASCADE_ROWS]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        tops = [
+            start + np.argsort(-first[start : start + size], kind="stable")[:CASCADE_ROWS]
+            for start, size in zip(starts.tolist(), sizes.tolist(), strict=True)
+        ]
+        top = np.concatenate(tops)
         mean = first[top].copy()
         rows = x[top]
-        for predict in self._predict[1:]:
-            mean += predict(rows)
+        for member in predict[1:]:
+            mean += member(rows)
         mean /= len(self.boosters)
         if self.prior_weight:
             mean += prior[top] * (1 - 1 / len(self.boosters))  # every member starts from it
-        out: np.ndarray = first - (first.max() - mean.min()) - 1.0  # the rest below every top row
-        out[top] = mean
+        out = np.empty_like(first)
+        at = 0
+        for start, size, best in zip(starts.tolist(), sizes.tolist(), tops, strict=True):
+            if not size:
+                continue
+            mine = mean[at : at + len(best)]
+            at += len(best)
+            span = slice(start, start + size)
+            # the rest below every top row
+            out[span] = first[span] - (first[span].max() - mine.min()) - 1.0
+            out[best] = mine
         return out
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
@@ -190,6 +217,10 @@ class RankerEnsemble:
         parts = text.split(ENSEMBLE_SEPARATOR) if text.strip() else []  # none: stepped aside
         boosters = [lgb.Booster(model_str=part) for part in parts]
         return cls(*boosters, prior_weight=prior_weight)
+
+
+def _predict_on_every_core(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
+    return np.asarray(booster.predict(x), dtype=np.float64)  # LightGBM's default: every core
 
 
 # Rows the second and later members of an averaged ranker re-score (the first member's best).

@@ -4,10 +4,13 @@ ordering stage one's `CandidateListPayload` (or its payload) for a user.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from shared.ml.catalog import Catalog
 from shared.ml.stage_one.candidate_list import COLD_START, CandidateList
+from shared.ml.stage_one.search import SearchResult
 from shared.ml.stage_two.features import (
     FEATURE_NAMES,
     FeatureStore,
@@ -47,6 +50,18 @@ class RankingStage:
         return self.ranker.score(
             pair_features(self.store, user, items, cand_scores, cand_similarity)
         )
+
+    def score_many(self, users: Sequence[int], found: Sequence[SearchResult]) -> list[np.ndarray]:
+        """`score_positions` of each user's candidates, the ranker called once for them all
+        (`RankerEnsemble.score_lists`): for offline scoring of many users."""
+        x = [
+            pair_features(self.store, u, c.items, c.scores, c.similarity)
+            for u, c in zip(users, found, strict=True)
+        ]
+        if not x:
+            return []
+        sizes = np.array([len(c.items) for c in found])
+        return np.split(self.ranker.score_lists(np.vstack(x), sizes), np.cumsum(sizes)[:-1])
 
     def rank(
         self,

@@ -67,6 +67,22 @@ def test_members_after_the_first_rescore_only_its_best_rows() -> None:
     assert RankerEnsemble.average(members).score(x[:0]).shape == (0,)
 
 
+def test_many_lists_scored_at_once_equal_each_list_scored_alone() -> None:
+    rng = np.random.default_rng(3)
+    train, valid = _stage_one_lists(rng, 200), _stage_one_lists(rng, 60)
+    members = [fit_ranker(train, valid, 40, seed, prior_weight=1.0) for seed in (1, 2, 3)]
+    # lists longer and shorter than the cascade's rows, and an empty one
+    sizes = np.array([3 * CASCADE_ROWS, 7, 0, CASCADE_ROWS + 1, 1, 2 * CASCADE_ROWS])
+    x = np.vstack([valid.x] * 8)[: sizes.sum()]
+    bounds = np.cumsum(sizes)[:-1]
+    for ranker in (members[0], RankerEnsemble.average(members), RankerEnsemble(prior_weight=1.0)):
+        alone = [ranker.score(part) for part in np.split(x, bounds)]
+        together = np.split(ranker.score_lists(x, sizes), bounds)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_array_equal(a, b)  # the same numbers, not only the same order
+    assert RankerEnsemble.average(members).score_lists(x[:0], np.array([0])).shape == (0,)
+
+
 def _stage_one_lists(rng: np.random.Generator, n_lists: int) -> RankingData:
     """Lists whose relevance follows stage one's relative score, plus a little from feature 5
     that stage one does not know."""
