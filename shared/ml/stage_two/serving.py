@@ -44,16 +44,10 @@ class RankingStage:
             np.asarray(live.last_ts, dtype=np.float64),
         )
 
-    def score_positions(
-        self, user: int, items: np.ndarray, cand_scores: np.ndarray, cand_similarity: np.ndarray
-    ) -> np.ndarray:
-        return self.ranker.score(
-            pair_features(self.store, user, items, cand_scores, cand_similarity)
-        )
-
     def score_many(self, users: Sequence[int], found: Sequence[SearchResult]) -> list[np.ndarray]:
-        """`score_positions` of each user's candidates, the ranker called once for them all
-        (`RankerEnsemble.score_lists`): for offline scoring of many users."""
+        """The ranker's score of each user's stage-one candidates (`found`, their positions),
+        called once for them all (`RankerEnsemble.score_lists`): for offline scoring of many
+        users (evaluation); a request is ranked by `rank`."""
         x = [
             pair_features(self.store, u, c.items, c.scores, c.similarity)
             for u, c in zip(users, found, strict=True)
