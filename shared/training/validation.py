@@ -143,9 +143,7 @@ class CandidateLists:
         """Each validation user's NDCG@10 (in `v.users`' order), as `ndcg` averages them."""
         scores: Sequence[np.ndarray | None] = [None] * len(self.items)
         if ranker is not None:
-            scores = np.split(
-                ranker.score_lists(self.features, self.sizes), np.cumsum(self.sizes)[:-1]
-            )
+            scores = ranker.score_lists(self.features, self.sizes)
         out = np.empty(len(v.users))
         for i, (u, items, s) in enumerate(zip(v.users, self.items, scores, strict=True)):
             if s is not None:

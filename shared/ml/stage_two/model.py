@@ -131,14 +131,15 @@ class RankerEnsemble:
         x = np.ascontiguousarray(x, dtype=np.float64)  # once, not once per member
         return self._cascade(x, np.array([len(x)]), self._predict)
 
-    def score_lists(self, x: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        """`score` of each list of `x` (consecutive rows, `sizes` of them each), concatenated:
-        for offline scoring of many lists (evaluation, tuning), where one LightGBM call per
-        member on every core costs about half as much as one single-threaded call per list.
-        The same scores (each row's prediction does not depend on the others)."""
+    def score_lists(self, x: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+        """`score` of each list of `x` (consecutive rows, `sizes` of them each), one array per
+        list: for offline scoring of many lists (evaluation, tuning), where one LightGBM call
+        per member on every core costs about half as much as one single-threaded call per
+        list. The same scores (each row's prediction does not depend on the others)."""
         x = np.ascontiguousarray(x, dtype=np.float64)
+        sizes = np.asarray(sizes, dtype=np.int64)
         every_core = [partial(_predict_on_every_core, b) for b in self.boosters]
-        return self._cascade(x, np.asarray(sizes, dtype=np.int64), every_core)
+        return np.split(self._cascade(x, sizes, every_core), np.cumsum(sizes)[:-1])
 
     def _cascade(self, x: np.ndarray, sizes: np.ndarray, predict: Sequence[Predict]) -> np.ndarray:
         prior = stage_one_prior(x, self.prior_weight)

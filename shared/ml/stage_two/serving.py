@@ -55,7 +55,7 @@ class RankingStage:
         if not x:
             return []
         sizes = np.array([len(c.items) for c in found])
-        return np.split(self.ranker.score_lists(np.vstack(x), sizes), np.cumsum(sizes)[:-1])
+        return self.ranker.score_lists(np.vstack(x), sizes)
 
     def rank(
         self,
