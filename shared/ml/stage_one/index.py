@@ -137,7 +137,7 @@ class CandidateIndex:
         size = max(n, 0) + len(exclude)
         while True:
             head = order[:size]
-            keep = ~np.isin(head, exclude)
+            keep = ~within(head, exclude, len(order))
             if allowed is not None:
                 keep &= allowed[head]
             picked: np.ndarray = head[keep][: max(n, 0)]
@@ -240,3 +240,15 @@ def member_mask(items: np.ndarray, n: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[items] = True
     return mask
+
+
+def within(items: np.ndarray, of: np.ndarray, n_items: int) -> np.ndarray:
+    """Whether each of `items` is one of `of` (np.isin's sorting costs more at this size)."""
+    if not is_wide(n_items):
+        inside: np.ndarray = member_mask(of, n_items)[items]
+        return inside
+    if not len(of):
+        return np.zeros(len(items), dtype=bool)
+    of = np.sort(of)
+    found: np.ndarray = of[np.minimum(np.searchsorted(of, items), len(of) - 1)] == items
+    return found

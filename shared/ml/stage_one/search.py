@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shared.ml.interactions import DAY, UserItemStats
-from shared.ml.stage_one.index import CandidateIndex, member_mask
+from shared.ml.stage_one.index import CandidateIndex, within
 from shared.ml.stage_one.longest_first import is_wide
 
 SEED_HALF_LIFE_DAYS = 30.0
@@ -57,18 +57,6 @@ def _strongest(
     first = np.ones(len(items), dtype=bool)
     first[1:] = items[1:] != items[:-1]
     return items[first], seeds[rows[first]]
-
-
-def _within(items: np.ndarray, of: np.ndarray, n_items: int) -> np.ndarray:
-    """Whether each of `items` is one of `of` (np.isin's sorting costs more at this size)."""
-    if not is_wide(n_items):
-        inside: np.ndarray = member_mask(of, n_items)[items]
-        return inside
-    if not len(of):
-        return np.zeros(len(items), dtype=bool)
-    of = np.sort(of)
-    found: np.ndarray = of[np.minimum(np.searchsorted(of, items), len(of) - 1)] == items
-    return found
 
 
 class _ByItem:
@@ -230,7 +218,7 @@ def generate_candidates(
         if index.fold_in is not None:
             # ALS scores every item, below zero too: its best ones rank whatever their sign, as
             # validation ranks them (a graph's zero means "not reached" and stays out)
-            eligible = ~_within(primary.items, excluded, n_items)
+            eligible = ~within(primary.items, excluded, n_items)
             if allowed is not None:
                 eligible &= allowed[primary.items]
         else:
@@ -241,7 +229,7 @@ def generate_candidates(
         if len(lone):
             pos, cols, which = entries
             # only a positive weight explains (a negative one says "not taken with it")
-            keep = _within(cols, lone, n_items) & (index.graph.data[pos] > 0)
+            keep = within(cols, lone, n_items) & (index.graph.data[pos] > 0)
             graph_weight = index.graph.data[pos[keep]]
             reasons.append(_ByItem(*_strongest(n_items, cols[keep], graph_weight, which[keep],
                                                graph_seeds)))  # fmt: skip
@@ -258,7 +246,7 @@ def generate_candidates(
     proposed = knn.values > 0
     by_knn, knn_values = knn.items[proposed], knn.values[proposed]
     if len(taken):
-        fresh_knn = ~_within(by_knn, taken, n_items)
+        fresh_knn = ~within(by_knn, taken, n_items)
         by_knn, knn_values = by_knn[fresh_knn], knn_values[fresh_knn]
     by_knn = _best_first(by_knn, knn_values, n - len(taken))
     reached = np.concatenate([taken, by_knn])

@@ -233,6 +233,13 @@ def test_top_k_masks_sorts_and_pads() -> None:
     np.testing.assert_array_equal(top_k(scores[:1], 6, exclude[:1]), [[2, 3, 0, -1, -1, -1]])
 
 
+def test_top_k_puts_the_lower_position_first_among_tied_scores() -> None:
+    tied = np.array([[0.5, 1.0, 0.5, 1.0, 0.2, 0.5]], dtype=np.float32)
+    none = sp.csr_matrix(tied.shape)
+    np.testing.assert_array_equal(top_k(tied, 5, none), [[1, 3, 0, 2, 5]])
+    np.testing.assert_array_equal(top_k(tied.astype(np.int64), 2, none), [[1, 3]])
+
+
 def test_item_knn_dense_and_pair_blocks_keep_the_same_rows() -> None:
     """A block of rows is computed densely or from co-taken pairs, whichever is smaller: both
     keep each row's best positive similarities, on a tie the lower item position."""
