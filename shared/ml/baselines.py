@@ -65,7 +65,8 @@ def top_k(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray
     exclude_rows = sp.csr_matrix(exclude_rows)
     step = users_per_block(n_items)
     # one copy per block in the scores' own precision (float32 stays float32): masking never
-    # touches the caller's array, and each pass over a block of a wide catalog costs ~0.1 s
+    # touches the caller's array, and on a wide catalog every extra pass over a block costs as
+    # much as the partition itself (docs/decisions.md, 2026-12-06 second)
     dtype = np.promote_types(scores.dtype, np.float32)
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
@@ -76,8 +77,8 @@ def top_k(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray
             np.nan_to_num(block, copy=False, nan=-np.finfo(dtype).max)
         excl = exclude_rows[start:stop].tocoo()
         block[excl.row[excl.data != 0], excl.col[excl.data != 0]] = -np.inf
-        # negated in place, the k best are the k smallest: introselect slows ~10x when it
-        # looks for the k largest of rows that are mostly ties (an item-kNN row is zeros)
+        # negated in place, the k best are the k smallest: introselect is many times slower
+        # looking for the k largest of rows that are mostly ties (an item-kNN row is zeros)
         np.negative(block, out=block)
         idx = np.argpartition(block, kk - 1, axis=1)[:, :kk]
         lowest = np.take_along_axis(block, idx, axis=1)
