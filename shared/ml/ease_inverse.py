@@ -5,8 +5,8 @@ The inverse is the fit's whole cost (cubic in the catalog). From SINGLE_MIN_ITEM
 computed in float32 (LAPACK spotrf/spotri: about half the time and memory of float64), then
 checked in float64 on a few of its columns against the Gram matrix it inverts; where the error
 estimate is above SINGLE_TOLERANCE (an ill-conditioned matrix: a small penalty on dense data),
-the inverse is computed again in float64. Below SINGLE_MIN_ITEMS the float64 inverse takes
-seconds, and every fit there stays exactly as it was.
+the inverse is computed again in float64. Below SINGLE_MIN_ITEMS the float64 inverse is cheap
+(docs/decisions.md), and every fit there stays exactly as it was.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
-SINGLE_MIN_ITEMS = 5_000
+SINGLE_MIN_ITEMS = 2_000
 # Largest relative error of a checked column of P accepted from the float32 inverse: far below
 # the gaps between the scores that order a top-k list.
 SINGLE_TOLERANCE = 1e-3
 CHECKED_COLUMNS = 16
 GROUP_BLOCK = 256  # rows of a group's block added at once: a big category costs 256 x its size
+MIRROR_BLOCK = 512  # rows of the inverse's lower triangle filled at once from the upper
 ROW_BLOCK = 1024  # Gram rows widened to float64 at once by the check
 
 
@@ -98,10 +99,23 @@ def _inverse(gram: np.ndarray) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError(f"inverse from Cholesky failed (info={info})")
     del gram, chol
-    upper: np.ndarray = np.triu(p)
-    del p
-    upper += np.triu(upper, 1).T  # potri fills only the upper triangle
-    return upper
+    _mirror_upper(p)
+    # p is the inverse in Fortran order; symmetric, so its transpose is the same matrix in C
+    # order (what the weights' row-wise work below expects), without a copy
+    inverse: np.ndarray = p.T
+    return inverse
+
+
+def _mirror_upper(p: np.ndarray) -> None:
+    """Fill p's strictly lower triangle from its upper one, in place: potri writes only the
+    upper triangle. A block of rows at a time, so no second items x items matrix is made."""
+    n = len(p)
+    for start in range(0, n, MIRROR_BLOCK):
+        stop = min(start + MIRROR_BLOCK, n)
+        p[start:stop, :start] = p[:start, start:stop].T
+        diagonal = p[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        diagonal[lower] = diagonal.T[lower]
 
 
 def inverse_error(gram: np.ndarray, p: np.ndarray, least_eigenvalue: float) -> float:

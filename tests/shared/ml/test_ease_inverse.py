@@ -57,3 +57,16 @@ def test_the_error_estimate_sees_a_wrong_inverse() -> None:
     assert inverse_error(gram, p, 10.0) < 1e-5
     p[:, :] *= 1.01  # every column 1 % off
     assert inverse_error(gram, p, 10.0) > SINGLE_TOLERANCE
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_inverse_is_whole_and_symmetric_across_the_mirrors_blocks(dtype: type) -> None:
+    # a size that is no multiple of the block the lower triangle is filled by
+    n = 2 * ease_inverse.MIRROR_BLOCK + 37
+    gram = PenalisedGram(gram_of(4000, n, 0.02, seed=4), None, [], 0.0, 20.0, 0.0).dense(dtype)
+    exact = np.linalg.inv(gram.astype(np.float64))
+    p = ease_inverse._inverse(gram.copy())
+    assert p.dtype == dtype and p.flags.c_contiguous
+    np.testing.assert_array_equal(p, p.T)
+    tolerance = 1e-10 if dtype == np.float64 else 1e-4
+    assert np.abs(p - exact).max() <= tolerance * np.abs(exact).max()
