@@ -12,6 +12,7 @@ from shared.datasets.base import Dataset
 from shared.ml.baselines import Recommender, users_per_block
 from shared.ml.catalog import Catalog
 from shared.ml.metrics import ndcg_at_k
+from shared.ml.stage_one.graph_product import dense_form, times_graph
 from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.features import FEATURE_NAMES, pair_features
 from shared.ml.stage_two.model import RankerEnsemble
@@ -98,13 +99,14 @@ def stage_one_ndcg(cm: CandidateStage, v: Validation) -> float:
     rows.data[:] = 1.0  # what the graph counts
     lists: list[list[int]] = []
     step = users_per_block(n_items)
+    graph = dense_form(index.graph) if index.fold_in is None else None
     for start in range(0, rows.shape[0], step):
         chunk = rows[start : start + step]
         if index.fold_in is not None:
             block = slice(start, start + step)
             scores = index.fold_in.batch_scores(users[block], strengths[block])
         else:
-            scores = np.asarray((chunk @ index.graph).todense(), dtype=np.float64)
+            scores = times_graph(chunk, index.graph, graph)
         if index.lowrank is not None:
             scores += (chunk @ index.lowrank.left) @ index.lowrank.right
         seen = chunk.nonzero()

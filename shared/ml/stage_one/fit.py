@@ -17,6 +17,7 @@ from sklearn.preprocessing import normalize
 from shared.ml.baselines import ALS, EASE, ItemKNN, binarize
 from shared.ml.interactions import UserItemStats
 from shared.ml.stage_one.fold_in import FoldIn
+from shared.ml.stage_one.graph_product import dense_form, times_graph
 from shared.ml.stage_one.index import LowRankFilter
 
 
@@ -182,8 +183,13 @@ def lowrank_filter(
     # dense scores of 2000 users x 20k items would take 320 MB.
     sample = x[np.random.default_rng(seed).permutation(x.shape[0])[:2000]]
     cells = sample.shape[0] * n_items
-    by_graph = (sample @ graph).tocsr()
-    graph_spread = _spread(by_graph.sum(), np.square(by_graph.data).sum(), cells)
+    dense = dense_form(graph)
+    if dense is not None:
+        by_graph = times_graph(sample, graph, dense)
+        graph_spread = _spread(by_graph.sum(), np.square(by_graph).sum(), cells)
+    else:  # a wide catalog: only the cells the graph reaches are held
+        reached = (sample @ graph).tocsr()
+        graph_spread = _spread(reached.sum(), np.square(reached.data).sum(), cells)
     proj = np.asarray(sample @ left)  # users x k; the scores are proj @ right
     total = proj.sum(axis=0) @ right.sum(axis=1)
     squares = np.sum((proj.T @ proj) * (right @ right.T))  # sum of squared entries of proj @ right
