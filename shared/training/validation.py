@@ -99,14 +99,14 @@ def stage_one_ndcg(cm: CandidateStage, v: Validation) -> float:
     rows.data[:] = 1.0  # what the graph counts
     lists: list[list[int]] = []
     step = users_per_block(n_items)
-    graph = dense_form(index.graph) if index.fold_in is None else None
+    dense = dense_form(index.graph) if index.fold_in is None else None
     for start in range(0, rows.shape[0], step):
         chunk = rows[start : start + step]
         if index.fold_in is not None:
             block = slice(start, start + step)
             scores = index.fold_in.batch_scores(users[block], strengths[block])
         else:
-            scores = times_graph(chunk, index.graph, graph)
+            scores = times_graph(chunk, index.graph, dense)
         if index.lowrank is not None:
             scores += (chunk @ index.lowrank.left) @ index.lowrank.right
         seen = chunk.nonzero()

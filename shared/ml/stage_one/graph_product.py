@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-# The dense form is made only where it is small (64 MB in float32) and most of it is held.
+# The dense form is made only where it is small (64 MB in float32; rows in float64 widen it to
+# 128 MB for the product) and most of it is held.
 DENSE_MAX_CELLS = 1 << 24
 DENSE_MIN_FILL = 0.25
 

@@ -60,7 +60,7 @@ def test_the_error_estimate_sees_a_wrong_inverse() -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_inverse_is_whole_and_symmetric_across_the_mirrors_blocks(dtype: type) -> None:
+def test_the_inverse_is_whole_and_symmetric_across_the_mirror_blocks(dtype: type) -> None:
     # a size that is no multiple of the block the lower triangle is filled by
     n = 2 * ease_inverse.MIRROR_BLOCK + 37
     gram = PenalisedGram(gram_of(4000, n, 0.02, seed=4), None, [], 0.0, 20.0, 0.0).dense(dtype)
