@@ -39,11 +39,11 @@ from shared.training.pipeline import (
 )
 from shared.training.ranker_choice import CLEAR_LIFT_Z, MEMBERS, choose_members, lift_z
 from shared.training.search_space import ranker_space, stage_one_space, with_knobs
+from shared.training.tuning_report import fixed, ran, search_report, trial_record
 from shared.training.validation import (
     MAX_VALID_USERS,
     MIN_VALID_USERS,
     CandidateLists,
-    Validation,
     baseline_ndcg,
     make_validation,
     stage_one_ndcg,
@@ -78,38 +78,6 @@ ABSORBED: dict[str, dict[str, Knob]] = {
         "als_alpha": 10.0,
     },
 }
-
-
-def _record(trial: optuna.trial.FrozenTrial, stage: str) -> TuningTrial:
-    state = {
-        optuna.trial.TrialState.COMPLETE: "complete",
-        optuna.trial.TrialState.PRUNED: "pruned",
-    }.get(trial.state, "failed")
-    seconds = (
-        (trial.datetime_complete - trial.datetime_start).total_seconds()
-        if trial.datetime_complete and trial.datetime_start
-        else 0.0
-    )
-    return TuningTrial(
-        number=trial.number,
-        stage=stage,  # type: ignore[arg-type]
-        params=dict(trial.user_attrs.get("knobs", trial.params)),
-        score=trial.value if state == "complete" else None,
-        state=state,  # type: ignore[arg-type]
-        seconds=round(seconds, 2),
-    )
-
-
-def fixed(params: TrainParams, budget: float, note: str) -> tuple[TrainParams, TuningReport]:
-    return params, TuningReport(
-        budget_seconds=budget,
-        spent_seconds=0.0,
-        validation="none",
-        n_splits=0,
-        decision="two_stage" if params.use_ranker else "stage_one",
-        reason="the recipe's fixed values",
-        note=note,
-    )
 
 
 def tune(
@@ -182,7 +150,7 @@ def tune(
         return fixed(params, budget, f"the budget ({budget:.0f} s) ended before one trial did")
     best_one = max(completed, key=lambda t: t.value or -math.inf)
     recipe = with_knobs(params, best_one.user_attrs["knobs"])
-    trials = [_record(t, "stage_one") for t in one.trials if _ran(t)]
+    trials = [trial_record(t, "stage_one") for t in one.trials if ran(t)]
 
     # 2. the ranker, on lists built once for the chosen stage one (first validation split)
     v = validations[0]
@@ -193,7 +161,8 @@ def tune(
     stage_one_alone = float(np.mean(stage_one_users))
     lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme, max_users=MAX_VALID_USERS)
     if isinstance(lists, list):  # the Dask engine's lists stay on the cluster: no search
-        return recipe, _report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
+        dask = search_report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
+        return recipe, dask
 
     scored: dict[tuple[tuple[str, Knob], ...], float] = {}  # TPE proposes a recipe again, often
     best_fit: list[tuple[float, RankerEnsemble]] = []  # the best ranker yet, and its score
@@ -241,7 +210,7 @@ def tune(
         left = deadline - time.monotonic() - members_time
         if left > 0:
             two.optimize(objective_two, n_trials=MAX_TRIALS - 1, timeout=left, catch=(ValueError,))
-    trials += [_record(t, "ranker") for t in two.trials if _ran(t)]
+    trials += [trial_record(t, "ranker") for t in two.trials if ran(t)]
     done = [t for t in two.trials if t.state == optuna.trial.TrialState.COMPLETE]
     two_stage = -math.inf
     served_ranker: RankerEnsemble | None = None
@@ -349,34 +318,4 @@ def tune(
             )
         else:
             why += f"; best baseline {best} {others[best]:.4f}"
-    return recipe, _report(params, recipe, trials, start, validations, scores, decision, why)
-
-
-def _ran(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial ran: an enqueued one the budget never reached waits, and is not a
-    failure to report."""
-    return trial.state != optuna.trial.TrialState.WAITING
-
-
-def _report(
-    params: TrainParams,
-    recipe: TrainParams,
-    trials: list[TuningTrial],
-    start: float,
-    validations: list[Validation],
-    scores: dict[str, float],
-    decision: str,
-    reason: str,
-) -> TuningReport:
-    before, after = params.model_dump(), recipe.model_dump()
-    return TuningReport(
-        budget_seconds=params.tune_budget_seconds,
-        spent_seconds=round(time.monotonic() - start, 1),
-        validation=", ".join(v.split.note or v.split.protocol for v in validations),
-        n_splits=len(validations),
-        trials=trials,
-        chosen={k: after[k] for k in after if after[k] != before[k]},
-        validation_ndcg={k: round(v, 6) for k, v in scores.items() if math.isfinite(v)},
-        decision=decision,
-        reason=reason,
-    )
+    return recipe, search_report(params, recipe, trials, start, validations, scores, decision, why)
