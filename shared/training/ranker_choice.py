@@ -8,10 +8,12 @@ import time
 
 import numpy as np
 
+from shared.ml.catalog import Catalog
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.training.engines import ranker_fit
 from shared.training.params import TrainParams
-from shared.training.validation import CandidateLists, Validation
+from shared.training.pipeline import LabelScheme, fit_ranker_on, ranker_lists, stage_one_from
+from shared.training.validation import MAX_VALID_USERS, CandidateLists, Validation
 
 # Ensemble sizes the search compares once the ranker's knobs are chosen.
 MEMBERS = (1, 3, 5)
@@ -61,3 +63,24 @@ def choose_members(
             seconds[m] = round(time.monotonic() - start, 2)
     best = max(scores, key=lambda m: (scores[m], -m))  # on a tie, fewer members
     return best, scores, seconds, RankerEnsemble.average(fitted[:best])
+
+
+def lift_on(
+    v: Validation, catalog: Catalog, recipe: TrainParams, scheme: LabelScheme
+) -> np.ndarray | None:
+    """Each of `v`'s users' NDCG@10 lift of `recipe`'s ranker over its stage one alone, with the
+    lists built and the ranker fitted on `v`'s training part as the search did on its split: a
+    fresh look at a lift, not the best of many trials. None where `v` leaves the ranker nothing
+    to learn from."""
+    lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme, max_users=MAX_VALID_USERS)
+    if isinstance(lists, list) or not len(lists.groups):
+        return None
+    if lists.graded and not recipe.graded_labels:
+        lists = lists.binary()
+    candidates = CandidateLists.build(stage_one_from(v.base, recipe), v, recipe.n_candidates)
+    try:
+        ranker = fit_ranker_on(lists, valid, recipe)
+    except ValueError:
+        return None
+    lift: np.ndarray = candidates.per_user(v, ranker) - candidates.per_user(v)
+    return lift
