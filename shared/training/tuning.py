@@ -302,22 +302,19 @@ def tune(
         kept = best in ABSORBED and any(
             k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
         )
-        absorbed = -math.inf
+        absorbed, as_best = -math.inf, with_knobs(recipe, switch)
         if others[best] > served and best in ABSORBED and not kept:
             # a baseline stage one can become, which the search did not reach in its budget (or
             # which is above a ranker scored on the first split only): served as it is, without
             # a ranker trained for another stage one's lists, where as stage one it scores above
             # the pipeline too (a graph pruned to its neighbours may not keep all the baseline has)
             progress(f"validation: {best} as stage one …")
-            absorbed = stage_one_ndcg(stage_one_from(v.base, with_knobs(recipe, switch)), v)
+            absorbed = stage_one_ndcg(stage_one_from(v.base, as_best), v)
         wins, means = absorbed > served, ""
         if wins and decision == "stage_one" and len(validations) > 1:
             # Stage one was chosen on the mean of every split: the baseline replaces it only where
             # it is above that mean too, not on the first split's users alone.
-            rest = [
-                stage_one_ndcg(stage_one_from(w.base, with_knobs(recipe, switch)), w)
-                for w in validations[1:]
-            ]
+            rest = [stage_one_ndcg(stage_one_from(w.base, as_best), w) for w in validations[1:]]
             mean, chosen = float(np.mean([absorbed, *rest])), float(best_one.value or -math.inf)
             wins = mean > chosen
             means = (
@@ -325,7 +322,7 @@ def tune(
                 f"{len(validations)} splits"
             )
         if wins:
-            recipe = with_knobs(recipe, switch)
+            recipe = as_best
             decision = "stage_one"
             why = (
                 f"baseline {best} ({others[best]:.4f}) is above the pipeline on validation "
