@@ -46,9 +46,16 @@ SAME_REQUEST_TTL = 86_400
 QUEUE_LOOKUP = 100
 
 
-def _same_request_key(req: TrainRequest) -> str:
-    body = orjson.dumps(req.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return f"{get_common_settings().key_prefix}:train:same:{hashlib.sha256(body).hexdigest()}"
+def _as_sent(req: TrainRequest) -> dict[str, Any]:
+    """The job's body: the fields the request set, and only those. The worker reads a knob that
+    is present as one the request fixed, so defaults written out here would turn the recipe
+    search off (training searches only the knobs a request leaves unset)."""
+    return req.model_dump(mode="json", exclude_unset=True)
+
+
+def _same_request_key(body: dict[str, Any]) -> str:
+    raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return f"{get_common_settings().key_prefix}:train:same:{hashlib.sha256(raw).hexdigest()}"
 
 
 def _active_jobs(client: redis.Redis) -> int:
@@ -71,7 +78,8 @@ def _joined(client: redis.Redis, key: str) -> str | None:
 
 def _submit(req: TrainRequest, request: Request, limit: int) -> JobAccepted:
     client: redis.Redis = request.app.state.redis
-    key = _same_request_key(req)
+    body = _as_sent(req)
+    key = _same_request_key(body)
     if (same := _joined(client, key)) is not None:
         return JobAccepted(job_id=same, joined=True)
     if limit and (active := _active_jobs(client)) >= limit:
@@ -89,7 +97,7 @@ def _submit(req: TrainRequest, request: Request, limit: int) -> JobAccepted:
         client.set(key, job_id, ex=SAME_REQUEST_TTL)
     # Remember our own job ids: Celery reports PENDING for ids it never saw, we answer 404.
     client.zadd(_jobs_key(), {job_id: time.time()})
-    producer().send_task(TRAIN_TASK, args=[req.model_dump(mode="json")], task_id=job_id)
+    producer().send_task(TRAIN_TASK, args=[body], task_id=job_id)
     return JobAccepted(job_id=job_id)
 
 

@@ -22,7 +22,7 @@ class TrainerSettings(BaseSettings):
     promotion_tolerance: float = Field(default=0.01, ge=0)
     # Move events from the Redis Stream into Parquet this often (s) through beat; 0 = off.
     ingest_seconds: float = Field(default=30.0, ge=0)
-    # Retrain the current model's recipe (events included) after this many new events; 0 = off.
+    # Retrain the current model's request (events included) after this many new events; 0 = off.
     retrain_after_events: int = Field(default=0, ge=0)
     # Retention: after each publish keep the newest N versions (plus the current one).
     keep_versions: int = Field(default=10, ge=1)

@@ -66,7 +66,8 @@ def ingest_events() -> int:
     key = f"{common.key_prefix}:events:since_train"
     if threshold_reached(client, key, n, settings.retrain_after_events):
         request = retrain_request(ModelRegistry.from_settings(common))
-        celery_app.send_task(TRAIN_TASK, args=[request.model_dump(mode="json")])
+        body = request.model_dump(mode="json", exclude_unset=True)  # unset knobs stay searched
+        celery_app.send_task(TRAIN_TASK, args=[body])
     client.close()
     return n
 
@@ -82,8 +83,12 @@ def threshold_reached(client: redis.Redis, key: str, new: int, threshold: int) -
 
 
 def retrain_request(registry: ModelRegistry) -> TrainRequest:
-    """The current model's own training request, with the ingested events merged in."""
+    """The current model's own training request, with the ingested events merged in: the
+    request as it was sent, so the knobs it left to the recipe search are searched again on the
+    new data (versions published before the request was kept: every field, as recorded)."""
     current = registry.current_version()
     params = registry.manifest(current).params if current is not None else {}
-    request = {k: v for k, v in params.items() if k in TrainRequest.model_fields}
-    return TrainRequest.model_validate({**request, "include_events": True})
+    sent = params.get("request")
+    if not isinstance(sent, dict):
+        sent = {k: v for k, v in params.items() if k in TrainRequest.model_fields}
+    return TrainRequest.model_validate({**sent, "include_events": True})

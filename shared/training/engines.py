@@ -67,5 +67,7 @@ def resolve_engine(
             f"this worker trains on Dask only through TRAINER_DASK_SCHEDULER, not {scheduler!r}"
         )
     # Validated again (address format) as it becomes part of the params.
-    new_params = TrainParams.model_validate({**params.model_dump(), "scheduler": scheduler})
+    # Only the fields the request set: a knob written out is one the recipe search leaves alone.
+    given = params.model_dump(exclude_unset=True)
+    new_params = TrainParams.model_validate({**given, "scheduler": scheduler})
     return request.model_copy(update={"params": new_params})

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from services.launcher.stack import Stack
@@ -257,6 +258,15 @@ def test_train_on_online_retail_through_the_queue_serves_real_products(
         detail = api.model(status.model_version).model_dump(mode="json")
         tuning = detail["tuning"]
         assert tuning["trials"] and tuning["decision"] in ("two_stage", "stage_one")
+        # the knobs the request left unset were searched: the trials tried other recipes, not
+        # the defaults over and over (as when the queue's job wrote every default out)
+        tried = {
+            orjson.dumps(t["params"], option=orjson.OPT_SORT_KEYS)
+            for t in tuning["trials"]
+            if t["stage"] == "stage_one"
+        }
+        assert len(tried) > 1, tuning["trials"]
+        assert detail["params"]["request"] == body  # kept as sent: a retrain replays it
         assert {"two_stage", "stage_one", "popularity"} <= tuning["validation_ndcg"].keys()
         assert detail["params"]["recipe"]["tune_budget_seconds"] == 30
 

@@ -4,16 +4,19 @@ worker reads, so every job stays queued (PENDING) until the test says it finishe
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 
 from services.gateway import jobs
-from shared.queue import producer
-from shared.schemas.training import TrainJobStatus
+from shared.queue import QueueSettings, producer
+from shared.schemas.training import TrainJobStatus, TrainRequest
 from tests.services.gateway.conftest import gateway_client
 
 # The producer's broker connection (kombu's pool, used from the request's worker thread) is
@@ -87,3 +90,27 @@ def test_a_finished_job_is_not_joined_and_frees_its_place(
     assert a_again.status_code == 202 and a_again.json()["joined"] is False
     assert a_again.json()["job_id"] != a.json()["job_id"]
     assert c.status_code == 429  # B and the new A are queued
+
+
+def queued_body(redis_url: str, job_id: str) -> Any:
+    """The first argument of the queued task `job_id`, as the worker will read it."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for raw in client.lrange(QueueSettings().queue, 0, -1):
+            message = json.loads(raw)
+            if message["headers"]["id"] == job_id:
+                args, _, _ = json.loads(base64.b64decode(message["body"]))
+                return args[0]
+    finally:
+        client.close()
+    raise AssertionError(f"job {job_id} is not in the queue")
+
+
+def test_the_job_carries_only_the_fields_the_request_set(app: FastAPI, redis_url: str) -> None:
+    """The worker searches only the knobs a request leaves unset, so the gateway must not write
+    out the defaults: with them, every knob would read as fixed and the search would try one
+    recipe over and over."""
+    (a,) = post_all(app, A)
+    assert queued_body(redis_url, a.json()["job_id"]) == A
+    body = queued_body(redis_url, a.json()["job_id"])
+    assert TrainRequest.model_validate(body).params.model_fields_set == {"n_users"}

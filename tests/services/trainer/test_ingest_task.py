@@ -36,6 +36,28 @@ def test_retrain_request_repeats_the_current_recipe_with_events(registry: ModelR
     assert again.params.n_users == 123 and again.include_events
 
 
+def test_a_retrain_replays_the_request_as_sent_so_its_search_runs_again(
+    registry: ModelRegistry,
+) -> None:
+    """A version keeps its request as sent beside every field: the retrain fixes what that request
+    fixed and leaves the rest to the recipe search, as the first training did."""
+    trained = TrainRequest.model_validate({"params": {"n_users": 123}})
+    registry.publish(
+        {"a": b"1"},
+        dataset="synthetic",
+        metrics={},
+        params={
+            **trained.model_dump(mode="json"),
+            "request": trained.model_dump(mode="json", exclude_unset=True),
+        },
+    )
+    again = retrain_request(registry)
+    assert again.params.n_users == 123 and again.include_events
+    assert again.params.model_fields_set == {"n_users"}  # graph_l2 and the rest: searched
+    body = again.model_dump(mode="json", exclude_unset=True)
+    assert body == {"params": {"n_users": 123}, "include_events": True}
+
+
 def test_events_become_interactions_weighted_by_type() -> None:
     base = Dataset(
         "d",

@@ -74,6 +74,8 @@ def test_resolve_fills_in_the_configured_scheduler() -> None:
     resolved = resolve_engine(_request(engine="dask"), CONFIGURED, any_scheduler=False)
     assert resolved.params.scheduler == CONFIGURED
     assert resolved.params.engine == "dask"
+    # the knobs the request left unset stay unset: the recipe search still chooses them
+    assert resolved.params.model_fields_set == {"engine", "scheduler"}
     same = resolve_engine(
         _request(engine="dask", scheduler=CONFIGURED), CONFIGURED, any_scheduler=False
     )
