@@ -272,6 +272,7 @@ def tune(
             elif more is not None:
                 over += " (the second split: no lift)"
     versus = f"{two_stage:.4f} vs {stage_one_alone:.4f}"
+    shown = f"{z:.1f}" if math.isfinite(z) else "no"
     if z >= CLEAR_LIFT_Z:
         decision, served = "two_stage", two_stage
         why = f"the ranker lifts stage one on validation ({versus}, {z:.1f} standard errors {over})"
@@ -284,7 +285,6 @@ def tune(
     else:
         recipe = with_knobs(recipe, {"use_ranker": False})
         decision, served = "stage_one", stage_one_alone
-        shown = f"{z:.1f}" if math.isfinite(z) else "no"
         why = (
             f"the ranker did not clearly beat stage one alone on validation ({versus}, {shown} "
             f"standard errors {over}, {CLEAR_LIFT_Z} needed): it steps aside and stage one's "
@@ -327,7 +327,15 @@ def tune(
             why = (
                 f"baseline {best} ({others[best]:.4f}) is above the pipeline on validation "
                 f"({served:.4f}): stage one becomes {best} ({absorbed:.4f} as stage one) and is "
-                "served without the ranker" + (f"; over every split: {means}" if means else "")
+                "served without the ranker"
+                + (f"; over every split: {means}" if means else "")
+                # what the ranker's test found stays on record: the baseline replaced its answer
+                + (
+                    f"; the ranker on the searched stage one: {versus}, {shown} standard errors "
+                    f"{over}"
+                    if served_ranker is not None
+                    else ""
+                )
             )
         elif means:
             why += (
