@@ -160,10 +160,11 @@ def _result_ttl_seconds() -> float:
 
 
 def _dataset(meta: dict[str, Any]) -> str | None:
-    # result_extended: the result keeps the task's arguments, here [TrainRequest as JSON].
+    # result_extended: the result keeps the task's arguments, here [TrainRequest as JSON], with
+    # the fields the request set only: one without a dataset trains the default one.
     args = meta.get("args")
     if isinstance(args, list | tuple) and args and isinstance(args[0], dict):
-        dataset = args[0].get("dataset")
+        dataset = args[0].get("dataset", TrainRequest.model_fields["dataset"].default)
         return dataset if isinstance(dataset, str) else None
     return None
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.jobs import job_status
+from services.gateway.jobs import _dataset, job_status
 from services.launcher.stack import Stack
 from shared.queue import producer
 from shared.schemas.training import TrainJobsResponse, TrainResult
@@ -53,6 +53,14 @@ def test_history_has_successes_and_failures(stack: Stack) -> None:
     assert all(j.model_version is not None and j.dataset == "synthetic" for j in done)
     one = httpx.get(f"{url}/train", params={"limit": 1}, timeout=10).json()["jobs"]
     assert [j["job_id"] for j in one] == [failing]
+
+
+def test_a_job_whose_request_named_no_dataset_shows_the_one_it_trains() -> None:
+    """A job carries only the fields its request set: `POST /train {}` trains the default
+    dataset, and the history says which."""
+    assert _dataset({"args": [{}]}) == "synthetic"
+    assert _dataset({"args": [{"dataset": "csv"}]}) == "csv"
+    assert _dataset({"args": None}) is None
 
 
 def test_a_job_ending_while_its_status_is_read_is_reported_consistently(
