@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import redis
 
 from shared.datasets.base import Dataset
+from shared.ml.interactions import DAY
 from shared.redis_conn import text
 from shared.schemas.serving import Event
 from shared.served import ServedList
@@ -146,6 +148,25 @@ def with_events(data: Dataset, events: pd.DataFrame, weights: dict[str, float]) 
     )
     merged = pd.concat([data.interactions, extra], ignore_index=True)
     return replace(data, interactions=merged)
+
+
+def timeline_gap(data: Dataset, events: pd.DataFrame, days: float) -> str | None:
+    """What to say when the last `days` before the newest event hold none of the dataset's
+    interactions (e.g. today's events over a demo dataset of another year): the recent windows
+    that training evaluates on and learns its ranker from then hold the events alone. None
+    otherwise."""
+    if events.empty or data.interactions.empty:
+        return None
+    newest, last = float(events["ts"].max()), float(data.interactions["ts"].max())
+    if newest - days * DAY <= last:
+        return None
+    end = datetime.fromtimestamp(last, UTC).date()
+    return (
+        f"the merged events run until {(newest - last) / DAY:.0f} days after the dataset's last "
+        f"interaction ({end}): they are on another timeline, so the recent windows training "
+        f"evaluates and learns from (the last {days:g} days) hold only events; train without "
+        "include_events, or on data whose timeline the events continue"
+    )
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from services.trainer.erasure import erased_hashes, without_erased
-from services.trainer.ingest import events_dir, load_events, with_events
+from services.trainer.ingest import events_dir, load_events, timeline_gap, with_events
 from services.trainer.live_data import (
     read_live_catalog,
     read_profiles,
@@ -78,9 +78,12 @@ def train_and_publish(
     request = resolve_engine(request, settings.dask_scheduler, any_scheduler=allow_outside)
     data, report = load_with_report(request, data_root, allow_outside=allow_outside)
     log.info("%s", report.summary())
+    gap: str | None = None  # the events' timeline, where it is not the dataset's
     if request.include_events:
         events = load_events(events_dir())
         log.info("merging %d ingested events into the training data", len(events))
+        if gap := timeline_gap(data, events, request.params.test_days):
+            log.warning("%s", gap)
         data = with_events(data, events, get_common_settings().event_weights)
     common = get_common_settings()
     data = with_live_catalog(data, *read_live_catalog(common.redis_url, common.key_prefix))
@@ -90,7 +93,12 @@ def train_and_publish(
         data = without_erased(data, erased_hashes(client, common.key_prefix))
     finally:
         client.close()
-    output = run_training(data, request.params, progress, has_time=report.has_time)
+    try:
+        output = run_training(data, request.params, progress, has_time=report.has_time)
+    except ValueError as exc:  # e.g. too little data in those windows: the job says why
+        if gap is None:
+            raise
+        raise ValueError(f"{exc}; {gap}") from exc
     promote, reason = promotion_decision(
         registry, request, output.metrics, settings.promotion_tolerance
     )

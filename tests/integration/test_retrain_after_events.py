@@ -19,7 +19,8 @@ from shared.client import RecsysClient
 from shared.datasets.synthetic import END
 from shared.queue import INGEST_TASK
 from shared.schemas.serving import EventIn
-from tests.conftest import SMALL_TRAIN, running_stack
+from shared.schemas.training import TrainRequest
+from tests.conftest import SMALL_TRAIN, running_stack, wait_for_job
 
 pytestmark = pytest.mark.integration
 DB = 12
@@ -59,7 +60,7 @@ def test_events_past_the_threshold_retrain_the_request_as_it_was_sent(estack: St
         assert before
         # on the synthetic data's own timeline (its last days), as a shop's events are on its own
         for i in range(THRESHOLD + 5):
-            at = END - timedelta(days=3, minutes=-i)
+            at = END - timedelta(days=3) + timedelta(minutes=i)
             api.send_event(
                 EventIn(user=f"U{1 + i % 7}", product=f"P{1 + i}", type="purchase", ts=at)
             )
@@ -74,3 +75,21 @@ def test_events_past_the_threshold_retrain_the_request_as_it_was_sent(estack: St
     # with the events merged in: not every default written out, which would fix every knob
     assert params["request"] == {**SMALL_TRAIN, "include_events": True}
     assert params["include_events"] is True
+
+
+def test_events_on_another_timeline_fail_the_job_saying_so(estack: Stack) -> None:
+    """Today's events of users the demo data does not know, merged into that data (it ends
+    2024-06-30): the recent windows hold only them, training cannot fit its ranker, and the
+    job's error says the events are on another timeline; the served version stays."""
+    with RecsysClient(estack.gateway_url) as api:
+        serving = api.models().current
+        for i in range(5):
+            api.send_event(EventIn(user=f"today-{i}", product=f"P{1 + i}", type="purchase"))
+        _ingest_on_the_worker(estack)  # 5 events: under the threshold, no retrain of its own
+        job = api.train(TrainRequest.model_validate({**SMALL_TRAIN, "include_events": True}))
+        status = wait_for_job(estack.gateway_url, job.job_id)
+        assert status.state == "FAILURE", status
+        assert status.error and "on another timeline" in status.error, status.error
+        assert "days after the dataset's last interaction (2024-06-30)" in status.error
+        assert status.error.startswith("no user took a candidate item")  # what failed, first
+        assert api.models().current == serving

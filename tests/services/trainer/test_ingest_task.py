@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import redis
 
-from services.trainer.ingest import with_events
+from services.trainer.ingest import timeline_gap, with_events
 from services.trainer.tasks import retrain_request, threshold_reached
 from shared.datasets.base import Dataset
 from shared.registry import ModelRegistry
@@ -79,3 +79,22 @@ def test_events_become_interactions_weighted_by_type() -> None:
     assert merged["rating"].tolist() == [1.0, 5.0, 1.0]
     assert merged["ts"].tolist() == [100, 200, 300]
     assert with_events(base, events.iloc[0:0], {}) is base
+
+
+def test_events_on_another_timeline_are_named() -> None:
+    """Today's events over a dataset of another year: the message says how far apart they are;
+    events that continue the dataset's timeline (the dataset still within the last 14 days of
+    the merged data) get none."""
+    day = 86_400
+    base = Dataset(
+        "d",
+        pd.DataFrame({"user_id": ["U1"], "product_id": ["P1"], "rating": [1.0], "ts": [0]}),
+        pd.DataFrame({"product_id": ["P1"], "title": ["t"], "category": ["c"], "price": [1.0]}),
+        pd.DataFrame({"user_id": ["U1"], "age": [30.0], "segment": ["s"]}),
+    )
+    events = pd.DataFrame({"ts": [3.0 * day, 401.0 * day]})  # some on its timeline, some not
+    gap = timeline_gap(base, events, 14)
+    assert gap is not None and gap.startswith("the merged events run until 401 days after")
+    assert "(1970-01-01)" in gap and "another timeline" in gap and "the last 14 days" in gap
+    assert timeline_gap(base, events.assign(ts=[3.0 * day, 14.0 * day]), 14) is None
+    assert timeline_gap(base, events.iloc[0:0], 14) is None
