@@ -82,7 +82,8 @@ def train_and_publish(
     if request.include_events:
         events = load_events(events_dir())
         log.info("merging %d ingested events into the training data", len(events))
-        if gap := timeline_gap(data, events, request.params.test_days):
+        # without times the split is random, not by windows: no timeline to be on
+        if report.has_time and (gap := timeline_gap(data, events, request.params.test_days)):
             log.warning("%s", gap)
         data = with_events(data, events, get_common_settings().event_weights)
     common = get_common_settings()
