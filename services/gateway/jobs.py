@@ -46,13 +46,6 @@ SAME_REQUEST_TTL = 86_400
 QUEUE_LOOKUP = 100
 
 
-def _as_sent(req: TrainRequest) -> dict[str, Any]:
-    """The job's body: the fields the request set, and only those. The worker reads a knob that
-    is present as one the request fixed, so defaults written out here would turn the recipe
-    search off (training searches only the knobs a request leaves unset)."""
-    return req.model_dump(mode="json", exclude_unset=True)
-
-
 def _same_request_key(body: dict[str, Any]) -> str:
     raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return f"{get_common_settings().key_prefix}:train:same:{hashlib.sha256(raw).hexdigest()}"
@@ -78,7 +71,7 @@ def _joined(client: redis.Redis, key: str) -> str | None:
 
 def _submit(req: TrainRequest, request: Request, limit: int) -> JobAccepted:
     client: redis.Redis = request.app.state.redis
-    body = _as_sent(req)
+    body = req.as_sent()
     key = _same_request_key(body)
     if (same := _joined(client, key)) is not None:
         return JobAccepted(job_id=same, joined=True)

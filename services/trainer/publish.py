@@ -109,7 +109,7 @@ def train_and_publish(
         params={
             **request.model_dump(mode="json"),
             # the request as sent: a retrain replays it, searching what it left to the search
-            "request": request.model_dump(mode="json", exclude_unset=True),
+            "request": request.as_sent(),
             "data": data_identity(request),
             # what was trained: the request's params as tuning set them
             "recipe": (output.params or request.params).model_dump(mode="json"),

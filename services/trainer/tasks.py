@@ -66,8 +66,7 @@ def ingest_events() -> int:
     key = f"{common.key_prefix}:events:since_train"
     if threshold_reached(client, key, n, settings.retrain_after_events):
         request = retrain_request(ModelRegistry.from_settings(common))
-        body = request.model_dump(mode="json", exclude_unset=True)  # unset knobs stay searched
-        celery_app.send_task(TRAIN_TASK, args=[body])
+        celery_app.send_task(TRAIN_TASK, args=[request.as_sent()])
     client.close()
     return n
 

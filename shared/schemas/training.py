@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -106,6 +106,13 @@ class TrainRequest(Strict):
     # Merge events ingested from POST /events into the training data (weights by event type).
     include_events: bool = False
     csv: CsvOptions | None = None  # only for dataset="csv"; None means CsvOptions() defaults
+
+    def as_sent(self) -> dict[str, Any]:
+        """The fields the request set, and only those (JSON types): what a job carries and a
+        version keeps. A worker reads a knob that is present as one the request fixed, so
+        defaults written out would turn the recipe search off (training searches only the knobs
+        a request leaves unset)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class TrainJobStatus(Strict):

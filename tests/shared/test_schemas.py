@@ -25,6 +25,15 @@ def test_fields_a_request_names_are_kept_and_marked_as_set() -> None:
     assert params.model_fields_set == {"graph_session_minutes", "seed"}  # the tuner keeps them
 
 
+def test_a_request_as_sent_holds_the_fields_it_set_and_survives_a_round_trip() -> None:
+    body = {"params": {"graph_l2": 300.0}, "include_events": True}
+    request = TrainRequest.model_validate(body)
+    assert request.as_sent() == body  # no default written out: the search keeps the rest
+    assert TrainRequest().as_sent() == {}
+    again = TrainRequest.model_validate(request.as_sent())
+    assert again.params.model_fields_set == {"graph_l2"} and again == request
+
+
 def test_no_training_or_model_code_names_a_bundled_dataset() -> None:
     names = ("movielens", "online-retail", "online_retail", "uci_retail")
     for folder in ("shared/training", "shared/ml"):
