@@ -11,9 +11,10 @@ Two searches, cheapest first:
    validation split.
 Then the served pipeline is chosen against its baselines on the same split: where the ranker does
 not clearly beat stage one alone (a paired test over the validation users; where the first split
-leaves a lift unclear, over the second split's users too), it steps aside (`use_ranker` off); a
-baseline above stage one alone there replaces it only where it is above on the mean of every
-split too, as the search compared them. The report says what won and why.
+leaves a lift unclear, over the second split's users too, unless the best baseline replaces
+either answer), it steps aside (`use_ranker` off); a baseline above stage one alone there
+replaces it only where it is above on the mean of every split too, as the search compared
+them. The report says what won and why.
 """
 
 from __future__ import annotations
@@ -253,12 +254,52 @@ def tune(
             scores[model.name] = baseline_ndcg(model, v, x)
         except ModelTooLarge as exc:
             log.info("tuning: baseline %s skipped: %s", model.name, exc)
+    # The best baseline, and the recipe with stage one become it (the request's own knobs kept).
+    others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
+    best = max(others, key=lambda n: others[n]) if others else ""
+    switch = {**ABSORBED.get(best, {}), "use_ranker": False}
+    if best == "ease" and len(catalog.items) > params.graph_max_items:
+        # the baseline is EASE over the whole catalog (up to its dense limit): stage one's, over
+        # the head of a bigger catalog only, becomes that too
+        switch["graph_max_items"] = len(catalog.items)
+    kept = best in ABSORBED and any(
+        k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
+    )
+    as_best, chosen = with_knobs(recipe, switch), float(best_one.value or -math.inf)
+    on_split: dict[int, float] = {}  # that stage one's score per split: each fitted once
+
+    def as_stage_one(i: int) -> float:
+        if i not in on_split:
+            if i == 0:
+                progress(f"validation: {best} as stage one …")
+            w = validations[i]
+            on_split[i] = stage_one_ndcg(stage_one_from(w.base, as_best), w)
+        return on_split[i]
+
+    def replaces(served: float) -> bool:
+        """The baseline, as stage one, above `served` on the first split (and not just as a
+        baseline: a graph pruned to its neighbours may not keep all the baseline has)."""
+        return (
+            bool(others)
+            and others[best] > served
+            and best in ABSORBED
+            and not kept
+            and (as_stage_one(0) > served)
+        )
+
+    def over_every_split() -> float:
+        return float(np.mean([as_stage_one(i) for i in range(len(validations))]))
+
     z, over = -math.inf, f"over {len(v.users)} users"
     asked = "use_ranker" in params.model_fields_set and params.use_ranker and done
     if served_ranker is not None:
         lift = candidates.per_user(v, served_ranker) - stage_one_users
         z = lift_z(lift)
-        if 0 < z < CLEAR_LIFT_Z and len(validations) > 1 and not asked:
+        contested = 0 < z < CLEAR_LIFT_Z and len(validations) > 1 and not asked
+        if contested and replaces(max(two_stage, stage_one_alone)) and over_every_split() > chosen:
+            # the baseline replaces whichever the second look would choose: no need to look
+            over += f" (no second look: {best} as stage one is above both)"
+        elif contested:
             # A lift short of clear on the first split's users: the second split is a fresh look
             # (a ranker fitted there with the chosen knobs) and more users to test it over; it
             # counts only where it lifts stage one there too.
@@ -290,37 +331,21 @@ def tune(
             f"standard errors {over}, {CLEAR_LIFT_Z} needed): it steps aside and stage one's "
             "order is served"
         )
-    others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
     if others:
-        best = max(others, key=lambda n: others[n])
-        # knobs the request set stay as given: then the baseline is only named
-        switch = {**ABSORBED.get(best, {}), "use_ranker": False}
-        if best == "ease" and len(catalog.items) > params.graph_max_items:
-            # the baseline is EASE over the whole catalog (up to its dense limit): stage one's,
-            # over the head of a bigger catalog only, becomes that too
-            switch["graph_max_items"] = len(catalog.items)
-        kept = best in ABSORBED and any(
-            k in params.model_fields_set and getattr(params, k) != v for k, v in switch.items()
-        )
-        absorbed, as_best = -math.inf, with_knobs(recipe, switch)
-        if others[best] > served and best in ABSORBED and not kept:
-            # a baseline stage one can become, which the search did not reach in its budget (or
-            # which is above a ranker scored on the first split only): served as it is, without
-            # a ranker trained for another stage one's lists, where as stage one it scores above
-            # the pipeline too (a graph pruned to its neighbours may not keep all the baseline has)
-            progress(f"validation: {best} as stage one …")
-            absorbed = stage_one_ndcg(stage_one_from(v.base, as_best), v)
-        wins, means = absorbed > served, ""
+        # a baseline stage one can become, which the search did not reach in its budget (or
+        # which is above a ranker scored on the first split only): served as it is, without a
+        # ranker trained for another stage one's lists
+        wins, means = replaces(served), ""
         if wins and decision == "stage_one" and len(validations) > 1:
             # Stage one was chosen on the mean of every split: the baseline replaces it only where
             # it is above that mean too, not on the first split's users alone.
-            rest = [stage_one_ndcg(stage_one_from(w.base, as_best), w) for w in validations[1:]]
-            mean, chosen = float(np.mean([absorbed, *rest])), float(best_one.value or -math.inf)
+            mean = over_every_split()
             wins = mean > chosen
             means = (
                 f"{mean:.4f} as stage one against the search's {chosen:.4f} on the mean of the "
                 f"{len(validations)} splits"
             )
+        absorbed = on_split.get(0, -math.inf)
         if wins:
             recipe = as_best
             decision = "stage_one"
@@ -342,7 +367,7 @@ def tune(
                 f"; {best} ({others[best]:.4f}; {absorbed:.4f} as stage one) is above it on the "
                 f"first validation split, but not over every split ({means}): the pipeline stays"
             )
-        elif math.isfinite(absorbed):
+        elif math.isfinite(absorbed) and others[best] > served:
             why += (
                 f"; {best} ({others[best]:.4f}) is above it on validation, but as stage one it "
                 f"scores {absorbed:.4f}: the pipeline stays"

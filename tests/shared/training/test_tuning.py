@@ -410,3 +410,53 @@ def test_ease_past_the_graphs_limit_that_wins_becomes_stage_one_over_every_item(
     assert recipe.use_ranker is False
     assert "stage one becomes ease (0.9800 as stage one)" in report.reason
     assert report.chosen["graph_max_items"] == n_items
+
+
+def test_no_second_look_where_the_baseline_replaces_either_answer(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranker's lift is short of clear on the first split, but the best baseline (ALS, made
+    to score 0.99 as a baseline and 0.98 as stage one on every split) is above both the ranker
+    and stage one alone, over every split too: whatever a second look found, the baseline would
+    replace it, so none is fitted. Where the baseline is above on the first split only, the
+    second look still runs."""
+    real, real_stage_one = validation.baseline_ndcg, validation.stage_one_ndcg
+    searched: list[Validation] = []
+    als = [0.98, 0.98]  # ALS as stage one on the first and the second split
+    looked: list[int] = []
+
+    def als_wins(model: Recommender, v: Validation, x: sp.csr_matrix) -> float:
+        searched.append(v)
+        return 0.99 if model.name == "als" else real(model, v, x)
+
+    def as_stage_one(cm: CandidateStage, v: Validation) -> float:
+        if searched and cm.index.fold_in is not None:
+            return als[0] if v is searched[0] else als[1]
+        return real_stage_one(cm, v)
+
+    def second_split(v: Validation, *_: object) -> np.ndarray:
+        looked.append(len(v.users))
+        return np.full(len(v.users), -0.01)
+
+    monkeypatch.setattr(tuning, "baseline_ndcg", als_wins)
+    monkeypatch.setattr(tuning, "stage_one_ndcg", as_stage_one)
+    monkeypatch.setattr(tuning, "lift_z", lambda lift: 1.0)  # short of clear on the first split
+    monkeypatch.setattr(tuning, "lift_on", second_split)
+    train = temporal_split(data, PARAMS.test_days).train
+    params = PARAMS.model_copy(update={"tune_budget_seconds": 6})
+    lines: list[str] = []
+    recipe, report = tune(train, build_catalog(data), params, "temporal", True, lines.append)
+    assert report.n_splits == 2 and not looked
+    assert "validation: the ranker on the second split …" not in lines
+    assert recipe.graph_kind == "als" and recipe.use_ranker is False
+    assert report.reason.startswith("baseline als (0.9900) is above the pipeline")
+    assert "over every split: 0.9800 as stage one against the search's" in report.reason
+    assert "(no second look: als as stage one is above both)" in report.reason
+    searched.clear()
+    als[:] = [0.5, 0.0]  # above on the first split only (the mean 0.25): the second look decides
+    recipe, report = tune(train, build_catalog(data), params, "temporal", True, lines.append)
+    assert len(looked) == 1 and "no second look" not in report.reason
+    assert recipe.graph_kind != "als" or recipe.graph_neighbours != 100  # not ALS's own recipe
+    assert "(the second split: no lift)" in report.reason
+    assert "but not over every split (0.2500 as stage one against the search's" in report.reason
+    assert report.reason.endswith("the pipeline stays")
