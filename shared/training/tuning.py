@@ -367,7 +367,7 @@ def tune(
                 f"; {best} ({others[best]:.4f}; {absorbed:.4f} as stage one) is above it on the "
                 f"first validation split, but not over every split ({means}): the pipeline stays"
             )
-        elif math.isfinite(absorbed) and others[best] > served:
+        elif math.isfinite(absorbed):  # scored only where it was above the pipeline
             why += (
                 f"; {best} ({others[best]:.4f}) is above it on validation, but as stage one it "
                 f"scores {absorbed:.4f}: the pipeline stays"
