@@ -78,6 +78,7 @@ def train_and_publish(
     request = resolve_engine(request, settings.dask_scheduler, any_scheduler=allow_outside)
     data, report = load_with_report(request, data_root, allow_outside=allow_outside)
     log.info("%s", report.summary())
+    common = get_common_settings()
     gap: str | None = None  # the events' timeline, where it is not the dataset's
     if request.include_events:
         events = load_events(events_dir())
@@ -85,8 +86,7 @@ def train_and_publish(
         # without times the split is random, not by windows: no timeline to be on
         if report.has_time and (gap := timeline_gap(data, events, request.params.test_days)):
             log.warning("%s", gap)
-        data = with_events(data, events, get_common_settings().event_weights)
-    common = get_common_settings()
+        data = with_events(data, events, common.event_weights)
     data = with_live_catalog(data, *read_live_catalog(common.redis_url, common.key_prefix))
     data = with_profiles(data, read_profiles(common.redis_url, common.key_prefix))
     client = sync_client(common.redis_url)
