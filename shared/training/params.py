@@ -78,6 +78,11 @@ class TrainParams(BaseModel):
     train_windows: int = Field(default=1, ge=1, le=12)
     # Data without a usable time order: how many random held-out quarters build ranker lists.
     label_folds: int = Field(default=3, ge=1, le=12)
+    # Candidate lists (one per user and label window) the final ranker trains on, at most: past
+    # it each window keeps a seeded sample of its users, an equal share each (0 = every list).
+    # Training's time and memory grow with the lists; random label folds repeat the same users,
+    # so they lose least. Not applied to `dask_rows` (lists too big for one machine).
+    ranker_max_lists: int = Field(default=60_000, ge=0, le=100_000_000)
     test_days: int = Field(default=14, ge=1, le=365)
     num_boost_round: int = Field(default=300, ge=1, le=5000)
     # LightGBM rankers fitted with seeds seed, seed+1, ... whose scores are averaged: the mean

@@ -197,15 +197,20 @@ def ranker_lists(
     progress: ProgressFn = no_progress,
     at: float = 0.0,
     max_users: int | None = None,
+    max_lists: int | None = None,
 ) -> tuple[RankingData | list[tuple[CandidateStage, dict[str, dict[str, float]]]], RankingData]:
     """The ranker's training and validation lists on `data` (labels carved from later windows or
     held-out items); with the Dask engine's `dask_rows`, the windows themselves for the cluster.
-    With `max_users`, each window's lists are those of a seeded sample of that many users."""
+    With `max_users`, each window's lists are those of a seeded sample of that many users; with
+    `max_lists`, the training windows' lists are at most that many, an equal share each (and
+    validation's at most one share)."""
     as_of = float(data.interactions["ts"].max()) + 1
     if scheme == "temporal":
         train_ws, valid_w = temporal_windows(data, as_of, params.label_days, params.train_windows)
     else:
         train_ws, valid_w = random_windows(data, params.seed, params.label_folds)
+    if max_lists is not None and train_ws:
+        max_users = max(1, max_lists // len(train_ws))
     if max_users is not None:
         train_ws = [w.sample(max_users, params.seed) for w in train_ws]
         valid_w = valid_w.sample(max_users, params.seed)
@@ -278,7 +283,9 @@ def fit_two_stage(
     ranker stepped aside, stage one's own on the same lists)."""
     lo, hi = span
     as_of = float(data.interactions["ts"].max()) + 1
-    lists, valid = ranker_lists(data, catalog, params, scheme, progress, lo)
+    on_cluster = params.engine == "dask" and params.dask_rows  # lists too big for one machine
+    cap = None if on_cluster or not params.ranker_max_lists else params.ranker_max_lists
+    lists, valid = ranker_lists(data, catalog, params, scheme, progress, lo, max_lists=cap)
     progress("ranker", lo + 0.5 * (hi - lo))
     if isinstance(lists, list):
         from shared.training.dask_engine import fit_windows_on_cluster  # the optional extra

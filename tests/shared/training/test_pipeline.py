@@ -147,6 +147,34 @@ def test_with_the_ranker_off_no_training_window_is_fitted(
     assert not rm.ranker.boosters and 0 < valid_ndcg <= 1
 
 
+@pytest.mark.parametrize("scheme", ["temporal", "random"])
+def test_the_final_ranker_trains_on_at_most_ranker_max_lists_shared_by_its_windows(
+    scheme: pipeline.LabelScheme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = synthetic.generate(n_users=200, n_products=80, n_days=60)
+    catalog = build_catalog(data)
+    users: list[int] = []  # the users of every list built (validation, then training windows)
+    real = ranking_rows
+
+    def counting(cm: CandidateStage, labels: dict[str, dict[str, float]], *args: object) -> object:
+        users.append(len(labels))
+        return real(cm, labels, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "ranking_rows", counting)
+    every = PARAMS.model_copy(update={"label_folds": 2, "train_windows": 2, "ranker_max_lists": 0})
+    fit_two_stage(data, catalog, every, scheme)
+    assert len(users) == 3 and min(users) > 30  # validation and two training windows, whole
+    whole = list(users)
+    users.clear()
+    fit_two_stage(data, catalog, every.model_copy(update={"ranker_max_lists": 60}), scheme)
+    assert users == [30, 30, 30] != whole  # two windows: 30 lists each, validation one share
+    users.clear()
+    fit_two_stage(
+        data, catalog, every.model_copy(update={"ranker_max_lists": 2 * max(whole)}), scheme
+    )
+    assert users == whole  # under the bound: every list
+
+
 def test_labels_are_as_strong_as_the_interaction_when_graded() -> None:
     data = synthetic.generate(n_users=200, n_products=80, n_days=60)
     end = float(data.interactions["ts"].max()) + 1
