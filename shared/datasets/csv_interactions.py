@@ -28,7 +28,8 @@ MILLISECONDS_ABOVE = 1e11
 # "Z", "+01:00" or "-0500" at the end of a datetime text.
 ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 GUESS_FROM = 5  # distinct unparsed values to try guessing a format from
-_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+_DECIMAL_COMMA = r"[-+]?\d*,\d+"
 
 
 def load(
@@ -55,6 +56,8 @@ def load(
     report = LoadReport(source=path.name)
     if table.encoding != "utf-8":
         report.notes.append(f"{path.name} is not UTF-8: read as {table.encoding}")
+    _note_separator(table, report)
+    _decimal_commas(table, [rating_col, named.get("price")], report)
     blank = (f == "").all(axis=1).to_numpy()
     report.rows_read = int((~blank).sum()) + len(table.bad_records)
 
@@ -162,7 +165,27 @@ def _latest(
 def _read(path: Path) -> TextTable:
     if path.suffix.lower() in (".xlsx", ".xls"):
         raise DatasetError(f"{path.name}: expected a CSV file; save the sheet as CSV")
-    return read_csv_text(path, encodings=ENCODINGS)
+    return read_csv_text(path, sep=None, encodings=ENCODINGS)
+
+
+def _note_separator(table: TextTable, report: LoadReport) -> None:
+    if table.sep in _SEPARATOR_NAMES:
+        report.notes.append(f"{table.name}: fields separated by {_SEPARATOR_NAMES[table.sep]}")
+
+
+def _decimal_commas(table: TextTable, columns: list[str | None], report: LoadReport) -> None:
+    """In a semicolon-separated file (a spreadsheet saved where the comma is the decimal mark),
+    numbers such as "3,5" in `columns` are read as 3.5; other values are left to be reported."""
+    if table.sep != ";":
+        return
+    for column in columns:
+        if column is None or column not in table.frame.columns:
+            continue
+        text = table.frame[column]
+        comma = text.str.fullmatch(_DECIMAL_COMMA)
+        if comma.any():
+            table.frame[column] = text.where(~comma, text.str.replace(",", ".", regex=False))
+            report.notes.append(f"{table.name}: {column} read with a decimal comma")
 
 
 def _require(table: TextTable, columns: list[str]) -> None:
@@ -171,13 +194,17 @@ def _require(table: TextTable, columns: list[str]) -> None:
     if not missing:
         return
     message = f"{table.name}: missing columns {missing}; available columns: {available}"
-    if len(available) == 1:
-        # One column whose name holds the separator of another CSV dialect: say so.
-        for sep, name in _OTHER_SEPARATORS.items():
-            if sep in available[0]:
-                message += f" (the file seems to use {name}, not commas, between fields)"
-                break
+    if all(_is_number(name) for name in available):
+        message += " (line 1 holds values, not column names: add a header line naming them)"
     raise DatasetError(message)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_times(text: pd.Series, column: str, report: LoadReport) -> pd.Series:
@@ -249,12 +276,14 @@ def _items(
     )
     if items_path is None:
         return items
-    table = read_csv_text(items_path, encodings=ENCODINGS)
+    table = _read(items_path)
+    _note_separator(table, report)
     named = {a: c for a, c in (named or {}).items() if a in ITEM_ATTRIBUTES}
     _require(table, [item_col, *named.values()])
     f = table.frame
     lower = {str(c).lower(): str(c) for c in f.columns if str(c) != item_col}
     found = {a: lower[a] for a in ITEM_ATTRIBUTES if a in lower} | named
+    _decimal_commas(table, [found.get("price")], report)
     if not found:
         report.notes.append(f"{items_path.name} has none of the columns {list(ITEM_ATTRIBUTES)}")
     blank = (f == "").all(axis=1).to_numpy()

@@ -153,16 +153,33 @@ def file_kind(path: Path) -> str:
     return "text"
 
 
+def header_separator(path: Path, encoding: str) -> str:
+    """The separator that splits the header line (line 1) into the most column names; a comma
+    where none splits it more. Spreadsheets saved as CSV in many locales use semicolons, and
+    database dumps tabs or pipes: a header names its columns, so it rarely holds another
+    separator inside a name."""
+    try:
+        with _open_text(path, encoding) as handle:
+            line = handle.readline()
+    except (OSError, EOFError):
+        return ","  # reading the file proper will say what is wrong with it
+    widths = {sep: len(next(csv.reader([line], delimiter=sep), [])) for sep in _SEPARATOR_NAMES}
+    return max(_SEPARATOR_NAMES, key=lambda sep: widths[sep])  # ties: the first, a comma
+
+
 def read_csv_text(
-    path: Path, *, sep: str = ",", encodings: Sequence[str] = ("utf-8",)
+    path: Path, *, sep: str | None = ",", encodings: Sequence[str] = ("utf-8",)
 ) -> TextTable:
-    """Every column as stripped text, header from line 1; the first encoding that decodes wins."""
+    """Every column as stripped text, header from line 1; the first encoding that decodes wins.
+    `sep=None`: the separator the header line uses (`header_separator`)."""
     kind = file_kind(path)
     if kind == "zip":
         raise DatasetError(f"{path.name}: this is a zip/xlsx file, expected CSV text")
     last_error: UnicodeDecodeError | None = None
     for encoding in encodings:
         try:
+            if sep is None:
+                sep = header_separator(path, encoding)
             frame, bad = _read_csv(path, sep, encoding, "gzip" if kind == "gzip" else None)
         except UnicodeDecodeError as exc:
             last_error = exc

@@ -137,10 +137,51 @@ def test_missing_columns_list_the_available_ones(tmp_path: Path) -> None:
     )
 
 
-def test_wrong_separator_is_pointed_out(tmp_path: Path) -> None:
-    path = write(tmp_path / "semi.csv", "user;item", "a;x")
-    with pytest.raises(DatasetError, match="seems to use semicolons, not commas"):
+@pytest.mark.parametrize(
+    ("sep", "name"), [(";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (",", None)]
+)
+def test_the_separator_is_the_one_the_header_line_uses(
+    tmp_path: Path, sep: str, name: str | None
+) -> None:
+    lines = [sep.join(r) for r in (["user", "item", "stars"], ["a", "x", "4"], ["b", "y", "2"])]
+    data, report = csv_interactions.load(write(tmp_path / "e.csv", *lines), "user", "item", "stars")
+    assert list(data.interactions["user_id"]) == ["a", "b"]
+    assert list(data.interactions["rating"]) == [4.0, 2.0]
+    notes = [n for n in report.notes if "separated by" in n]
+    assert notes == ([f"e.csv: fields separated by {name}"] if name else [])
+
+
+def test_a_comma_inside_a_value_does_not_make_it_the_separator(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", 'user;item;"title, long"', 'a;x;"Mug, blue"', "b;y;Cup")
+    data, _ = csv_interactions.load(path, "user", "item", attribute_cols={"title": "title, long"})
+    titles = data.items.set_index("product_id")["title"]
+    assert titles["x"] == "Mug, blue" and titles["y"] == "Cup"
+
+
+def test_a_semicolon_file_reads_decimal_commas_in_its_numbers(tmp_path: Path) -> None:
+    events = write(tmp_path / "e.csv", "user;item;stars", "a;x;3,5", "b;y;4", "c;y;n/a")
+    items = write(tmp_path / "i.csv", "item;price", "x;1,25", "y;2.5")
+    data, report = csv_interactions.load(events, "user", "item", "stars", items_path=items)
+    assert list(data.interactions["rating"]) == [3.5, 4.0]  # "n/a" stays a reported row
+    assert [(r.line, r.reason) for r in report.malformed] == [(4, "stars is not a number: 'n/a'")]
+    assert dict(zip(data.items["product_id"], data.items["price"], strict=True)) == {
+        "x": 1.25,
+        "y": 2.5,
+    }
+    assert "e.csv: stars read with a decimal comma" in report.notes
+    assert "i.csv: price read with a decimal comma" in report.notes
+    assert "i.csv: fields separated by semicolons" in report.notes
+
+
+def test_a_file_without_a_header_line_is_told_to_add_one(tmp_path: Path) -> None:
+    path = write(tmp_path / "u.data", "196\t242\t3\t881250949", "186\t302\t3\t891717742")
+    with pytest.raises(DatasetError) as err:
         csv_interactions.load(path, "user", "item", None, None, None)
+    assert str(err.value) == (
+        "u.data: missing columns ['user', 'item']; available columns: "
+        "['196', '242', '3', '881250949'] (line 1 holds values, not column names: add a header "
+        "line naming them)"
+    )
 
 
 def test_unusable_files(tmp_path: Path) -> None:
