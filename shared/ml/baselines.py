@@ -2,7 +2,8 @@
 
 Every model maps a training matrix (users x items, values = interaction strength > 0) to dense
 per-user scores over the full catalog; `top_k` turns scores into ranked item positions with each
-user's excluded items masked out, so exclusion and -1 padding behave identically for all of them.
+user's excluded items masked out, so exclusion and -1 padding behave identically for all of them
+(popularity, one order for everyone, walks that order instead; its tests hold it to the same).
 """
 
 from __future__ import annotations
@@ -136,6 +137,35 @@ class Popularity(_ScoreRecommender):
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.counts, (len(users), len(self.counts)))
+
+    def recommend(self, users: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+        """One order for everyone (ties to the lower position), each user's excluded items
+        skipped: k allowed items lie within the first k + (their exclusions) of it, where
+        scoring every user over the catalog (`top_k`) costs minutes on a wide one."""
+        if self._n_items is None:
+            raise RuntimeError(f"{self.name}: call fit() before recommend()")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        users = np.asarray(users, dtype=np.int64)
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape[1] != self._n_items:
+            raise ValueError(f"exclude has {exclude.shape[1]} items, model has {self._n_items}")
+        order = np.argsort(-self.counts, kind="stable")
+        rows = exclude[users]
+        rows.eliminate_zeros()
+        # the head that holds k allowed items for every one of them (at most the catalog, as
+        # `top_k`'s blocks: never slower than scoring every item)
+        head = order[: min(k + int(np.diff(rows.indptr).max(initial=0)), self._n_items)]
+        out = np.full((len(users), k), -1, dtype=np.int64)
+        step = max(1, BLOCK_SCORES // max(len(head), 1))
+        for start in range(0, len(users), step):
+            taken = rows[start : start + step][:, head].toarray() != 0
+            # the first k allowed items of the head, in its order (False sorts first)
+            pick = np.argsort(taken, axis=1, kind="stable")[:, :k]
+            items = head[pick]
+            items[np.take_along_axis(taken, pick, axis=1)] = -1
+            out[start : start + len(items), : items.shape[1]] = items
+        return out
 
 
 class ItemKNN(_ScoreRecommender):

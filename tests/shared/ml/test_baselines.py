@@ -140,6 +140,29 @@ class TestPopularity(RecommenderContract):
             model.recommend(np.array([3, 0]), 4, train), [[0, 3, 1, -1], [3, -1, -1, -1]]
         )
 
+    def test_the_lists_scoring_every_item_would_give(self) -> None:
+        """Its own head-of-the-order path: the same counts in the same order as `top_k` over
+        every item's score, each tie at the cut going to the lower position."""
+        rng = np.random.default_rng(3)
+        train = sp.random(300, 80, density=0.08, random_state=4, format="csr")
+        train.data[:] = 1.0
+        excluded = sp.random(300, 80, density=0.3, random_state=5).toarray() != 0
+        excluded[7] = True  # a user who excluded everything
+        exclude = sp.csr_matrix(excluded.astype(np.float32))
+        model = Popularity()
+        model.fit(train)
+        users = rng.permutation(300)
+        for k in (1, 10, 100):
+            ours = model.recommend(users, k, exclude)
+            every = top_k(model._scores(users), k, exclude[users])
+            assert ((ours == -1) == (every == -1)).all()
+            counts = np.where(ours >= 0, model.counts[ours], -1)
+            np.testing.assert_array_equal(counts, np.where(every >= 0, model.counts[every], -1))
+            for row, c in zip(ours, counts, strict=True):
+                ties = (c[1:] == c[:-1]) & (row[1:] >= 0)
+                assert (row[1:][ties] > row[:-1][ties]).all()
+            assert (ours[users == 7] == -1).all()
+
 
 class TestItemKNN(RecommenderContract):
     def make(self) -> Recommender:
