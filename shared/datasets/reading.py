@@ -23,6 +23,7 @@ _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 # More leading rows wider than the header than this: the header itself is wrong.
 MAX_WIDE_LEADING = 3
 _SEPARATOR_NAMES = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
+MAX_HEADER_CHARS = 1 << 20  # of line 1, read to find the separator
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"  # .xlsx files are zip archives
 
@@ -160,10 +161,17 @@ def header_separator(path: Path, encoding: str) -> str:
     separator inside a name."""
     try:
         with _open_text(path, encoding) as handle:
-            line = handle.readline()
+            line = handle.readline(MAX_HEADER_CHARS)  # not a whole file without line breaks
     except (OSError, EOFError):
         return ","  # reading the file proper will say what is wrong with it
-    widths = {sep: len(next(csv.reader([line], delimiter=sep), [])) for sep in _SEPARATOR_NAMES}
+
+    def width(sep: str) -> int:
+        try:
+            return len(next(csv.reader([line], delimiter=sep), []))
+        except csv.Error:  # e.g. a field past the csv module's size limit: not a header
+            return 0
+
+    widths = {sep: width(sep) for sep in _SEPARATOR_NAMES}
     return max(_SEPARATOR_NAMES, key=lambda sep: widths[sep])  # ties: the first, a comma
 
 

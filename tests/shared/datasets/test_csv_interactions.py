@@ -173,6 +173,12 @@ def test_a_semicolon_file_reads_decimal_commas_in_its_numbers(tmp_path: Path) ->
     assert "i.csv: fields separated by semicolons" in report.notes
 
 
+def test_a_line_1_past_the_csv_modules_field_limit_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "blob.csv", "x" * 200_000, "y")  # the csv module stops at 131,072
+    with pytest.raises(DatasetError, match=r"blob\.csv: missing columns \['u', 'i'\]"):
+        csv_interactions.load(path, "u", "i")
+
+
 def test_a_file_without_a_header_line_is_told_to_add_one(tmp_path: Path) -> None:
     path = write(tmp_path / "u.data", "196\t242\t3\t881250949", "186\t302\t3\t891717742")
     with pytest.raises(DatasetError) as err:
