@@ -116,6 +116,11 @@ class TrainParams(BaseModel):
     # (benchmarks/simulator.py, docs/benchmarks.md). None = the data as it is.
     shuffle_links_seed: int | None = None
 
+    @property
+    def lists_on_cluster(self) -> bool:
+        """Whether the ranker's training lists are built on the Dask workers (`dask_rows`)."""
+        return self.engine == "dask" and self.dask_rows
+
     @model_validator(mode="after")
     def _scheduler(self) -> TrainParams:
         if self.scheduler is not None:

@@ -231,7 +231,7 @@ def ranker_lists(
         # No ranker to train: only the validation lists (stage one's gate score) are needed, and
         # each training window would cost one more stage-one fit (a full EASE fit on big logs).
         return RankingData.stack([], []), valid
-    if params.engine == "dask" and params.dask_rows:
+    if params.lists_on_cluster:
         return [(stage(w), w.labels) for w in train_ws], valid
     return RankingData.concat([rows(w, params.graded_labels) for w in train_ws]), valid
 
@@ -283,8 +283,8 @@ def fit_two_stage(
     ranker stepped aside, stage one's own on the same lists)."""
     lo, hi = span
     as_of = float(data.interactions["ts"].max()) + 1
-    on_cluster = params.engine == "dask" and params.dask_rows  # lists too big for one machine
-    cap = None if on_cluster or not params.ranker_max_lists else params.ranker_max_lists
+    # lists too big for one machine (built on the cluster) are not bounded
+    cap = None if params.lists_on_cluster else params.ranker_max_lists or None  # 0: every list
     lists, valid = ranker_lists(data, catalog, params, scheme, progress, lo, max_lists=cap)
     progress("ranker", lo + 0.5 * (hi - lo))
     if isinstance(lists, list):
