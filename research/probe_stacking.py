@@ -58,8 +58,9 @@ from rich.table import Table
 
 from shared.datasets.base import Dataset
 from shared.datasets.movielens import load
-from shared.ml.baselines import EASE, top_k
+from shared.ml.baselines import EASE
 from shared.ml.metrics import ndcg_at_k
+from shared.ml.top_lists import top_k
 from shared.training.splits import held_out_truth, msr_split, per_user_random_split
 
 Floats = npt.NDArray[np.float64]

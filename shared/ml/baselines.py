@@ -1,9 +1,11 @@
 """Reference recommenders scored on the same user x item matrix as the two-stage model.
 
-Every model maps a training matrix (users x items, values = interaction strength > 0) to dense
-per-user scores over the full catalog; `top_k` turns scores into ranked item positions with each
-user's excluded items masked out, so exclusion and -1 padding behave identically for all of them
-(popularity, one order for everyone, walks that order instead; its tests hold it to the same).
+Every model maps a training matrix (users x items, values = interaction strength > 0) to
+per-user scores over the full catalog; `shared.ml.top_lists` turns scores into ranked item
+positions with each user's excluded items masked out, so exclusion and -1 padding behave
+identically for all of them: dense rows through `top_k`, item-kNN's sparse rows and ALS's factors
+through their own forms of it (popularity, one order for everyone, walks that order instead; the
+tests hold each to the same lists).
 """
 
 from __future__ import annotations
@@ -18,17 +20,13 @@ from threadpoolctl import threadpool_limits
 from shared.ml import dense_reuse
 from shared.ml.ease_inverse import PenalisedGram, ease_weights
 from shared.ml.memory import require_dense
-
-# Users scored per block: a 1024 x 4k float32 score block is ~16 MB, however many users are asked;
-# on a wide catalog fewer, so that a block holds at most BLOCK_SCORES scores (~128 MB in float64:
-# 1024 users x 1M items would be 8 GB).
-BATCH_USERS = 1024
-BLOCK_SCORES = 16_000_000
-
-
-def users_per_block(n_items: int) -> int:
-    """How many users' dense score rows over `n_items` items are scored at once."""
-    return max(1, min(BATCH_USERS, BLOCK_SCORES // max(n_items, 1)))
+from shared.ml.top_lists import (
+    BLOCK_SCORES,
+    factor_top_k,
+    sparse_top_k,
+    top_k,
+    users_per_block,
+)
 
 
 class Recommender(Protocol):
@@ -46,50 +44,6 @@ class Recommender(Protocol):
         ...
 
 
-def top_k(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray:
-    """Best-first top-k item positions per row of `scores`, skipping nonzeros of `exclude_rows`.
-
-    `exclude_rows` is aligned with `scores` (row r masks row r). Which of several items tied at
-    the k-th score make the list is argpartition's choice (deterministic for identical input);
-    within the list, ties go to the lower position. Rows with fewer than k allowed items end
-    in -1.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    n_rows, n_items = scores.shape
-    if exclude_rows.shape != scores.shape:
-        raise ValueError(f"exclude_rows shape {exclude_rows.shape} != scores shape {scores.shape}")
-    out = np.full((n_rows, k), -1, dtype=np.int64)
-    kk = min(k, n_items)
-    if kk == 0:
-        return out
-    exclude_rows = sp.csr_matrix(exclude_rows)
-    step = users_per_block(n_items)
-    # one copy per block in the scores' own precision (float32 stays float32): masking never
-    # touches the caller's array, and on a wide catalog every extra pass over a block costs as
-    # much as the partition itself (docs/decisions.md, 2026-12-06 second)
-    dtype = np.promote_types(scores.dtype, np.float32)
-    for start in range(0, n_rows, step):
-        stop = min(start + step, n_rows)
-        block = np.array(scores[start:stop], dtype=dtype)
-        if not np.isfinite(block).all():
-            # model output made finite (NaN -> lowest): only excluded items sit at -inf, which
-            # marks padding below
-            np.nan_to_num(block, copy=False, nan=-np.finfo(dtype).max)
-        excl = exclude_rows[start:stop].tocoo()
-        block[excl.row[excl.data != 0], excl.col[excl.data != 0]] = -np.inf
-        # negated in place, the k best are the k smallest: introselect is many times slower
-        # looking for the k largest of rows that are mostly ties (an item-kNN row is zeros)
-        np.negative(block, out=block)
-        idx = np.argpartition(block, kk - 1, axis=1)[:, :kk]
-        lowest = np.take_along_axis(block, idx, axis=1)
-        order = np.lexsort((idx, lowest), axis=1)
-        idx = np.take_along_axis(idx, order, axis=1)
-        lowest = np.take_along_axis(lowest, order, axis=1)
-        out[start:stop, :kk] = np.where(np.isposinf(lowest), -1, idx)
-    return out
-
-
 def binarize(train: sp.csr_matrix) -> sp.csr_matrix:
     """1.0 where a user interacted with an item; stored zeros and duplicates folded away."""
     x = sp.csr_matrix(train, dtype=np.float64, copy=True)
@@ -100,13 +54,17 @@ def binarize(train: sp.csr_matrix) -> sp.csr_matrix:
 
 
 class _ScoreRecommender:
-    """Shared `recommend`: score users block by block and mask with `top_k`."""
+    """Shared `recommend`: score users block by block and mask with `top_k` (`_top`, which a
+    model with a cheaper form of the same lists overrides)."""
 
     name = "base"
     _n_items: int | None = None
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _top(self, users: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray:
+        return top_k(self._scores(users), k, exclude_rows)
 
     def recommend(self, users: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray:
         if self._n_items is None:
@@ -119,7 +77,7 @@ class _ScoreRecommender:
         step = users_per_block(self._n_items)
         for start in range(0, len(users), step):
             batch = users[start : start + step]
-            out[start : start + len(batch)] = top_k(self._scores(batch), k, exclude[batch])
+            out[start : start + len(batch)] = self._top(batch, k, exclude[batch])
         return out
 
 
@@ -201,6 +159,10 @@ class ItemKNN(_ScoreRecommender):
     def _scores(self, users: np.ndarray) -> np.ndarray:
         scores: np.ndarray = (self._x[users] @ self.similarity).toarray()
         return scores
+
+    def _top(self, users: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray:
+        # a user's row is zero outside the neighbours of what they have
+        return sparse_top_k(self._x[users] @ self.similarity, k, exclude_rows)
 
     def rows(self, x: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
         """The similarity rows of `items` only (the others empty), from the binary matrix `x`,
@@ -368,6 +330,7 @@ class ALS(_ScoreRecommender):
         self.num_threads = num_threads
         self.user_factors = np.zeros((0, 0), dtype=np.float32)
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
+        self._finite = True
 
     def fit(self, train: sp.csr_matrix) -> None:
         # implicit.cpu never picks a GPU, unlike implicit.als.AlternatingLeastSquares.
@@ -391,8 +354,16 @@ class ALS(_ScoreRecommender):
             model.fit(conf, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        factors = (self.user_factors, self.item_factors)
+        self._finite = all(bool(np.isfinite(f).all()) for f in factors)
         self._n_items = conf.shape[1]
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         scores: np.ndarray = self.user_factors[users] @ self.item_factors.T
         return scores
+
+    def _top(self, users: np.ndarray, k: int, exclude_rows: sp.csr_matrix) -> np.ndarray:
+        if not self._finite:  # implicit's selection has no rule for NaN; `top_k` has
+            return top_k(self._scores(users), k, exclude_rows)
+        uf = self.user_factors[users]
+        return factor_top_k(uf, self.item_factors, k, exclude_rows, self.num_threads)

@@ -9,13 +9,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from shared.datasets.base import Dataset
-from shared.ml.baselines import Recommender, users_per_block
+from shared.ml.baselines import Recommender
 from shared.ml.catalog import Catalog
 from shared.ml.metrics import ndcg_at_k
 from shared.ml.stage_one.graph_product import dense_form, times_graph
 from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.features import FEATURE_NAMES, pair_features
 from shared.ml.stage_two.model import RankerEnsemble
+from shared.ml.top_lists import users_per_block
 from shared.training.params import TrainParams
 from shared.training.pipeline import (
     LabelScheme,

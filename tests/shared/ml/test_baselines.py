@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from shared.ml import baselines
-from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender, binarize, top_k
+from shared.ml import top_lists
+from shared.ml.baselines import ALS, EASE, ItemKNN, Popularity, Recommender, binarize
+from shared.ml.top_lists import top_k
 
 # Planted structure: group A (users 0-11) uses items 0-5, group B (users 12-19) uses items 6-11,
 # items 12-13 are never used. Each user misses exactly one item of their block: the held-out one.
@@ -109,11 +110,11 @@ class RecommenderContract:
         full = model.recommend(np.arange(N_USERS), 5, train)
         users = np.array([17, 3, 3, 0])
         np.testing.assert_array_equal(model.recommend(users, 5, train), full[users])
-        monkeypatch.setattr(baselines, "BATCH_USERS", 3)  # forces several blocks
+        monkeypatch.setattr(top_lists, "BATCH_USERS", 3)  # forces several blocks
         np.testing.assert_array_equal(model.recommend(np.arange(N_USERS), 5, train), full)
-        monkeypatch.setattr(baselines, "BATCH_USERS", 1024)
-        monkeypatch.setattr(baselines, "BLOCK_SCORES", 2 * train.shape[1])  # a wide catalog's
-        assert baselines.users_per_block(train.shape[1]) == 2
+        monkeypatch.setattr(top_lists, "BATCH_USERS", 1024)
+        monkeypatch.setattr(top_lists, "BLOCK_SCORES", 2 * train.shape[1])  # a wide catalog's
+        assert top_lists.users_per_block(train.shape[1]) == 2
         np.testing.assert_array_equal(model.recommend(np.arange(N_USERS), 5, train), full)
 
     def test_recommend_before_fit_fails(self) -> None:
@@ -241,26 +242,6 @@ def test_item_knn_cosine_values() -> None:
     expected_pruned = np.array([[0, s01, 0], [s01, 0, 0], [s02, 0, 0]])
     np.testing.assert_allclose(pruned.similarity.toarray(), expected_pruned, rtol=1e-6)
     assert pruned.similarity.nnz == 3  # sparse: pruned entries are not stored
-
-
-def test_top_k_masks_sorts_and_pads() -> None:
-    scores = np.array([[0.1, 0.9, 0.5, 0.3], [4.0, 3.0, 2.0, 1.0], [np.nan, -np.inf, 1.0, 0.0]])
-    before = scores.copy()
-    exclude = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 1, 1, 0], [0, 0, 0, 0]]))
-    out = top_k(scores, 4, exclude)
-    np.testing.assert_array_equal(out[:2], [[2, 3, 0, -1], [3, -1, -1, -1]])
-    # NaN / -inf scores rank last but are still available items, never padding
-    assert out[2, :2].tolist() == [2, 3]
-    assert set(out[2, 2:].tolist()) == {0, 1}
-    np.testing.assert_array_equal(scores, before)  # masking never writes to the caller's array
-    np.testing.assert_array_equal(top_k(scores[:1], 6, exclude[:1]), [[2, 3, 0, -1, -1, -1]])
-
-
-def test_top_k_puts_the_lower_position_first_among_tied_scores() -> None:
-    tied = np.array([[0.5, 1.0, 0.5, 1.0, 0.2, 0.5]], dtype=np.float32)
-    none = sp.csr_matrix(tied.shape)
-    np.testing.assert_array_equal(top_k(tied, 5, none), [[1, 3, 0, 2, 5]])
-    np.testing.assert_array_equal(top_k(tied.astype(np.int64), 2, none), [[1, 3]])
 
 
 def test_item_knn_dense_and_pair_blocks_keep_the_same_rows() -> None:
