@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
+from shared.ml import sorted_sets
 from shared.ml.interactions import DAY, UserItemStats
 from shared.ml.stage_one.index import CandidateIndex, within
 from shared.ml.stage_one.longest_first import is_wide
@@ -152,9 +153,9 @@ def generate_candidates(
         graph_seeds = np.concatenate([seen, live_items])
         graph_weights = np.concatenate([graph_weights, live_weights])
         strengths = np.concatenate([strengths, live_weights])
-        seen = np.union1d(seen, live_items)
+        seen = sorted_sets.unique(np.concatenate([seen, live_items]))
         gone = live_items if live_exclude is None else live_items[live_exclude]
-        excluded = np.union1d(excluded, gone)
+        excluded = sorted_sets.unique(np.concatenate([excluded, gone]))
     n_items = index.n_items
     # On a wide catalog (`is_wide`) every score below is kept over the items the request reaches
     # (thousands), never in an array over the catalog: such an array costs a millisecond per
@@ -194,8 +195,8 @@ def generate_candidates(
             else:
                 # its best items by the longest-first scan, and what the k-NN reached
                 vector = als.vector(-1 if fresh else user, graph_seeds, strengths)
-                more = als.top(vector, (3 * n) // 4, np.unique(excluded), allowed)
-                reached_items = np.union1d(knn.items, more)
+                more = als.top(vector, (3 * n) // 4, sorted_sets.unique(excluded), allowed)
+                reached_items = sorted_sets.union(knn.items, more)
                 primary = _ByItem(reached_items, als.at(vector, reached_items))
                 outside_score = partial(als.at, vector)
         else:
@@ -206,10 +207,10 @@ def generate_candidates(
                 # the filter's best items (beside what the graph reaches) join the scored ones:
                 # what it leaves out scores below all of them, so no top item is missed
                 query = lowrank.query(graph_seeds, graph_weights)
-                skip = np.union1d(excluded, primary.items)
+                skip = sorted_sets.union(primary.items, excluded)
                 more = lowrank.top(query, (3 * n) // 4, skip, allowed)
                 graph_part = primary
-                primary = _ByItem(np.union1d(primary.items, more), np.empty(0))
+                primary = _ByItem(sorted_sets.union(primary.items, more), np.empty(0))
                 primary.values = graph_part.at(primary.items) + lowrank.at(query, primary.items)
                 outside_score = partial(lowrank.at, query)
         primary.zero(excluded)
@@ -287,7 +288,7 @@ def _graph_scores(
     summed = _summed(cols, index.graph.data[pos] * w, index.n_items, dense=narrow or None)
     if summed.dense:
         return summed
-    items = np.union1d(summed.items, also)
+    items = sorted_sets.union(summed.items, also)
     out = np.zeros(len(items), dtype=np.float64)
     out[np.searchsorted(items, summed.items)] = summed.values
     return _ByItem(items, out)
@@ -302,6 +303,7 @@ def _summed(
     if dense or (dense is None and not is_wide(n_items)):
         summed = np.bincount(items, weights=values, minlength=n_items).astype(np.float64)
         return _ByItem(np.arange(n_items), summed, dense=True)
-    present, inverse = np.unique(items, return_inverse=True)
+    present = sorted_sets.unique(items)
+    inverse = np.searchsorted(present, items)
     summed = np.bincount(inverse, weights=values, minlength=len(present)).astype(np.float64)
     return _ByItem(present, summed)

@@ -1,0 +1,31 @@
+"""Sets of item positions as sorted arrays, built the way a request needs them: small, often.
+
+numpy's `unique` (and `union1d`, which calls it) costs several times a plain sort on the
+arrays a request handles (hundreds to thousands of positions); a sort and one comparison give
+the same array. `union` also keeps an array that is a set already as it is and merges only
+the other into it (the k-NN's and the graph's reach are sets: sorted and unique).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) for a 1-d array: sorted, each value once."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def union(of: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """np.union1d(of, more) where `of` is sorted and unique already (`more` any 1-d array):
+    `more`'s new values inserted in place, never `of` sorted again. A new array."""
+    more = unique(more)
+    if not len(of):
+        return more.astype(np.result_type(of, more))
+    at = np.searchsorted(of, more)
+    new = of[np.minimum(at, len(of) - 1)] != more
+    return np.insert(of.astype(np.result_type(of, more)), at[new], more[new])
