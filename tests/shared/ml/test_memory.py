@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -35,13 +36,20 @@ def test_ease_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_peak_rss_sees_a_temporary_allocation() -> None:
-    before = memory.rss_bytes()
-    with PeakRss(every=0.005) as peak:
-        block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
-        block += 1.0
-        # until the sampler saw it (a thread may wait long for a core on a busy machine)
-        deadline = time.monotonic() + 10.0
-        while peak.peak - before < 48 * 2**20 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        del block  # freed before the block ends: only the sampler saw it
+    # earlier tests' cyclic garbage, collected inside the block, would lower the RSS the
+    # allocation is measured against
+    gc.collect()
+    gc.disable()
+    try:
+        before = memory.rss_bytes()
+        with PeakRss(every=0.005) as peak:
+            block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
+            block += 1.0
+            # until the sampler saw it (a thread may wait long for a core on a busy machine)
+            deadline = time.monotonic() + 10.0
+            while peak.peak - before < 48 * 2**20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            del block  # freed before the block ends: only the sampler saw it
+    finally:
+        gc.enable()
     assert peak.peak - before >= 48 * 2**20
