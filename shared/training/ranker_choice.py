@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from shared.ml.catalog import Catalog
+from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.training.engines import ranker_fit
 from shared.training.params import TrainParams
@@ -66,18 +67,25 @@ def choose_members(
 
 
 def lift_on(
-    v: Validation, catalog: Catalog, recipe: TrainParams, scheme: LabelScheme
+    v: Validation,
+    catalog: Catalog,
+    recipe: TrainParams,
+    scheme: LabelScheme,
+    stage: CandidateStage | None = None,
 ) -> np.ndarray | None:
     """Each of `v`'s users' NDCG@10 lift of `recipe`'s ranker over its stage one alone, with the
     lists built and the ranker fitted on `v`'s training part as the search did on its split: a
-    fresh look at a lift, not the best of many trials. None where `v` leaves the ranker nothing
-    to learn from."""
+    fresh look at a lift, not the best of many trials. `stage`: `recipe`'s stage one on `v`,
+    where the search fitted it already. None where `v` leaves the ranker nothing to learn
+    from."""
     lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme, max_users=MAX_VALID_USERS)
     if isinstance(lists, list) or not len(lists.groups):
         return None
     if lists.graded and not recipe.graded_labels:
         lists = lists.binary()
-    candidates = CandidateLists.build(stage_one_from(v.base, recipe), v, recipe.n_candidates)
+    if stage is None:
+        stage = stage_one_from(v.base, recipe)
+    candidates = CandidateLists.build(stage, v, recipe.n_candidates)
     try:
         ranker = fit_ranker_on(lists, valid, recipe)
     except ValueError:

@@ -30,6 +30,7 @@ import optuna
 from shared.datasets.base import Dataset
 from shared.ml.catalog import Catalog
 from shared.ml.memory import ModelTooLarge
+from shared.ml.stage_one.serving import CandidateStage
 from shared.ml.stage_two.model import RankerEnsemble, RankingData
 from shared.schemas.models import Knob, TuningReport, TuningTrial
 from shared.training.evaluation import baselines, train_matrix
@@ -107,17 +108,28 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     # 1. stage one
+    # the best trial's stage one fitted on each split, kept: the ranker's candidates and its
+    # second look are built on these, not fitted again (a fit costs tens of seconds on a wide
+    # catalog)
+    best_stages: dict[int, list[CandidateStage]] = {}  # trial number -> its stages
+    best_score = [-math.inf]
+
     def objective_one(trial: optuna.Trial) -> float:
         knobs = stage_one_space(trial, data, params, has_time)
         trial.set_user_attr("knobs", knobs)
         recipe = with_knobs(params, knobs)
-        scores = []
+        scores, stages = [], []
         for i, v in enumerate(validations):
-            scores.append(stage_one_ndcg(stage_one_from(v.base, recipe), v))
+            stages.append(stage_one_from(v.base, recipe))
+            scores.append(stage_one_ndcg(stages[-1], v))
             trial.report(float(np.mean(scores)), i)
             if i + 1 < len(validations) and trial.should_prune():
                 raise optuna.TrialPruned()
-        return float(np.mean(scores))
+        score = float(np.mean(scores))
+        if not best_stages or score > best_score[0]:  # the first of equals, as chosen below
+            best_stages.clear()
+            best_stages[trial.number], best_score[:] = stages, [score]
+        return score
 
     one = optuna.create_study(
         direction="maximize",
@@ -154,11 +166,12 @@ def tune(
     best_one = max(completed, key=lambda t: t.value or -math.inf)
     recipe = with_knobs(params, best_one.user_attrs["knobs"])
     trials = [trial_record(t, "stage_one") for t in one.trials if ran(t)]
+    fitted = best_stages.get(best_one.number, [])
 
     # 2. the ranker, on lists built once for the chosen stage one (first validation split)
     v = validations[0]
     progress("tuning the ranker")
-    cm = stage_one_from(v.base, recipe)
+    cm = fitted[0] if fitted else stage_one_from(v.base, recipe)
     candidates = CandidateLists.build(cm, v, recipe.n_candidates)
     stage_one_users = candidates.per_user(v)  # the ranker's lift is tested against these
     stage_one_alone = float(np.mean(stage_one_users))
@@ -304,7 +317,8 @@ def tune(
             # (a ranker fitted there with the chosen knobs) and more users to test it over; it
             # counts only where it lifts stage one there too.
             progress("validation: the ranker on the second split …")
-            more = lift_on(validations[1], catalog, recipe, scheme)
+            again = fitted[1] if len(fitted) > 1 else None
+            more = lift_on(validations[1], catalog, recipe, scheme, again)
             if more is not None and float(np.mean(more)) > 0:
                 z, over = (
                     lift_z(np.concatenate([lift, more])),

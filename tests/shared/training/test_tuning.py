@@ -25,6 +25,7 @@ from shared.training.splits import temporal_split
 from shared.training.tuning import tune
 from shared.training.validation import (
     MIN_VALID_USERS,
+    CandidateLists,
     Validation,
     make_validation,
     validation_splits,
@@ -460,3 +461,44 @@ def test_no_second_look_where_the_baseline_replaces_either_answer(
     assert "(the second split: no lift)" in report.reason
     assert "but not over every split (0.2500 as stage one against the search's" in report.reason
     assert report.reason.endswith("the pipeline stays")
+
+
+def test_the_ranker_is_tuned_and_looked_at_again_on_the_searchs_own_stage_ones(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The best trial's stage one, fitted on each split during the search, is what the ranker's
+    candidates and its second look are built on: no stage one is fitted again after it."""
+    real_from, real_build, real_lift_on = stage_one_from, CandidateLists.build, lift_on
+    phase = ["search"]
+    made: dict[str, list[CandidateStage]] = {"search": [], "after": []}
+    built_on: list[CandidateStage] = []
+    looked_on: list[CandidateStage | None] = []
+
+    def recorded(base: StageOneBase, recipe: TrainParams) -> CandidateStage:
+        made[phase[0]].append(real_from(base, recipe))
+        return made[phase[0]][-1]
+
+    def build(cm: CandidateStage, v: Validation, depth: int) -> CandidateLists:
+        built_on.append(cm)
+        return real_build(cm, v, depth)
+
+    def second_look(*args: object) -> np.ndarray | None:
+        looked_on.append(args[4] if len(args) > 4 else None)  # type: ignore[arg-type]
+        return real_lift_on(*args)  # type: ignore[arg-type]
+
+    def progress(line: str) -> None:
+        if line == "tuning the ranker":
+            phase[0] = "after"
+
+    monkeypatch.setattr(tuning, "stage_one_from", recorded)
+    monkeypatch.setattr(CandidateLists, "build", staticmethod(build))
+    monkeypatch.setattr(tuning, "lift_on", second_look)
+    monkeypatch.setattr(tuning, "lift_z", lambda lift: 1.0)  # short of clear: a second look
+    monkeypatch.setattr(tuning, "baseline_ndcg", lambda *_: 0.0)  # no baseline replaces it
+    train = temporal_split(data, PARAMS.test_days).train
+    tune(train, build_catalog(data), PARAMS, "temporal", True, progress)
+    assert made["after"] == []
+    # the ranker's candidates on the first split, the second look's on the second
+    assert len(built_on) == 2 and built_on[0] is not built_on[1]
+    assert all(any(b is s for s in made["search"]) for b in built_on)
+    assert looked_on == [built_on[1]]
