@@ -111,10 +111,11 @@ def tune(
     # the best trial's stage one fitted on each split, kept: the ranker's candidates and its
     # second look are built on these, not fitted again (a fit costs tens of seconds on a wide
     # catalog)
-    best_stages: dict[int, list[CandidateStage]] = {}  # trial number -> its stages
-    best_score = [-math.inf]
+    best_stages: list[CandidateStage] = []
+    best_number, best_score = -1, -math.inf  # the trial they are of, and its score
 
     def objective_one(trial: optuna.Trial) -> float:
+        nonlocal best_number, best_score
         knobs = stage_one_space(trial, data, params, has_time)
         trial.set_user_attr("knobs", knobs)
         recipe = with_knobs(params, knobs)
@@ -126,9 +127,8 @@ def tune(
             if i + 1 < len(validations) and trial.should_prune():
                 raise optuna.TrialPruned()
         score = float(np.mean(scores))
-        if not best_stages or score > best_score[0]:  # the first of equals, as chosen below
-            best_stages.clear()
-            best_stages[trial.number], best_score[:] = stages, [score]
+        if best_number < 0 or score > best_score:  # the first of equals, as chosen below
+            best_number, best_score, best_stages[:] = trial.number, score, stages
         return score
 
     one = optuna.create_study(
@@ -166,7 +166,7 @@ def tune(
     best_one = max(completed, key=lambda t: t.value or -math.inf)
     recipe = with_knobs(params, best_one.user_attrs["knobs"])
     trials = [trial_record(t, "stage_one") for t in one.trials if ran(t)]
-    fitted = best_stages.get(best_one.number, [])
+    fitted = best_stages if best_number == best_one.number else []
 
     # 2. the ranker, on lists built once for the chosen stage one (first validation split)
     v = validations[0]
