@@ -32,6 +32,14 @@ DataPathOpt = Annotated[
 ]
 
 
+HeaderOpt = Annotated[
+    bool,
+    typer.Option(
+        "--header/--no-header",
+        help="csv: line 1 names the columns; --no-header: it is data, and the columns are "
+        "named by position, e.g. --user-col 1 --item-col 2",
+    ),
+]
 UserCol = Annotated[str | None, typer.Option(help="csv: the user column")]
 ItemCol = Annotated[str | None, typer.Option(help="csv: the item column")]
 RatingCol = Annotated[str | None, typer.Option(help="csv: a rating/strength column")]
@@ -108,6 +116,7 @@ def _request(
     params: TrainParams,
     items_path: Path | None,
     event_weights: str | None,
+    header: bool,
     *column_options: str | None,
 ) -> TrainRequest:
     """A TrainRequest from CLI options; local paths are resolved against the current folder."""
@@ -118,6 +127,7 @@ def _request(
             raise typer.BadParameter("--dataset csv needs --user-col and --item-col")
         try:
             csv = CsvOptions(
+                header=header,
                 **{name: value for name, value in columns.items() if value is not None},
                 items_path=str(items_path.resolve()) if items_path else None,
                 event_weights=parse_event_weights(event_weights) if event_weights else None,
@@ -140,6 +150,7 @@ def train(
     dataset: DatasetOpt = "synthetic",
     data_path: DataPathOpt = None,
     test_days: Annotated[int, typer.Option(min=1, max=365, help="held-out days for metrics")] = 14,
+    header: HeaderOpt = True,
     user_col: UserCol = None,
     item_col: ItemCol = None,
     rating_col: RatingCol = None,
@@ -192,7 +203,7 @@ def train(
         ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
-        dataset, data_path, params, items_path, event_weights,
+        dataset, data_path, params, items_path, event_weights, header,
         user_col, item_col, rating_col, time_col, title_col, category_col, price_col, segment_col,
         event_col,
     )  # fmt: skip
@@ -249,6 +260,7 @@ def evaluate(
     report: Annotated[
         Path | None, typer.Option(help="also write an HTML report with plots")
     ] = None,
+    header: HeaderOpt = True,
     user_col: UserCol = None,
     item_col: ItemCol = None,
     rating_col: RatingCol = None,
@@ -283,7 +295,7 @@ def evaluate(
         ranker_prior_weight=ranker_prior_weight,
     )
     request = _request(
-        dataset, data_path, params, items_path, event_weights,
+        dataset, data_path, params, items_path, event_weights, header,
         user_col, item_col, rating_col, time_col, title_col, category_col, price_col, segment_col,
         event_col,
     )  # fmt: skip

@@ -35,7 +35,10 @@ def data_identity(request: TrainRequest) -> dict[str, object]:
         p = request.params
         identity.update(n_users=p.n_users, n_products=p.n_products, n_days=p.n_days, seed=p.seed)
     if request.dataset == "csv":  # other columns or event weights read other data
-        identity["csv"] = (request.csv or CsvOptions()).model_dump(mode="json", exclude_none=True)
+        csv = (request.csv or CsvOptions()).model_dump(mode="json", exclude_none=True)
+        if csv["header"]:  # as versions trained before the option were identified
+            del csv["header"]
+        identity["csv"] = csv
     if request.params.shuffle_links_seed is not None:  # other links, other validation scores
         identity["shuffle_links_seed"] = request.params.shuffle_links_seed
     return identity

@@ -42,11 +42,13 @@ def load(
     attribute_cols: Mapping[str, str] | None = None,
     event_col: str | None = None,
     event_weights: Mapping[str, float] | None = None,
+    header: bool = True,
 ) -> tuple[Dataset, LoadReport]:
     """`attribute_cols` names columns for "title", "category", "price" (item attributes: a
     column of the events file, else of the item table) and "segment" (of the events file).
-    `event_col` holds each row's event type, weighed by `event_weights` (type -> strength)."""
-    table = _read(path)
+    `event_col` holds each row's event type, weighed by `event_weights` (type -> strength).
+    `header=False`: line 1 is data, and the events' columns are named "1", "2", ... by position."""
+    table = _read(path, header)
     _require(table, [c for c in (user_col, item_col, rating_col, time_col, event_col) if c])
     named = dict(attribute_cols or {})
     # a segment is the events' own; without an item table, every attribute is
@@ -115,7 +117,9 @@ def load(
 
     product_ids = pd.Series(pd.unique(interactions["product_id"]), dtype="str")
     from_table = {a: c for a, c in named.items() if a not in in_events}
-    items = _items(product_ids, items_path, item_col, report, from_table)
+    # An item table keeps its header line (its attributes are found by name); joined on the
+    # events' item column by name, or on its own first column when the events have no names.
+    items = _items(product_ids, items_path, item_col if header else None, report, from_table)
     latest = _latest(f[keep], in_events, user_col, item_col, ts[keep], report)
     for attr in ("title", "category", "price"):
         if attr in latest:
@@ -162,10 +166,10 @@ def _latest(
     return out
 
 
-def _read(path: Path) -> TextTable:
+def _read(path: Path, header: bool) -> TextTable:
     if path.suffix.lower() in (".xlsx", ".xls"):
         raise DatasetError(f"{path.name}: expected a CSV file; save the sheet as CSV")
-    return read_csv_text(path, sep=None, encodings=ENCODINGS)
+    return read_csv_text(path, sep=None, encodings=ENCODINGS, header=header)
 
 
 def _note_separator(table: TextTable, report: LoadReport) -> None:
@@ -194,8 +198,12 @@ def _require(table: TextTable, columns: list[str]) -> None:
     if not missing:
         return
     message = f"{table.name}: missing columns {missing}; available columns: {available}"
-    if all(_is_number(name) for name in available):
-        message += " (line 1 holds values, not column names: add a header line naming them)"
+    if table.header and all(_is_number(name) for name in available):
+        message += (
+            " (line 1 holds values, not column names: add a header line naming them, or read "
+            "the file without one and name the columns by position, 1 to "
+            f'{len(available)}: --no-header, or "header": false in POST /train\'s csv)'
+        )
     raise DatasetError(message)
 
 
@@ -259,12 +267,13 @@ def _guess_format(text: pd.Series) -> str | None:
 def _items(
     product_ids: pd.Series,
     items_path: Path | None,
-    item_col: str,
+    item_col: str | None,
     report: LoadReport,
     named: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per interacted item, with the item table's title/category/tags/price where given
-    (its columns of those names, any case, or as `named` maps an attribute to a column)."""
+    (its columns of those names, any case, or as `named` maps an attribute to a column), joined
+    on its column `item_col` (None: its first column)."""
     items = pd.DataFrame(
         {
             "product_id": product_ids,
@@ -276,8 +285,11 @@ def _items(
     )
     if items_path is None:
         return items
-    table = _read(items_path)
+    table = _read(items_path, header=True)
     _note_separator(table, report)
+    if item_col is None:
+        item_col = str(table.frame.columns[0])
+        report.notes.append(f"{items_path.name} joined on its first column, {item_col}")
     named = {a: c for a, c in (named or {}).items() if a in ITEM_ATTRIBUTES}
     _require(table, [item_col, *named.values()])
     f = table.frame

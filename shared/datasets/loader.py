@@ -135,6 +135,7 @@ def _load(
             opts.attribute_cols(),
             opts.event_col,
             weights,
+            header=opts.header,
         )
     raise DatasetError(f"dataset {request.dataset!r} is not supported by this version yet")
 

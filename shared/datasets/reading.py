@@ -176,10 +176,15 @@ def header_separator(path: Path, encoding: str) -> str:
 
 
 def read_csv_text(
-    path: Path, *, sep: str | None = ",", encodings: Sequence[str] = ("utf-8",)
+    path: Path,
+    *,
+    sep: str | None = ",",
+    encodings: Sequence[str] = ("utf-8",),
+    header: bool = True,
 ) -> TextTable:
     """Every column as stripped text, header from line 1; the first encoding that decodes wins.
-    `sep=None`: the separator the header line uses (`header_separator`)."""
+    `sep=None`: the separator line 1 uses (`header_separator`). `header=False`: line 1 is data
+    and the columns are named by position from 1 ("1", "2", ...), as people count them."""
     kind = file_kind(path)
     if kind == "zip":
         raise DatasetError(f"{path.name}: this is a zip/xlsx file, expected CSV text")
@@ -188,24 +193,32 @@ def read_csv_text(
         try:
             if sep is None:
                 sep = header_separator(path, encoding)
-            frame, bad = _read_csv(path, sep, encoding, "gzip" if kind == "gzip" else None)
+            frame, bad = _read_csv(
+                path, sep, encoding, "gzip" if kind == "gzip" else None, header=header
+            )
         except UnicodeDecodeError as exc:
             last_error = exc
             continue
-        return TextTable(path, frame, bad, header=True, sep=sep, encoding=encoding)
+        return TextTable(path, frame, bad, header=header, sep=sep, encoding=encoding)
     raise DatasetError(
         f"{path.name}: not valid {' or '.join(encodings)} text ({last_error})"
     ) from None
 
 
 def _read_csv(
-    path: Path, sep: str, encoding: str, compression: Literal["gzip"] | None
+    path: Path,
+    sep: str,
+    encoding: str,
+    compression: Literal["gzip"] | None,
+    *,
+    header: bool = True,
 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     width, wide = _wide_leading_rows(path, sep, encoding)
     if len(wide) > MAX_WIDE_LEADING:
+        than = f"the {width} column names of the header" if header else f"the {width} of line 1"
         raise DatasetError(
-            f"{path.name}: the first rows have more fields than the {width} column names of the "
-            "header: is a column name missing, or is the separator not "
+            f"{path.name}: the first rows have more fields than {than}: is a column "
+            f"{'name ' if header else ''}missing, or is the separator not "
             f"{_SEPARATOR_NAMES.get(sep, repr(sep))}?"
         )
     with warnings.catch_warnings(record=True) as caught:
@@ -221,6 +234,7 @@ def _read_csv(
                 encoding=encoding,
                 compression=compression,
                 index_col=False,
+                header=0 if header else None,
                 skiprows=[number - 1 for number, _ in wide],  # 0-based
             )
         except pd.errors.EmptyDataError:
@@ -235,7 +249,10 @@ def _read_csv(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
         bad += [(int(ln), f"expected {exp} fields, found {saw}") for ln, exp, saw in matches]
-    frame.columns = [str(c).strip() for c in frame.columns]
+    if header:
+        frame.columns = [str(c).strip() for c in frame.columns]
+    else:
+        frame.columns = [str(number) for number in range(1, frame.shape[1] + 1)]
     for col in frame.columns:
         frame[col] = frame[col].str.strip()
     return frame.reset_index(drop=True), bad

@@ -53,6 +53,9 @@ def parse_event_weights(text: str) -> dict[str, float]:
 class CsvOptions(Strict):
     """How to read a dataset="csv" file: which columns hold what, and an optional item table."""
 
+    # False: line 1 is data (MovieLens' u.data, many dumps), and columns are named by their
+    # position from 1: user_col="1", item_col="2" ...
+    header: bool = True
     user_col: ColumnName = "user_id"
     item_col: ColumnName = "product_id"
     rating_col: ColumnName | None = None  # without it every row is a positive (rating 1.0)

@@ -167,6 +167,22 @@ def test_form_follows_the_dataset(gateway: FakeGateway) -> None:
     sent = TrainRequest.model_validate(posted[-1]).csv
     assert sent is not None and sent.event_col == "event"
     assert sent.event_weights == {"view": 1.0, "addtocart": 3.0}
+    assert sent.header and "header" not in str(posted[-1])
+    # A file without a header line: its columns are named by position.
+    at.checkbox(key="train_csv_header").uncheck().run()
+    for key, value in (("train_user_col", "1"), ("train_item_col", "2")):
+        at.text_input(key=key).input(value).run()
+    for key in ("train_price_col", "train_segment_col", "train_event_col", "train_event_weights"):
+        at.text_input(key=key).input("").run()
+    assert not at.error and not at.button(key=START_KEY).disabled
+    at.button(key=START_KEY).click().run()
+    posted = [body for method, _, body in gateway.requests if method == "POST"]
+    sent = TrainRequest.model_validate(posted[-1]).csv
+    assert sent is not None and sent.model_dump(exclude_unset=True) == {
+        "header": False,
+        "user_col": "1",
+        "item_col": "2",
+    }
 
 
 def test_start_follows_the_job_to_its_end(gateway: FakeGateway) -> None:

@@ -132,6 +132,13 @@ def _training_form(disabled: bool) -> TrainRequest | None:
         if path:
             body["data_path"] = path
     if dataset == "csv":
+        header = st.checkbox(
+            "Line 1 names the columns",
+            value=True,
+            key="train_csv_header",
+            disabled=disabled,
+            help="Unticked: line 1 is data, and columns are named by position: 1, 2, 3 ...",
+        )
         user_col, item_col, rating_col, time_col = st.columns(4)
         csv = {
             "user_col": user_col.text_input(
@@ -179,6 +186,8 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             help="A CSV with the item column and any of title, category, price.",
         )
         body["csv"] = {k: v.strip() for k, v in csv.items() if v.strip()}
+        if not header:
+            body["csv"]["header"] = False
         if weights.strip():
             try:
                 body["csv"]["event_weights"] = parse_event_weights(weights)

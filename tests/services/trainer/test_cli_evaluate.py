@@ -121,6 +121,21 @@ def test_evaluate_movielens_msr(tmp_path: Path) -> None:
     assert 0.22 < m["popularity"]["ndcg@10"] < 0.28
 
 
+@pytest.mark.skipif(not (DATA_DIR / "movielens-100k").is_dir(), reason="team data folder absent")
+def test_evaluate_a_csv_without_a_header_line(tmp_path: Path) -> None:
+    """MovieLens' own u.data through `--dataset csv`: tab-separated, line 1 is data."""
+    out = tmp_path / "u.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(DATA_DIR / "movielens-100k/u.data")]
+    columns = ["--user-col", "1", "--item-col", "2", "--rating-col", "3", "--time-col", "4"]
+    quick = ["--protocol", "msr", "--ranker-models", "1", "--param", "tune_budget_seconds=0"]
+    r = CliRunner().invoke(app, [*args, "--no-header", *columns, *quick, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "kept 100,000 of 100,000 rows" in r.output and "separated by tabs" in r.output
+    result = json.loads(out.read_text())
+    _check_shape(result, 10)
+    assert result["n_users"] == 943 and result["n_items"] == 1682
+
+
 def test_unusable_file_is_a_clean_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")

@@ -70,3 +70,13 @@ def test_other_csv_columns_or_event_weights_are_other_data(registry: ModelRegist
         "event_col": "type",
         "event_weights": {"view": 1.0},
     }
+    # A file read without its line 1 as names holds other rows (that line is one of them).
+    headerless = events.model_copy(update={"csv": CsvOptions(header=False, event_col="type")})
+    promote, reason = promotion_decision(registry, headerless, {"valid_ndcg@10": 0.05}, 0.01)
+    assert promote and "other data" in reason
+    assert data_identity(headerless)["csv"] == {
+        "header": False,
+        "user_col": "user_id",
+        "item_col": "product_id",
+        "event_col": "type",
+    }

@@ -186,7 +186,44 @@ def test_a_file_without_a_header_line_is_told_to_add_one(tmp_path: Path) -> None
     assert str(err.value) == (
         "u.data: missing columns ['user', 'item']; available columns: "
         "['196', '242', '3', '881250949'] (line 1 holds values, not column names: add a header "
-        "line naming them)"
+        "line naming them, or read the file without one and name the columns by position, 1 to "
+        '4: --no-header, or "header": false in POST /train\'s csv)'
+    )
+
+
+def test_a_file_without_a_header_line_names_its_columns_by_position(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "u.data",
+        f"196\t242\t3\t{T0 + 20}",
+        f"186\t302\t4\t{T0}",
+        "1\t2\t3\t4\t5",  # one field too many: a reported row, on its own line
+        "",
+        f"22\t377\tx\t{T0 + 10}",
+        f"22\t302\t5\t{T0 + 30}",
+    )
+    data, report = csv_interactions.load(path, "1", "2", "3", "4", header=False)
+    ints = data.interactions
+    assert list(ints["user_id"]) == ["186", "196", "22"]  # line 1 is data; sorted by time
+    assert list(ints["product_id"]) == ["302", "242", "302"]
+    assert list(ints["rating"]) == [4.0, 3.0, 5.0]
+    assert list(ints["ts"]) == [T0, T0 + 20, T0 + 30]
+    assert "fields separated by tabs" in " ".join(report.notes)
+    assert report.rows_read == 5 and report.rows_kept == 3
+    assert report.malformed == [
+        MalformedRow("u.data", 3, "expected 4 fields, found 5"),
+        MalformedRow("u.data", 5, "3 is not a number: 'x'"),
+    ]
+    # An item table keeps its header line, and is joined on its first column.
+    items = write(tmp_path / "items.csv", "movie_id,title", "242,Kolya", "302,L.A. Confidential")
+    data, report = csv_interactions.load(path, "1", "2", "3", "4", items, header=False)
+    titles = data.items.set_index("product_id")["title"]
+    assert titles.to_dict() == {"302": "L.A. Confidential", "242": "Kolya"}
+    assert "items.csv joined on its first column, movie_id" in report.notes
+    # Names that are not positions: the columns there are are listed, with no header hint.
+    with pytest.raises(DatasetError) as err:
+        csv_interactions.load(path, "user", "2", header=False)
+    assert str(err.value) == (
+        "u.data: missing columns ['user']; available columns: ['1', '2', '3', '4']"
     )
 
 

@@ -75,6 +75,14 @@ def test_csv_default_columns(root: Path) -> None:
     assert len(data.interactions) == 1 and not report.has_time
 
 
+def test_csv_without_a_header_line(root: Path) -> None:
+    (root / "u.data").write_text("u1\tp1\t4\nu2\tp2\t5\n")
+    csv = {"header": False, "user_col": "1", "item_col": "2", "rating_col": "3"}
+    data, report = load_with_report(request(dataset="csv", data_path="u.data", csv=csv), root)
+    assert list(data.interactions["user_id"]) == ["u1", "u2"]
+    assert list(data.interactions["rating"]) == [4.0, 5.0] and report.rows_kept == 2
+
+
 def test_paths_must_stay_inside_the_data_root(root: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside.csv"
     outside.write_text("user_id,product_id\nu,p\n")
