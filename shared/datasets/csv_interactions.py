@@ -17,7 +17,7 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from shared.datasets.base import Dataset
-from shared.datasets.reading import TextTable, read_csv_text, text_column
+from shared.datasets.reading import UNQUOTED_SEPARATORS, TextTable, read_csv_text, text_column
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
 
 NAME = "csv"
@@ -28,7 +28,7 @@ MILLISECONDS_ABOVE = 1e11
 # "Z", "+01:00" or "-0500" at the end of a datetime text.
 ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 GUESS_FROM = 5  # distinct unparsed values to try guessing a format from
-_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", **UNQUOTED_SEPARATORS}
 _DECIMAL_COMMA = r"[-+]?\d*,\d+"
 
 

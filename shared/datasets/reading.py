@@ -23,6 +23,8 @@ _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 # More leading rows wider than the header than this: the header itself is wrong.
 MAX_WIDE_LEADING = 3
 _SEPARATOR_NAMES = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
+# MovieLens 1M and 10M (ratings.dat): no quoting there, so such files are split, not parsed.
+UNQUOTED_SEPARATORS = {"::": "double colons"}
 MAX_HEADER_CHARS = 1 << 20  # of line 1, read to find the separator
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"  # .xlsx files are zip archives
@@ -158,7 +160,8 @@ def header_separator(path: Path, encoding: str) -> str:
     """The separator that splits the header line (line 1) into the most column names; a comma
     where none splits it more. Spreadsheets saved as CSV in many locales use semicolons, and
     database dumps tabs or pipes: a header names its columns, so it rarely holds another
-    separator inside a name."""
+    separator inside a name. A double colon (`UNQUOTED_SEPARATORS`) when it splits line 1 into
+    more fields than any of them."""
     try:
         with _open_text(path, encoding) as handle:
             line = handle.readline(MAX_HEADER_CHARS)  # not a whole file without line breaks
@@ -172,7 +175,8 @@ def header_separator(path: Path, encoding: str) -> str:
             return 0
 
     widths = {sep: width(sep) for sep in _SEPARATOR_NAMES}
-    return max(_SEPARATOR_NAMES, key=lambda sep: widths[sep])  # ties: the first, a comma
+    widths |= {sep: len(line.split(sep)) for sep in UNQUOTED_SEPARATORS}
+    return max(widths, key=lambda sep: widths[sep])  # ties: the first, a comma
 
 
 def read_csv_text(
@@ -193,6 +197,8 @@ def read_csv_text(
         try:
             if sep is None:
                 sep = header_separator(path, encoding)
+            if sep in UNQUOTED_SEPARATORS:
+                return _split_table(path, sep, encodings, header)
             frame, bad = _read_csv(
                 path, sep, encoding, "gzip" if kind == "gzip" else None, header=header
             )
@@ -301,6 +307,31 @@ def read_excel_text(path: Path) -> TextTable:
     return TextTable(path, frame.reset_index(drop=True), [], header=True, exact_lines=True)
 
 
+def _split_table(path: Path, sep: str, encodings: Sequence[str], header: bool) -> TextTable:
+    """`split_lines` shaped like `read_csv_text`: names from line 1 (or "1", "2", ... by
+    position), stripped fields, and lines with more fields than line 1 reported and blanked
+    (so positions still map to lines exactly)."""
+    table = split_lines(path, sep, encodings)
+    frame, counts = table.frame, table.field_counts
+    assert counts is not None
+    width = int(counts.iloc[0])
+    names = [str(number) for number in range(1, width + 1)]
+    if header:
+        names = [str(name).strip() for name in frame.iloc[0, :width]]
+        frame, counts = frame.iloc[1:].reset_index(drop=True), counts.iloc[1:]
+    first = 2 if header else 1
+    wide = np.flatnonzero(counts.to_numpy() > width)
+    bad = [(first + int(p), f"expected {width} fields, found {counts.iloc[p]}") for p in wide]
+    frame = frame.iloc[:, :width].copy()
+    frame.columns = names
+    for col in names:
+        frame[col] = frame[col].str.strip()
+    frame.iloc[wide] = ""  # reported above: a blank row is read as none
+    return TextTable(
+        path, frame, bad, header=header, sep=sep, encoding=table.encoding, exact_lines=True
+    )
+
+
 def split_lines(path: Path, sep: str, encodings: Sequence[str]) -> TextTable:
     """Headerless, unquoted files (MovieLens): columns 0..n-1, position p is line p + 1 exactly.
 
@@ -308,9 +339,14 @@ def split_lines(path: Path, sep: str, encodings: Sequence[str]) -> TextTable:
     them (or, worse, widen every row to the first line's field count).
     """
     kind = file_kind(path)
-    if kind != "text":
+    if kind == "zip":
         raise DatasetError(f"{path.name}: expected a plain text file, found {kind} data")
     data = path.read_bytes()
+    if kind == "gzip":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise DatasetError(f"{path.name}: cannot be decompressed ({exc})") from None
     for encoding in encodings:
         try:
             text = data.decode(encoding)

@@ -138,7 +138,8 @@ def test_missing_columns_list_the_available_ones(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("sep", "name"), [(";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (",", None)]
+    ("sep", "name"),
+    [(";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), ("::", "double colons"), (",", None)],
 )
 def test_the_separator_is_the_one_the_header_line_uses(
     tmp_path: Path, sep: str, name: str | None
@@ -149,6 +150,40 @@ def test_the_separator_is_the_one_the_header_line_uses(
     assert list(data.interactions["rating"]) == [4.0, 2.0]
     notes = [n for n in report.notes if "separated by" in n]
     assert notes == ([f"e.csv: fields separated by {name}"] if name else [])
+
+
+def test_a_double_colon_file_is_split_line_by_line(tmp_path: Path) -> None:
+    """MovieLens 1M's ratings.dat: "::" between fields, no header, no quoting."""
+    lines = (
+        f"1::1193::5::{T0 + 2}",
+        f"1:: 661 ::3::{T0}",  # spaces around a field are dropped, as in any csv
+        "2::3::4::5::6",  # a field too many: reported on its own line
+        "",
+        "3::x",  # too few: its missing fields are reported
+        f"2::1193::4::{T0 + 1}",
+    )
+    path = write(tmp_path / "ratings.dat", *lines)
+    zipped = tmp_path / "ratings.dat.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    for source in (path, zipped):
+        data, report = csv_interactions.load(source, "1", "2", "3", "4", header=False)
+        ints = data.interactions
+        assert list(zip(ints["user_id"], ints["product_id"], ints["rating"], strict=True)) == [
+            ("1", "661", 3.0),
+            ("2", "1193", 4.0),
+            ("1", "1193", 5.0),
+        ]
+        assert report.rows_read == 5 and report.rows_kept == 3
+        assert report.malformed == [
+            MalformedRow(source.name, 3, "expected 4 fields, found 5"),
+            MalformedRow(source.name, 5, "missing 3"),
+        ]
+        assert f"{source.name}: fields separated by double colons" in report.notes
+    # With a header line, its names; a position past them is a missing column.
+    named = write(tmp_path / "named.dat", "user::item", "u1::p1", "u2::p2::extra")
+    data, report = csv_interactions.load(named, "user", "item")
+    assert list(data.interactions["user_id"]) == ["u1"]
+    assert report.malformed == [MalformedRow("named.dat", 3, "expected 2 fields, found 3")]
 
 
 def test_a_comma_inside_a_value_does_not_make_it_the_separator(tmp_path: Path) -> None:
