@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import time
 
@@ -35,11 +37,22 @@ def test_ease_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch) -> None
     assert memory.rss_bytes() - before < 100 * 2**20
 
 
+def _return_free_heap_pages() -> None:
+    """glibc's malloc serves a request from a free chunk of its heap before it maps new pages,
+    and earlier tests leave big free chunks resident: the allocation below would then fault
+    nothing in. malloc_trim hands their pages back to the kernel (a no-op where not glibc)."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def test_peak_rss_sees_a_temporary_allocation() -> None:
     # earlier tests' cyclic garbage, collected inside the block, would lower the RSS the
     # allocation is measured against
     gc.collect()
     gc.disable()
+    _return_free_heap_pages()
     try:
         before = memory.rss_bytes()
         with PeakRss(every=0.005) as peak:
