@@ -20,12 +20,21 @@ def unique(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def find(of: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each of `items` is in `of`, where it is or would go) for a sorted `of`: one
+    binary search each, where np.isin sorts both arrays again."""
+    at = np.searchsorted(of, items)
+    if not len(of):
+        return np.zeros(len(items), dtype=bool), at
+    held: np.ndarray = of[np.minimum(at, len(of) - 1)] == items
+    return held, at
+
+
 def union(of: np.ndarray, more: np.ndarray) -> np.ndarray:
     """np.union1d(of, more) where `of` is sorted and unique already (`more` any 1-d array):
     `more`'s new values inserted in place, never `of` sorted again. A new array."""
     more = unique(more)
     if not len(of):
         return more.astype(np.result_type(of, more))
-    at = np.searchsorted(of, more)
-    new = of[np.minimum(at, len(of) - 1)] != more
-    return np.insert(of.astype(np.result_type(of, more)), at[new], more[new])
+    held, at = find(of, more)
+    return np.insert(of.astype(np.result_type(of, more)), at[~held], more[~held])

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from shared.ml import sorted_sets
 from shared.ml.interactions import sparse_arrays, sparse_from
 from shared.ml.stage_one.fold_in import FoldIn
 from shared.ml.stage_one.longest_first import LongestFirst, is_wide
@@ -247,8 +248,4 @@ def within(items: np.ndarray, of: np.ndarray, n_items: int) -> np.ndarray:
     if not is_wide(n_items):
         inside: np.ndarray = member_mask(of, n_items)[items]
         return inside
-    if not len(of):
-        return np.zeros(len(items), dtype=bool)
-    of = np.sort(of)
-    found: np.ndarray = of[np.minimum(np.searchsorted(of, items), len(of) - 1)] == items
-    return found
+    return sorted_sets.find(np.sort(of), items)[0]

@@ -71,9 +71,8 @@ class _ByItem:
         """(held, position in self.items) for each of `items`."""
         if self.dense:
             return np.ones(len(items), dtype=bool), items
-        pos = np.minimum(np.searchsorted(self.items, items), max(len(self.items) - 1, 0))
-        held = self.items[pos] == items if len(self.items) else np.zeros(len(items), dtype=bool)
-        return held, pos
+        held, at = sorted_sets.find(self.items, items)
+        return held, np.minimum(at, max(len(self.items) - 1, 0))
 
     def at(self, items: np.ndarray) -> np.ndarray:
         held, pos = self.where(items)

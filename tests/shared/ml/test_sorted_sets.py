@@ -39,3 +39,14 @@ def test_union_is_a_new_array() -> None:
     out = sorted_sets.union(of, np.array([4]))
     out[0] = 100
     np.testing.assert_array_equal(of, [1, 4, 9])
+
+
+@pytest.mark.parametrize(("n_of", "n_items"), [(0, 0), (0, 4), (3, 0), (1, 1), (50, 200)])
+def test_find_says_what_isin_says_and_where(n_of: int, n_items: int) -> None:
+    rng = np.random.default_rng(n_of + 13 * n_items)
+    of = np.unique(rng.integers(0, 2 * n_of + 5, size=n_of))
+    items = rng.integers(-2, 2 * n_of + 8, size=n_items)  # below, inside and past `of`
+    held, at = sorted_sets.find(of, items)
+    np.testing.assert_array_equal(held, np.isin(items, of))
+    np.testing.assert_array_equal(of[at[held]], items[held])  # where each held one is
+    np.testing.assert_array_equal(at, np.searchsorted(of, items))  # where the rest would go
