@@ -307,7 +307,11 @@ def evaluate(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(load.summary())
-    result, ev = run_benchmark(data, protocol, k, params, load.has_time, console)
+    try:
+        result, ev = run_benchmark(data, protocol, k, params, load.has_time, console)
+    except DatasetError as exc:  # loaded, but e.g. too little of it to fit a ranker on
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     print_table(result, console)
     write_outputs(result, ev, out, report)
     console.print(f"wrote {out}" + (f" and {report}" if report else ""))
@@ -327,6 +331,22 @@ def generate_data(
         synthetic.generate(n_users=n_users, n_products=n_products, seed=seed), out
     )
     console.print(f"wrote {out}")
+
+
+def main() -> None:
+    """The `recsys` command: `app`, with Redis out of reach said in a line, not a traceback
+    (training, models and the catalog live there)."""
+    from redis.exceptions import ConnectionError as RedisUnreachable
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    try:
+        app()
+    except (RedisUnreachable, RedisTimeout) as exc:  # its text names host and port, no password
+        console.print(
+            f"[red]error:[/red] Redis is out of reach ({exc}): start the stack with `make run`, "
+            "or point RECSYS_REDIS_URL at a running Redis"
+        )
+        raise SystemExit(2) from None
 
 
 def _dataset(name: str) -> DatasetName:

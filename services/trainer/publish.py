@@ -102,7 +102,7 @@ def train_and_publish(
     except ValueError as exc:  # e.g. too little data in those windows: the job says why
         if gap is None:
             raise
-        raise ValueError(f"{exc}; {gap}") from exc
+        raise type(exc)(f"{exc}; {gap}") from exc  # a DatasetError stays one: no traceback
     promote, reason = promotion_decision(
         registry, request, output.metrics, settings.promotion_tolerance
     )

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shared.datasets.base import Dataset
+from shared.datasets.report import DatasetError
 from shared.ml.baselines import ItemKNN
 from shared.ml.catalog import Catalog
 from shared.ml.interactions import IdMap, UserItemStats
@@ -241,7 +242,7 @@ def fit_ranker_on(train: RankingData, valid: RankingData, params: TrainParams) -
     if not params.use_ranker:
         return RankerEnsemble(prior_weight=1.0)
     if not len(train.groups):
-        raise ValueError(
+        raise DatasetError(
             "no user took a candidate item in the ranker's training window: too little data"
         )
     fit = ranker_fit(params)

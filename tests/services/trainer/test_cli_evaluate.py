@@ -159,6 +159,24 @@ def test_unusable_file_is_a_clean_error(tmp_path: Path) -> None:
     assert "error" in r.output and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        (["a,p1", "a,p2", "b,p1"], "too little data"),  # loads; no ranker can be fitted on it
+        (["a,p1", "b,p1", "c,p1"], "needs at least two"),  # one product: nothing to choose
+    ],
+)
+def test_too_little_data_is_a_clean_error(tmp_path: Path, rows: list[str], says: str) -> None:
+    events = tmp_path / "e.csv"
+    events.write_text("\n".join(["user,item", *rows]) + "\n")
+    out = tmp_path / "o.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(events), "--out", str(out)]
+    r = CliRunner().invoke(app, [*args, "--user-col", "user", "--item-col", "item"])
+    assert r.exit_code == 2, r.output
+    assert says in " ".join(r.output.split()) and "Traceback" not in r.output
+    assert not out.exists()
+
+
 def test_a_column_with_two_roles_is_refused_before_loading(tmp_path: Path) -> None:
     events = tmp_path / "e.csv"
     events.write_text("user,item,country\nu,p,UK\n")

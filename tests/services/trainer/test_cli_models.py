@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -10,6 +14,7 @@ from typer.testing import CliRunner
 
 from services.trainer.cli import app
 from shared.artifacts import RedisArtifactStore
+from shared.redis_conn import free_port
 from shared.registry import ModelRegistry
 from shared.settings import get_common_settings
 
@@ -44,3 +49,21 @@ def test_list_activate_delete(cli_registry: ModelRegistry) -> None:
     assert cli_registry.versions() == [1]
     r = runner.invoke(app, ["models", "activate", "7"])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_redis_out_of_reach_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """The installed `recsys` (cli.main), as a user runs it before `make run`."""
+    env = {**os.environ, "RECSYS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    run = subprocess.run(
+        [sys.executable, "-c", "from services.trainer.cli import main; main()", "models", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    said = " ".join(run.stdout.split())
+    assert "error: Redis is out of reach" in said and "make run" in said, said
+    assert "Traceback" not in run.stdout + run.stderr
