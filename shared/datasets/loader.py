@@ -51,14 +51,7 @@ def load_with_report(
             "graph_session_minutes needs interaction times, and this data has none "
             "(no time column): leave it 0 or name the column with time_col"
         )
-    data = keep_api_ids(data, report)
-    products = data.interactions["product_id"].nunique()
-    if products < 2:
-        raise DatasetError(
-            f"{report.source}: the usable rows name {products} product: a recommender needs at "
-            f"least two to choose between\n{report.summary()}"
-        )
-    return data, report
+    return keep_api_ids(data, report), report
 
 
 def keep_api_ids(data: Dataset, report: LoadReport) -> Dataset:

@@ -59,6 +59,11 @@ def build_catalog(data: Dataset) -> Catalog:
     items = list(
         dict.fromkeys([*data.items["product_id"].astype(str), *data.interactions["product_id"]])
     )
+    if len(items) < 2:  # stage one's factorisations need two columns; a list, two choices
+        raise DatasetError(
+            f"the data names {len(items)} product: a recommender needs at least two to choose "
+            "between"
+        )
     meta = data.items.drop_duplicates("product_id").set_index("product_id").reindex(items)
 
     def strings(col: str) -> list[str | None]:
