@@ -355,6 +355,7 @@ def split_lines(path: Path, sep: str, encodings: Sequence[str]) -> TextTable:
         break
     else:
         raise DatasetError(f"{path.name}: not valid {' or '.join(encodings)} text")
+    text = text.removeprefix("\ufeff")  # a byte-order mark (spreadsheets' "UTF-8 CSV"): no data
     if not text.strip():
         raise DatasetError(f"{path.name}: the file is empty")
     # split("\n"), not splitlines(): a latin-1 \x85 inside a title is no line break.
