@@ -15,7 +15,7 @@ from services.trainer.live_data import (
     with_profiles,
 )
 from services.trainer.settings import TrainerSettings
-from shared.datasets.loader import load_with_report
+from shared.datasets.loader import DatasetError, load_with_report
 from shared.redis_conn import sync_client
 from shared.registry import ModelRegistry
 from shared.schemas.training import CsvOptions, TrainRequest, TrainResult
@@ -102,7 +102,10 @@ def train_and_publish(
     except ValueError as exc:  # e.g. too little data in those windows: the job says why
         if gap is None:
             raise
-        raise type(exc)(f"{exc}; {gap}") from exc  # a DatasetError stays one: no traceback
+        # a DatasetError stays one (the CLI's line, not a traceback); any other error, a
+        # ValueError: not every subclass is made from a message alone
+        kind = DatasetError if isinstance(exc, DatasetError) else ValueError
+        raise kind(f"{exc}; {gap}") from exc
     promote, reason = promotion_decision(
         registry, request, output.metrics, settings.promotion_tolerance
     )
