@@ -303,13 +303,10 @@ def evaluate(
     try:
         # A local user may name any file of theirs; API-triggered jobs stay inside the data root.
         data, load = load_with_report(request, get_common_settings().data_dir, allow_outside=True)
-    except DatasetError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    console.print(load.summary())
-    try:
+        console.print(load.summary())
+        # loaded, it may still be too little to fit a ranker on: the same one-line error
         result, ev = run_benchmark(data, protocol, k, params, load.has_time, console)
-    except DatasetError as exc:  # loaded, but e.g. too little of it to fit a ranker on
+    except DatasetError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     print_table(result, console)
