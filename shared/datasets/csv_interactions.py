@@ -8,6 +8,7 @@ with file, line and reason and skipped; nothing is guessed silently.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,7 +75,7 @@ def load(
         checks.flag(~np.isfinite(rating), f"{rating_col} is not a number", f[rating_col])
     if event_col is not None:
         weights = dict(event_weights or {})
-        weight = pd.to_numeric(f[event_col].map(weights), errors="coerce")
+        weight = _event_weights(f[event_col], weights, report)
         checks.flag(f[event_col] == "", f"missing {event_col}")
         known = ", ".join(sorted(weights)[:10])
         checks.flag(weight.isna(), f"{event_col} has no weight (weighed: {known})", f[event_col])
@@ -175,6 +176,37 @@ def _read(path: Path, header: bool) -> TextTable:
 def _note_separator(table: TextTable, report: LoadReport) -> None:
     if table.sep in _SEPARATOR_NAMES:
         report.notes.append(f"{table.name}: fields separated by {_SEPARATOR_NAMES[table.sep]}")
+
+
+def _spelling(name: str) -> str:
+    return re.sub(r"[\s_\-.]+", "", name.casefold())
+
+
+def _event_weights(types: pd.Series, weights: Mapping[str, float], report: LoadReport) -> pd.Series:
+    """Each row's weight, NaN for a type without one. A type not named exactly is matched
+    ignoring case, spaces, dots, dashes and underscores ("addtocart", "Add to cart" are
+    "add_to_cart"), said in the notes; two weighed names spelled alike match neither way."""
+    codes, found = pd.factorize(types)
+    by_spelling: dict[str, list[str]] = {}
+    for name in weights:
+        by_spelling.setdefault(_spelling(name), []).append(name)
+    per_type = np.full(len(found), np.nan)
+    for position, name in enumerate(found):
+        alike = by_spelling.get(_spelling(name), [])
+        if name in weights:
+            per_type[position] = weights[name]
+        elif name and len(alike) == 1:
+            per_type[position] = weights[alike[0]]
+            report.notes.append(f"event type {name!r} weighed as {alike[0]!r}")
+    rows = np.bincount(codes, minlength=len(found))
+    unweighed = [p for p in np.argsort(-rows, kind="stable") if np.isnan(per_type[p]) and found[p]]
+    if unweighed:
+        counted = ", ".join(f"{found[p]!r} (rows: {rows[p]:,})" for p in unweighed[:5])
+        report.notes.append(
+            f"event types without a weight: {counted}{', ...' if len(unweighed) > 5 else ''}; "
+            "weigh them with --event-weights TYPE=WEIGHT,... (csv.event_weights in POST /train)"
+        )
+    return pd.Series(per_type[codes], index=types.index)
 
 
 def _decimal_commas(table: TextTable, columns: list[str | None], report: LoadReport) -> None:

@@ -380,6 +380,42 @@ def test_attribute_columns_may_name_item_table_columns(tmp_path: Path) -> None:
         csv_interactions.load(events, "u", "sku", None, None, None, {"category": "dept"})
 
 
+def test_event_types_spelled_otherwise_are_matched_and_said(tmp_path: Path) -> None:
+    events = write(
+        tmp_path / "e.csv",
+        "u,sku,event",
+        "a,x,addtocart",  # the live events' add_to_cart
+        "a,y,Purchase",
+        "b,x,add-to-cart",
+        "b,y,View",
+        "b,z,Like",  # line 6: "like" and "LIKE" are both weighed, so either would be a guess
+    )
+    weights = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "like": 2.0, "LIKE": 4.0}
+    data, report = csv_interactions.load(
+        events, "u", "sku", None, None, None, None, "event", weights
+    )
+    ints = data.interactions.set_index(["user_id", "product_id"])["rating"]
+    assert ints.to_dict() == {("a", "x"): 3.0, ("a", "y"): 5.0, ("b", "x"): 3.0, ("b", "y"): 1.0}
+    assert report.malformed == [
+        MalformedRow(
+            "e.csv",
+            6,
+            "event has no weight (weighed: LIKE, add_to_cart, like, purchase, view): 'Like'",
+        )
+    ]
+    assert {n for n in report.notes if n.startswith("event type '")} == {
+        "event type 'addtocart' weighed as 'add_to_cart'",
+        "event type 'Purchase' weighed as 'purchase'",
+        "event type 'add-to-cart' weighed as 'add_to_cart'",
+        "event type 'View' weighed as 'view'",
+    }
+    assert report.rows_kept == 4
+    assert (
+        "event types without a weight: 'Like' (rows: 1); weigh them with --event-weights "
+        "TYPE=WEIGHT,... (csv.event_weights in POST /train)"
+    ) in report.notes
+
+
 def test_event_types_weigh_each_row(tmp_path: Path) -> None:
     events = write(
         tmp_path / "e.csv",

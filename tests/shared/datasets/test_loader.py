@@ -167,20 +167,22 @@ def test_sessions_need_times(root: Path) -> None:
 def test_csv_event_types_default_to_the_live_events_weights(tmp_path: Path) -> None:
     (tmp_path / "events.csv").write_text(
         "user,item,type\nu1,p1,view\nu1,p2,purchase\nu2,p1,hide\nu2,p2,addtocart\n"
+        "u2,p3,transaction\n"
     )
     csv = {"user_col": "user", "item_col": "item", "event_col": "type"}
     data, report = load_with_report(
         request(dataset="csv", data_path="events.csv", csv=csv), tmp_path
     )
-    # RECSYS_EVENT_WEIGHTS' defaults: view 1, purchase 5, hide 0; "addtocart" is not among them
-    assert data.interactions["rating"].tolist() == [1.0, 5.0]
-    assert report.n_malformed == 1 and "'addtocart'" in report.malformed[0].reason
+    # RECSYS_EVENT_WEIGHTS' defaults: view 1, purchase 5, hide 0, add_to_cart 3 (which
+    # "addtocart" is spelled like); "transaction" is not among them
+    assert data.interactions["rating"].tolist() == [1.0, 5.0, 3.0]
+    assert report.n_malformed == 1 and "'transaction'" in report.malformed[0].reason
     own = request(
         dataset="csv",
         data_path="events.csv",
-        csv={**csv, "event_weights": {"view": 1, "purchase": 4, "hide": 0, "addtocart": 2}},
+        csv={**csv, "event_weights": {"view": 1, "purchase": 4, "addtocart": 2, "transaction": 6}},
     )
-    assert load_dataset(own, tmp_path).interactions["rating"].tolist() == [1.0, 4.0, 2.0]
+    assert load_dataset(own, tmp_path).interactions["rating"].tolist() == [1.0, 4.0, 2.0, 6.0]
 
 
 @pytest.mark.parametrize(
