@@ -18,8 +18,9 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from shared.datasets.base import Dataset
-from shared.datasets.reading import UNQUOTED_SEPARATORS, TextTable, read_csv_text, text_column
+from shared.datasets.reading import UNQUOTED_SEPARATORS, read_csv_text
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
+from shared.datasets.text_table import TextTable, text_column
 
 NAME = "csv"
 ENCODINGS = ("utf-8", "latin-1")

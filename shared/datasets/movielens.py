@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from shared.datasets.base import ITEM_COLUMNS, TAG_SEPARATOR, Dataset
-from shared.datasets.reading import TextTable, split_lines, text_column
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
+from shared.datasets.text_table import TextTable, text_column
+from shared.datasets.unquoted import split_lines
 
 NAME = "movielens-100k"
 # The official u.item is latin-1; some mirrors re-encode it as UTF-8, which then decodes first.
@@ -53,10 +54,11 @@ def load(folder: Path) -> tuple[Dataset, LoadReport]:
     return Dataset(name=NAME, interactions=ratings, items=items, users=users), report
 
 
-def _read(path: Path, sep: str, encodings: tuple[str, ...] = ("utf-8",)) -> TextTable:
+def _read(path: Path, sep: str, width: int, encodings: tuple[str, ...] = ("utf-8",)) -> TextTable:
+    """`width`: the fields a good line has (a wider one is blank, reported from its count)."""
     if not path.exists():
         raise DatasetError(f"{path.parent.name}: {path.name} is missing")
-    return split_lines(path, sep, encodings)
+    return split_lines(path, sep, encodings, width)
 
 
 def _is_id(text: pd.Series) -> pd.Series:
@@ -74,11 +76,11 @@ def _field_count(checks: RowChecks, table: TextTable, expected: int, what: str) 
 
 
 def _ratings(path: Path, report: LoadReport) -> pd.DataFrame:
-    table = _read(path, "\t")
+    table = _read(path, "\t", 4)
     assert table.field_counts is not None
     blank = (table.field_counts == 0).to_numpy()
     report.rows_read = int((~blank).sum())
-    f = table.frame.reindex(columns=range(4), fill_value="")
+    f = table.frame
     rating = pd.to_numeric(f[2], errors="coerce")
     stamp = pd.to_numeric(f[3].where(f[3].str.fullmatch(r"-?\d+"), ""), errors="coerce")
     checks = RowChecks(len(f), skip=blank)
@@ -102,9 +104,9 @@ def _ratings(path: Path, report: LoadReport) -> pd.DataFrame:
 
 
 def _users(path: Path, report: LoadReport) -> pd.DataFrame:
-    table = _read(path, "|")
+    table = _read(path, "|", 5)
     assert table.field_counts is not None
-    f = table.frame.reindex(columns=range(5), fill_value="")
+    f = table.frame
     age = pd.to_numeric(f[1].where(f[1].str.fullmatch(r"\d+"), ""), errors="coerce")
     checks = RowChecks(len(f), skip=(table.field_counts == 0).to_numpy())
     _field_count(checks, table, 5, "|")
@@ -125,8 +127,8 @@ def _users(path: Path, report: LoadReport) -> pd.DataFrame:
 
 
 def _genres(path: Path) -> list[str]:
-    table = _read(path, "|")
-    f = table.frame.reindex(columns=range(2), fill_value="")
+    table = _read(path, "|", 2)
+    f = table.frame
     assert table.field_counts is not None
     f = f[table.field_counts.to_numpy() > 0]
     index = pd.to_numeric(f[1], errors="coerce")
@@ -138,12 +140,12 @@ def _genres(path: Path) -> list[str]:
 
 
 def _items(path: Path, genres: list[str], report: LoadReport) -> pd.DataFrame:
-    table = _read(path, "|", ITEM_ENCODINGS)
+    n_fields = ITEM_FIXED_FIELDS + len(genres)
+    table = _read(path, "|", n_fields, ITEM_ENCODINGS)
     if table.encoding != "utf-8":
         report.notes.append(f"{path.name} read as {table.encoding}")
     assert table.field_counts is not None
-    n_fields = ITEM_FIXED_FIELDS + len(genres)
-    f = table.frame.reindex(columns=range(n_fields), fill_value="")
+    f = table.frame
     flags = f[list(range(ITEM_FIXED_FIELDS, n_fields))]
     checks = RowChecks(len(f), skip=(table.field_counts == 0).to_numpy())
     _field_count(checks, table, n_fields, "|")

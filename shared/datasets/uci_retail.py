@@ -13,14 +13,9 @@ import numpy as np
 import pandas as pd
 
 from shared.datasets.base import Dataset
-from shared.datasets.reading import (
-    TextTable,
-    file_kind,
-    read_csv_text,
-    read_excel_text,
-    text_column,
-)
+from shared.datasets.reading import read_csv_text, read_excel_text
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
+from shared.datasets.text_table import TextTable, file_kind, text_column
 
 NAME = "online-retail"
 # Canonical column -> accepted header spellings, compared without case, spaces or underscores.
