@@ -61,6 +61,7 @@ def load(
     if table.encoding != "utf-8":
         report.notes.append(f"{path.name} is not UTF-8: read as {table.encoding}")
     _note_separator(table, report)
+    _note_line_breaks(table, report)
     _decimal_commas(table, [rating_col, named.get("price")], report)
     blank = (f == "").all(axis=1).to_numpy()
     report.rows_read = int((~blank).sum()) + len(table.bad_records)
@@ -176,7 +177,26 @@ def _read(path: Path, header: bool) -> TextTable:
 
 def _note_separator(table: TextTable, report: LoadReport) -> None:
     if table.sep in _SEPARATOR_NAMES:
-        report.notes.append(f"{table.name}: fields separated by {_SEPARATOR_NAMES[table.sep]}")
+        unquoted = " (no quoting: a quote is part of its field)"
+        how = unquoted if table.sep in UNQUOTED_SEPARATORS else ""
+        report.notes.append(f"{table.name}: fields separated by {_SEPARATOR_NAMES[table.sep]}{how}")
+
+
+def _note_line_breaks(table: TextTable, report: LoadReport) -> None:
+    """Say where quoted fields span lines: a stray quote merges every line up to the next
+    quote into one field, and the rows read may look whole."""
+    if table.sep in UNQUOTED_SEPARATORS or table.frame.empty:
+        return
+    spans = np.zeros(len(table.frame), dtype=bool)
+    for col in table.frame.columns:
+        spans |= table.frame[col].str.contains("\n", regex=False).to_numpy(dtype=bool)
+    if spans.any():
+        [line], _ = table.lines([int(np.argmax(spans))])
+        report.notes.append(
+            f"{table.name}: quoted fields span lines (rows: {int(spans.sum()):,}, the first "
+            f"from line {line}): if a quote there is unbalanced, the lines after it were read "
+            "as part of one field"
+        )
 
 
 def _spelling(name: str) -> str:

@@ -21,8 +21,10 @@ _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 # More leading rows wider than the header than this: the header itself is wrong.
 MAX_WIDE_LEADING = 3
 _SEPARATOR_NAMES = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
-# MovieLens 1M and 10M (ratings.dat): no quoting there, so such files are split, not parsed.
-UNQUOTED_SEPARATORS = {"::": "double colons"}
+# Files split on these without quoting: MovieLens 1M and 10M's "::", and tabs (TSV has no
+# quoting: in Amazon's review dumps or Last.fm's logs a title opening with a stray quote would
+# swallow every line up to the next quote into one field, silently).
+UNQUOTED_SEPARATORS = {"::": "double colons", "\t": "tabs"}
 MAX_HEADER_CHARS = 1 << 20  # of line 1, read to find the separator
 
 
@@ -30,8 +32,8 @@ def header_separator(path: Path, encoding: str) -> str:
     """The separator that splits the header line (line 1) into the most column names; a comma
     where none splits it more. Spreadsheets saved as CSV in many locales use semicolons, and
     database dumps tabs or pipes: a header names its columns, so it rarely holds another
-    separator inside a name. A double colon (`UNQUOTED_SEPARATORS`) when it splits line 1 into
-    more fields than any of them."""
+    separator inside a name. A double colon when it splits line 1 into more fields than any of
+    them; `UNQUOTED_SEPARATORS` count their fields without quoting."""
     try:
         with open_text(path, encoding) as handle:
             line = handle.readline(MAX_HEADER_CHARS)  # not a whole file without line breaks

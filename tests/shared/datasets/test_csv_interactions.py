@@ -139,7 +139,13 @@ def test_missing_columns_list_the_available_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("sep", "name"),
-    [(";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), ("::", "double colons"), (",", None)],
+    [
+        (";", "semicolons"),
+        ("\t", "tabs (no quoting: a quote is part of its field)"),
+        ("|", "pipes"),
+        ("::", "double colons (no quoting: a quote is part of its field)"),
+        (",", None),
+    ],
 )
 def test_the_separator_is_the_one_the_header_line_uses(
     tmp_path: Path, sep: str, name: str | None
@@ -150,6 +156,44 @@ def test_the_separator_is_the_one_the_header_line_uses(
     assert list(data.interactions["rating"]) == [4.0, 2.0]
     notes = [n for n in report.notes if "separated by" in n]
     assert notes == ([f"e.csv: fields separated by {name}"] if name else [])
+
+
+def test_a_tab_file_has_no_quoting(tmp_path: Path) -> None:
+    """A title opening with a quote (Amazon's review dumps, Last.fm's logs) is text: read as
+    quoted, it swallowed every line up to the next quote into one field, silently."""
+    path = write(
+        tmp_path / "plays.tsv",
+        "user\titem\tname\tplays",
+        'u1\ta1\t"Heroes\t5',
+        "u2\ta2\tBowie\t3",
+        'u3\ta3\t"Weird Al" Yankovic\t2',
+        "u4\ta4\t4",  # a field short: reported with its line
+    )
+    data, report = csv_interactions.load(
+        path, "user", "item", "plays", None, None, {"title": "name"}
+    )
+    assert data.interactions["rating"].tolist() == [5.0, 3.0, 2.0]
+    titles = data.items.set_index("product_id")["title"]
+    assert titles["a1"] == '"Heroes' and titles["a3"] == '"Weird Al" Yankovic'
+    assert report.malformed == [MalformedRow("plays.tsv", 5, "missing plays")]
+
+
+def test_quoted_line_breaks_are_said(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "e.csv",
+        "user,item,name,stars",
+        'u1,a1,"Heroes,5',  # the quote closes three lines below: u2 and u3 are in its field
+        "u2,a2,Bowie,3",
+        "u3,a3,Prince,4",
+        'u4,a4,"Weird Al" Yankovic,2',
+        "u5,a5,Queen,1",
+    )
+    data, report = csv_interactions.load(path, "user", "item", "stars")
+    assert data.interactions["user_id"].tolist() == ["u1", "u5"]
+    assert (
+        "e.csv: quoted fields span lines (rows: 1, the first from line 2): if a quote there "
+        "is unbalanced, the lines after it were read as part of one field"
+    ) in report.notes
 
 
 def test_a_double_colon_file_is_split_line_by_line(tmp_path: Path) -> None:
@@ -178,7 +222,10 @@ def test_a_double_colon_file_is_split_line_by_line(tmp_path: Path) -> None:
             MalformedRow(source.name, 3, "expected 4 fields, found 5"),
             MalformedRow(source.name, 5, "missing 3"),
         ]
-        assert f"{source.name}: fields separated by double colons" in report.notes
+        assert (
+            f"{source.name}: fields separated by double colons (no quoting: a quote is part of "
+            "its field)"
+        ) in report.notes
     # With a header line, its names; a position past them is a missing column.
     named = write(tmp_path / "named.dat", "\ufeffuser::item", "u1::p1", "u2::p2::extra")
     data, report = csv_interactions.load(named, "user", "item")
