@@ -18,6 +18,7 @@ from shared.datasets.report import MAX_EXAMPLES, DatasetError, LoadReport, Malfo
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"  # .xlsx files are zip archives
+_UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")  # byte-order marks; spreadsheets' "Unicode Text"
 
 
 @dataclass
@@ -143,4 +144,9 @@ def file_kind(path: Path) -> str:
         return "gzip"
     if head == _ZIP_MAGIC:
         return "zip"
+    if head.startswith(_UTF16_MARKS):  # read as latin-1, its column names would be noise
+        raise DatasetError(
+            f'{path.name}: UTF-16 text (a spreadsheet\'s "Unicode Text"): save it as '
+            '"CSV UTF-8", or convert it: iconv -f UTF-16 -t UTF-8'
+        )
     return "text"
