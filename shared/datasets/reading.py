@@ -48,7 +48,9 @@ def header_separator(path: Path, encoding: str) -> str:
 
     widths = {sep: width(sep) for sep in _SEPARATOR_NAMES}
     widths |= {sep: len(line.split(sep)) for sep in UNQUOTED_SEPARATORS}
-    return max(widths, key=lambda sep: widths[sep])  # ties: the first, a comma
+    # Ties: the longer separator ("1::Toy Story::Animation|Comedy" is three fields either way,
+    # and "::" is no accident in a line), else the first, a comma.
+    return max(widths, key=lambda sep: (widths[sep], len(sep)))
 
 
 def read_csv_text(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.datasets import csv_interactions
+from shared.datasets import csv_interactions, reading
 from shared.datasets.base import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
 from shared.datasets.report import DatasetError, MalformedRow
 from tests.conftest import DATA_DIR
@@ -156,6 +156,14 @@ def test_the_separator_is_the_one_the_header_line_uses(
     assert list(data.interactions["rating"]) == [4.0, 2.0]
     notes = [n for n in report.notes if "separated by" in n]
     assert notes == ([f"e.csv: fields separated by {name}"] if name else [])
+
+
+def test_double_colons_win_a_tie_with_pipes(tmp_path: Path) -> None:
+    """MovieLens 1M's movies.dat: line 1 is three fields split on "::" and on "|"."""
+    line = "1::Toy Story (1995)::Animation|Children's|Comedy"
+    path = write(tmp_path / "movies.dat", line, "2::GoldenEye (1995)::Action")
+    assert reading.header_separator(path, "utf-8") == "::"
+    assert reading.header_separator(write(tmp_path / "p.csv", "a|b|c::d"), "utf-8") == "|"
 
 
 def test_a_tab_file_has_no_quoting(tmp_path: Path) -> None:
