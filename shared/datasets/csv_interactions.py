@@ -18,7 +18,7 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from shared.datasets.base import Dataset
-from shared.datasets.reading import UNQUOTED_SEPARATORS, read_csv_text
+from shared.datasets.reading import SEPARATORS, UNQUOTED_SEPARATORS, read_csv_text
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
 from shared.datasets.text_table import TextTable, text_column
 
@@ -30,7 +30,6 @@ MILLISECONDS_ABOVE = 1e11
 # "Z", "+01:00" or "-0500" at the end of a datetime text.
 ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 GUESS_FROM = 5  # distinct unparsed values to try guessing a format from
-_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", **UNQUOTED_SEPARATORS}
 _DECIMAL_COMMA = r"[-+]?\d*,\d+"
 
 
@@ -176,10 +175,11 @@ def _read(path: Path, header: bool) -> TextTable:
 
 
 def _note_separator(table: TextTable, report: LoadReport) -> None:
-    if table.sep in _SEPARATOR_NAMES:
+    """The separator, where it is not the comma people assume."""
+    if table.sep != "," and table.sep in SEPARATORS:
         unquoted = " (no quoting: a quote is part of its field)"
         how = unquoted if table.sep in UNQUOTED_SEPARATORS else ""
-        report.notes.append(f"{table.name}: fields separated by {_SEPARATOR_NAMES[table.sep]}{how}")
+        report.notes.append(f"{table.name}: fields separated by {SEPARATORS[table.sep][0]}{how}")
 
 
 def _note_line_breaks(table: TextTable, report: LoadReport) -> None:

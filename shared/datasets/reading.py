@@ -20,11 +20,19 @@ from shared.datasets.unquoted import split_table
 _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 # More leading rows wider than the header than this: the header itself is wrong.
 MAX_WIDE_LEADING = 3
-_SEPARATOR_NAMES = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
+# The separators tried on line 1, each named as in a load summary ("fields separated by ...")
+# and in an error ("is the separator not ...?"); in this order, which breaks ties.
+SEPARATORS = {
+    ",": ("commas", "a comma"),
+    ";": ("semicolons", "a semicolon"),
+    "\t": ("tabs", "a tab"),
+    "|": ("pipes", "a pipe"),
+    "::": ("double colons", "a double colon"),
+}
 # Files split on these without quoting: MovieLens 1M and 10M's "::", and tabs (TSV has no
 # quoting: in Amazon's review dumps or Last.fm's logs a title opening with a stray quote would
 # swallow every line up to the next quote into one field, silently).
-UNQUOTED_SEPARATORS = {"::": "double colons", "\t": "tabs"}
+UNQUOTED_SEPARATORS = frozenset({"::", "\t"})
 MAX_HEADER_CHARS = 1 << 20  # of line 1, read to find the separator
 
 
@@ -46,8 +54,10 @@ def header_separator(path: Path, encoding: str) -> str:
         except csv.Error:  # e.g. a field past the csv module's size limit: not a header
             return 0
 
-    widths = {sep: width(sep) for sep in _SEPARATOR_NAMES}
-    widths |= {sep: len(line.split(sep)) for sep in UNQUOTED_SEPARATORS}
+    widths = {
+        sep: len(line.split(sep)) if sep in UNQUOTED_SEPARATORS else width(sep)
+        for sep in SEPARATORS
+    }
     # Ties: the longer separator ("1::Toy Story::Animation|Comedy" is three fields either way,
     # and "::" is no accident in a line), else the first, a comma.
     return max(widths, key=lambda sep: (widths[sep], len(sep)))
@@ -99,7 +109,7 @@ def _read_csv(
         raise DatasetError(
             f"{path.name}: the first rows have more fields than {than}: is a column "
             f"{'name ' if header else ''}missing, or is the separator not "
-            f"{_SEPARATOR_NAMES.get(sep, repr(sep))}?"
+            f"{SEPARATORS[sep][1] if sep in SEPARATORS else repr(sep)}?"
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
