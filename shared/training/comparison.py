@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from shared.training.splits import Split, msr_split, temporal_split
 from shared.training.tuning import tune
 
 METRICS = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
+# Fewer test users than this and the split's note says the figures are noise (the paired
+# interval beside the ratio shows how much).
+FEW_TEST_USERS = 100
 # Result keys the table (or a line of their own) already shows, or too long to print.
 NOT_PRINTED_AS_IS = frozenset(
     {
@@ -37,13 +41,25 @@ NOT_PRINTED_AS_IS = frozenset(
 
 
 def make_split(data: Dataset, protocol: str, test_days: int, has_time: bool) -> Split:
+    """The protocol's test split; its note says so where it holds few users to score."""
     if protocol == "msr":
-        return msr_split(data)
-    if not has_time:
+        split = msr_split(data)
+    elif not has_time:
         split = msr_split(data)
         note = "no time column: temporal falls back to a seeded random per-user 75/25 split"
-        return Split(split.train, split.truth, "temporal-random-fallback", note)
-    return temporal_split(data, test_days)
+        split = Split(split.train, split.truth, "temporal-random-fallback", note)
+    else:
+        split = temporal_split(data, test_days)
+    if len(split.truth) < FEW_TEST_USERS:
+        who = "users with held-out items they did not have before"
+        if split.protocol == "temporal":
+            who = (
+                "users with interactions on both sides of the cut: a log whose visitors rarely "
+                "come back has few; a longer --test-days or --protocol msr gives more"
+            )
+        few = f"only {len(split.truth):,} test users ({who}): figures over so few are noise"
+        split = replace(split, note=f"{split.note}\n{few}")
+    return split
 
 
 @reuse_dense_fits()  # EASE baselines and an EASE stage one over the same split fit once
