@@ -23,21 +23,23 @@ _BLANK_BYTES = np.frombuffer(b" \t\v\f\r\n", dtype=np.uint8)
 def split_table(path: Path, sep: str, encodings: Sequence[str], header: bool) -> TextTable:
     """`split_lines` shaped like `read_csv_text`: names from line 1 (or "1", "2", ... by
     position), stripped fields, and lines with more fields than line 1 reported (`split_lines`
-    left them blank, so positions still map to lines exactly)."""
+    left them blank, so positions still map to lines exactly). A field quoted whole, as R's
+    write.table and pandas' QUOTE_ALL write every text, loses its quotes; any other quote is
+    part of its field, and no field spans lines."""
     table = split_lines(path, sep, encodings)
     frame, counts = table.frame, table.field_counts
     assert counts is not None
+    for col in frame.columns:
+        frame[col] = _unquoted(frame[col].str.strip())
     width = frame.shape[1]
     names = [str(number) for number in range(1, width + 1)]
     if header:
-        names = [str(name).strip() for name in frame.iloc[0]]
+        names = [str(name) for name in frame.iloc[0]]
         frame, counts = frame.iloc[1:].reset_index(drop=True), counts.iloc[1:]
     first = 2 if header else 1
     wide = np.flatnonzero(counts.to_numpy() > width)
     bad = [(first + int(p), f"expected {width} fields, found {counts.iloc[p]}") for p in wide]
     frame.columns = names
-    for col in names:
-        frame[col] = frame[col].str.strip()
     return TextTable(
         path, frame, bad, header=header, sep=sep, encoding=table.encoding, exact_lines=True
     )
@@ -108,8 +110,10 @@ def split_lines(
         break
     else:
         raise DatasetError(f"{path.name}: not valid {' or '.join(encodings)} text")
-    if len(frame) != len(counts):  # both count "\n": a mismatch is a bug here, not bad data
-        raise RuntimeError(f"{path.name}: {len(frame)} rows read from {len(counts)} lines")
+    if len(frame) != len(counts):  # both count "\n": this would be a bug here, said as such
+        raise DatasetError(
+            f"{path.name}: {len(frame)} rows read from {len(counts)} lines: a bug in the reader"
+        )
     if len(wide):
         frame.iloc[wide] = ""  # the spaces that kept the parser from seeing their fields
     return TextTable(
@@ -122,6 +126,16 @@ def split_lines(
         exact_lines=True,
         field_counts=pd.Series(counts, dtype=np.int64),
     )
+
+
+def _unquoted(text: pd.Series) -> pd.Series:
+    """Fields that open and close with a quote lose those two, and a doubled quote inside them
+    becomes one (CSV's escape); other fields stay as they are."""
+    whole = text.str.startswith('"') & text.str.endswith('"') & (text.str.len() >= 2)
+    if not whole.any():
+        return text
+    inner = text[whole].str.slice(1, -1).str.replace('""', '"', regex=False)
+    return text.where(~whole, inner)
 
 
 def _plain_bytes(path: Path) -> bytes:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shared.datasets import csv_interactions, reading
@@ -184,6 +185,24 @@ def test_a_tab_file_has_no_quoting(tmp_path: Path) -> None:
     titles = data.items.set_index("product_id")["title"]
     assert titles["a1"] == '"Heroes' and titles["a3"] == '"Weird Al" Yankovic'
     assert report.malformed == [MalformedRow("plays.tsv", 5, "missing plays")]
+
+
+def test_a_tab_file_quoted_whole_reads_as_its_text(tmp_path: Path) -> None:
+    """R's write.table (sep="\\t") and pandas' QUOTE_ALL quote every text field."""
+    path = write(
+        tmp_path / "r.tsv",
+        '"user"\t"item"\t"name"\t"stars"',
+        '"u1"\t"a1"\t"12"" Single"\t4',
+        '"u2"\t"a2"\t""\t3',  # quoted empty: empty
+        '"u3"\t"a3"\t"Heroes\t5',  # not closed: the quote is text, the field a title
+    )
+    data, report = csv_interactions.load(
+        path, "user", "item", "stars", None, None, {"title": "name"}
+    )
+    assert data.interactions["user_id"].tolist() == ["u1", "u2", "u3"]
+    titles = data.items.set_index("product_id")["title"]
+    assert titles["a1"] == '12" Single' and pd.isna(titles["a2"]) and titles["a3"] == '"Heroes'
+    assert report.malformed == []
 
 
 def test_quoted_line_breaks_are_said(tmp_path: Path) -> None:
