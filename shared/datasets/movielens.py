@@ -65,8 +65,10 @@ def _is_id(text: pd.Series) -> pd.Series:
     return text.str.fullmatch(r"\d+")
 
 
-def _field_count(checks: RowChecks, table: TextTable, expected: int, what: str) -> None:
+def _field_count(checks: RowChecks, table: TextTable, what: str) -> None:
+    """Lines whose field count is not the width `_read` was given (the frame's)."""
     assert table.field_counts is not None
+    expected = table.frame.shape[1]
     checks.flag(
         table.field_counts != expected,
         f"expected {expected} {what}-separated fields",
@@ -84,7 +86,7 @@ def _ratings(path: Path, report: LoadReport) -> pd.DataFrame:
     rating = pd.to_numeric(f[2], errors="coerce")
     stamp = pd.to_numeric(f[3].where(f[3].str.fullmatch(r"-?\d+"), ""), errors="coerce")
     checks = RowChecks(len(f), skip=blank)
-    _field_count(checks, table, 4, "tab")
+    _field_count(checks, table, "tab")
     checks.flag(~_is_id(f[0]), "user id is not a number", f[0])
     checks.flag(~_is_id(f[1]), "movie id is not a number", f[1])
     checks.flag(~rating.between(1, 5), "rating is not a number from 1 to 5", f[2])
@@ -109,7 +111,7 @@ def _users(path: Path, report: LoadReport) -> pd.DataFrame:
     f = table.frame
     age = pd.to_numeric(f[1].where(f[1].str.fullmatch(r"\d+"), ""), errors="coerce")
     checks = RowChecks(len(f), skip=(table.field_counts == 0).to_numpy())
-    _field_count(checks, table, 5, "|")
+    _field_count(checks, table, "|")
     checks.flag(~_is_id(f[0]), "user id is not a number", f[0])
     checks.flag(age.isna(), "age is not a whole number", f[1])
     checks.flag(f[0].duplicated(), "user id seen before (first line kept)", f[0])
@@ -148,7 +150,7 @@ def _items(path: Path, genres: list[str], report: LoadReport) -> pd.DataFrame:
     f = table.frame
     flags = f[list(range(ITEM_FIXED_FIELDS, n_fields))]
     checks = RowChecks(len(f), skip=(table.field_counts == 0).to_numpy())
-    _field_count(checks, table, n_fields, "|")
+    _field_count(checks, table, "|")
     checks.flag(~_is_id(f[0]), "movie id is not a number", f[0])
     checks.flag(~flags.isin(["0", "1"]).all(axis=1), "genre flags are not all 0 or 1")
     checks.flag(f[0].duplicated(), "movie id seen before (first line kept)", f[0])
