@@ -37,7 +37,8 @@ HeaderOpt = Annotated[
     typer.Option(
         "--header/--no-header",
         help="csv: line 1 names the columns; --no-header: it is data, and the columns are "
-        "named by position, e.g. --user-col 1 --item-col 2",
+        "named by position, e.g. --user-col 1 --item-col 2 (an item table's too, where its "
+        "line 1 is an item: --title-col 2)",
     ),
 ]
 UserCol = Annotated[str | None, typer.Option(help="csv: the user column")]

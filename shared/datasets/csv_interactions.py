@@ -9,27 +9,21 @@ with file, line and reason and skipped; nothing is guessed silently.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.api import guess_datetime_format
 
 from shared.datasets.base import Dataset
 from shared.datasets.reading import SEPARATORS, UNQUOTED_SEPARATORS, read_csv_text
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
 from shared.datasets.text_table import TextTable, text_column
+from shared.datasets.times import parse_times
 
 NAME = "csv"
 ENCODINGS = ("utf-8", "latin-1")
 ITEM_ATTRIBUTES = ("title", "category", "tags", "price")
-# Unix times above this are not seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
-MILLISECONDS_ABOVE = 1e11
-# "Z", "+01:00" or "-0500" at the end of a datetime text.
-ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
-GUESS_FROM = 5  # distinct unparsed values to try guessing a format from
 _DECIMAL_COMMA = r"[-+]?\d*,\d+"
 
 
@@ -48,18 +42,23 @@ def load(
     """`attribute_cols` names columns for "title", "category", "price" (item attributes: a
     column of the events file, else of the item table) and "segment" (of the events file).
     `event_col` holds each row's event type, weighed by `event_weights` (type -> strength).
-    `header=False`: line 1 is data, and the events' columns are named "1", "2", ... by position."""
+    `header=False`: line 1 is data, and the events' columns are named "1", "2", ... by position
+    (an item table's too where its line 1 is data, and the attributes are then its columns)."""
     table = _read(path, header)
     _require(table, [c for c in (user_col, item_col, rating_col, time_col, event_col) if c])
     named = dict(attribute_cols or {})
     # a segment is the events' own; without an item table, every attribute is
     _require(table, [c for a, c in named.items() if a == "segment" or items_path is None])
-    in_events = {a: c for a, c in named.items() if c in table.frame.columns}
     f = table.frame
     report = LoadReport(source=path.name)
-    if table.encoding != "utf-8":
-        report.notes.append(f"{path.name} is not UTF-8: read as {table.encoding}")
-    _note_separator(table, report)
+    item_table = None if items_path is None else _item_table(items_path, header, f[item_col])
+    # Positions name an item table's columns where it has no header line either: the events'
+    # own positions would take "2" for their item column.
+    by_position = item_table is not None and not item_table.header
+    in_events = {
+        a: c for a, c in named.items() if c in f.columns and (a == "segment" or not by_position)
+    }
+    _note_how_read(table, report)
     _note_line_breaks(table, report)
     _decimal_commas(table, [rating_col, named.get("price")], report)
     blank = (f == "").all(axis=1).to_numpy()
@@ -84,7 +83,7 @@ def load(
     if time_col is None:
         ts = pd.Series(np.zeros(len(f), dtype=np.int64), index=f.index)
     else:
-        ts = _parse_times(f[time_col], time_col, report)
+        ts = parse_times(f[time_col], time_col, report)
         checks.flag(f[time_col] == "", f"missing {time_col}")
         checks.flag(ts.isna(), f"{time_col} is not a time", f[time_col])
     table.report(report, checks)
@@ -119,9 +118,9 @@ def load(
 
     product_ids = pd.Series(pd.unique(interactions["product_id"]), dtype="str")
     from_table = {a: c for a, c in named.items() if a not in in_events}
-    # An item table keeps its header line (its attributes are found by name); joined on the
-    # events' item column by name, or on its own first column when the events have no names.
-    items = _items(product_ids, items_path, item_col if header else None, report, from_table)
+    # Joined on the events' item column by name, or on its own first column when the events
+    # have no names.
+    items = _items(product_ids, item_table, item_col if header else None, report, from_table)
     latest = _latest(f[keep], in_events, user_col, item_col, ts[keep], report)
     for attr in ("title", "category", "price"):
         if attr in latest:
@@ -174,8 +173,11 @@ def _read(path: Path, header: bool) -> TextTable:
     return read_csv_text(path, sep=None, encodings=ENCODINGS, header=header)
 
 
-def _note_separator(table: TextTable, report: LoadReport) -> None:
-    """The separator, where it is not the comma people assume."""
+def _note_how_read(table: TextTable, report: LoadReport) -> None:
+    """The separator, where it is not the comma people assume, and the encoding, where not
+    UTF-8."""
+    if table.encoding != "utf-8":
+        report.notes.append(f"{table.name} is not UTF-8: read as {table.encoding}")
     if table.sep != "," and table.sep in SEPARATORS:
         unquoted = " (no quoting: a quote is part of its field)"
         how = unquoted if table.sep in UNQUOTED_SEPARATORS else ""
@@ -268,58 +270,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse_times(text: pd.Series, column: str, report: LoadReport) -> pd.Series:
-    """Unix seconds as float (NaN where unreadable) from unix times or datetime text."""
-    filled = text[text != ""]
-    numbers = pd.to_numeric(filled, errors="coerce")
-    if len(filled) and numbers.notna().all():
-        if numbers.abs().max() > MILLISECONDS_ABOVE:
-            report.notes.append(f"{column} looks like unix milliseconds: divided by 1000")
-            numbers = numbers / 1000
-        whole: pd.Series = np.floor(numbers.where(np.isfinite(numbers)))
-        return whole.reindex(text.index)
-    zoned = filled.str.contains(ZONE_SUFFIX, regex=True)
-    seconds = _utc_seconds(filled, zoned, "ISO8601")
-    todo = seconds.isna()
-    if todo.any():
-        fmt = _guess_format(filled[todo])
-        if fmt is not None:
-            seconds[todo] = _utc_seconds(filled[todo], zoned[todo], fmt)
-            report.notes.append(f"{column} read with format {fmt!r}")
-    if (~zoned & seconds.notna()).any():
-        report.notes.append(f"{column} values without a time zone are read as UTC")
-    return seconds.reindex(text.index)
-
-
-def _utc_seconds(text: pd.Series, zoned: pd.Series, fmt: str) -> pd.Series:
-    """Unix seconds as float, NaN where `fmt` does not fit.
-
-    Values with and without a zone are parsed apart: pandas 2 lends a naive value the offset of
-    zoned ones in the same call.
-    """
-    out = pd.Series(np.nan, index=text.index)
-    for part in (zoned, ~zoned):
-        if part.any():
-            when = pd.to_datetime(text[part], format=fmt, errors="coerce", utc=True).dropna()
-            out[when.index] = when.astype("datetime64[s, UTC]").astype(np.int64).astype(float)
-    return out
-
-
-def _guess_format(text: pd.Series) -> str | None:
-    """One format guessed from the first values that give one, applied to all the rest at once
-    (parsing value by value would be slow)."""
-    for value in pd.unique(text)[:GUESS_FROM]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the guesser warns about day-first guesses
-            fmt = guess_datetime_format(str(value))
-        if fmt is not None:
-            return fmt
-    return None
+def _item_table(path: Path, header: bool, items: pd.Series) -> TextTable:
+    """The item table, with a header line where the events have one. Where they have none (a
+    dump's item file often has none either: MovieLens' `u.item`, `movies.dat`), line 1 is data
+    when its first field is an item of the events, else it names the columns."""
+    if header:
+        return _read(path, header=True)
+    table = _read(path, header=False)
+    f = table.frame
+    if f.empty or not f.columns.size or not (items == f.iat[0, 0]).any():
+        return _read(path, header=True)
+    return table
 
 
 def _items(
     product_ids: pd.Series,
-    items_path: Path | None,
+    table: TextTable | None,
     item_col: str | None,
     report: LoadReport,
     named: Mapping[str, str] | None = None,
@@ -336,21 +302,25 @@ def _items(
             "tags": pd.Series([None] * len(product_ids), dtype="str"),
         }
     )
-    if items_path is None:
+    if table is None:
         return items
-    table = _read(items_path, header=True)
-    _note_separator(table, report)
+    _note_how_read(table, report)
     if item_col is None:
         item_col = str(table.frame.columns[0])
-        report.notes.append(f"{items_path.name} joined on its first column, {item_col}")
+        how = "" if table.header else " (no header line: columns named by position)"
+        report.notes.append(f"{table.name} joined on its first column, {item_col}{how}")
     named = {a: c for a, c in (named or {}).items() if a in ITEM_ATTRIBUTES}
     _require(table, [item_col, *named.values()])
     f = table.frame
     lower = {str(c).lower(): str(c) for c in f.columns if str(c) != item_col}
     found = {a: lower[a] for a in ITEM_ATTRIBUTES if a in lower} | named
     _decimal_commas(table, [found.get("price")], report)
-    if not found:
-        report.notes.append(f"{items_path.name} has none of the columns {list(ITEM_ATTRIBUTES)}")
+    if not found and not table.header:
+        report.notes.append(
+            f"{table.name} has no header line: name its columns by position, e.g. --title-col 2"
+        )
+    elif not found:
+        report.notes.append(f"{table.name} has none of the columns {list(ITEM_ATTRIBUTES)}")
     blank = (f == "").all(axis=1).to_numpy()
     checks = RowChecks(len(f), skip=blank)
     checks.flag(f[item_col] == "", f"missing {item_col}")
@@ -376,7 +346,7 @@ def _items(
         items[attr] = meta[attr].reindex(items["product_id"]).to_numpy()
     unknown = int((~items["product_id"].isin(meta.index)).sum())
     if unknown:
-        report.notes.append(f"{unknown} items have no usable row in {items_path.name}")
+        report.notes.append(f"{unknown} items have no usable row in {table.name}")
     for attr in ("title", "category", "tags"):
         items[attr] = text_column(items[attr])
     items["price"] = items["price"].astype(np.float64)

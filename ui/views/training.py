@@ -137,7 +137,8 @@ def _training_form(disabled: bool) -> TrainRequest | None:
             value=True,
             key="train_csv_header",
             disabled=disabled,
-            help="Unticked: line 1 is data, and columns are named by position: 1, 2, 3 ...",
+            help="Unticked: line 1 is data, and columns are named by position: 1, 2, 3 ... "
+            "(the item table's too, where its line 1 is an item).",
         )
         user_col, item_col, rating_col, time_col = st.columns(4)
         csv = {

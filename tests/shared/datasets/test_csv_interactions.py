@@ -323,7 +323,8 @@ def test_a_file_without_a_header_line_names_its_columns_by_position(tmp_path: Pa
         MalformedRow("u.data", 3, "expected 4 fields, found 5"),
         MalformedRow("u.data", 5, "3 is not a number: 'x'"),
     ]
-    # An item table keeps its header line, and is joined on its first column.
+    # An item table whose line 1 names no item of the events keeps it as its header line, and
+    # is joined on its first column.
     items = write(tmp_path / "items.csv", "movie_id,title", "242,Kolya", "302,L.A. Confidential")
     data, report = csv_interactions.load(path, "1", "2", "3", "4", items, header=False)
     titles = data.items.set_index("product_id")["title"]
@@ -335,6 +336,42 @@ def test_a_file_without_a_header_line_names_its_columns_by_position(tmp_path: Pa
     assert str(err.value) == (
         "u.data: missing columns ['user']; available columns: ['1', '2', '3', '4']"
     )
+
+
+def test_an_item_table_without_a_header_line_names_its_columns_by_position(
+    tmp_path: Path,
+) -> None:
+    # MovieLens 1M's ratings.dat and movies.dat: no header line in either, latin-1 titles.
+    path = write(tmp_path / "ratings.dat", f"1::1193::5::{T0}", f"2::661::3::{T0 + 1}")
+    movies = tmp_path / "movies.dat"
+    movies.write_bytes(
+        "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
+        "661::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1")
+    )
+    attrs = {"title": "2", "category": "3"}
+    data, report = csv_interactions.load(path, "1", "2", "3", "4", movies, attrs, header=False)
+    items = data.items.set_index("product_id")
+    # "2" is the item table's title, not the events' item column
+    assert items["title"].to_dict() == {
+        "1193": "One Flew Over the Cuckoo's Nest (1975)",
+        "661": "Misérables, Les (1995)",
+    }
+    assert items["category"].to_dict() == {"1193": "Drama", "661": "Drama|Musical"}
+    note = "movies.dat joined on its first column, 1 (no header line: columns named by position)"
+    assert note in report.notes
+    assert "movies.dat is not UTF-8: read as latin-1" in report.notes
+    # Without names for its columns the table gives nothing, and says how to name them.
+    data, report = csv_interactions.load(path, "1", "2", "3", "4", movies, header=False)
+    assert data.items["title"].isna().all()
+    assert (
+        "movies.dat has no header line: name its columns by position, e.g. --title-col 2"
+        in report.notes
+    )
+    # A segment is still the events' own column.
+    data, _ = csv_interactions.load(
+        path, "1", "2", None, "4", movies, {"segment": "3"}, header=False
+    )
+    assert data.users.set_index("user_id")["segment"].to_dict() == {"1": "5", "2": "3"}
 
 
 def test_unusable_files(tmp_path: Path) -> None:
