@@ -99,10 +99,21 @@ class TextTable:
         for label, n in zip(checks.labels, counts, strict=True):
             report.count_malformed(self.name, label, int(n))
         room = MAX_EXAMPLES - len(report.malformed)
-        if room <= 0:
+        reasons = len(checks.labels) + bool(self.bad_records)
+        if room <= 0 or not reasons:
             return
-        positions = [int(p) for p in np.flatnonzero(codes >= 0)[:room]]
-        bad = self.bad_records[:room]
+        # An equal share of the examples for each reason first, then the earliest of the rest: a
+        # reason of a few rows is shown beside one of thousands that comes first in the file.
+        failed = np.flatnonzero(codes >= 0)
+        share = max(1, room // reasons)
+        bad = self.bad_records[:share]
+        firsts = [np.flatnonzero(codes == k)[:share] for k in range(len(checks.labels))]
+        picked = np.sort(np.concatenate([failed[:0], *firsts]))  # disjoint: one code per row
+        extra = room - len(picked) - len(bad)
+        if extra > 0:
+            early = failed[: room + len(picked)]
+            picked = np.union1d(picked, early[~np.isin(early, picked)][:extra])
+        positions = [int(p) for p in picked]
         pos_lines, bad_lines = self.lines(positions, [r for r, _ in bad])
         rows = [
             MalformedRow(self.name, line, checks.reason(p))
