@@ -86,9 +86,19 @@ class CsvOptions(Strict):
         named = [c for c in (self.user_col, self.item_col, self.rating_col, self.time_col) if c]
         if len(set(named)) != len(named):
             raise ValueError(f"user/item/rating/time columns must differ, got {named}")
-        others = list(self.attribute_cols().values()) + ([self.event_col] if self.event_col else [])
-        if len(set(named + others)) != len(named) + len(others):
-            raise ValueError(f"each column may have one role, got {named + others}")
+        attrs = self.attribute_cols()
+        # Without header lines the item table's attributes are its own positions ("2": its title,
+        # the events' item column), so they differ among themselves only.
+        apart = {"title", "category", "price"} if self.items_path and not self.header else set()
+        groups = [
+            [c for a, c in attrs.items() if a in apart],
+            named
+            + [c for a, c in attrs.items() if a not in apart]
+            + ([self.event_col] if self.event_col else []),
+        ]
+        for cols in groups:
+            if len(set(cols)) != len(cols):
+                raise ValueError(f"each column may have one role, got {cols}")
         return self
 
     def attribute_cols(self) -> dict[str, str]:

@@ -81,6 +81,20 @@ def test_csv_without_a_header_line(root: Path) -> None:
     data, report = load_with_report(request(dataset="csv", data_path="u.data", csv=csv), root)
     assert list(data.interactions["user_id"]) == ["u1", "u2"]
     assert list(data.interactions["rating"]) == [4.0, 5.0] and report.rows_kept == 2
+    # An item table without a header line either: its positions name its attributes, and may
+    # be the events' positions too ("2": the events' item column, the table's title).
+    (root / "u.item").write_text("p1|Lamp|home\np2|Chair|home\n")
+    csv |= {"items_path": "u.item", "title_col": "2", "category_col": "3"}
+    data = load_dataset(request(dataset="csv", data_path="u.data", csv=csv), root)
+    assert list(data.items["title"]) == ["Lamp", "Chair"]
+    assert list(data.items["category"]) == ["home", "home"]
+    # still one role per column within each file
+    with pytest.raises(ValidationError, match="one role"):
+        CsvOptions.model_validate(csv | {"category_col": "2"})
+    with pytest.raises(ValidationError, match="one role"):
+        CsvOptions.model_validate(csv | {"segment_col": "2"})
+    with pytest.raises(ValidationError, match="one role"):
+        CsvOptions.model_validate(csv | {"items_path": None})
 
 
 def test_paths_must_stay_inside_the_data_root(root: Path, tmp_path: Path) -> None:
