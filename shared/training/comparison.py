@@ -97,9 +97,14 @@ def tuning_line(t: TuningReport) -> str:
     if t.note:
         return f"tuning: {t.note}"
     done = sum(1 for x in t.trials if x.state == "complete")
+    # The search stops at the budget; what the choice needs whatever the time (one ranker, the
+    # baselines on validation, a second look at a contested ranker) runs after it.
+    past = "; a trial under way, one ranker and the baselines' comparison finish past it"
+    past = past if t.spent_seconds > t.budget_seconds else ""
     return (
-        f"tuning: {len(t.trials)} trials ({done} complete) in {t.spent_seconds:.0f} s on "
-        f"{t.n_splits} validation split(s); chose {t.chosen}; served: {t.decision} ({t.reason})"
+        f"tuning: {len(t.trials)} trials ({done} complete) in {t.spent_seconds:.0f} s (budget "
+        f"{t.budget_seconds:.0f} s{past}) on {t.n_splits} validation split(s); chose {t.chosen}; "
+        f"served: {t.decision} ({t.reason})"
     )
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 
 from shared.datasets.synthetic import generate
 from shared.ml.interactions import DAY
-from shared.training.comparison import FEW_TEST_USERS, make_split
+from shared.schemas.models import TuningReport
+from shared.training.comparison import FEW_TEST_USERS, make_split, tuning_line
 
 
 def test_a_split_with_enough_users_says_only_what_it_is() -> None:
@@ -37,3 +38,18 @@ def test_few_test_users_are_said_with_what_to_try() -> None:
         "gives more): figures over so few are noise"
     )
     assert int(pd.Series(ints["ts"]).max() - pd.Series(ints["ts"]).min()) > 20 * DAY
+
+
+def test_the_tuning_line_says_the_budget_and_what_ran_past_it() -> None:
+    t = TuningReport(
+        budget_seconds=180.0,
+        spent_seconds=363.4,
+        validation="v",
+        n_splits=2,
+        decision="stage_one",
+        reason="r",
+    )
+    past = "; a trial under way, one ranker and the baselines' comparison finish past it"
+    assert f"in 363 s (budget 180 s{past}) on 2 validation split(s)" in tuning_line(t)
+    within = tuning_line(t.model_copy(update={"spent_seconds": 170.0}))
+    assert "in 170 s (budget 180 s) on 2" in within
