@@ -18,6 +18,7 @@ import pandas as pd
 from shared.datasets.base import Dataset
 from shared.datasets.reading import SEPARATORS, UNQUOTED_SEPARATORS, read_csv_text
 from shared.datasets.report import DatasetError, LoadReport, RowChecks
+from shared.datasets.size import require_readable
 from shared.datasets.text_table import TextTable, text_column
 from shared.datasets.times import parse_times
 
@@ -170,6 +171,7 @@ def _latest(
 def _read(path: Path, header: bool) -> TextTable:
     if path.suffix.lower() in (".xlsx", ".xls"):
         raise DatasetError(f"{path.name}: expected a CSV file; save the sheet as CSV")
+    require_readable(path)
     return read_csv_text(path, sep=None, encodings=ENCODINGS, header=header)
 
 

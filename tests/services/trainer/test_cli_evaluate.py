@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,19 @@ def test_too_little_data_is_a_clean_error(tmp_path: Path, rows: list[str], says:
     assert r.exit_code == 2, r.output
     assert says in " ".join(r.output.split()) and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_a_file_too_big_to_read_is_refused_with_what_it_needs(tmp_path: Path) -> None:
+    events = tmp_path / "e.csv"
+    events.write_text("user,item\n" + "u,p\n" * 300_000)
+    os.truncate(events, 16 * 2**30)  # a hole after the first megabytes: billions of rows' size
+    out = tmp_path / "o.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(events), "--out", str(out)]
+    r = CliRunner().invoke(app, [*args, "--user-col", "user", "--item-col", "item"])
+    assert r.exit_code == 2, r.output
+    said = " ".join(r.output.split())
+    assert "e.csv: ~4,29" in said and "Take a sample first" in said, said
+    assert "Traceback" not in r.output and not out.exists()
 
 
 def test_a_column_with_two_roles_is_refused_before_loading(tmp_path: Path) -> None:
