@@ -275,12 +275,14 @@ def _is_number(text: str) -> bool:
 def _item_table(path: Path, header: bool, items: pd.Series) -> TextTable:
     """The item table, with a header line where the events have one. Where they have none (a
     dump's item file often has none either: MovieLens' `u.item`, `movies.dat`), line 1 is data
-    when its first field is an item of the events, else it names the columns."""
+    when its first field is an item of the events or a number (no one names a column 42), else
+    it names the columns."""
     if header:
         return _read(path, header=True)
     table = _read(path, header=False)
     f = table.frame
-    if f.empty or not f.columns.size or not (items == f.iat[0, 0]).any():
+    first = str(f.iat[0, 0]) if len(f) and f.columns.size else ""
+    if not (first.isdigit() or (first and (items == first).any())):
         return _read(path, header=True)
     return table
 

@@ -55,7 +55,7 @@ class CsvOptions(Strict):
 
     # False: line 1 is data (MovieLens' u.data, many dumps), and columns are named by their
     # position from 1: user_col="1", item_col="2" ... An item table's too where its line 1 is an
-    # item of the events (MovieLens' movies.dat); title_col etc. then name its columns.
+    # item of the events or a number (MovieLens' movies.dat); title_col etc. then name its columns.
     header: bool = True
     user_col: ColumnName = "user_id"
     item_col: ColumnName = "product_id"

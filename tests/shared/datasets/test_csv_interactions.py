@@ -367,6 +367,10 @@ def test_an_item_table_without_a_header_line_names_its_columns_by_position(
         "movies.dat has no header line: name its columns by position, e.g. --title-col 2"
         in report.notes
     )
+    # Line 1 is data too where its movie is rated by no one: its id is a number.
+    movies.write_text("5::Unrated (1995)::Comedy\n661::Les Misérables (1995)::Drama\n")
+    data, _ = csv_interactions.load(path, "1", "2", "3", "4", movies, attrs, header=False)
+    assert data.items.set_index("product_id")["title"]["661"] == "Les Misérables (1995)"
     # A segment is still the events' own column.
     data, _ = csv_interactions.load(
         path, "1", "2", None, "4", movies, {"segment": "3"}, header=False
