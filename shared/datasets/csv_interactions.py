@@ -44,7 +44,8 @@ def load(
     column of the events file, else of the item table) and "segment" (of the events file).
     `event_col` holds each row's event type, weighed by `event_weights` (type -> strength).
     `header=False`: line 1 is data, and the events' columns are named "1", "2", ... by position
-    (an item table's too where its line 1 is data, and the attributes are then its columns)."""
+    (an item table's too where its line 1 is data), and title/category/price are then the item
+    table's columns."""
     table = _read(path, header)
     _require(table, [c for c in (user_col, item_col, rating_col, time_col, event_col) if c])
     named = dict(attribute_cols or {})
@@ -53,11 +54,12 @@ def load(
     f = table.frame
     report = LoadReport(source=path.name)
     item_table = None if items_path is None else _item_table(items_path, header, f[item_col])
-    # Positions name an item table's columns where it has no header line either: the events'
-    # own positions would take "2" for their item column.
-    by_position = item_table is not None and not item_table.header
+    # Without a header line in the events, an item table's attributes are its own columns (the
+    # options' check decides the same): the events' positions would take "2" for their item
+    # column.
+    in_table = item_table is not None and not header
     in_events = {
-        a: c for a, c in named.items() if c in f.columns and (a == "segment" or not by_position)
+        a: c for a, c in named.items() if c in f.columns and (a == "segment" or not in_table)
     }
     _note_how_read(table, report)
     _note_line_breaks(table, report)

@@ -330,6 +330,13 @@ def test_a_file_without_a_header_line_names_its_columns_by_position(tmp_path: Pa
     titles = data.items.set_index("product_id")["title"]
     assert titles.to_dict() == {"302": "L.A. Confidential", "242": "Kolya"}
     assert "items.csv joined on its first column, movie_id" in report.notes
+    # Its attributes are its own columns, as the options' check takes them: a position it
+    # does not name is refused, not read from the events' column 2 (their item ids as titles).
+    with pytest.raises(DatasetError) as err:
+        csv_interactions.load(path, "1", "2", "3", "4", items, {"title": "2"}, header=False)
+    assert str(err.value) == (
+        "items.csv: missing columns ['2']; available columns: ['movie_id', 'title']"
+    )
     # Names that are not positions: the columns there are are listed, with no header hint.
     with pytest.raises(DatasetError) as err:
         csv_interactions.load(path, "user", "2", header=False)
