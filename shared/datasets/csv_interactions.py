@@ -76,6 +76,7 @@ def load(
         rating = pd.to_numeric(f[rating_col], errors="coerce")
         checks.flag(f[rating_col] == "", f"missing {rating_col}")
         checks.flag(~np.isfinite(rating), f"{rating_col} is not a number", f[rating_col])
+    stars = rating
     if event_col is not None:
         weights = dict(event_weights or {})
         weight = _event_weights(f[event_col], weights, report)
@@ -98,6 +99,7 @@ def load(
     if event_col:
         strength.append(f"{event_col}'s weight")
     report.drop(f"{' x '.join(strength)} <= 0", int(nonpositive.sum()))
+    _note_zero_ratings(stars, keep, rating_col, report)
     keep &= ~nonpositive
     report.rows_kept = int(keep.sum())
     if not keep.any():
@@ -234,6 +236,22 @@ def _event_weights(types: pd.Series, weights: Mapping[str, float], report: LoadR
             "weigh them with --event-weights TYPE=WEIGHT,... (csv.event_weights in POST /train)"
         )
     return pd.Series(per_type[codes], index=types.index)
+
+
+def _note_zero_ratings(
+    stars: pd.Series, keep: np.ndarray, rating_col: str | None, report: LoadReport
+) -> None:
+    """Where many rows rate 0, say so: some logs mean "taken, not rated" by it (implicit rows
+    beside explicit ratings), and such a file loses most of its rows to the rule above."""
+    if rating_col is None:
+        return
+    zero = int((keep & (stars == 0).to_numpy()).sum())
+    if zero and zero >= 0.1 * int(keep.sum()):
+        report.notes.append(
+            f"{rating_col} is 0 in {zero:,} of {int(keep.sum()):,} rows: they count as no "
+            "interaction; where 0 means taken but not rated, leave the rating column out "
+            "(--rating-col; csv.rating_col in POST /train) and every row counts"
+        )
 
 
 def _decimal_commas(table: TextTable, columns: list[str | None], report: LoadReport) -> None:

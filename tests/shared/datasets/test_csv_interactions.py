@@ -99,6 +99,12 @@ def test_bad_rows_are_reported_never_coerced(tmp_path: Path) -> None:
         MalformedRow("bad.csv", 10, "rating is not a number: 'nan'"),
     ]
     assert report.dropped == {"rating <= 0": 2}
+    # One of the three readable rows rates 0: a share where 0 may mean "taken, not rated".
+    assert (
+        "rating is 0 in 1 of 3 rows: they count as no interaction; where 0 means taken but "
+        "not rated, leave the rating column out (--rating-col; csv.rating_col in POST /train) "
+        "and every row counts"
+    ) in report.notes
     assert report.rows_read == 9 == report.rows_kept + 2 + report.n_malformed
     assert list(data.interactions["user_id"]) == ["u1"]
 
