@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.datasets.base import Dataset
+from shared.datasets.size import require_trainable
 from shared.ml.dense_reuse import reuse_dense_fits
 from shared.schemas.models import TuningReport
 from shared.training.evaluation import Evaluation, baselines, evaluate_split
@@ -66,6 +67,7 @@ def make_split(data: Dataset, protocol: str, test_days: int, has_time: bool) -> 
 def run_benchmark(
     data: Dataset, protocol: str, k: int, params: TrainParams, has_time: bool, console: Console
 ) -> tuple[dict[str, Any], Evaluation]:
+    require_trainable(data)
     split = make_split(data, protocol, params.test_days, has_time)
     console.print(split.note)
     catalog = build_catalog(data)  # the full catalog: metrics rank over every item

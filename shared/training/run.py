@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.datasets.base import Dataset, shuffled_links
+from shared.datasets.size import require_trainable
 from shared.ml.baselines import EASE, Popularity, Recommender
 from shared.ml.dense_reuse import reuse_dense_fits
 from shared.ml.version_artifacts import CATALOG, CONTENT, FEATURES, INDEX, RANKER
@@ -36,6 +37,7 @@ def run_training(
     data: Dataset, params: TrainParams, progress: ProgressFn = no_progress, has_time: bool = True
 ) -> TrainOutput:
     progress("loading", 0.05)
+    require_trainable(data)
     if params.shuffle_links_seed is not None:  # a control model: popularity, nothing personal
         data = shuffled_links(data, params.shuffle_links_seed)
     catalog = build_catalog(data)

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.trainer.cli import app, parse_overrides
+from shared.datasets import size
 from tests.conftest import DATA_DIR
 
 MODELS = {"popularity", "item_knn", "ease", "als", "candidates_only", "two_stage"}
@@ -188,6 +189,24 @@ def test_a_file_too_big_to_read_is_refused_with_what_it_needs(tmp_path: Path) ->
     assert r.exit_code == 2, r.output
     said = " ".join(r.output.split())
     assert "e.csv: ~4,29" in said and "Take a sample first" in said, said
+    assert "Traceback" not in r.output and not out.exists()
+
+
+def test_data_too_big_to_train_on_is_refused_after_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory enough to read the file (200 bytes a row) but not to train on it (300 more): the
+    # machine's memory is stood in for, the file and the command are real.
+    events = tmp_path / "e.csv"
+    events.write_text("user,item\n" + "".join(f"u{i % 300},p{i % 70}\n" for i in range(2_000)))
+    monkeypatch.setattr(size, "available_bytes", lambda: 500_000)
+    out = tmp_path / "o.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(events), "--out", str(out)]
+    r = CliRunner().invoke(app, [*args, "--user-col", "user", "--item-col", "item"])
+    assert r.exit_code == 2, r.output
+    said = " ".join(r.output.split())
+    assert "kept 2,000 of 2,000 rows" in said  # read, then refused
+    assert "csv: 2,000 interactions; training on them needs at least" in said, said
     assert "Traceback" not in r.output and not out.exists()
 
 

@@ -1,5 +1,5 @@
-"""`shared.datasets.size`: a file's rows estimated from its start, and a file too big to read
-refused before it is read."""
+"""`shared.datasets.size`: a file's rows estimated from its start, a file too big to read refused
+before it is read, and data too big to train on refused before training."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.datasets import csv_interactions
+from shared.datasets import csv_interactions, size, synthetic
 from shared.datasets.report import DatasetError
-from shared.datasets.size import SAMPLE_BYTES, estimated_rows
+from shared.datasets.size import SAMPLE_BYTES, TRAIN_BYTES_PER_ROW, estimated_rows
+from shared.training.params import TrainParams
+from shared.training.run import run_training
 
 
 def test_rows_are_estimated_from_the_start_of_the_file(tmp_path: Path) -> None:
@@ -45,3 +47,23 @@ def test_a_file_too_big_for_this_machine_is_refused_before_it_is_read(tmp_path: 
         "GiB are available. Take a sample first (e.g. a share of the users) or use a machine "
         "with more memory"
     )
+
+
+def test_data_too_big_to_train_on_is_refused_before_training(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The machine's memory is what is stood in for: a log of tens of millions of rows is not
+    # made here. The rows and the bound are the real ones.
+    data = synthetic.generate(n_users=50, n_products=20, n_days=30)
+    need = len(data.interactions) * TRAIN_BYTES_PER_ROW
+    monkeypatch.setattr(size, "available_bytes", lambda: need)
+    size.require_trainable(data)  # just fits: trained
+    monkeypatch.setattr(size, "available_bytes", lambda: need - 1)
+    with pytest.raises(DatasetError) as err:
+        size.require_trainable(data)
+    assert str(err.value).startswith(
+        f"synthetic: {len(data.interactions):,} interactions; training on them needs at least ~"
+    )
+    assert "GiB are available. Take a sample first" in str(err.value)
+    with pytest.raises(DatasetError, match="training on them needs"):
+        run_training(data, TrainParams(tune_budget_seconds=0))  # before anything is fitted
