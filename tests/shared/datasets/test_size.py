@@ -57,7 +57,7 @@ def test_data_too_big_to_train_on_is_refused_before_training(
     data = synthetic.generate(n_users=50, n_products=20, n_days=30)
     need = len(data.interactions) * TRAIN_BYTES_PER_ROW
     monkeypatch.setattr(size, "available_bytes", lambda: need)
-    size.require_trainable(data)  # just fits: trained
+    size.require_trainable(data)  # just fits: not refused
     monkeypatch.setattr(size, "available_bytes", lambda: need - 1)
     with pytest.raises(DatasetError) as err:
         size.require_trainable(data)
