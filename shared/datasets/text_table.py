@@ -112,7 +112,7 @@ class TextTable:
         extra = room - len(picked) - len(bad)
         if extra > 0:
             early = failed[: room + len(picked)]
-            picked = np.union1d(picked, early[~np.isin(early, picked)][:extra])
+            picked = np.union1d(picked, np.setdiff1d(early, picked)[:extra])
         positions = [int(p) for p in picked]
         pos_lines, bad_lines = self.lines(positions, [r for r, _ in bad])
         rows = [

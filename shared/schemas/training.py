@@ -54,8 +54,9 @@ class CsvOptions(Strict):
     """How to read a dataset="csv" file: which columns hold what, and an optional item table."""
 
     # False: line 1 is data (MovieLens' u.data, many dumps), and columns are named by their
-    # position from 1: user_col="1", item_col="2" ... An item table's too where its line 1 is an
-    # item of the events or a number (MovieLens' movies.dat); title_col etc. then name its columns.
+    # position from 1: user_col="1", item_col="2" ... With an item table, title_col etc. then name
+    # its columns: by position where its line 1 is an item of the events or a number (MovieLens'
+    # movies.dat), else by the names on its line 1.
     header: bool = True
     user_col: ColumnName = "user_id"
     item_col: ColumnName = "product_id"
