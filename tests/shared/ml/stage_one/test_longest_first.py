@@ -61,3 +61,18 @@ def test_a_floor_stops_the_scan_where_nothing_left_can_pass_it() -> None:
     assert set(got.tolist()) <= set(scan.order[:1024].tolist())  # the first block, no more
     with_no_floor = LongestFirst(vectors).top(query, 50, np.empty(0, dtype=np.int64), None)
     assert len(with_no_floor) == 50_000  # zero ties with zero: every item is among the best
+
+
+def test_skipped_items_stay_out_in_every_block_the_scan_reads() -> None:
+    # lengths that barely fall: the scan reads block after block
+    vectors = np.random.default_rng(2).normal(size=(20_000, 8)).astype(np.float32)
+    scan = LongestFirst(vectors)
+    query = vectors[0]
+    best = np.argsort(-(vectors @ query))[:40]
+    blocks = np.searchsorted([1024, 3072, 7168, 15360], scan.place[best], "right")
+    assert len(np.unique(blocks)) > 2  # the skipped items sit in several of the blocks read
+    eligible = np.ones(20_000, dtype=bool)
+    eligible[best] = False
+    for k in (40, 5000):  # 5000: the best of the rest span the blocks the skipped items sit in
+        got = scan.top(query, k, np.sort(best), None)
+        assert set(got.tolist()) == best_k(vectors, query, k, eligible)  # no ties here
