@@ -85,6 +85,8 @@ def run_benchmark(
         "n_users": ev.n_users,
         "n_items": len(catalog.items),
         "split": split.note,
+        # the split used: `protocol` stays what was asked ("temporal" without times falls back)
+        "split_protocol": split.protocol,
         "models": ev.models,
         **ev.extra,
         "versus_best_baseline": ev.versus,
@@ -113,7 +115,8 @@ def tuning_line(t: TuningReport) -> str:
 def print_table(result: dict[str, Any], console: Console) -> None:
     k = result["k"]
     table = Table(
-        title=f"{result['dataset']} · {result['protocol']} · {result['n_users']} users · @{k}"
+        title=f"{result['dataset']} · {result.get('split_protocol', result['protocol'])} · "
+        f"{result['n_users']} users · @{k}"
     )
     table.add_column("model")
     for m in METRICS:

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -136,6 +137,25 @@ def test_evaluate_a_csv_without_a_header_line(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     _check_shape(result, 10)
     assert result["n_users"] == 943 and result["n_items"] == 1682
+
+
+def test_a_log_without_times_says_its_split_is_random(tmp_path: Path) -> None:
+    """`temporal` (the default) on a log without a time column: the JSON keeps the protocol
+    asked for and names the split used; the table's title names the split used."""
+    rng = np.random.default_rng(0)
+    rows = [f"u{u},p{p}" for u in range(200) for p in rng.choice(60, 8, replace=False)]
+    events = tmp_path / "e.csv"
+    events.write_text("\n".join(["user,item", *rows]) + "\n")
+    out = tmp_path / "o.json"
+    args = ["evaluate", "--dataset", "csv", "--data-path", str(events), "--out", str(out)]
+    quick = ["--ranker-models", "1", "--param", "tune_budget_seconds=0"]
+    r = CliRunner().invoke(app, [*args, "--user-col", "user", "--item-col", "item", *quick])
+    assert r.exit_code == 0, r.output
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "temporal"
+    assert result["split_protocol"] == "temporal-random-fallback"
+    assert "csv · temporal-random-fallback · 200 users" in r.output
+    assert "csv · temporal · " not in r.output
 
 
 def test_unusable_file_is_a_clean_error(tmp_path: Path) -> None:
