@@ -115,8 +115,7 @@ def tuning_line(t: TuningReport) -> str:
 def print_table(result: dict[str, Any], console: Console) -> None:
     k = result["k"]
     table = Table(
-        title=f"{result['dataset']} · {result.get('split_protocol', result['protocol'])} · "
-        f"{result['n_users']} users · @{k}"
+        title=f"{result['dataset']} · {result['split_protocol']} · {result['n_users']} users · @{k}"
     )
     table.add_column("model")
     for m in METRICS:
