@@ -62,8 +62,8 @@ class FoldIn:
     def top(
         self, vector: np.ndarray, k: int, skip: np.ndarray, allowed: np.ndarray | None
     ) -> np.ndarray:
-        """Items (outside the sorted `skip`, inside `allowed`) whose score is among the k best of
-        such items, whatever their sign, ties included (`LongestFirst.top`)."""
+        """Items (outside `skip`, in any order; inside `allowed`) whose score is among the k
+        best of such items, whatever their sign, ties included (`LongestFirst.top`)."""
         return self._longest_first().top(vector, k, skip, allowed)
 
     def prepare(self) -> None:

@@ -218,9 +218,10 @@ class LowRankFilter:
     def top(
         self, query: np.ndarray, k: int, skip: np.ndarray, allowed: np.ndarray | None
     ) -> np.ndarray:
-        """Items (outside the sorted `skip`, inside `allowed`) whose score is among the k best of
-        such items, ties included (`LongestFirst.top`: exact, no index to build). The scan stops
-        once nothing left can score above zero: the filter alone never proposes such items."""
+        """Items (outside `skip`, in any order; inside `allowed`) whose score is among the k
+        best of such items, ties included (`LongestFirst.top`: exact, no index to build). The
+        scan stops once nothing left can score above zero: the filter alone never proposes such
+        items."""
         return self._longest_first().top(query, k, skip, allowed, floor=0.0)
 
     def prepare(self) -> None:

@@ -48,9 +48,10 @@ class LongestFirst:
         allowed: np.ndarray | None,
         floor: float = -np.inf,
     ) -> np.ndarray:
-        """Items (outside the sorted `skip`, inside `allowed`) whose score is among the k best of
-        such items, ties at the k-th included: every item that can rank in those k. Scores at
-        or below `floor` are not wanted: the scan also stops once nothing left can pass it."""
+        """Items (outside `skip`, in any order; inside `allowed`) whose score is among the k
+        best of such items, ties at the k-th included: every item that can rank in those k.
+        Scores at or below `floor` are not wanted: the scan also stops once nothing left can pass
+        it."""
         query = np.asarray(query, dtype=np.float32)
         skipped = np.sort(self.place[skip])
         bound_scale = float(np.linalg.norm(query)) * (1 + 1e-5)  # float32 rounding in the dots
