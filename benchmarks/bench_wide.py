@@ -113,7 +113,7 @@ def padded(index: CandidateIndex, src: np.ndarray, seed: int) -> CandidateIndex:
         lengths = np.linalg.norm(f.factors, axis=1)
         scale = np.median(lengths) / np.maximum(lengths[src], 1e-12)
         factors = np.vstack([f.factors, f.factors[src] * scale[:, None]]).astype(np.float32)
-        fold_in = FoldIn(factors, f.regularization, f.alpha, f.users)
+        fold_in = FoldIn(factors, f.regularization, f.alpha, f.users, f.log_strengths)
     popularity = np.concatenate([index.popularity, np.zeros(extra, dtype=np.float32)])
     embeddings = np.vstack([index.embeddings, emb])
     return CandidateIndex(embeddings, popularity, graph, lowrank, fold_in)

@@ -53,6 +53,15 @@ def binarize(train: sp.csr_matrix) -> sp.csr_matrix:
     return x
 
 
+def compressed(strengths: np.ndarray) -> np.ndarray:
+    """What ALS weighs a pair's summed strength by: log(1 + s) (Hu, Koren & Volinsky 2008's
+    log-scaled confidence), the sign kept. Raw counts let a few pairs taken thousands of times
+    (play counts, bulk orders) outweigh everything else a user took (docs/decisions.md)."""
+    s = np.asarray(strengths, dtype=np.float64)
+    out: np.ndarray = np.sign(s) * np.log1p(np.abs(s))
+    return out
+
+
 class _ScoreRecommender:
     """Shared `recommend`: score users block by block and mask with `top_k` (`_top`, which a
     model with a cheaper form of the same lists overrides)."""
@@ -301,10 +310,10 @@ class EASE(_ScoreRecommender):
 class ALS(_ScoreRecommender):
     """Implicit-feedback matrix factorization (Hu, Koren & Volinsky 2008) via `implicit`, on CPU.
 
-    Confidence is c_ui = 1 + alpha * r_ui for observed pairs (unobserved pairs weigh 1), passed to
-    implicit as the matrix values with its own alpha left at 1: implicit would otherwise use
-    alpha * r_ui, which falls below the unobserved weight of 1 for small strengths. Heavy-tailed
-    strengths (raw purchase quantities) should be compressed (e.g. log1p) before fit.
+    Confidence is c_ui = 1 + alpha * log(1 + r_ui) for observed pairs (`compressed`; unobserved
+    pairs weigh 1), passed to implicit as the matrix values with its own alpha left at 1:
+    implicit would otherwise use alpha * r_ui, which falls below the unobserved weight of 1 for
+    small strengths.
     """
 
     name = "als"
@@ -339,7 +348,7 @@ class ALS(_ScoreRecommender):
         conf = sp.csr_matrix(train, dtype=np.float32, copy=True)
         conf.sum_duplicates()
         conf.eliminate_zeros()
-        conf.data = 1.0 + self.alpha * conf.data
+        conf.data = (1.0 + self.alpha * compressed(conf.data)).astype(np.float32)
         # implicit parallelizes over users itself; a multi-threaded BLAS inside each solve only
         # oversubscribes the cores. It checks (and warns) in the constructor, so both go inside.
         with threadpool_limits(1, "blas"):

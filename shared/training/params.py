@@ -51,7 +51,7 @@ class TrainParams(BaseModel):
     # graph of graph_neighbours beside it only to say which of their items an answer is like.
     graph_kind: Literal["ease", "item_knn", "als"] = "ease"
     # ALS as stage one (graph_kind "als"): factors, L2 of each solve, confidence 1 + alpha x
-    # strength of a taken item, sweeps of the fit. The defaults are the ALS baseline's.
+    # log(1 + strength) of a taken item, sweeps of the fit. The defaults are the ALS baseline's.
     als_factors: int = Field(default=64, ge=2, le=512)
     als_regularization: float = Field(default=0.05, gt=0, le=1000)
     als_alpha: float = Field(default=10.0, ge=0, le=1000)

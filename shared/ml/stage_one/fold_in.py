@@ -19,18 +19,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from shared.ml.baselines import compressed
 from shared.ml.stage_one.longest_first import LongestFirst, is_wide
 
 
 @dataclass(frozen=True)
 class FoldIn:
     """Item factors (items x rank) and the ALS solve's regularization and confidence scale:
-    an item a user took with strength s weighs 1 + alpha * s, every other item 1."""
+    an item a user took with summed strength s weighs 1 + alpha * log(1 + s) (as the ALS
+    baseline fits; 1 + alpha * s where `log_strengths` is off: versions trained before it),
+    every other item 1."""
 
     factors: np.ndarray
     regularization: float
     alpha: float
     users: np.ndarray  # the fitted users' vectors (users x rank), by the catalog's positions
+    log_strengths: bool = True
     # Y^T Y + regularization * I, the part of every user's system that does not depend on them
     base: np.ndarray = field(init=False, repr=False, compare=False)
     # the item factors longest first, for `top` on a wide catalog: built on first use
@@ -79,13 +83,22 @@ class FoldIn:
 
     def user_vector(self, items: np.ndarray, strengths: np.ndarray) -> np.ndarray:
         """The user's factors from the `items` they took with `strengths` (repeats add up):
-        (Y^T C Y + lambda I) x = Y^T C p, C = 1 + alpha * s on their items, p = 1 there."""
+        (Y^T C Y + lambda I) x = Y^T C p, C = 1 + alpha * s on their items, p = 1 there (s
+        compressed as the fit's, `log_strengths`)."""
         if not len(items):
             return np.zeros(self.factors.shape[1])
-        y = self.factors[items].astype(np.float64)
         # a negative weight (an event type configured so) counts as not taken: the system
         # stays positive definite
-        extra = self.alpha * np.maximum(np.asarray(strengths, dtype=np.float64), 0.0)
+        taken = np.maximum(np.asarray(strengths, dtype=np.float64), 0.0)
+        # the fit weighs each pair's summed strength, so repeats add up before the compression
+        order = np.argsort(items, kind="stable")
+        ordered = np.asarray(items)[order]
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        summed = np.bincount(np.cumsum(first) - 1, weights=taken[order])
+        items = ordered[first]
+        y = self.factors[items].astype(np.float64)
+        extra = self.alpha * (compressed(summed) if self.log_strengths else summed)
         system = self.base + (y.T * extra) @ y
         return np.linalg.solve(system, y.T @ (1.0 + extra))
 

@@ -156,7 +156,9 @@ class CandidateIndex:
         if self.fold_in is not None:
             f = self.fold_in
             lowrank["als_factors"], lowrank["als_users"] = f.factors, f.users
-            lowrank["als_solve"] = np.array([f.regularization, f.alpha], dtype=np.float64)
+            lowrank["als_solve"] = np.array(
+                [f.regularization, f.alpha, float(f.log_strengths)], dtype=np.float64
+            )
         np.savez(buf, embeddings=self.embeddings, popularity=self.popularity, **graph, **lowrank)
         return buf.getvalue()
 
@@ -169,8 +171,10 @@ class CandidateIndex:
                 lowrank = LowRankFilter(npz["lowrank_left"], npz["lowrank_right"])
             fold_in = None
             if "als_factors" in npz.files:
-                regularization, alpha = (float(v) for v in npz["als_solve"])
-                fold_in = FoldIn(npz["als_factors"], regularization, alpha, npz["als_users"])
+                solve = npz["als_solve"].tolist()
+                # two values: a version trained before the log-scaled confidence
+                logs = len(solve) > 2 and bool(solve[2])
+                fold_in = FoldIn(npz["als_factors"], solve[0], solve[1], npz["als_users"], logs)
             graph_or_none = graph if graph.shape[0] else None
             return cls(npz["embeddings"], npz["popularity"], graph_or_none, lowrank, fold_in)
 

@@ -138,6 +138,7 @@ class CandidateGeneratorContract:
             np.testing.assert_array_equal(again.fold_in.factors, index.fold_in.factors)
             assert again.fold_in.regularization == index.fold_in.regularization
             assert again.fold_in.alpha == index.fold_in.alpha
+            assert again.fold_in.log_strengths == index.fold_in.log_strengths
 
 
 def knn_stage(data: Dataset, params: TrainParams) -> CandidateStage:

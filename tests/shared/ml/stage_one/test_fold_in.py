@@ -3,6 +3,8 @@ the fold-in solve, for users with newer events, gives back the users ALS fitted.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -70,7 +72,8 @@ def test_a_live_event_moves_the_als_answer(model: CandidateStage) -> None:
     rest_of_b = set(pos([f"P{i}" for i in range(16, 20)]).tolist())
     before = model.positions(user, 10, (), None, True)
     assert set(before.items[:3].tolist()) <= block_a
-    live = [LiveEvent(f"P{i}", 3.0) for i in range(10, 16)]  # six of block B's, now excluded
+    # six of block B's (now excluded), of a type weighing 10: log(11) each against log(2)
+    live = [LiveEvent(f"P{i}", 10.0) for i in range(10, 16)]
     after = model.positions(user, 10, live, None, True)
     assert set(after.items[:3].tolist()) <= rest_of_b
 
@@ -113,3 +116,35 @@ def test_als_items_nothing_else_explains_name_the_closest_history_item(
     want = np.where(affinity.max(axis=1) > 0, history[np.argmax(affinity, axis=1)], -1)
     np.testing.assert_array_equal(c.seeds[: len(proposed)], want)
     assert (want >= 0).any()
+
+
+def test_repeats_add_up_before_the_confidence_is_compressed(model: CandidateStage) -> None:
+    """The fit weighs a pair's summed strength: an item twice at 1 is the item once at 2 (a live
+    event on an item the user had), not two items' worth of confidence and preference."""
+    f = model.index.fold_in
+    assert f is not None
+    once = f.user_vector(np.array([3, 5]), np.array([2.0, 1.0]))
+    twice = f.user_vector(np.array([3, 5, 3]), np.array([1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(twice, once, rtol=1e-9)
+
+
+def test_a_version_trained_before_the_log_confidence_solves_as_it_did(
+    model: CandidateStage,
+) -> None:
+    """An index stored with two solve values (regularization, alpha) comes from before the
+    log-scaled confidence: its users are solved with 1 + alpha * s, as its factors were fitted."""
+    with np.load(io.BytesIO(model.index.to_bytes()), allow_pickle=False) as npz:
+        arrays = dict(npz)
+    assert arrays["als_solve"].tolist()[2:] == [1.0]
+    arrays["als_solve"] = arrays["als_solve"][:2]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    old = CandidateIndex.from_bytes(buf.getvalue()).fold_in
+    assert old is not None and not old.log_strengths
+    items, strengths = np.array([3, 5]), np.array([4.0, 1.0])
+    y = old.factors[items].astype(np.float64)
+    extra = old.alpha * strengths  # raw, uncompressed
+    want = np.linalg.solve(old.base + (y.T * extra) @ y, y.T @ (1.0 + extra))
+    np.testing.assert_allclose(old.user_vector(items, strengths), want, rtol=1e-9)
+    new = model.index.fold_in
+    assert new is not None and not np.allclose(new.user_vector(items, strengths), want)
