@@ -20,6 +20,14 @@ def unique(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def sums(items: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct `items`, sorted; `values` summed per item, float64): each item's values
+    added in entry order, as one bincount over every position would add them."""
+    present = unique(items)
+    summed = np.bincount(np.searchsorted(present, items), weights=values, minlength=len(present))
+    return present, summed.astype(np.float64)
+
+
 def find(of: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(whether each of `items` is in `of`, where it is or would go) for a sorted `of`: one
     binary search each, where np.isin sorts both arrays again."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from shared.ml import sorted_sets
 from shared.ml.baselines import compressed
 from shared.ml.stage_one.longest_first import LongestFirst, is_wide
 
@@ -91,12 +92,7 @@ class FoldIn:
         # stays positive definite
         taken = np.maximum(np.asarray(strengths, dtype=np.float64), 0.0)
         # the fit weighs each pair's summed strength, so repeats add up before the compression
-        order = np.argsort(items, kind="stable")
-        ordered = np.asarray(items)[order]
-        first = np.ones(len(ordered), dtype=bool)
-        first[1:] = ordered[1:] != ordered[:-1]
-        summed = np.bincount(np.cumsum(first) - 1, weights=taken[order])
-        items = ordered[first]
+        items, summed = sorted_sets.sums(np.asarray(items), taken)
         y = self.factors[items].astype(np.float64)
         extra = self.alpha * (compressed(summed) if self.log_strengths else summed)
         system = self.base + (y.T * extra) @ y

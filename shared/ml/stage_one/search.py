@@ -302,7 +302,4 @@ def _summed(
     if dense or (dense is None and not is_wide(n_items)):
         summed = np.bincount(items, weights=values, minlength=n_items).astype(np.float64)
         return _ByItem(np.arange(n_items), summed, dense=True)
-    present = sorted_sets.unique(items)
-    inverse = np.searchsorted(present, items)
-    summed = np.bincount(inverse, weights=values, minlength=len(present)).astype(np.float64)
-    return _ByItem(present, summed)
+    return _ByItem(*sorted_sets.sums(items, values))

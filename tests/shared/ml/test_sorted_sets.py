@@ -50,3 +50,15 @@ def test_find_says_what_isin_says_and_where(n_of: int, n_items: int) -> None:
     np.testing.assert_array_equal(held, np.isin(items, of))
     np.testing.assert_array_equal(of[at[held]], items[held])  # where each held one is
     np.testing.assert_array_equal(at, np.searchsorted(of, items))  # where the rest would go
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 150, 3000])
+def test_sums_add_each_items_values_as_a_bincount_over_every_position(size: int) -> None:
+    rng = np.random.default_rng(size + 1)
+    items = rng.integers(0, size // 2 + 3, size=size)  # duplicates, unsorted
+    values = rng.normal(size=size)
+    present, summed = sorted_sets.sums(items, values)
+    np.testing.assert_array_equal(present, np.unique(items))
+    full = np.bincount(items, weights=values, minlength=size // 2 + 3)
+    np.testing.assert_array_equal(summed, full[present])  # the same order of additions
+    assert summed.dtype == np.float64
