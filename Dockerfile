@@ -36,10 +36,10 @@ WORKDIR /src
 
 # Dependencies first, against empty package stubs, so that editing the source does not
 # reinstall numpy/lightgbm/streamlit & co. on every build.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir -p shared services ui \
     && touch shared/__init__.py services/__init__.py ui/__init__.py \
-    && pip install ".${EXTRAS:+[$EXTRAS]}" \
+    && pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall -y recsys \
     && rm -rf shared services ui build ./*.egg-info
 

@@ -5,21 +5,34 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck fmt clean install bench bench-swap bench-scale bench-wide bench-ab soak
+.PHONY: run test lint typecheck fmt clean install lock bench bench-swap bench-scale bench-wide bench-ab soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Through constraints.txt: the versions `make test` passed on (docs/development.md).
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TEST_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@ $(STAMP)
 
 install: $(STAMP)
+
+## make lock: resolve pyproject.toml's ranges afresh (every extra) in a scratch venv and pin what
+## it installed in constraints.txt; then `make test` and the benchmarks on the new versions.
+LOCK_VENV := $(VENV)-lock
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[test,dask,s3]'
+	{ grep '^#' constraints.txt; $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 ## make run: Redis, Celery worker + beat, candidate, ranker, gateway, UI; trains the first model.
 run: $(STAMP)
