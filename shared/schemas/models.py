@@ -46,6 +46,9 @@ class TuningReport(Strict):
 
     budget_seconds: float
     spent_seconds: float
+    # where that time went, phase by phase in the order they ran (e.g. the ranker's lists, a
+    # second look): what the choice needs runs to its end past the budget
+    phase_seconds: dict[str, float] = Field(default_factory=dict)
     validation: str  # how the validation splits were carved from the training data
     n_splits: int
     trials: list[TuningTrial] = Field(default_factory=list)

@@ -17,7 +17,7 @@ from shared.schemas.models import TuningReport
 from shared.training.evaluation import Evaluation, baselines, evaluate_split
 from shared.training.params import TrainParams
 from shared.training.pipeline import LabelScheme, build_catalog
-from shared.training.report import versus_line, write_html_report
+from shared.training.report import budget_spent, versus_line, write_html_report
 from shared.training.splits import Split, msr_split, temporal_split
 from shared.training.tuning import tune
 
@@ -101,13 +101,10 @@ def tuning_line(t: TuningReport) -> str:
     if t.note:
         return f"tuning: {t.note}"
     done = sum(1 for x in t.trials if x.state == "complete")
-    # The search stops at the budget; what the choice needs whatever the time (one ranker, the
-    # baselines on validation, a second look at a contested ranker) runs after it.
-    past = "; a trial under way, one ranker and the baselines' comparison finish past it"
-    past = past if t.spent_seconds > t.budget_seconds else ""
+    spent = budget_spent(t.budget_seconds, t.spent_seconds, t.phase_seconds)
     return (
-        f"tuning: {len(t.trials)} trials ({done} complete) in {t.spent_seconds:.0f} s (budget "
-        f"{t.budget_seconds:.0f} s{past}) on {t.n_splits} validation split(s); chose {t.chosen}; "
+        f"tuning: {len(t.trials)} trials ({done} complete) in {t.spent_seconds:.0f} s "
+        f"({spent}) on {t.n_splits} validation split(s); chose {t.chosen}; "
         f"served: {t.decision} ({t.reason})"
     )
 

@@ -183,16 +183,30 @@ def _tuning_plot(trials: list[dict[str, Any]]) -> Figure:
     return fig
 
 
+def budget_spent(budget: float, spent: float, phases: dict[str, float]) -> str:
+    """The budget, and where the time went by phase, e.g. "budget 180 s, past it: what the
+    choice needs ran to its end; validation splits 24 s, stage-one search 100 s, …"."""
+    # The search stops at the budget; what the choice needs whatever the time (a trial under
+    # way, one ranker, the baselines on validation, a second look at a contested ranker) runs
+    # after it.
+    past = ", past it: what the choice needs ran to its end" if spent > budget else ""
+    by_phase = ", ".join(f"{name} {s:.0f} s" for name, s in phases.items())
+    return f"budget {budget:.0f} s{past}" + (f"; {by_phase}" if by_phase else "")
+
+
 def _tuning_section(tuning: dict[str, Any] | None) -> str:
     """How training chose the recipe: decision, validation scores, chosen knobs, every trial."""
     if not tuning:
         return ""
     esc = html.escape
+    spent = budget_spent(
+        tuning["budget_seconds"], tuning["spent_seconds"], tuning.get("phase_seconds", {})
+    )
     parts = [
         "<h2>How the recipe was chosen</h2>",
         f"<p>served: <b>{esc(str(tuning['decision']))}</b> &middot; {esc(str(tuning['reason']))}"
         f"</p><p class='meta'>{len(tuning['trials'])} trials in {tuning['spent_seconds']} s "
-        f"(budget {tuning['budget_seconds']} s) on {tuning['n_splits']} validation split(s): "
+        f"({esc(spent)}) on {tuning['n_splits']} validation split(s): "
         f"{esc(str(tuning['validation']))}</p>",
     ]
     if tuning.get("note"):

@@ -20,6 +20,30 @@ PRIORS = [0.0, 0.5, 1.0, 2.0, 4.0]
 LABEL_WEIGHTS = [0.0, 5.0, 20.0, 50.0, 200.0]
 
 
+# Baselines stage one can become, as stage-one recipes: the search's first trials, and what is
+# served where one still beats the pipeline on validation. The search tries unpruned EASE where
+# the graph's limit holds the whole catalog; past it (up to EASE's own dense limit) the baseline
+# is still fitted, and stage one becomes it over every item where it wins.
+ABSORBED: dict[str, dict[str, Knob]] = {
+    "ease": {
+        "graph_kind": "ease",
+        "graph_neighbours": 2000,
+        "graph_lowrank": 0,
+        "graph_l2": 500.0,
+        "graph_session_minutes": 0.0,
+        "graph_label_weight": 0.0,
+    },
+    "item_knn": {"graph_kind": "item_knn", "graph_neighbours": 100, "graph_lowrank": 0},
+    "als": {
+        "graph_kind": "als",
+        "graph_neighbours": 100,
+        "als_factors": 64,
+        "als_regularization": 0.05,
+        "als_alpha": 10.0,
+    },
+}
+
+
 def _has_labels(data: Dataset) -> tuple[bool, bool]:
     items = data.items
     labels = bool(items["category"].notna().any()) or (

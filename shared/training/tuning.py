@@ -42,8 +42,8 @@ from shared.training.pipeline import (
     stage_one_from,
 )
 from shared.training.ranker_choice import CLEAR_LIFT_Z, MEMBERS, choose_members, lift_on, lift_z
-from shared.training.search_space import ranker_space, stage_one_space, with_knobs
-from shared.training.tuning_report import fixed, ran, search_report, trial_record
+from shared.training.search_space import ABSORBED, ranker_space, stage_one_space, with_knobs
+from shared.training.tuning_report import Phases, fixed, ran, search_report, trial_record
 from shared.training.validation import (
     MAX_VALID_USERS,
     MIN_VALID_USERS,
@@ -60,28 +60,6 @@ log = logging.getLogger(__name__)
 # Share of the budget the stage-one search may use; the ranker's search gets the rest.
 STAGE_ONE_SHARE = 0.5
 MAX_TRIALS = 60  # per search: past this, small data has been searched enough
-# Baselines stage one can become, as stage-one recipes: the search's first trials, and what is
-# served where one still beats the pipeline on validation. The search tries unpruned EASE where
-# the graph's limit holds the whole catalog; past it (up to EASE's own dense limit) the baseline
-# is still fitted, and stage one becomes it over every item where it wins.
-ABSORBED: dict[str, dict[str, Knob]] = {
-    "ease": {
-        "graph_kind": "ease",
-        "graph_neighbours": 2000,
-        "graph_lowrank": 0,
-        "graph_l2": 500.0,
-        "graph_session_minutes": 0.0,
-        "graph_label_weight": 0.0,
-    },
-    "item_knn": {"graph_kind": "item_knn", "graph_neighbours": 100, "graph_lowrank": 0},
-    "als": {
-        "graph_kind": "als",
-        "graph_neighbours": 100,
-        "als_factors": 64,
-        "als_regularization": 0.05,
-        "als_alpha": 10.0,
-    },
-}
 
 
 def tune(
@@ -105,6 +83,8 @@ def tune(
         )
     validations = [make_validation(s, catalog, params) for s in splits]
     deadline = start + budget
+    phases = Phases(start)
+    phases.end("validation splits")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     # 1. stage one
@@ -167,6 +147,7 @@ def tune(
     recipe = with_knobs(params, best_one.user_attrs["knobs"])
     trials = [trial_record(t, "stage_one") for t in one.trials if ran(t)]
     fitted = best_stages if best_number == best_one.number else []
+    phases.end("stage-one search")
 
     # 2. the ranker, on lists built once for the chosen stage one (first validation split)
     v = validations[0]
@@ -176,8 +157,9 @@ def tune(
     stage_one_users = candidates.per_user(v)  # the ranker's lift is tested against these
     stage_one_alone = float(np.mean(stage_one_users))
     lists, valid = ranker_lists(v.split.train, catalog, recipe, scheme, max_users=MAX_VALID_USERS)
+    phases.end("ranker lists")
     if isinstance(lists, list):  # the Dask engine's lists stay on the cluster: no search
-        dask = search_report(params, recipe, trials, start, validations, {}, "two_stage", "dask")
+        dask = search_report(params, recipe, trials, phases, validations, {}, "two_stage", "dask")
         return recipe, dask
 
     scored: dict[tuple[tuple[str, Knob], ...], float] = {}  # TPE proposes a recipe again, often
@@ -227,6 +209,7 @@ def tune(
         if left > 0:
             two.optimize(objective_two, n_trials=MAX_TRIALS - 1, timeout=left, catch=(ValueError,))
     trials += [trial_record(t, "ranker") for t in two.trials if ran(t)]
+    phases.end("ranker search")
     done = [t for t in two.trials if t.state == optuna.trial.TrialState.COMPLETE]
     two_stage = -math.inf
     served_ranker: RankerEnsemble | None = None
@@ -257,6 +240,7 @@ def tune(
                 for i, (m, score) in enumerate(scores_by_count.items())
                 if m > 1
             ]
+            phases.end("ensemble size")
 
     # 3. the served pipeline against its baselines, on the same split
     scores = {"two_stage": two_stage, "stage_one": stage_one_alone}
@@ -267,6 +251,7 @@ def tune(
             scores[model.name] = baseline_ndcg(model, v, x)
         except ModelTooLarge as exc:
             log.info("tuning: baseline %s skipped: %s", model.name, exc)
+    phases.end("baselines")
     # The best baseline, and the recipe with stage one become it (the request's own knobs kept).
     others = {n: s for n, s in scores.items() if n not in ("two_stage", "stage_one")}
     best = max(others, key=lambda n: others[n]) if others else ""
@@ -318,7 +303,9 @@ def tune(
             # counts only where it lifts stage one there too.
             progress("validation: the ranker on the second split …")
             again = fitted[1] if len(fitted) > 1 else None
+            phases.end("the choice")
             more = lift_on(validations[1], catalog, recipe, scheme, again)
+            phases.end("second look")
             if more is not None and float(np.mean(more)) > 0:
                 z, over = (
                     lift_z(np.concatenate([lift, more])),
@@ -394,4 +381,5 @@ def tune(
             )
         else:
             why += f"; best baseline {best} {others[best]:.4f}"
-    return recipe, search_report(params, recipe, trials, start, validations, scores, decision, why)
+    phases.end("the choice")
+    return recipe, search_report(params, recipe, trials, phases, validations, scores, decision, why)

@@ -50,11 +50,25 @@ def ran(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state != optuna.trial.TrialState.WAITING
 
 
+class Phases:
+    """Where a search's time went: each phase's seconds, timed from the end of the one before (a
+    name ended twice adds up), in the order they first ended."""
+
+    def __init__(self, start: float) -> None:
+        self.start = self._last = start
+        self.seconds: dict[str, float] = {}
+
+    def end(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
 def search_report(
     params: TrainParams,
     recipe: TrainParams,
     trials: list[TuningTrial],
-    start: float,
+    phases: Phases,
     validations: list[Validation],
     scores: dict[str, float],
     decision: str,
@@ -63,7 +77,8 @@ def search_report(
     before, after = params.model_dump(), recipe.model_dump()
     return TuningReport(
         budget_seconds=params.tune_budget_seconds,
-        spent_seconds=round(time.monotonic() - start, 1),
+        spent_seconds=round(time.monotonic() - phases.start, 1),
+        phase_seconds={name: round(s, 1) for name, s in phases.seconds.items()},
         validation=", ".join(v.split.note or v.split.protocol for v in validations),
         n_splits=len(validations),
         trials=trials,

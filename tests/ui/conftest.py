@@ -132,6 +132,7 @@ def card_products(at: AppTest) -> list[str]:
 TUNING: dict[str, Any] = {
     "budget_seconds": 60.0,
     "spent_seconds": 41.5,
+    "phase_seconds": {"validation splits": 4.2, "stage-one search": 29.8, "ranker search": 7.5},
     "validation": "the last 14 days of the training part",
     "n_splits": 2,
     "trials": [

@@ -80,7 +80,9 @@ def _headline(detail: ModelDetail) -> TuningReport | None:
             help=f"Trial {best.number} ({STAGES[best.stage]})" if best else "No trial completed.",
         )
         spent.metric(
-            "Search time", f"{tuning.spent_seconds:.0f} s of {tuning.budget_seconds:.0f} s"
+            "Search time",
+            f"{tuning.spent_seconds:.0f} s of {tuning.budget_seconds:.0f} s",
+            help=phase_text(tuning.phase_seconds),
         )
     if tuning.n_splits:
         splits = f"{tuning.n_splits} split{'' if tuning.n_splits == 1 else 's'}"
@@ -89,6 +91,12 @@ def _headline(detail: ModelDetail) -> TuningReport | None:
             "held-out test split that scores the version plays no part in the choice."
         )
     return tuning
+
+
+def phase_text(phases: dict[str, float]) -> str | None:
+    """Where the search's time went, e.g. "validation splits 24 s, stage-one search 100 s"; None
+    for versions tuned before it was recorded."""
+    return ", ".join(f"{name} {s:.0f} s" for name, s in phases.items()) or None
 
 
 def decision_text(decision: str) -> str:

@@ -80,6 +80,12 @@ def test_evaluate_synthetic_writes_json_and_report(tmp_path: Path) -> None:
     html = report.read_text()
     assert html.count("data:image/png;base64,") >= 3  # with the recipe search's plot
     assert "How the recipe was chosen" in html
+    # where the search's time went, in the JSON, the printed line and the report alike
+    phases = tuning["phase_seconds"]
+    assert list(phases)[:2] == ["validation splits", "stage-one search"]
+    assert sum(phases.values()) == pytest.approx(tuning["spent_seconds"], abs=0.1 * len(phases))
+    by_phase = ", ".join(f"{name} {s:.0f} s" for name, s in phases.items())
+    assert by_phase in " ".join(r.output.split()) and by_phase in html
     # two_stage against the best baseline, with the spread over users that the ratio carries
     versus = result["versus_best_baseline"]
     baselines = {"popularity", "item_knn", "ease", "als"}

@@ -40,16 +40,19 @@ def test_few_test_users_are_said_with_what_to_try() -> None:
     assert int(pd.Series(ints["ts"]).max() - pd.Series(ints["ts"]).min()) > 20 * DAY
 
 
-def test_the_tuning_line_says_the_budget_and_what_ran_past_it() -> None:
+def test_the_tuning_line_says_the_budget_and_where_the_time_went() -> None:
     t = TuningReport(
         budget_seconds=180.0,
         spent_seconds=363.4,
+        phase_seconds={"validation splits": 24.2, "stage-one search": 99.6, "second look": 239.6},
         validation="v",
         n_splits=2,
         decision="stage_one",
         reason="r",
     )
-    past = "; a trial under way, one ranker and the baselines' comparison finish past it"
-    assert f"in 363 s (budget 180 s{past}) on 2 validation split(s)" in tuning_line(t)
-    within = tuning_line(t.model_copy(update={"spent_seconds": 170.0}))
+    assert (
+        "in 363 s (budget 180 s, past it: what the choice needs ran to its end; validation "
+        "splits 24 s, stage-one search 100 s, second look 240 s) on 2 validation split(s)"
+    ) in tuning_line(t)
+    within = tuning_line(t.model_copy(update={"spent_seconds": 170.0, "phase_seconds": {}}))
     assert "in 170 s (budget 180 s) on 2" in within

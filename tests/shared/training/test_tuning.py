@@ -74,6 +74,17 @@ def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) ->
     # the budget's effect on a whole training is measured in docs/benchmarks.md)
     searched = [t for t in report.trials if "ranker_models" not in t.params]
     assert 0 < sum(t.seconds for t in searched) <= report.spent_seconds + 0.01 * len(searched)
+    # and where it went, phase by phase in the order they ran, adding up to it
+    phases = report.phase_seconds
+    assert list(phases)[:5] == [
+        "validation splits",
+        "stage-one search",
+        "ranker lists",
+        "ranker search",
+        "ensemble size",
+    ]
+    assert {"baselines", "the choice"} <= set(phases) and min(phases.values()) >= 0
+    assert sum(phases.values()) == pytest.approx(report.spent_seconds, abs=0.1 * len(phases))
     # the first trials are the defaults and the baselines stage one can become
     first = report.trials[0]
     assert first.params["graph_kind"] == "ease" and first.params["graph_neighbours"] == 100
