@@ -134,15 +134,23 @@ def tune(
         if name != "ease" or dense_fits:
             one.enqueue_trial(knobs, skip_if_exists=True)
     progress(f"tuning stage one ({len(validations)} validation splits)")
-    one.optimize(
-        objective_one,
-        n_trials=MAX_TRIALS,
-        timeout=max(1.0, start + STAGE_ONE_SHARE * budget - time.monotonic()),
-        catch=(ModelTooLarge, ValueError, np.linalg.LinAlgError),
-    )
+    failures = (ModelTooLarge, ValueError, np.linalg.LinAlgError)
+    one.optimize(objective_one, n_trials=1, catch=failures)  # the defaults
+    if time.monotonic() > deadline:
+        # too small a budget for one trial: nothing is chosen on a search that never was
+        spent = time.monotonic() - start
+        return fixed(
+            params,
+            budget,
+            f"the budget ({budget:g} s) ended before one trial did (the validation splits and "
+            f"the first trial took {spent:.1f} s): the fixed defaults",
+        )
+    left = start + STAGE_ONE_SHARE * budget - time.monotonic()
+    if left > 0:
+        one.optimize(objective_one, n_trials=MAX_TRIALS - 1, timeout=left, catch=failures)
     completed = [t for t in one.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
-        return fixed(params, budget, f"the budget ({budget:.0f} s) ended before one trial did")
+        return fixed(params, budget, "every trial failed (see the log): the fixed defaults")
     best_one = max(completed, key=lambda t: t.value or -math.inf)
     recipe = with_knobs(params, best_one.user_attrs["knobs"])
     trials = [trial_record(t, "stage_one") for t in one.trials if ran(t)]

@@ -17,6 +17,7 @@ from shared.ml.stage_two.features import COL, FEATURE_NAMES
 from shared.ml.stage_two.model import RankerEnsemble
 from shared.schemas.models import TuningReport
 from shared.training import tuning, validation
+from shared.training.comparison import tuning_line
 from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import StageOneBase, build_catalog, stage_one_from
@@ -235,6 +236,15 @@ def test_budget_zero_means_the_fixed_defaults(data: Dataset) -> None:
     recipe, report = tune(data, build_catalog(data), params, "temporal", True)
     assert recipe == params and report.trials == [] and report.note is not None
     assert "fixed defaults" in report.note
+
+
+def test_a_budget_too_small_for_one_trial_means_the_fixed_defaults(data: Dataset) -> None:
+    params = PARAMS.model_copy(update={"tune_budget_seconds": 0.001})
+    recipe, report = tune(data, build_catalog(data), params, "temporal", True)
+    assert recipe == params and report.trials == [] and report.note is not None
+    assert report.note.startswith("the budget (0.001 s) ended before one trial did (the validation")
+    assert report.note.endswith("s): the fixed defaults")
+    assert tuning_line(report) == f"tuning: {report.note}"  # what `recsys evaluate` prints
 
 
 def test_data_too_small_for_a_validation_split_keeps_the_defaults() -> None:
