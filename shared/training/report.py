@@ -191,7 +191,7 @@ def budget_spent(budget: float, spent: float, phases: dict[str, float]) -> str:
     # after it.
     past = ", past it: what the choice needs ran to its end" if spent > budget else ""
     by_phase = ", ".join(f"{name} {s:.0f} s" for name, s in phases.items())
-    return f"budget {budget:.0f} s{past}" + (f"; {by_phase}" if by_phase else "")
+    return f"budget {budget:g} s{past}" + (f"; {by_phase}" if by_phase else "")
 
 
 def _tuning_section(tuning: dict[str, Any] | None) -> str:

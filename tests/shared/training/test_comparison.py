@@ -56,3 +56,5 @@ def test_the_tuning_line_says_the_budget_and_where_the_time_went() -> None:
     ) in tuning_line(t)
     within = tuning_line(t.model_copy(update={"spent_seconds": 170.0, "phase_seconds": {}}))
     assert "in 170 s (budget 180 s) on 2" in within
+    small = t.model_copy(update={"budget_seconds": 0.5, "spent_seconds": 0.4, "phase_seconds": {}})
+    assert "(budget 0.5 s) on 2" in tuning_line(small)  # not "budget 0 s", which means no search
