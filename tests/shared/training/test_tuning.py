@@ -247,6 +247,19 @@ def test_a_budget_too_small_for_one_trial_means_the_fixed_defaults(data: Dataset
     assert tuning_line(report) == f"tuning: {report.note}"  # what `recsys evaluate` prints
 
 
+def test_a_search_whose_every_trial_failed_keeps_the_defaults(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(base: StageOneBase, params: TrainParams) -> CandidateStage:
+        raise ValueError("no stage one on this data")
+
+    monkeypatch.setattr(tuning, "stage_one_from", refused)
+    params = PARAMS.model_copy(update={"tune_budget_seconds": 2})
+    recipe, report = tune(data, build_catalog(data), params, "temporal", True)
+    assert recipe == params and report.trials == []
+    assert report.note == "every trial failed (see the log): the fixed defaults"
+
+
 def test_data_too_small_for_a_validation_split_keeps_the_defaults() -> None:
     tiny = synthetic.generate(n_users=20, n_products=30, n_days=60)
     params = TrainParams(tune_budget_seconds=30)
