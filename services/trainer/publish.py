@@ -23,6 +23,7 @@ from shared.settings import get_common_settings
 from shared.training.engines import resolve_engine
 from shared.training.pipeline import ProgressFn
 from shared.training.run import run_training
+from shared.training.search_space import WarmStart
 
 log = logging.getLogger(__name__)
 GATE_METRIC = "valid_ndcg@10"
@@ -68,6 +69,20 @@ def promotion_decision(
     return True, f"{GATE_METRIC} {new_score:.4f} vs version {current}'s {old_score:.4f}"
 
 
+def warm_start(registry: ModelRegistry, request: TrainRequest) -> WarmStart | None:
+    """The recipe of the version serving, where it was trained on the same data: a retrain's
+    search tries it early, so that it is not lost to a shorter budget or an unlucky draw (the
+    gate below compares the two versions on the same validation metric)."""
+    current = registry.current_version()
+    if current is None:
+        return None
+    old = registry.manifest(current)
+    recipe = old.params.get("recipe")
+    if old.params.get("data") != data_identity(request) or not isinstance(recipe, dict):
+        return None  # other data, or a version from before recipes were recorded
+    return WarmStart(current, recipe)
+
+
 def train_and_publish(
     request: TrainRequest,
     registry: ModelRegistry,
@@ -98,7 +113,9 @@ def train_and_publish(
     finally:
         client.close()
     try:
-        output = run_training(data, request.params, progress, has_time=report.has_time)
+        output = run_training(
+            data, request.params, progress, report.has_time, warm_start(registry, request)
+        )
     except ValueError as exc:  # e.g. too little data in those windows: the job says why
         if gap is None:
             raise

@@ -38,6 +38,10 @@ class TuningTrial(Strict):
     score: float | None  # None: pruned after a bad first split, or failed
     state: Literal["complete", "pruned", "failed"]
     seconds: float
+    # where the trial's knobs came from when the sampler did not draw them: "defaults", a baseline
+    # stage one can become ("ease", "item_knn", "als"), "version N" (the recipe of the version
+    # serving on the same data) or "ensemble size" (the chosen ranker with more members)
+    origin: str | None = None
 
 
 class TuningReport(Strict):

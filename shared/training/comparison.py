@@ -102,8 +102,10 @@ def tuning_line(t: TuningReport) -> str:
         return f"tuning: {t.note}"
     done = sum(1 for x in t.trials if x.state == "complete")
     spent = budget_spent(t.budget_seconds, t.spent_seconds, t.phase_seconds)
+    warm = sorted({o for x in t.trials if (o := x.origin or "").startswith("version ")})
+    tried = "".join(f"; {v}'s recipe tried" for v in warm)
     return (
-        f"tuning: {len(t.trials)} trials ({done} complete) in {t.spent_seconds:.0f} s "
+        f"tuning: {len(t.trials)} trials ({done} complete{tried}) in {t.spent_seconds:.0f} s "
         f"({spent}) on {t.n_splits} validation split(s); chose {t.chosen}; "
         f"served: {t.decision} ({t.reason})"
     )

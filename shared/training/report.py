@@ -221,12 +221,13 @@ def _tuning_section(tuning: dict[str, Any] | None) -> str:
         rows = "".join(
             f"<tr><td>{t['number']}</td><td>{esc(t['stage'])}</td><td>{esc(t['state'])}</td>"
             f"<td>{_fmt(t['score']) if t['score'] is not None else '-'}</td>"
-            f"<td>{t['seconds']}</td><td>{esc(str(t['params']))}</td></tr>"
+            f"<td>{t['seconds']}</td><td>{esc(str(t.get('origin') or 'sampler'))}</td>"
+            f"<td>{esc(str(t['params']))}</td></tr>"
             for t in tuning["trials"]
         )
         parts.append(
             "<h3>Trials</h3><table><thead><tr><th>#</th><th>search</th><th>state</th>"
-            "<th>NDCG@10</th><th>s</th><th>knobs</th></tr></thead>"
+            "<th>NDCG@10</th><th>s</th><th>from</th><th>knobs</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>"
         )
     return "\n".join(parts)

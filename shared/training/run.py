@@ -19,6 +19,7 @@ from shared.training.pipeline import (
     fit_two_stage,
     no_progress,
 )
+from shared.training.search_space import WarmStart
 from shared.training.splits import msr_split, temporal_split
 from shared.training.tuning import tune
 
@@ -34,8 +35,13 @@ class TrainOutput:
 
 @reuse_dense_fits()  # EASE baselines and an EASE stage one over the same split fit once
 def run_training(
-    data: Dataset, params: TrainParams, progress: ProgressFn = no_progress, has_time: bool = True
+    data: Dataset,
+    params: TrainParams,
+    progress: ProgressFn = no_progress,
+    has_time: bool = True,
+    warm: WarmStart | None = None,
 ) -> TrainOutput:
+    """`warm`: a recipe the search tries right after its defaults (the serving version's)."""
     progress("loading", 0.05)
     require_trainable(data)
     if params.shuffle_links_seed is not None:  # a control model: popularity, nothing personal
@@ -49,7 +55,7 @@ def run_training(
     # held-out test part below scores the chosen recipe as it would any other.
     progress("tuning", 0.08)
     params, tuning = tune(
-        split.train, catalog, params, scheme, has_time, lambda line: progress(line, 0.08)
+        split.train, catalog, params, scheme, has_time, lambda line: progress(line, 0.08), warm
     )
     progress("evaluation", 0.1)
     baselines: list[Recommender] = [Popularity()]

@@ -42,7 +42,14 @@ from shared.training.pipeline import (
     stage_one_from,
 )
 from shared.training.ranker_choice import CLEAR_LIFT_Z, MEMBERS, choose_members, lift_on, lift_z
-from shared.training.search_space import ABSORBED, ranker_space, stage_one_space, with_knobs
+from shared.training.search_space import (
+    ABSORBED,
+    DEFAULT_KNOBS,
+    WarmStart,
+    ranker_space,
+    stage_one_space,
+    with_knobs,
+)
 from shared.training.tuning_report import Phases, fixed, ran, search_report, trial_record
 from shared.training.validation import (
     MAX_VALID_USERS,
@@ -69,9 +76,11 @@ def tune(
     scheme: LabelScheme,
     has_time: bool,
     progress: Callable[[str], None] = lambda line: None,
+    warm: WarmStart | None = None,
 ) -> tuple[TrainParams, TuningReport]:
     """The recipe chosen on validation splits of `data` within `params.tune_budget_seconds`, and
-    the report of how. `data` must be training data only: the caller's test split stays out."""
+    the report of how. `data` must be training data only: the caller's test split stays out.
+    `warm`: a recipe each search tries right after its defaults."""
     budget = params.tune_budget_seconds
     if budget <= 0:
         return fixed(params, budget, "tune_budget_seconds is 0: the fixed defaults")
@@ -117,25 +126,17 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
     )
     dense_fits = len(catalog.items) <= params.graph_max_items
-    defaults = {
-        "graph_kind": params.graph_kind,
-        "graph_neighbours": params.graph_neighbours,
-        "graph_lowrank": params.graph_lowrank,
-        "graph_lowrank_weight": params.graph_lowrank_weight,
-        "graph_l2": params.graph_l2,
-        # every knob the space may suggest, or TPE would draw those left out at random
-        "graph_session_minutes": params.graph_session_minutes,
-        "graph_label_weight": params.graph_label_weight,
-        "graph_title_labels": params.graph_title_labels,
-    }
-    one.enqueue_trial(defaults, skip_if_exists=True)
-    # the baselines stage one can become, as its scorer (unpruned EASE: within the graph's limit)
-    for name, knobs in ABSORBED.items():
-        if name != "ease" or dense_fits:
-            one.enqueue_trial(knobs, skip_if_exists=True)
+    defaults = {k: getattr(params, k) for k in DEFAULT_KNOBS}
+    one.enqueue_trial(defaults, user_attrs={"origin": "defaults"})
     progress(f"tuning stage one ({len(validations)} validation splits)")
     failures = (ModelTooLarge, ValueError, np.linalg.LinAlgError)
     one.optimize(objective_one, n_trials=1, catch=failures)  # the defaults
+    if warm is not None:
+        warm.enqueue(one, lambda t: stage_one_space(t, data, params, has_time), one.trials[0])
+    # the baselines stage one can become, as its scorer (unpruned EASE: within the graph's limit)
+    for name, knobs in ABSORBED.items():
+        if name != "ease" or dense_fits:
+            one.enqueue_trial(knobs, user_attrs={"origin": name}, skip_if_exists=True)
     if time.monotonic() > deadline:
         # too small a budget for one trial: nothing is chosen on a search that never was
         spent = time.monotonic() - start
@@ -202,13 +203,15 @@ def tune(
             "ranker_leaves": params.ranker_leaves,
             "num_boost_round": params.num_boost_round,
         },
-        skip_if_exists=True,
+        user_attrs={"origin": "defaults"},
     )
     if len(lists.groups):
         # The first trial (the defaults) runs even past the budget: the choice between the ranker
         # and stage one alone below needs one ranker's validation score.
         first_fit = time.monotonic()
         two.optimize(objective_two, n_trials=1, catch=(ValueError,))
+        if warm is not None:
+            warm.enqueue(two, lambda t: ranker_space(t, params, graded), two.trials[0])
         # time kept back for the members' count: as many fits again as the largest count adds
         members_time = 0.0
         if "ranker_models" not in params.model_fields_set:
@@ -244,6 +247,7 @@ def tune(
                     score=score,
                     state="complete",
                     seconds=seconds[m],
+                    origin="ensemble size",
                 )
                 for i, (m, score) in enumerate(scores_by_count.items())
                 if m > 1

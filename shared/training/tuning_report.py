@@ -29,6 +29,7 @@ def trial_record(trial: optuna.trial.FrozenTrial, stage: str) -> TuningTrial:
         score=trial.value if state == "complete" else None,
         state=state,  # type: ignore[arg-type]
         seconds=round(seconds, 2),
+        origin=trial.user_attrs.get("origin"),
     )
 
 

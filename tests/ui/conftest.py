@@ -143,6 +143,7 @@ TUNING: dict[str, Any] = {
             "score": 0.2811,
             "state": "complete",
             "seconds": 3.24,
+            "origin": "defaults",
         },
         {
             "number": 1,
@@ -151,6 +152,7 @@ TUNING: dict[str, Any] = {
             "score": 0.295,
             "state": "complete",
             "seconds": 2.9,
+            "origin": "version 1",  # the serving version's recipe, tried after the defaults
         },
         {
             "number": 2,

@@ -176,6 +176,7 @@ def test_tuning_section_explains_the_recipe(
             "state": "complete",
             "validation NDCG@10": "0.2811",
             "seconds": "3.2",
+            "from": "defaults",
             "params": "graph_kind=ease, graph_lowrank=32",
         },
         {
@@ -184,6 +185,7 @@ def test_tuning_section_explains_the_recipe(
             "state": "complete",
             "validation NDCG@10": "0.2950",
             "seconds": "2.9",
+            "from": "version 1",
             "params": "graph_kind=item_knn, graph_lowrank=64",
         },
         {
@@ -192,6 +194,7 @@ def test_tuning_section_explains_the_recipe(
             "state": "pruned",
             "validation NDCG@10": "—",
             "seconds": "1.1",
+            "from": "sampler",
             "params": "graph_kind=ease, graph_lowrank=0",
         },
         {
@@ -200,6 +203,7 @@ def test_tuning_section_explains_the_recipe(
             "state": "complete",
             "validation NDCG@10": "0.3102",
             "seconds": "8.4",
+            "from": "sampler",
             "params": "ranker_leaves=31, ranker_prior_weight=1.5",
         },
         {
@@ -208,6 +212,7 @@ def test_tuning_section_explains_the_recipe(
             "state": "failed",
             "validation NDCG@10": "—",
             "seconds": "0.3",
+            "from": "sampler",
             "params": "ranker_leaves=7, ranker_prior_weight=0.5",
         },
     ]

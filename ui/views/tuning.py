@@ -149,6 +149,7 @@ def trial_rows(trials: list[TuningTrial]) -> list[dict[str, str | int]]:
             "state": t.state,
             "validation NDCG@10": fmt(t.score, "{:.4f}"),
             "seconds": fmt(t.seconds, "{:.1f}"),
+            "from": t.origin or "sampler",
             "params": params_text(t.params),
         }
         for t in sorted(trials, key=lambda t: (t.number, t.stage))

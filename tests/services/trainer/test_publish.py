@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from services.trainer.publish import data_identity, promotion_decision
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.trainer.publish import (
+    data_identity,
+    promotion_decision,
+    train_and_publish,
+    warm_start,
+)
+from services.trainer.settings import TrainerSettings
 from shared.registry import ModelRegistry
 from shared.schemas.training import CsvOptions, TrainRequest
+from shared.settings import get_common_settings
 from shared.training.params import TrainParams
+from tests.conftest import SMALL_DATA
 
 REQ = TrainRequest(dataset="synthetic", params=TrainParams(n_users=100))
 
@@ -80,3 +93,53 @@ def test_other_csv_columns_or_event_weights_are_other_data(registry: ModelRegist
         "item_col": "product_id",
         "event_col": "type",
     }
+
+
+def test_the_warm_start_is_the_serving_recipe_on_the_same_data_only(
+    registry: ModelRegistry,
+) -> None:
+    assert warm_start(registry, REQ) is None  # no version yet
+    recipe = {**REQ.params.model_dump(mode="json"), "graph_kind": "item_knn"}
+    registry.publish(
+        {"x": b"1"},
+        dataset=REQ.dataset,
+        metrics={"valid_ndcg@10": 0.3},
+        params={**REQ.model_dump(mode="json"), "data": data_identity(REQ), "recipe": recipe},
+    )
+    warm = warm_start(registry, REQ)
+    assert warm is not None and warm.version == 1 and warm.recipe["graph_kind"] == "item_knn"
+    other = TrainRequest(dataset="synthetic", params=TrainParams(n_users=200))
+    assert warm_start(registry, other) is None  # its recipe was chosen on other data
+    _current(registry, REQ, 0.3)  # a version from before recipes were recorded
+    assert warm_start(registry, REQ) is None
+
+
+def test_a_retrain_searches_from_the_serving_versions_recipe(
+    registry: ModelRegistry, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Trained, gated and published as the worker does: the second version's search tried the
+    first's recipe right after its defaults, and says so."""
+    monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
+    monkeypatch.setenv("RECSYS_KEY_PREFIX", f"unit-{uuid.uuid4().hex[:8]}")  # no live catalog
+    get_common_settings.cache_clear()
+    first = {
+        **SMALL_DATA,
+        "tune_budget_seconds": 0,
+        "graph_kind": "item_knn",
+        "graph_neighbours": 50,
+    }
+    try:
+        for params in (first, {**SMALL_DATA, "tune_budget_seconds": 6}):
+            request = TrainRequest.model_validate({"dataset": "synthetic", "params": params})
+            result = train_and_publish(
+                request, registry, tmp_path, lambda stage, fraction: None, TrainerSettings()
+            )
+    finally:
+        get_common_settings.cache_clear()
+    assert result.model_version == 2
+    tuning = registry.manifest(2).tuning
+    assert tuning is not None
+    tried = [t for t in tuning.trials if t.stage == "stage_one"][:2]
+    assert [t.origin for t in tried] == ["defaults", "version 1"], tuning.note
+    assert tried[1].params["graph_kind"] == "item_knn"
+    assert tried[1].params["graph_neighbours"] == 50

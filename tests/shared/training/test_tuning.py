@@ -6,6 +6,7 @@ import math
 import re
 
 import numpy as np
+import optuna
 import pytest
 import scipy.sparse as sp
 
@@ -22,6 +23,7 @@ from shared.training.evaluation import train_matrix
 from shared.training.params import TrainParams
 from shared.training.pipeline import StageOneBase, build_catalog, stage_one_from
 from shared.training.ranker_choice import MEMBERS, lift_on
+from shared.training.search_space import WarmStart, stage_one_space
 from shared.training.splits import temporal_split
 from shared.training.tuning import tune
 from shared.training.validation import (
@@ -86,9 +88,12 @@ def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) ->
     ]
     assert {"baselines", "the choice"} <= set(phases) and min(phases.values()) >= 0
     assert sum(phases.values()) == pytest.approx(report.spent_seconds, abs=0.1 * len(phases))
-    # the first trials are the defaults and the baselines stage one can become
+    # the first trials are the defaults and the baselines stage one can become, each saying so
     first = report.trials[0]
     assert first.params["graph_kind"] == "ease" and first.params["graph_neighbours"] == 100
+    assert [t.origin for t in report.trials[:4]] == ["defaults", "ease", "item_knn", "als"]
+    counts = [t for t in report.trials if "ranker_models" in t.params]
+    assert all(t.origin == "ensemble size" for t in counts)
     assert report.trials[2].params == {
         "graph_kind": "item_knn",
         "graph_neighbours": 100,
@@ -118,8 +123,87 @@ def test_tuning_searches_both_stages_and_reports_what_it_chose(data: Dataset) ->
     # the demo data's events have grades (a purchase above a view): the ranker's trials say
     # which labels they learned from, the first the default (graded)
     ranker = [t for t in report.trials if t.stage == "ranker" and "ranker_models" not in t.params]
-    assert ranker[0].params["graded_labels"] is True
+    assert ranker[0].params["graded_labels"] is True and ranker[0].origin == "defaults"
+    assert all(t.origin is None for t in ranker[1:])  # drawn by the sampler
     assert all(isinstance(t.params["graded_labels"], bool) for t in ranker)
+
+
+def test_a_retrain_tries_the_serving_versions_recipe_right_after_the_defaults(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe of the version serving on this data is each search's second trial, as the
+    space uses it (knobs its kind of graph has no use for dropped); the defaults' own recipe is not
+    tried twice."""
+    monkeypatch.setattr(tuning, "MAX_TRIALS", 3)  # the defaults, the warm start and one more
+    train = temporal_split(data, PARAMS.test_days).train
+    catalog = build_catalog(data)
+    served = PARAMS.model_copy(
+        update={
+            "graph_kind": "item_knn",
+            "graph_neighbours": 50,
+            "graph_lowrank": 16,
+            "graph_lowrank_weight": 0.5,
+            "graph_l2": 123.0,  # an EASE knob: an item-kNN graph has no use for it
+            "ranker_leaves": 63,
+            "ranker_prior_weight": 4.0,
+            "num_boost_round": 100,
+            "graded_labels": False,
+        }
+    )
+    warm = WarmStart(7, served.model_dump(mode="json"))  # as the manifest records it
+    _, report = tune(train, catalog, PARAMS, "temporal", True, warm=warm)
+    one = [t for t in report.trials if t.stage == "stage_one"]
+    assert [t.origin for t in one] == ["defaults", "version 7", "ease"]
+    assert one[1].params == {
+        "graph_kind": "item_knn",
+        "graph_neighbours": 50,
+        "graph_lowrank": 16,
+        "graph_lowrank_weight": 0.5,
+    }
+    two = [t for t in report.trials if t.stage == "ranker" and "ranker_models" not in t.params]
+    assert [t.origin for t in two] == ["defaults", "version 7", None]
+    assert two[1].params == {
+        "graded_labels": False,
+        "ranker_prior_weight": 4.0,
+        "ranker_leaves": 63,
+        "num_boost_round": 100,
+    }
+    assert re.search(r"\(\d+ complete; version 7's recipe tried\) in", tuning_line(report))
+    # the defaults' recipe, serving: nothing more to try than the defaults
+    _, again = tune(
+        train, catalog, PARAMS, "temporal", True, warm=WarmStart(7, PARAMS.model_dump())
+    )
+    assert "version 7" not in {t.origin for t in again.trials}
+    assert "recipe tried" not in tuning_line(again)
+
+
+def test_a_warm_start_takes_only_the_values_the_search_space_has() -> None:
+    """A recipe recorded by an older search space (a choice since dropped, a range since
+    narrowed, a flag stored as a number) gives the search only what a trial can take."""
+    recipe = {
+        "graph_kind": "item_knn",
+        "graph_neighbours": 300,  # not one of the choices
+        "graph_l2": 20000.0,  # out of range
+        "graph_lowrank_weight": 1,  # in range, as an int
+        "graph_title_labels": 1,  # a number where the choices are flags
+        "ranker_leaves": 31,
+        "extra": "ignored",
+    }
+    assert WarmStart(2, recipe).in_space() == {
+        "graph_kind": "item_knn",
+        "graph_lowrank_weight": 1.0,
+        "ranker_leaves": 31,
+    }
+    # a knob the space needs with no value it can take: no trial is queued (not a failed one)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"graph_kind": "ease"}, user_attrs={"knobs": {}})
+    study.optimize(lambda t: 0.0, n_trials=1)
+    WarmStart(2, recipe).enqueue(
+        study,
+        lambda t: stage_one_space(t, synthetic.generate(50, 20, 10), PARAMS, True),
+        study.trials[0],
+    )
+    assert len(study.trials) == 1
 
 
 def test_stage_one_as_als_scores_as_the_als_baseline_on_every_split(data: Dataset) -> None:
